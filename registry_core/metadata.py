@@ -1,0 +1,331 @@
+"""Metadata records: what the registry knows about a model version (pydantic v2, immutable).
+
+Change a record with ``record.model_copy(update={...})``; every record round-trips through
+JSON and carries a schema version so that later releases can read older documents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from registry_core.errors import InvalidInputError, InvalidStageError
+
+SCHEMA_VERSION = 1
+
+ParamValue = str | int | float | bool | None
+
+
+def utc_now() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class ModelStage(StrEnum):
+    """Lifecycle stages, in the order a version normally moves through them."""
+
+    DEVELOPMENT = "development"
+    VALIDATION = "validation"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+    @classmethod
+    def parse(cls, value: str | ModelStage) -> ModelStage:
+        """Return the stage named by `value`, case-insensitively.
+
+        Raises:
+            InvalidStageError: `value` names no stage.
+        """
+        if isinstance(value, ModelStage):
+            return value
+        try:
+            return cls(str(value).strip().lower())
+        except ValueError:
+            names = ", ".join(s.value for s in cls)
+            msg = f"unknown stage {value!r}; expected one of: {names}"
+            raise InvalidStageError(msg) from None
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+
+class ModelPerformance(_Record):
+    """Evaluation metrics of a model version; every value is a finite float.
+
+    Attributes:
+        accuracy: Fraction of correct predictions.
+        precision: Macro-averaged precision.
+        recall: Macro-averaged recall.
+        f1_score: Macro-averaged F1.
+        auc: Area under the ROC curve.
+        loss: Loss on the evaluation set (lower is better).
+        extra: Any other named metric, e.g. ``{"latency_ms": 4.2}``.
+    """
+
+    accuracy: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1_score: float | None = None
+    auc: float | None = None
+    loss: float | None = None
+    extra: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("accuracy", "precision", "recall", "f1_score", "auc", "loss")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            msg = f"metric values must be finite numbers, got {value}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("extra")
+    @classmethod
+    def _finite_extra(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, number in value.items():
+            if not name or len(name) > 128:
+                msg = f"metric names must be 1-128 characters, got {name!r}"
+                raise ValueError(msg)
+            if not math.isfinite(number):
+                msg = f"metric {name!r} must be a finite number, got {number}"
+                raise ValueError(msg)
+        return value
+
+    @classmethod
+    def from_mapping(cls, metrics: Mapping[str, Any] | ModelPerformance | None) -> ModelPerformance:
+        """Build from a flat ``{name: value}`` mapping; unknown names go to `extra`.
+
+        Raises:
+            InvalidInputError: a value is not a finite number.
+        """
+        if metrics is None:
+            return cls()
+        if isinstance(metrics, ModelPerformance):
+            return metrics
+        known: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for name, value in metrics.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                msg = f"metric {name!r} must be a number, got {value!r}"
+                raise InvalidInputError(msg)
+            (known if name in _NAMED_METRICS else extra)[str(name)] = float(value)
+        try:
+            return cls(**known, extra=extra)
+        except ValueError as exc:
+            raise InvalidInputError(_first_error(exc)) from None
+
+    def as_dict(self) -> dict[str, float]:
+        """Return every metric that has a value as one flat mapping."""
+        named = {name: getattr(self, name) for name in _NAMED_METRICS}
+        return {k: v for k, v in named.items() if v is not None} | dict(self.extra)
+
+
+_NAMED_METRICS = ("accuracy", "precision", "recall", "f1_score", "auc", "loss")
+
+
+class FileEntry(_Record):
+    """One file of an artifact folder.
+
+    Attributes:
+        path: '/'-separated path relative to the artifact folder.
+        size: Size in bytes.
+        sha256: Hex digest of the content.
+    """
+
+    path: str
+    size: int
+    sha256: str
+
+
+class Lineage(_Record):
+    """Where a version came from.
+
+    Attributes:
+        training_data_uris: Data the model was trained on.
+        pipeline_run: Pipeline run (name or URI) that produced it.
+        code_version: Commit or package version of the training code.
+        parent_version: Version this one was fine-tuned from, if any.
+        extra: Any other provenance, as strings.
+    """
+
+    training_data_uris: tuple[str, ...] = ()
+    pipeline_run: str | None = None
+    code_version: str | None = None
+    parent_version: str | None = None
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class Approval(_Record):
+    """A sign-off allowing a version into a stage; valid only for the digest it names.
+
+    Attributes:
+        stage: Stage the approval allows.
+        approver: Who approved.
+        comment: Free text.
+        approved_at: When.
+        artifact_digest: Digest of the artifacts that were approved.
+    """
+
+    stage: ModelStage
+    approver: str
+    comment: str = ""
+    approved_at: datetime
+    artifact_digest: str
+
+
+class StageChange(_Record):
+    """One move of a version between stages.
+
+    Attributes:
+        from_stage: Stage before.
+        to_stage: Stage after.
+        changed_by: Who made the change.
+        changed_at: When.
+        reason: Why.
+        approvals: Approvers whose approvals allowed the change.
+        cause: "promote", "archive", "superseded" (replaced in PRODUCTION) or "rollback".
+    """
+
+    from_stage: ModelStage
+    to_stage: ModelStage
+    changed_by: str
+    changed_at: datetime
+    reason: str = ""
+    approvals: tuple[str, ...] = ()
+    cause: str = "promote"
+
+
+class Deployment(_Record):
+    """A version serving on an endpoint.
+
+    Attributes:
+        endpoint: Endpoint name.
+        target: Deployment target kind, e.g. "local" or "vertex".
+        traffic_percent: Share of the endpoint's traffic, 0-100.
+        deployed_by: Who deployed.
+        deployed_at: When.
+        deployed_model_id: The target's id for this deployment.
+        undeployed_at: When it stopped serving, if it has.
+    """
+
+    endpoint: str
+    target: str
+    traffic_percent: int = Field(ge=0, le=100)
+    deployed_by: str
+    deployed_at: datetime
+    deployed_model_id: str = ""
+    undeployed_at: datetime | None = None
+
+
+class ModelMetadata(_Record):
+    """One registered version of a model: immutable artifacts plus lifecycle state.
+
+    Attributes:
+        schema_version: Version of this record's JSON layout.
+        model_id: Unique id of this version across registries.
+        model_name: Name of the model.
+        version: Label issued by the versioning strategy, e.g. "v3" or "v1.4.0".
+        stage: Current lifecycle stage.
+        description: Free text.
+        tags: Sorted, distinct labels.
+        framework: e.g. "tensorflow".
+        metrics: Evaluation metrics.
+        params: Training parameters.
+        lineage: Provenance.
+        artifact_uri: Folder holding the artifacts (file://... or gs://...).
+        artifact_manifest: Every artifact file with its size and sha256.
+        artifact_digest: sha256 over the manifest; identifies the artifacts.
+        registered_by: Who registered it.
+        registered_at: When.
+        approvals: Approvals given to this version.
+        stage_history: Every stage change, oldest first.
+        deployments: Where it serves or served.
+        annotations: Small key/value notes added after registration (e.g. validation results).
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    model_id: str
+    model_name: str
+    version: str
+    stage: ModelStage = ModelStage.DEVELOPMENT
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    framework: str | None = None
+    metrics: ModelPerformance = Field(default_factory=ModelPerformance)
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+    lineage: Lineage = Field(default_factory=Lineage)
+    artifact_uri: str
+    artifact_manifest: tuple[FileEntry, ...] = ()
+    artifact_digest: str
+    registered_by: str
+    registered_at: datetime
+    approvals: tuple[Approval, ...] = ()
+    stage_history: tuple[StageChange, ...] = ()
+    deployments: tuple[Deployment, ...] = ()
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check_schema(self) -> Self:
+        if self.schema_version > SCHEMA_VERSION:
+            msg = f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); upgrade it"
+            raise ValueError(msg)
+        return self
+
+    @property
+    def artifact_size(self) -> int:
+        """Total size of the artifact files in bytes."""
+        return sum(entry.size for entry in self.artifact_manifest)
+
+
+class HistoryAction(StrEnum):
+    """Kinds of entry in a model's history."""
+
+    REGISTERED = "registered"
+    STAGE_CHANGED = "stage_changed"
+    APPROVED = "approved"
+    ROLLED_BACK = "rolled_back"
+    ANNOTATED = "annotated"
+    DEPLOYED = "deployed"
+    UNDEPLOYED = "undeployed"
+
+
+class HistoryEntry(_Record):
+    """One line of a model's append-only history.
+
+    Attributes:
+        id: Unique id of the entry.
+        at: When.
+        actor: Who.
+        action: What kind of change.
+        version: Version concerned.
+        from_stage: Stage before (stage changes).
+        to_stage: Stage after (stage changes, approvals).
+        reason: Why, as given by the actor.
+        details: Anything else worth keeping, as strings.
+    """
+
+    id: str
+    at: datetime
+    actor: str
+    action: HistoryAction
+    version: str
+    from_stage: ModelStage | None = None
+    to_stage: ModelStage | None = None
+    reason: str = ""
+    details: dict[str, str] = Field(default_factory=dict)
+
+
+def _first_error(exc: ValueError) -> str:
+    """Return a one-line message from a pydantic ValidationError (or any ValueError)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg"))
+    return str(exc).splitlines()[0]

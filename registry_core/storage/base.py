@@ -1,0 +1,132 @@
+"""The byte-store interface every storage backend implements; registry logic is written once above it."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from registry_core.errors import InvalidInputError
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file written by ``upload_dir``: path relative to the folder, size and sha256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+class StorageBackend(abc.ABC):
+    """Bytes stored at '/'-separated keys relative to the backend root.
+
+    Keys are relative: no empty, '.' or '..' component and no NUL; backends refuse others.
+    Generations are opaque strings that change whenever the bytes at a key change.
+    """
+
+    uri: str
+
+    @abc.abstractmethod
+    def read(self, key: str) -> bytes:
+        """Return the bytes at `key`. Raises: NotFoundError."""
+
+    @abc.abstractmethod
+    def read_with_generation(self, key: str) -> tuple[bytes, str]:
+        """Return the bytes at `key` and their generation. Raises: NotFoundError."""
+
+    @abc.abstractmethod
+    def write(self, key: str, data: bytes) -> None:
+        """Store `data` at `key`, replacing what is there; readers see old or new bytes, never a mix."""
+
+    @abc.abstractmethod
+    def create(self, key: str, data: bytes) -> str:
+        """Store `data` only if `key` does not exist; return the new generation. Raises: ConflictError."""
+
+    @abc.abstractmethod
+    def compare_and_swap(self, key: str, data: bytes, generation: str) -> str:
+        """Replace `key` only if it is still at `generation`; return the new one. Raises: ConflictError."""
+
+    @abc.abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Return every key under the folder `prefix` (recursively), sorted."""
+
+    @abc.abstractmethod
+    def delete(self, key: str) -> None:
+        """Delete `key`; a missing key is not an error."""
+
+    @abc.abstractmethod
+    def upload_dir(self, local_dir: Path, prefix: str) -> list[StoredFile]:
+        """Copy every file under `local_dir` to keys under `prefix`; return each file's size and sha256."""
+
+    @abc.abstractmethod
+    def download_dir(self, prefix: str, local_dir: Path) -> None:
+        """Copy every key under `prefix` into `local_dir`, keeping relative paths."""
+
+    @abc.abstractmethod
+    def uri_for(self, key: str) -> str:
+        """Return the full URI of `key` (file://... or gs://...)."""
+
+    @abc.abstractmethod
+    def root_exists(self) -> bool:
+        """Return True if the root folder or bucket exists."""
+
+    def local_path(self, key: str) -> Path | None:
+        """Return a local filesystem path for `key` if the backend has one (the local backend), else None."""
+        return None
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete every key under the folder `prefix`."""
+        for key in self.list(prefix):
+            self.delete(key)
+
+    def exists(self, key: str) -> bool:
+        """Return True if `key` exists."""
+        from registry_core.errors import NotFoundError
+
+        try:
+            self.read(key)
+        except NotFoundError:
+            return False
+        return True
+
+
+def check_key(key: str) -> str:
+    """Return `key` if it is a safe relative key, else raise InvalidInputError."""
+    parts = key.split("/")
+    if not key or "\0" in key or "\\" in key or any(p in ("", ".", "..") for p in parts):
+        msg = f"invalid storage key {key!r}"
+        raise InvalidInputError(msg)
+    return key
+
+
+def hash_file(path: Path) -> tuple[int, str]:
+    """Return the size and sha256 hex digest of a local file."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb", buffering=0) as handle:
+        buffer = bytearray(CHUNK)
+        view = memoryview(buffer)
+        while n := handle.readinto(buffer):
+            digest.update(view[:n])
+            size += n
+    return size, digest.hexdigest()
+
+
+def walk_files(local_dir: Path) -> list[tuple[str, Path]]:
+    """Return (relative '/'-path, absolute path) of every regular file under `local_dir`, sorted.
+
+    Symlinked files are followed: the artifact is what they point at.
+    """
+    result = []
+    for dirpath, _dirnames, filenames in os.walk(local_dir):
+        for filename in filenames:
+            absolute = Path(dirpath) / filename
+            if absolute.is_file():
+                result.append((absolute.relative_to(local_dir).as_posix(), absolute))
+    result.sort()
+    return result

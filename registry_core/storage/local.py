@@ -1,0 +1,219 @@
+"""Local filesystem backend: atomic replace with os.replace, exclusive create with os.link, CAS under flock."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from registry_core.errors import ConflictError, NotFoundError, RegistryRootNotFoundError, StorageError
+from registry_core.storage.base import StorageBackend, StoredFile, check_key, hash_file, walk_files
+
+_TMP_MARK = ".regtmp-"
+_LOCK_DIR = ".locks"
+_COPY_THREADS = 4
+
+
+@contextlib.contextmanager
+def _os_errors(what: str) -> Iterator[None]:
+    """Translate OSError into StorageError (FileNotFoundError into NotFoundError)."""
+    try:
+        yield
+    except FileNotFoundError as exc:
+        msg = f"{what} does not exist"
+        raise NotFoundError(msg) from exc
+    except OSError as exc:
+        msg = f"{what}: {exc.strerror or exc}"
+        raise StorageError(msg) from exc
+
+
+def _generation(data: bytes) -> str:
+    # Content-derived, so it needs no side file; equal bytes mean an equally valid basis for a CAS.
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+class LocalStorage(StorageBackend):
+    """Keys are files under `root`. Safe for many processes on one machine (not for NFS).
+
+    Args:
+        root: The registry folder. Created on the first write.
+        create: Create `root` (and parents) on the first write; otherwise a missing root is an error.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = True) -> None:
+        text = os.fspath(root)
+        if text.startswith("file://"):
+            text = text[len("file://") :]
+        self.root = Path(text).expanduser().absolute()
+        self.uri = self.root.as_uri()
+        self._create_root = create
+
+    def __repr__(self) -> str:
+        return f"LocalStorage({str(self.root)!r})"
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*check_key(key).split("/"))
+
+    def _ensure_parent(self, path: Path) -> None:
+        if not self.root.is_dir():
+            if not self._create_root:
+                msg = f"registry root {self.root} does not exist"
+                raise RegistryRootNotFoundError(msg)
+            with _os_errors(f"cannot create registry root {self.root}"):
+                self.root.mkdir(parents=True, exist_ok=True)
+        with _os_errors(f"cannot create {path.parent}"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _write_temp(self, path: Path, data: bytes) -> Path:
+        self._ensure_parent(path)
+        temp = path.with_name(f"{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+        with _os_errors(f"cannot write {path}"), open(temp, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return temp
+
+    def read(self, key: str) -> bytes:
+        """Return the bytes at `key`. Raises: NotFoundError."""
+        path = self._path(key)
+        with _os_errors(f"{key} in {self.root}"):
+            return path.read_bytes()
+
+    def read_with_generation(self, key: str) -> tuple[bytes, str]:
+        """Return the bytes at `key` and their generation. Raises: NotFoundError."""
+        data = self.read(key)
+        return data, _generation(data)
+
+    def write(self, key: str, data: bytes) -> None:
+        """Atomically replace the bytes at `key`."""
+        path = self._path(key)
+        temp = self._write_temp(path, data)
+        with _os_errors(f"cannot write {path}"):
+            os.replace(temp, path)
+
+    def create(self, key: str, data: bytes) -> str:
+        """Store `data` only if `key` is absent (os.link refuses an existing target). Raises: ConflictError."""
+        path = self._path(key)
+        temp = self._write_temp(path, data)
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            msg = f"{key} already exists"
+            raise ConflictError(msg) from None
+        except OSError as exc:
+            msg = f"cannot write {path}: {exc.strerror}"
+            raise StorageError(msg) from exc
+        finally:
+            temp.unlink(missing_ok=True)
+        return _generation(data)
+
+    @contextlib.contextmanager
+    def _locked(self, key: str) -> Iterator[None]:
+        lock_path = self.root / _LOCK_DIR / (hashlib.sha256(key.encode()).hexdigest()[:40] + ".lock")
+        self._ensure_parent(lock_path)
+        with _os_errors(f"cannot lock {key}"):
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel even if this process is killed
+            yield
+        finally:
+            os.close(fd)
+
+    def compare_and_swap(self, key: str, data: bytes, generation: str) -> str:
+        """Replace `key` only if its bytes still have `generation`. Raises: ConflictError, NotFoundError."""
+        path = self._path(key)
+        temp = self._write_temp(path, data)
+        try:
+            with self._locked(key):
+                try:
+                    current = path.read_bytes()
+                except FileNotFoundError:
+                    msg = f"{key} was deleted since it was read"
+                    raise ConflictError(msg) from None
+                if _generation(current) != generation:
+                    msg = f"{key} changed since it was read"
+                    raise ConflictError(msg)
+                with _os_errors(f"cannot write {path}"):
+                    os.replace(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+        return _generation(data)
+
+    def list(self, prefix: str) -> list[str]:
+        """Return every key under the folder `prefix`, sorted; temp files and locks are left out."""
+        base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
+        if not base.is_dir():
+            return []
+        keys = []
+        for dirpath, dirnames, filenames in os.walk(base):
+            if Path(dirpath) == self.root:
+                dirnames[:] = [d for d in dirnames if d != _LOCK_DIR]
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            keys.extend(f"{rel}/{f}" if rel != "." else f for f in filenames if _TMP_MARK not in f)
+        keys.sort()
+        return keys
+
+    def delete(self, key: str) -> None:
+        """Delete `key` and prune emptied folders; a missing key is not an error."""
+        path = self._path(key)
+        with _os_errors(f"cannot delete {path}"):
+            path.unlink(missing_ok=True)
+        parent = path.parent
+        while parent != self.root and parent.is_relative_to(self.root):
+            try:
+                parent.rmdir()
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    break
+                raise
+            parent = parent.parent
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Delete the folder `prefix` and everything in it."""
+        path = self._path(prefix.rstrip("/"))
+        with _os_errors(f"cannot delete {path}"):
+            shutil.rmtree(path, ignore_errors=False) if path.is_dir() else path.unlink(missing_ok=True)
+
+    def upload_dir(self, local_dir: Path, prefix: str) -> list[StoredFile]:
+        """Copy `local_dir` under `prefix` (kernel copy, then fsync) and hash each file in parallel."""
+        files = walk_files(Path(local_dir))
+        target = self._path(prefix.rstrip("/"))
+
+        def copy_one(item: tuple[str, Path]) -> StoredFile:
+            rel, source = item
+            destination = target.joinpath(*rel.split("/"))
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+            size, sha = hash_file(destination)  # hash what was stored, not what we meant to store
+            with open(destination, "rb") as handle:
+                os.fsync(handle.fileno())
+            return StoredFile(rel, size, sha)
+
+        self._ensure_parent(target / "x")
+        with _os_errors(f"cannot copy {local_dir} to {target}"), ThreadPoolExecutor(_COPY_THREADS) as pool:
+            return list(pool.map(copy_one, files))
+
+    def download_dir(self, prefix: str, local_dir: Path) -> None:
+        """Copy the folder `prefix` into `local_dir`."""
+        source = self._path(prefix.rstrip("/"))
+        with _os_errors(f"{prefix} in {self.root}"):
+            shutil.copytree(source, local_dir, dirs_exist_ok=True)
+
+    def uri_for(self, key: str) -> str:
+        """Return the file:// URI of `key`."""
+        return self._path(key).as_uri()
+
+    def local_path(self, key: str) -> Path:
+        """Return the filesystem path of `key`."""
+        return self._path(key)
+
+    def root_exists(self) -> bool:
+        """Return True if the root folder exists."""
+        return self.root.is_dir()
