@@ -1,0 +1,95 @@
+"""registry_core: a model registry for ML teams on Google Cloud (local folder or GCS, Vertex AI serving).
+
+Quick start::
+
+    from registry_core import ModelRegistry, ModelStage
+    registry = ModelRegistry()                      # the embedded local registry
+    v = registry.register_model("churn", "export/saved_model", metrics={"accuracy": 0.91})
+    registry.promote_model("churn", v.version, ModelStage.VALIDATION)
+"""
+
+from registry_core.comparison import ModelComparison
+from registry_core.config import RegistryConfig
+from registry_core.errors import (
+    ApprovalError,
+    ApprovalRequiredError,
+    ArtifactIntegrityError,
+    ConcurrentModificationError,
+    ConflictError,
+    CorruptRecordError,
+    DependencyMissingError,
+    DeploymentError,
+    IntegrityError,
+    InvalidInputError,
+    InvalidNameError,
+    InvalidStageError,
+    InvalidTransitionError,
+    InvalidVersionError,
+    LifecycleError,
+    ModelNotFoundError,
+    NotFoundError,
+    RegistryError,
+    RegistryRootNotFoundError,
+    StorageError,
+    VersionConflictError,
+    VersionNotFoundError,
+)
+from registry_core.lifecycle import ALLOWED_TRANSITIONS
+from registry_core.maintenance import CheckReport
+from registry_core.metadata import (
+    Approval,
+    Deployment,
+    FileEntry,
+    HistoryAction,
+    HistoryEntry,
+    Lineage,
+    ModelMetadata,
+    ModelPerformance,
+    ModelStage,
+    StageChange,
+)
+from registry_core.registry import ModelRegistry
+from registry_core.versioning import VersioningStrategy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "Approval",
+    "ApprovalError",
+    "ApprovalRequiredError",
+    "ArtifactIntegrityError",
+    "CheckReport",
+    "ConcurrentModificationError",
+    "ConflictError",
+    "CorruptRecordError",
+    "DependencyMissingError",
+    "Deployment",
+    "DeploymentError",
+    "FileEntry",
+    "HistoryAction",
+    "HistoryEntry",
+    "IntegrityError",
+    "InvalidInputError",
+    "InvalidNameError",
+    "InvalidStageError",
+    "InvalidTransitionError",
+    "InvalidVersionError",
+    "LifecycleError",
+    "Lineage",
+    "ModelComparison",
+    "ModelMetadata",
+    "ModelNotFoundError",
+    "ModelPerformance",
+    "ModelRegistry",
+    "ModelStage",
+    "NotFoundError",
+    "RegistryConfig",
+    "RegistryError",
+    "RegistryRootNotFoundError",
+    "StageChange",
+    "StorageError",
+    "VersionConflictError",
+    "VersionNotFoundError",
+    "VersioningStrategy",
+]

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from registry_core.errors import ApprovalError, ApprovalRequiredError, InvalidTransitionError
+from registry_core.errors import (
+    ApprovalError,
+    ApprovalRequiredError,
+    InvalidTransitionError,
+)
 from registry_core.metadata import Approval, ModelMetadata, ModelStage
 
 S = ModelStage

@@ -24,7 +24,9 @@ def open_storage(uri: str, *, create: bool = True, project: str | None = None) -
         msg = "the registry root must be a non-empty path or URI"
         raise InvalidInputError(msg)
     if uri.startswith("gs://"):
-        from registry_core.storage.gcs import GCSStorage  # google-cloud-storage is slow to import
+        from registry_core.storage.gcs import (
+            GCSStorage,  # google-cloud-storage is slow to import
+        )
 
         return GCSStorage(uri, project=project)
     if "://" in uri and not uri.startswith("file://"):

@@ -79,6 +79,13 @@ class StorageBackend(abc.ABC):
         """Return a local filesystem path for `key` if the backend has one (the local backend), else None."""
         return None
 
+    def abandoned_temp_files(self) -> list[str]:
+        """Return temporary files left by writers that died mid-write (only backends that make them)."""
+        return []
+
+    def remove_temp_file(self, key: str) -> None:
+        """Remove a file returned by abandoned_temp_files."""
+
     def delete_prefix(self, prefix: str) -> None:
         """Delete every key under the folder `prefix`."""
         for key in self.list(prefix):
@@ -120,8 +127,11 @@ def hash_file(path: Path) -> tuple[int, str]:
 def walk_files(local_dir: Path) -> list[tuple[str, Path]]:
     """Return (relative '/'-path, absolute path) of every regular file under `local_dir`, sorted.
 
-    Symlinked files are followed: the artifact is what they point at.
+    A single file gives itself, under its own name. Symlinked files are followed: the artifact is what they
+    point at.
     """
+    if local_dir.is_file():
+        return [(local_dir.name, local_dir)]
     result = []
     for dirpath, _dirnames, filenames in os.walk(local_dir):
         for filename in filenames:

@@ -13,8 +13,20 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from registry_core.errors import ConflictError, NotFoundError, RegistryRootNotFoundError, StorageError
-from registry_core.storage.base import StorageBackend, StoredFile, check_key, hash_file, walk_files
+from registry_core.errors import (
+    ConflictError,
+    NotFoundError,
+    RegistryRootNotFoundError,
+    StorageError,
+)
+from registry_core.processes import self_token, token_is_running
+from registry_core.storage.base import (
+    StorageBackend,
+    StoredFile,
+    check_key,
+    hash_file,
+    walk_files,
+)
 
 _TMP_MARK = ".regtmp-"
 _LOCK_DIR = ".locks"
@@ -73,7 +85,7 @@ class LocalStorage(StorageBackend):
 
     def _write_temp(self, path: Path, data: bytes) -> Path:
         self._ensure_parent(path)
-        temp = path.with_name(f"{path.name}{_TMP_MARK}{uuid.uuid4().hex}")
+        temp = path.with_name(f"{path.name}{_TMP_MARK}{self_token()}-{uuid.uuid4().hex[:12]}")
         with _os_errors(f"cannot write {path}"), open(temp, "xb") as handle:
             handle.write(data)
             handle.flush()
@@ -205,6 +217,20 @@ class LocalStorage(StorageBackend):
         source = self._path(prefix.rstrip("/"))
         with _os_errors(f"{prefix} in {self.root}"):
             shutil.copytree(source, local_dir, dirs_exist_ok=True)
+
+    def abandoned_temp_files(self) -> list[str]:
+        """Return temp files (relative to the root) whose writing process is gone."""
+        found = []
+        for dirpath, _dirnames, filenames in os.walk(self.root):
+            for filename in filenames:
+                _, mark, rest = filename.partition(_TMP_MARK)
+                if mark and not token_is_running(rest.rsplit("-", 1)[0]):
+                    found.append((Path(dirpath) / filename).relative_to(self.root).as_posix())
+        return sorted(found)
+
+    def remove_temp_file(self, key: str) -> None:
+        """Remove an abandoned temp file."""
+        self._path(key).unlink(missing_ok=True)
 
     def uri_for(self, key: str) -> str:
         """Return the file:// URI of `key`."""

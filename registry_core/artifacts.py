@@ -1,0 +1,59 @@
+"""Artifact manifests: build them from stored files, digest them, verify a folder against one."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from registry_core.errors import ArtifactIntegrityError
+from registry_core.metadata import FileEntry
+from registry_core.storage.base import StoredFile, hash_file, walk_files
+
+_MAX_LISTED = 3
+
+
+def build_manifest(files: Iterable[StoredFile]) -> tuple[tuple[FileEntry, ...], str]:
+    """Return the sorted manifest of `files` and its digest."""
+    entries = tuple(sorted((FileEntry(path=f.path, size=f.size, sha256=f.sha256) for f in files), key=_path))
+    return entries, manifest_digest(entries)
+
+
+def manifest_digest(entries: Iterable[FileEntry]) -> str:
+    """Return "sha256:<hex>" over every (path, size, sha256), in path order."""
+    digest = hashlib.sha256()
+    for entry in sorted(entries, key=_path):
+        digest.update(f"{entry.path}\0{entry.size}\0{entry.sha256}\n".encode())
+    return "sha256:" + digest.hexdigest()
+
+
+def verify_folder(folder: Path, manifest: Iterable[FileEntry], *, what: str) -> None:
+    """Check that `folder` holds exactly the files of `manifest`, with the recorded sizes and digests.
+
+    Args:
+        folder: The local folder to check.
+        manifest: The recorded entries.
+        what: How to name the artifacts in the error, e.g. "churn v3".
+
+    Raises:
+        ArtifactIntegrityError: a file is missing, extra, or differs.
+    """
+    expected = {entry.path: entry for entry in manifest}
+    if not folder.is_dir():
+        msg = f"artifacts of {what} are missing ({folder} does not exist)"
+        raise ArtifactIntegrityError(msg)
+    actual = dict(walk_files(folder))
+    problems = [f"missing {p}" for p in sorted(expected.keys() - actual.keys())]
+    problems += [f"unexpected {p}" for p in sorted(actual.keys() - expected.keys())]
+    for rel in sorted(expected.keys() & actual.keys()):
+        entry = expected[rel]
+        if actual[rel].stat().st_size != entry.size or hash_file(actual[rel])[1] != entry.sha256:
+            problems.append(f"modified {rel}")
+    if problems:
+        shown = ", ".join(problems[:_MAX_LISTED]) + (f" and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else "")
+        msg = f"artifacts of {what} do not match their manifest: {shown}"
+        raise ArtifactIntegrityError(msg)
+
+
+def _path(entry: FileEntry) -> str:
+    return entry.path

@@ -1,0 +1,79 @@
+"""Verified access to a version's artifacts: a local folder checked against the manifest, or a loaded model."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from registry_core.artifacts import verify_folder
+from registry_core.errors import DependencyMissingError, RegistryError
+from registry_core.metadata import ModelMetadata
+from registry_core.storage.base import StorageBackend
+
+CACHE_ENV = "MODEL_REGISTRY_CACHE"
+
+
+def cache_root() -> Path:
+    """Folder where remote artifacts are downloaded ($MODEL_REGISTRY_CACHE or ~/.cache/model-registry)."""
+    configured = os.environ.get(CACHE_ENV)
+    base = Path(configured) if configured else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base if configured else base / "model-registry"
+
+
+def artifact_key(storage: StorageBackend, metadata: ModelMetadata) -> str:
+    """Return the storage key of the version's artifact folder."""
+    root = storage.uri.rstrip("/") + "/"
+    if not metadata.artifact_uri.startswith(root):
+        msg = f"{metadata.model_name} {metadata.version} points outside this registry: {metadata.artifact_uri}"
+        raise RegistryError(msg)
+    return metadata.artifact_uri[len(root) :]
+
+
+def verified_folder(storage: StorageBackend, metadata: ModelMetadata) -> Path:
+    """Return a local folder with the version's artifacts, verified against its manifest.
+
+    Local registries are verified in place; remote ones are downloaded once per digest into the cache
+    (atomically, so a half-finished download is never reused) and verified on every call.
+
+    Raises:
+        ArtifactIntegrityError: a file is missing, extra or modified.
+    """
+    what = f"{metadata.model_name} {metadata.version}"
+    key = artifact_key(storage, metadata)
+    local = storage.local_path(key)
+    if local is None:
+        local = cache_root() / metadata.artifact_digest.replace(":", "-")
+        if not local.is_dir():
+            local.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".download-", dir=local.parent))
+            try:
+                storage.download_dir(key, staging)
+                verify_folder(staging, metadata.artifact_manifest, what=what)
+                try:
+                    staging.rename(local)
+                except OSError:  # another process finished the same download first
+                    pass
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    verify_folder(local, metadata.artifact_manifest, what=what)
+    return local
+
+
+def load_artifacts(storage: StorageBackend, metadata: ModelMetadata) -> Any:
+    """Return the loaded TensorFlow/Keras model for SavedModel or .keras artifacts, else the verified folder."""
+    folder = verified_folder(storage, metadata)
+    names = {entry.path for entry in metadata.artifact_manifest}
+    keras_files = sorted(n for n in names if n.endswith(".keras") and "/" not in n)
+    if "saved_model.pb" not in names and not keras_files:
+        return folder
+    try:
+        import tensorflow as tf
+    except ImportError as exc:
+        msg = "loading TensorFlow models needs TensorFlow: pip install 'registry-core[tf]'"
+        raise DependencyMissingError(msg) from exc
+    if keras_files:
+        return tf.keras.models.load_model(folder / keras_files[0])
+    return tf.saved_model.load(str(folder))

