@@ -17,8 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import requests
+
 if TYPE_CHECKING:
-    import requests
     from google.cloud import storage
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -186,13 +187,11 @@ class RequestCounter:
         counter.reset(); ...; assert counter.count == 1
     """
 
-    def __init__(self) -> None:
-        import requests
-
+    def __init__(self, session: requests.Session | None = None) -> None:
         self.count = 0
         self.methods: list[str] = []
         self._lock = threading.Lock()  # hooks run on whichever thread sent the request
-        self.session = requests.Session()
+        self.session = session if session is not None else requests.Session()
         self.session.hooks["response"].append(self._hook)
 
     def _hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -205,6 +204,38 @@ class RequestCounter:
         with self._lock:
             self.count = 0
             self.methods.clear()
+
+
+class LossySession(requests.Session):
+    """A session that can lose responses: the server acts on the request, the client sees ConnectionError.
+
+    This is how a retried conditional write meets its own first attempt (412 on the retry).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rules: list[list[Any]] = []
+        self._rules_lock = threading.Lock()
+        self.lost = 0
+
+    def lose(self, method: str, path_part: str, times: int = 1) -> None:
+        """Lose the responses of the next `times` requests with `method` whose path contains `path_part`."""
+        with self._rules_lock:
+            self._rules.append([method.upper(), path_part, times])
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        """Send `request`; raise ConnectionError instead of returning the response if a rule matches."""
+        response = super().send(request, **kwargs)
+        with self._rules_lock:
+            for rule in self._rules:
+                method, path_part, times = rule
+                if times > 0 and request.method == method and path_part in (request.path_url or ""):
+                    rule[2] -= 1
+                    self.lost += 1
+                    response.close()
+                    msg = "response lost (injected by the test)"
+                    raise requests.exceptions.ConnectionError(msg, request=request)
+        return response
 
 
 def environment_url() -> str | None:

@@ -1,0 +1,98 @@
+"""Worker processes for the reliability tests: run as ``python workers.py <command> <json-args>``.
+
+Each command builds its own ModelRegistry from a root URI (a local folder or ``gs://...``; the GCS emulator is
+found through the inherited STORAGE_EMULATOR_HOST), so every worker is a separate client of the store, exactly
+like separate pipeline tasks or CLI invocations. Results are printed as one JSON line on stdout.
+
+Commands:
+    register  Wait for a start file (a barrier shared by all workers), register some versions, print them.
+    promote   Wait for a start file, promote one version to production, print the outcome.
+    crash-register  Print READY, then register one version (the test kills the process at some point).
+    crash-promote   Print READY, then promote the given versions to production one after another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _registry(root: str) -> Any:
+    from registry_core import ModelRegistry, RegistryConfig
+
+    registry = ModelRegistry(RegistryConfig(root=root))
+    # Open the connection (and, on GCS, the HTTP session) before the start signal, so that the timed part
+    # is the registry operation and not the first TLS/TCP handshake.
+    registry.storage.root_exists()
+    return registry
+
+
+def _wait_for(start_file: str, ready_file: str, timeout: float = 60.0) -> None:
+    Path(ready_file).write_text(str(os.getpid()))
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(start_file):
+        if time.monotonic() > deadline:
+            sys.exit("start file never appeared")
+        time.sleep(0.002)
+
+
+def _emit(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+def register(args: dict[str, Any]) -> None:
+    registry = _registry(args["root"])
+    _wait_for(args["start_file"], args["ready_file"])
+    results = []
+    for folder in args["folders"]:
+        metadata = registry.register_model(args["model"], folder, registered_by=args["user"])
+        results.append({"version": metadata.version, "digest": metadata.artifact_digest, "folder": folder})
+    _emit({"ok": True, "results": results})
+
+
+def promote(args: dict[str, Any]) -> None:
+    from registry_core import RegistryError
+
+    registry = _registry(args["root"])
+    _wait_for(args["start_file"], args["ready_file"])
+    try:
+        metadata = registry.promote_model(args["model"], args["version"], "production", actor=args["user"],
+                                          reason=f"race {args['version']}")
+    except RegistryError as exc:
+        _emit({"ok": False, "error": type(exc).__name__, "message": str(exc)})
+        return
+    _emit({"ok": True, "version": metadata.version, "stage": metadata.stage.value})
+
+
+def crash_register(args: dict[str, Any]) -> None:
+    registry = _registry(args["root"])
+    _emit({"ready": True})
+    started = time.monotonic()
+    metadata = registry.register_model(args["model"], args["folder"], registered_by=args["user"])
+    _emit({"ok": True, "version": metadata.version, "seconds": time.monotonic() - started})
+
+
+def crash_promote(args: dict[str, Any]) -> None:
+    registry = _registry(args["root"])
+    _emit({"ready": True})
+    started = time.monotonic()
+    for version in args["versions"]:
+        registry.promote_model(args["model"], version, "production", actor=args["user"])
+    _emit({"ok": True, "seconds": time.monotonic() - started})
+
+
+COMMANDS = {
+    "register": register,
+    "promote": promote,
+    "crash-register": crash_register,
+    "crash-promote": crash_promote,
+}
+
+
+if __name__ == "__main__":
+    COMMANDS[sys.argv[1]](json.loads(sys.argv[2]))
