@@ -87,15 +87,15 @@ def artifact_folder(path: str | os.PathLike[str]) -> Path:
         msg = f"invalid artifact path {path!r}"
         raise InvalidInputError(msg) from None
     if not exists:
-        msg = f"artifact path {resolved} does not exist"
+        msg = f"artifact path {str(resolved)!r} does not exist"
         raise InvalidInputError(msg)
     if resolved.is_file():
         return resolved
     if not resolved.is_dir():
-        msg = f"artifact path {resolved} is neither a file nor a folder"
+        msg = f"artifact path {str(resolved)!r} is neither a file nor a folder"
         raise InvalidInputError(msg)
     if not any(p.is_file() for p in resolved.rglob("*")):
-        msg = f"artifact folder {resolved} contains no files"
+        msg = f"artifact folder {str(resolved)!r} contains no files"
         raise InvalidInputError(msg)
     return resolved
 

@@ -11,9 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import gcs_emulator` without a package
 
-from gcs_emulator import GCSEmulator  # noqa: E402
+from gcs_emulator import GCSEmulator
 
-from registry_core.storage import StorageBackend, open_storage  # noqa: E402
+from registry_core.storage import StorageBackend, open_storage
 
 _EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 

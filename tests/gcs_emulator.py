@@ -15,7 +15,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import requests
 
@@ -84,7 +84,7 @@ class GCSEmulator:
         self.log_path = Path(log_dir) / "fake-gcs-server.log"
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> GCSEmulator:
+    def start(self) -> Self:
         """Start the server and wait until it answers.
 
         Raises:
@@ -99,7 +99,7 @@ class GCSEmulator:
             "-log-level", "warn",
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(  # noqa: S603 - fixed binary, no shell
+            self._process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
             )
         deadline = time.monotonic() + _START_TIMEOUT
@@ -116,7 +116,7 @@ class GCSEmulator:
 
     def _answers(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1) as response:  # noqa: S310
+            with urllib.request.urlopen(f"{self.url}/storage/v1/b", timeout=1) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
@@ -141,7 +141,7 @@ class GCSEmulator:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> GCSEmulator:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(

@@ -1,7 +1,10 @@
 """Google Cloud Storage backend: create-if-absent and compare-and-swap with ``if_generation_match``."""
+# google-cloud-storage ships no type information (no py.typed):
+# mypy: disable-error-code="import-untyped"
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import re
@@ -20,7 +23,13 @@ from registry_core.errors import (
     RegistryRootNotFoundError,
     StorageError,
 )
-from registry_core.storage.base import StorageBackend, StoredFile, check_key, hash_file, walk_files
+from registry_core.storage.base import (
+    StorageBackend,
+    StoredFile,
+    check_key,
+    hash_file,
+    walk_files,
+)
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Bucket, Client
@@ -312,7 +321,7 @@ class GCSStorage(StorageBackend):
 
     # -- folders ----------------------------------------------------------------------------------------------
 
-    def upload_dir(self, local_dir: Path, prefix: str) -> list[StoredFile]:
+    def upload_dir(self, local_dir: Path, prefix: str) -> builtins.list[StoredFile]:
         """Upload every file under `local_dir` to keys under `prefix` in parallel threads.
 
         Returns each file's size and sha256 (computed from the local file before upload). Files up to 8 MiB go up
@@ -326,9 +335,8 @@ class GCSStorage(StorageBackend):
         files = walk_files(local_dir)
         if not files:
             return []
-        with ThreadPoolExecutor(min(_THREADS, len(files))) as pool:
-            with _gcs_errors(f"cannot read {local_dir}"):
-                hashes = list(pool.map(lambda item: hash_file(item[1]), files))
+        with ThreadPoolExecutor(min(_THREADS, len(files))) as pool, _gcs_errors(f"cannot read {local_dir}"):
+            hashes = list(pool.map(lambda item: hash_file(item[1]), files))
         bucket = self._bucket()
         pairs = [(str(path), bucket.blob(folder + check_key(rel))) for rel, path in files]
         with _gcs_errors(f"cannot upload {local_dir} to {self.uri_for(prefix.strip('/'))}", bucket_level=True):
@@ -354,11 +362,10 @@ class GCSStorage(StorageBackend):
         for blob in blobs:
             # check_key refuses names like "a/../../x" that would escape local_dir.
             rel = check_key(blob.name[len(folder) :])
-            target = local_dir.joinpath(*rel.split("/"))
-            pairs.append((blob, str(target)))
+            pairs.append((blob, str(local_dir.joinpath(*rel.split("/")))))
         with _gcs_errors(f"cannot download {self.uri_for(prefix.strip('/'))} to {local_dir}"):
-            for _blob, target in pairs:
-                Path(target).parent.mkdir(parents=True, exist_ok=True)
+            for _blob, filename in pairs:
+                Path(filename).parent.mkdir(parents=True, exist_ok=True)
             transfer_manager.download_many(
                 pairs,
                 worker_type=transfer_manager.THREAD,

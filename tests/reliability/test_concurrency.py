@@ -1,0 +1,172 @@
+"""Guarantees 1 and 3 under real concurrency: separate processes racing on one registry, on every backend.
+
+Each worker is a fresh Python process with its own ModelRegistry (and, on GCS, its own client), started
+together behind a barrier (a start file they poll for once they are ready), so the registrations and
+promotions really overlap instead of running one after another.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_core import (
+    HistoryAction,
+    ModelRegistry,
+    ModelStage,
+    RegistryConfig,
+)
+from registry_core.versioning import version_key
+
+WORKERS = Path(__file__).with_name("workers.py")
+PROCESS_TIMEOUT = 90.0
+
+N_REGISTRANTS = 8
+VERSIONS_EACH = 3
+
+
+def _spawn(command: str, args: dict[str, Any]) -> subprocess.Popen[str]:
+    return subprocess.Popen(  # noqa: S603 - our own worker script
+        [sys.executable, str(WORKERS), command, json.dumps(args)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),  # STORAGE_EMULATOR_HOST reaches the workers
+    )
+
+
+def run_together(tmp_path: Path, jobs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Start every job as a process, release them at once when all are ready, return each one's JSON result."""
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    start = barrier / "start"
+    processes = []
+    try:
+        for index, (command, args) in enumerate(jobs):
+            args = {**args, "start_file": str(start), "ready_file": str(barrier / f"ready-{index}")}
+            processes.append(_spawn(command, args))
+        deadline = time.monotonic() + PROCESS_TIMEOUT
+        while sum(1 for p in barrier.iterdir() if p.name.startswith("ready-")) < len(jobs):
+            for process in processes:
+                if process.poll() is not None:
+                    _, err = process.communicate()
+                    pytest.fail(f"a worker exited before the start signal ({process.returncode}): {err[-2000:]}")
+            assert time.monotonic() < deadline, "workers did not get ready in time"
+            time.sleep(0.01)
+        start.touch()
+        results = []
+        for process in processes:
+            out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+            assert process.returncode == 0, f"worker failed ({process.returncode}): {err[-3000:]}"
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+
+def _artifact(folder: Path, text: str) -> str:
+    folder.mkdir(parents=True)
+    (folder / "weights.bin").write_bytes(text.encode() * 64 + os.urandom(256))
+    (folder / "config.json").write_text(json.dumps({"who": text}))
+    return str(folder)
+
+
+def test_parallel_registrations_get_distinct_labels_and_lose_nothing(storage_root: str, tmp_path: Path) -> None:
+    model = "concurrent-reg"
+    jobs = []
+    for worker in range(N_REGISTRANTS):
+        folders = [_artifact(tmp_path / "src" / f"w{worker}-{i}", f"worker {worker} item {i}") for i in range(VERSIONS_EACH)]
+        jobs.append(("register", {"root": storage_root, "model": model, "folders": folders, "user": f"trainer-{worker}"}))
+
+    outcomes = run_together(tmp_path, jobs)
+
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    total = N_REGISTRANTS * VERSIONS_EACH
+    versions = {m.version: m for m in registry.list_versions(model)}
+    assert sorted(versions, key=version_key) == [f"v{i}" for i in range(1, total + 1)], sorted(versions, key=version_key)
+    returned = [(worker, r) for worker, outcome in enumerate(outcomes) for r in outcome["results"]]
+    assert len({r["version"] for _, r in returned}) == total, f"labels handed out twice: {returned}"
+    assert len({r["digest"] for _, r in returned}) == total
+    for worker, result in returned:
+        stored = versions[result["version"]]
+        assert stored.artifact_digest == result["digest"], f"{result['version']} was overwritten"
+        assert stored.registered_by == f"trainer-{worker}"
+    # Each worker's own versions were issued in its own order (it registers one after another).
+    for outcome in outcomes:
+        labels = [version_key(r["version"]) for r in outcome["results"]]
+        assert labels == sorted(labels)
+
+    registered = [e for e in registry.history(model) if e.action is HistoryAction.REGISTERED]
+    assert len(registered) == total
+    assert sorted(e.version for e in registered) == sorted(versions)
+    # Every version is whole: its artifacts verify against the manifest, and nothing is left behind.
+    for label in ("v1", f"v{total // 2}", f"v{total}"):
+        folder = registry.artifact_path(model, label)
+        assert (folder / "config.json").is_file()
+    report = registry.check()
+    assert report.ok, report.problems
+    assert report.versions_checked == total
+
+
+def _staged_versions(registry: ModelRegistry, model: str, count: int, tmp_path: Path) -> list[str]:
+    """Register `count` versions (by trainer), move them to staging and have a reviewer approve each for production."""
+    labels = []
+    for index in range(count):
+        folder = _artifact(tmp_path / "staged" / f"{model}-{index}", f"{model} candidate {index}")
+        label = registry.register_model(model, folder, registered_by="trainer").version
+        registry.promote_model(model, label, ModelStage.VALIDATION, actor="trainer")
+        registry.promote_model(model, label, ModelStage.STAGING, actor="trainer")
+        registry.approve(model, label, ModelStage.PRODUCTION, approver="reviewer", comment="looks good")
+        labels.append(label)
+    return labels
+
+
+@pytest.mark.parametrize("racers", [2, 8])
+def test_racing_promotions_leave_exactly_one_production(storage_root: str, tmp_path: Path, racers: int) -> None:
+    model = f"race-{racers}"
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    labels = _staged_versions(registry, model, racers, tmp_path)
+    before = len(registry.history(model))
+
+    jobs = [("promote", {"root": storage_root, "model": model, "version": label, "user": f"operator-{label}"})
+            for label in labels]
+    outcomes = run_together(tmp_path, jobs)
+
+    winners = [o["version"] for o in outcomes if o["ok"]]
+    failures = [o for o in outcomes if not o["ok"]]
+    # A loser may only fail cleanly, with a typed registry error (the worker lets anything else crash it).
+    assert all(f["error"] for f in failures), failures
+    assert winners, f"no promotion succeeded: {failures}"
+    if racers > 2:
+        assert not failures, f"promotions that lost a race must retry on fresh state, got {failures}"
+
+    versions = {m.version: m for m in registry.list_versions(model)}
+    production = [label for label, m in versions.items() if m.stage is ModelStage.PRODUCTION]
+    assert len(production) == 1, f"production holders: {production}"
+
+    history = registry.history(model)
+    assert len(history) == before + len(winners) + (len(winners) - 1), [e.action for e in history[before:]]
+    to_production = [e for e in history if e.action is HistoryAction.STAGE_CHANGED and e.to_stage is ModelStage.PRODUCTION]
+    assert sorted(e.version for e in to_production) == sorted(winners), (to_production, winners)
+    # Each promotion used the reviewer's approval, and the last one recorded is the holder now.
+    assert all(e.details.get("approved_by") == "reviewer" for e in to_production)
+    assert to_production[-1].version == production[0]
+    superseded = [e for e in history if e.action is HistoryAction.STAGE_CHANGED and e.to_stage is ModelStage.ARCHIVED]
+    assert len(superseded) == len(winners) - 1
+    for label in winners:
+        if label != production[0]:
+            assert versions[label].stage is ModelStage.ARCHIVED
+            assert versions[label].stage_history[-1].cause == "superseded"
+    for failure in failures:
+        assert failure["error"] in {"ConcurrentModificationError", "InvalidTransitionError", "ApprovalRequiredError"}

@@ -1,0 +1,231 @@
+"""Guarantee 2 (all or nothing) and 3 (atomic state) under SIGKILL, on every backend.
+
+A worker process registers a version from a folder large enough that the upload takes a moment; the test kills it
+at randomised moments spread over the whole registration (upload, document write, marker cleanup) and checks
+that what is left is consistent: versions are whole or absent, check(gc=True) removes every leftover, and the
+registry keeps working. The same for a worker killed while it promotes versions to production.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from registry_core import (
+    HistoryAction,
+    ModelRegistry,
+    ModelStage,
+    RegistryConfig,
+)
+from registry_core.loading import CACHE_ENV
+from registry_core.store import model_key, parse_record
+
+WORKERS = Path(__file__).with_name("workers.py")
+PROCESS_TIMEOUT = 60.0
+
+FILES = 40
+FILE_SIZE = 256 * 1024
+KILL_TRIALS = 8
+PROMOTE_TRIALS = 4
+PROMOTE_CHAIN = 4
+LEFTOVER_KINDS = {"leftover_upload", "stale_marker", "temp_file"}
+
+
+@pytest.fixture(autouse=True)
+def _private_download_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Remote artifacts are downloaded once per digest into the cache; keep this test's downloads to itself.
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "download-cache"))
+
+
+@pytest.fixture(scope="module")
+def big_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """FILES random files of FILE_SIZE bytes (10 MiB in all), shared by every trial through hard links."""
+    folder = tmp_path_factory.mktemp("big")
+    files = []
+    for index in range(FILES):
+        path = folder / f"shard-{index:03d}.bin"
+        path.write_bytes(os.urandom(FILE_SIZE))
+        files.append(path)
+    return files
+
+
+def _artifact_folder(root: Path, tag: str, big_files: list[Path]) -> Path:
+    """A fresh folder with the big files (hard-linked) plus one small file that makes its digest unique."""
+    folder = root / f"artifact-{tag}"
+    (folder / "variables").mkdir(parents=True)
+    for path in big_files:
+        os.link(path, folder / "variables" / path.name)
+    (folder / "saved_model.json").write_text(json.dumps({"tag": tag}))
+    return folder
+
+
+def _start(command: str, args: dict[str, Any]) -> subprocess.Popen[str]:
+    """Start a worker and wait until it is ready to begin (imports done, client connected)."""
+    process = subprocess.Popen(  # noqa: S603 - our own worker script
+        [sys.executable, str(WORKERS), command, json.dumps(args)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if json.loads(line or "{}").get("ready") is not True:
+        _, err = process.communicate(timeout=PROCESS_TIMEOUT)
+        pytest.fail(f"worker did not start: {line!r} {err[-3000:]}")
+    return process
+
+
+def _finish(process: subprocess.Popen[str]) -> dict[str, Any]:
+    out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    assert process.returncode == 0, f"worker failed ({process.returncode}): {err[-3000:]}"
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def _kill_after(process: subprocess.Popen[str], delay: float) -> bool:
+    """SIGKILL `process` `delay` seconds from now; return True if it had already finished by then.
+
+    The process is reaped before returning: check() treats a zombie's leftovers as those of a live writer.
+    """
+    time.sleep(delay)
+    finished = process.poll() is not None
+    if not finished:
+        os.kill(process.pid, signal.SIGKILL)
+    process.communicate(timeout=PROCESS_TIMEOUT)
+    return finished or process.returncode == 0
+
+
+def _delays(typical: float, trials: int, rng: random.Random) -> list[float]:
+    """One random delay in each of `trials` equal slices of [0, 1.2 * typical]: spread over the whole operation."""
+    span = 1.2 * typical
+    delays = [span * (i + rng.random()) / trials for i in range(trials)]
+    delays[0] = 0.0  # right at the start, before the marker is even written
+    return delays
+
+
+def _assert_all_versions_whole(registry: ModelRegistry, model: str) -> list[str]:
+    try:
+        versions = registry.list_versions(model)
+    except Exception as exc:  # noqa: BLE001 - the only acceptable failure is "no such model"
+        assert type(exc).__name__ == "ModelNotFoundError", exc
+        return []
+    for metadata in versions:
+        folder = registry.artifact_path(model, metadata.version)  # raises ArtifactIntegrityError if partial
+        assert len(metadata.artifact_manifest) == FILES + 1, f"{metadata.version} has a partial manifest"
+        assert (folder / "saved_model.json").is_file()
+    return [m.version for m in versions]
+
+
+def _assert_gc_cleans_up(registry: ModelRegistry) -> list[str]:
+    first = registry.check(gc=True)
+    assert all(p.kind in LEFTOVER_KINDS for p in first.problems), first.problems
+    assert set(first.removed) == {p.key for p in first.problems}
+    second = registry.check()
+    assert second.ok, second.problems
+    assert not [p for p in second.problems if p.kind in LEFTOVER_KINDS], second.problems
+    return sorted({p.kind for p in first.problems})
+
+
+def test_killed_registration_leaves_a_whole_version_or_none(
+    storage_root: str, tmp_path: Path, big_files: list[Path]
+) -> None:
+    model = "crash-reg"
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    rng = random.Random(os.urandom(8))
+
+    def worker_args(tag: str) -> dict[str, Any]:
+        folder = _artifact_folder(tmp_path, tag, big_files)
+        return {"root": storage_root, "model": model, "folder": str(folder), "user": "trainer"}
+
+    # Measure how long one registration takes here, once, from the "ready" signal to the end.
+    timing = _finish(_start("crash-register", worker_args("timing")))
+    typical = timing["seconds"]
+    known = _assert_all_versions_whole(registry, model)
+    assert known == ["v1"]
+
+    log = []
+    for trial, delay in enumerate(_delays(typical, KILL_TRIALS, rng)):
+        process = _start("crash-register", worker_args(f"trial-{trial}"))
+        finished = _kill_after(process, delay)
+        versions = _assert_all_versions_whole(registry, model)
+        # At most the one version this worker registered appeared; nothing that was there went missing.
+        assert set(known) <= set(versions) and len(versions) - len(known) <= 1, (known, versions)
+        if finished:
+            assert len(versions) == len(known) + 1
+        cleaned = _assert_gc_cleans_up(registry)
+        log.append((round(delay, 3), len(versions) > len(known), cleaned))
+        # The registry is still usable: a retry of the interrupted registration succeeds and is whole.
+        retried = registry.register_model(model, tmp_path / f"artifact-trial-{trial}", registered_by="trainer")
+        known = _assert_all_versions_whole(registry, model)
+        assert retried.version == known[-1]
+        assert registry.check().ok
+
+    history = registry.history(model)
+    assert len([e for e in history if e.action is HistoryAction.REGISTERED]) == len(known)
+    # Kills must have landed in different phases: some before the commit, some after it.
+    print(f"registration takes {typical:.3f}s; (delay, committed, leftovers) per kill: {log}")
+    assert any(not committed for _, committed, _ in log), log
+
+
+def _staged(registry: ModelRegistry, model: str, count: int, folder: Path) -> list[str]:
+    labels = []
+    for index in range(count):
+        (folder / f"{model}-{index}.txt").write_text(f"{model} {index}")
+        label = registry.register_model(model, folder / f"{model}-{index}.txt", registered_by="trainer").version
+        registry.promote_model(model, label, ModelStage.VALIDATION, actor="trainer")
+        registry.promote_model(model, label, ModelStage.STAGING, actor="trainer")
+        registry.approve(model, label, ModelStage.PRODUCTION, approver="reviewer")
+        labels.append(label)
+    return labels
+
+
+def _assert_consistent_document(registry: ModelRegistry, model: str) -> list[str]:
+    """The model document parses; at most one version is in production; history and stages agree."""
+    record = parse_record(registry.storage.read(model_key(model)), model_key(model))
+    production = [m.version for m in record.versions if m.stage is ModelStage.PRODUCTION]
+    assert len(production) <= 1, production
+    promoted = [e.version for e in record.history
+                if e.action is HistoryAction.STAGE_CHANGED and e.to_stage is ModelStage.PRODUCTION]
+    archived = [m.version for m in record.versions if m.stage is ModelStage.ARCHIVED]
+    # Every promotion is in the history, in the same write as the stage change it records.
+    assert sorted(promoted) == sorted(production + archived), (promoted, production, archived)
+    if promoted:
+        assert production == [promoted[-1]]
+    return promoted
+
+
+def test_killed_promotion_leaves_the_old_or_the_new_document(storage_root: str, tmp_path: Path) -> None:
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    rng = random.Random(os.urandom(8))
+    models = [f"crash-promote-{i}" for i in range(PROMOTE_TRIALS + 1)]
+    chains = {model: _staged(registry, model, PROMOTE_CHAIN, tmp_path) for model in models}
+
+    def worker_args(model: str) -> dict[str, Any]:
+        return {"root": storage_root, "model": model, "versions": chains[model], "user": "operator"}
+
+    timing = _finish(_start("crash-promote", worker_args(models[0])))
+    assert _assert_consistent_document(registry, models[0]) == chains[models[0]]
+
+    outcomes = []
+    for model, delay in zip(models[1:], _delays(timing["seconds"], PROMOTE_TRIALS, rng), strict=True):
+        process = _start("crash-promote", worker_args(model))
+        _kill_after(process, delay)
+        promoted = _assert_consistent_document(registry, model)
+        assert promoted == chains[model][: len(promoted)], "promotions landed out of order or twice"
+        outcomes.append((round(delay, 3), len(promoted), _assert_gc_cleans_up(registry)))
+        # Nothing is stuck (no lock held by the dead writer): the remaining promotions go through.
+        for label in chains[model][len(promoted) :]:
+            registry.promote_model(model, label, ModelStage.PRODUCTION, actor="operator")
+        assert _assert_consistent_document(registry, model) == chains[model]
+        assert registry.check().ok
+    print(f"promotion chain takes {timing['seconds']:.3f}s; (delay, promotions done, leftovers) per kill: {outcomes}")
