@@ -24,8 +24,11 @@ def write_artifacts(folder: Path, seed: int) -> dict[str, float]:
     (folder / "variables").mkdir(parents=True)
     (folder / "variables" / "weights.json").write_text(json.dumps(weights))
     (folder / "config.json").write_text(json.dumps({"layers": [64, 32], "seed": seed}))
-    return {"accuracy": round(0.80 + rng.random() * 0.15, 4), "auc": round(0.85 + rng.random() * 0.1, 4),
-            "loss": round(0.2 + rng.random() * 0.3, 4)}
+    return {
+        "accuracy": round(0.80 + rng.random() * 0.15, 4),
+        "auc": round(0.85 + rng.random() * 0.1, 4),
+        "loss": round(0.2 + rng.random() * 0.3, 4),
+    }
 
 
 def main() -> None:
@@ -35,16 +38,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         metrics = write_artifacts(Path(scratch) / "model", seed)
         new = registry.register_model(
-            MODEL, Path(scratch) / "model", metrics=metrics, params={"layers": "64,32", "seed": seed},
-            description="walkthrough model", tags=["example"], registered_by=DATA_SCIENTIST,
+            MODEL,
+            Path(scratch) / "model",
+            metrics=metrics,
+            params={"layers": "64,32", "seed": seed},
+            description="walkthrough model",
+            tags=["example"],
+            registered_by=DATA_SCIENTIST,
             lineage={"training_data_uris": ["synthetic://eyewear"], "code_version": "examples/quickstart.py"},
         )
     print(f"registered {MODEL} {new.version} by {new.registered_by}: {new.metrics.as_dict()}")
 
-    registry.promote_model(MODEL, new.version, ModelStage.VALIDATION, reason="metrics recorded",
-                           actor=DATA_SCIENTIST)
-    registry.promote_model(MODEL, new.version, ModelStage.STAGING, reason="validation passed",
-                           actor=DATA_SCIENTIST)
+    registry.promote_model(MODEL, new.version, ModelStage.VALIDATION, reason="metrics recorded", actor=DATA_SCIENTIST)
+    registry.promote_model(MODEL, new.version, ModelStage.STAGING, reason="validation passed", actor=DATA_SCIENTIST)
     print(f"{new.version}: development -> validation -> staging")
 
     try:
@@ -65,8 +71,9 @@ def main() -> None:
             return
 
     registry.approve(MODEL, new.version, ModelStage.PRODUCTION, approver=REVIEWER, comment="looks good")
-    promoted = registry.promote_model(MODEL, new.version, ModelStage.PRODUCTION, reason="approved by review",
-                                      actor=REVIEWER)
+    promoted = registry.promote_model(
+        MODEL, new.version, ModelStage.PRODUCTION, reason="approved by review", actor=REVIEWER
+    )
     print(f"{REVIEWER} approved; {promoted.version} is now in {promoted.stage.value}")
 
     if champion is not None:

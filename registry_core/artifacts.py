@@ -50,7 +50,9 @@ def verify_folder(folder: Path, manifest: Iterable[FileEntry], *, what: str) -> 
         if actual[rel].stat().st_size != entry.size or hash_file(actual[rel])[1] != entry.sha256:
             problems.append(f"modified {rel}")
     if problems:
-        shown = ", ".join(problems[:_MAX_LISTED]) + (f" and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else "")
+        shown = ", ".join(problems[:_MAX_LISTED]) + (
+            f" and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
+        )
         msg = f"artifacts of {what} do not match their manifest: {shown}"
         raise ArtifactIntegrityError(msg)
 

@@ -37,8 +37,12 @@ state = _State()
 def _options(
     registry: Annotated[
         Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
-        typer.Option("--registry", "-r", help="Registry root: a folder, file://... or gs://bucket/prefix "
-                     "(default: $MODEL_REGISTRY_ROOT, else the local default)."),
+        typer.Option(
+            "--registry",
+            "-r",
+            help="Registry root: a folder, file://... or gs://bucket/prefix "
+            "(default: $MODEL_REGISTRY_ROOT, else the local default).",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")] = False,
 ) -> None:
@@ -142,12 +146,20 @@ def list_versions(
         wanted = ModelStage.parse(stage)
         versions = [v for v in versions if v.stage is wanted]
     rows = [
-        [v.version, v.stage.value, _metrics_summary(v.metrics.as_dict()), v.registered_by, _when(v.registered_at),
-         ",".join(v.tags)]
+        [
+            v.version,
+            v.stage.value,
+            _metrics_summary(v.metrics.as_dict()),
+            v.registered_by,
+            _when(v.registered_at),
+            ",".join(v.tags),
+        ]
         for v in versions
     ]
-    _emit(versions, lambda: _table(["version", "stage", "metrics", "registered by", "registered at", "tags"], rows,
-                                   title=name))
+    _emit(
+        versions,
+        lambda: _table(["version", "stage", "metrics", "registered by", "registered at", "tags"], rows, title=name),
+    )
 
 
 @app.command("get-model")
@@ -161,15 +173,21 @@ def get_model(
 
     def render() -> None:
         rows = [
-            ["model", metadata.model_name], ["version", metadata.version], ["stage", metadata.stage.value],
-            ["description", metadata.description], ["framework", metadata.framework or ""],
-            ["tags", ", ".join(metadata.tags)], ["registered", f"{_when(metadata.registered_at)} by {metadata.registered_by}"],
+            ["model", metadata.model_name],
+            ["version", metadata.version],
+            ["stage", metadata.stage.value],
+            ["description", metadata.description],
+            ["framework", metadata.framework or ""],
+            ["tags", ", ".join(metadata.tags)],
+            ["registered", f"{_when(metadata.registered_at)} by {metadata.registered_by}"],
             ["metrics", _metrics_summary(metadata.metrics.as_dict(), limit=20)],
             ["params", ", ".join(f"{k}={v}" for k, v in metadata.params.items())],
             ["training data", ", ".join(metadata.lineage.training_data_uris)],
             ["pipeline run", metadata.lineage.pipeline_run or ""],
-            ["artifacts", f"{metadata.artifact_uri} ({len(metadata.artifact_manifest)} files, "
-                          f"{metadata.artifact_size} bytes)"],
+            [
+                "artifacts",
+                f"{metadata.artifact_uri} ({len(metadata.artifact_manifest)} files, {metadata.artifact_size} bytes)",
+            ],
             ["digest", metadata.artifact_digest],
             ["approvals", ", ".join(f"{a.stage.value} by {a.approver}" for a in metadata.approvals)],
         ]
@@ -184,8 +202,14 @@ def history(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     """Show the model's history: registrations, approvals, stage changes, rollbacks."""
     entries = _registry().history(name)
     rows = [
-        [_when(e.at), e.actor, e.action.value, e.version,
-         f"{e.from_stage.value if e.from_stage else ''} -> {e.to_stage.value}" if e.to_stage else "", e.reason]
+        [
+            _when(e.at),
+            e.actor,
+            e.action.value,
+            e.version,
+            f"{e.from_stage.value if e.from_stage else ''} -> {e.to_stage.value}" if e.to_stage else "",
+            e.reason,
+        ]
         for e in entries
     ]
     _emit(entries, lambda: _table(["when", "who", "action", "version", "stage", "reason"], rows, title=name))
@@ -221,7 +245,9 @@ def register(
     pipeline_run: Annotated[Optional[str], typer.Option(help="Pipeline run that produced it.")] = None,  # noqa: UP045
     code_version: Annotated[Optional[str], typer.Option(help="Commit or package version.")] = None,  # noqa: UP045
     versioning: Annotated[Optional[str], typer.Option(help="For a new model: auto_increment or semantic.")] = None,  # noqa: UP045
-    reuse_existing: Annotated[bool, typer.Option(help="Return the existing version if the bytes are identical.")] = False,
+    reuse_existing: Annotated[
+        bool, typer.Option(help="Return the existing version if the bytes are identical.")
+    ] = False,
 ) -> None:
     """Register a new version from a local folder."""
     from registry_core.config import RegistryConfig
@@ -234,15 +260,32 @@ def register(
         from registry_core.versioning import VersioningStrategy
 
         settings["versioning"] = VersioningStrategy.parse(versioning)
-    lineage = {"training_data_uris": tuple(training_data or ()), "pipeline_run": pipeline_run,
-               "code_version": code_version}
+    lineage = {
+        "training_data_uris": tuple(training_data or ()),
+        "pipeline_run": pipeline_run,
+        "code_version": code_version,
+    }
     metadata = ModelRegistry(RegistryConfig(**settings)).register_model(
-        name, path, metrics=metrics, params=params, description=description, tags=tag or (),
-        framework=framework, lineage=lineage, registered_by=registered_by, version=version, bump=bump,
+        name,
+        path,
+        metrics=metrics,
+        params=params,
+        description=description,
+        tags=tag or (),
+        framework=framework,
+        lineage=lineage,
+        registered_by=registered_by,
+        version=version,
+        bump=bump,
         reuse_existing=reuse_existing,
     )
-    _emit(metadata, lambda: typer.echo(f"registered {metadata.model_name} {metadata.version} "
-                                       f"({len(metadata.artifact_manifest)} files, {metadata.artifact_digest[:19]})"))
+    _emit(
+        metadata,
+        lambda: typer.echo(
+            f"registered {metadata.model_name} {metadata.version} "
+            f"({len(metadata.artifact_manifest)} files, {metadata.artifact_digest[:19]})"
+        ),
+    )
 
 
 @app.command("promote")
@@ -286,7 +329,9 @@ def archive(
 @app.command("rollback")
 def rollback(
     name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[Optional[str], typer.Argument(help="Version to restore (default: the previous production one).")] = None,  # noqa: UP045
+    version: Annotated[
+        Optional[str], typer.Argument(help="Version to restore (default: the previous production one).")
+    ] = None,  # noqa: UP045
     endpoint_name: Annotated[Optional[str], typer.Option(help="Also roll back this endpoint.")] = None,  # noqa: UP045
     reason: Annotated[str, typer.Option(help="Why.")] = "",
 ) -> None:
@@ -340,8 +385,7 @@ def _one_line(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (errors print one line on stderr)."""
     try:
-        result = app(args=list(argv) if argv is not None else None, prog_name="model-registry",
-                     standalone_mode=False)
+        result = app(args=list(argv) if argv is not None else None, prog_name="model-registry", standalone_mode=False)
     except RegistryError as exc:
         typer.echo(f"error: {_one_line(str(exc))}", err=True)
         return exc.exit_code

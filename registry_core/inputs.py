@@ -102,10 +102,7 @@ def artifact_folder(path: str | os.PathLike[str]) -> Path:
 
 def detect_framework(folder: Path) -> str | None:
     """Guess the framework of an artifact folder from its well-known files."""
-    if folder.is_file():
-        folder_files = [folder.name]
-    else:
-        folder_files = [p.name for p in folder.iterdir()]
+    folder_files = [folder.name] if folder.is_file() else [p.name for p in folder.iterdir()]
     if "saved_model.pb" in folder_files:
         return "tensorflow"
     if any(name.endswith(".keras") for name in folder_files):

@@ -37,7 +37,7 @@ def check_transition(version: str, current: ModelStage, target: ModelStage) -> N
         return
     allowed = ", ".join(s.value for s in allowed_targets(current))
     if current is target:
-        msg = f"version {version} is already in {target.value}"
+        msg = f"version {version} is already in {target.value}; allowed from there: {allowed}"
     else:
         msg = f"cannot move version {version} from {current.value} to {target.value}; allowed: {allowed}"
     raise InvalidTransitionError(msg)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -52,10 +53,8 @@ def verified_folder(storage: StorageBackend, metadata: ModelMetadata) -> Path:
             try:
                 storage.download_dir(key, staging)
                 verify_folder(staging, metadata.artifact_manifest, what=what)
-                try:
+                with contextlib.suppress(OSError):  # another process may have finished the same download first
                     staging.rename(local)
-                except OSError:  # another process finished the same download first
-                    pass
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     verify_folder(local, metadata.artifact_manifest, what=what)

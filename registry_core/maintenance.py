@@ -36,16 +36,23 @@ class PendingMarker:
 
     def to_json(self) -> bytes:
         """Serialize for storage."""
-        return json.dumps({"host": self.host, "pid": self.pid, "process_start": self.process_start,
-                           "started_at": self.started_at.isoformat()}).encode()
+        return json.dumps(
+            {
+                "host": self.host,
+                "pid": self.pid,
+                "process_start": self.process_start,
+                "started_at": self.started_at.isoformat(),
+            }
+        ).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> PendingMarker | None:
         """Parse a stored marker; None if it is unreadable."""
         try:
             raw = json.loads(data)
-            return cls(str(raw["host"]), int(raw["pid"]), str(raw["process_start"]),
-                       datetime.fromisoformat(raw["started_at"]))
+            return cls(
+                str(raw["host"]), int(raw["pid"]), str(raw["process_start"]), datetime.fromisoformat(raw["started_at"])
+            )
         except (ValueError, KeyError, TypeError):
             return None
 
@@ -127,10 +134,13 @@ def run_check(storage: StorageBackend, store: MetadataStore, *, gc: bool, deep: 
             stored = uploads.get(key, set())
             missing = sorted({e.path for e in metadata.artifact_manifest} - stored)
             if missing:
-                report.problems.append(Problem(
-                    kind="missing_artifacts", key=key,
-                    message=f"{name} {metadata.version}: {len(missing)} artifact file(s) missing, e.g. {missing[0]}",
-                ))
+                report.problems.append(
+                    Problem(
+                        kind="missing_artifacts",
+                        key=key,
+                        message=f"{name} {metadata.version}: {len(missing)} file(s) missing, e.g. {missing[0]}",
+                    )
+                )
             elif deep:
                 try:
                     verified_folder(storage, metadata)
@@ -152,8 +162,9 @@ def run_check(storage: StorageBackend, store: MetadataStore, *, gc: bool, deep: 
     for upload in sorted(uploads.keys() - referenced - live_uploads):
         if upload.split("/")[1] in unreadable_models:
             continue  # its document cannot be read, so we cannot tell whether a version uses it
-        report.problems.append(Problem(kind="leftover_upload", key=upload,
-                                       message="artifacts of a registration that never committed"))
+        report.problems.append(
+            Problem(kind="leftover_upload", key=upload, message="artifacts of a registration that never committed")
+        )
         if gc:
             storage.delete_prefix(upload)
             report.removed.append(upload)

@@ -1,4 +1,4 @@
-"""Whether a process that left something behind is still running (pid plus kernel start time, so reused pids don't fool us)."""
+"""Whether a process that left something behind still runs (pid plus start time, so reused pids don't fool us)."""
 
 from __future__ import annotations
 

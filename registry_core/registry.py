@@ -251,9 +251,7 @@ class ModelRegistry:
         metadata = self.get_model_metadata(model_name, version, stage)
         return load_artifacts(self.storage, metadata), metadata
 
-    def artifact_path(
-        self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
-    ) -> Path:
+    def artifact_path(self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None) -> Path:
         """Return a verified local folder holding the version's artifacts (downloaded if remote)."""
         from registry_core.loading import verified_folder
 
@@ -281,7 +279,10 @@ class ModelRegistry:
                 msg = f"{model_name} {label} is archived; move it back to development before approving it"
                 raise LifecycleError(msg)
             approval = Approval(
-                stage=target, approver=approver, comment=comment, approved_at=utc_now(),
+                stage=target,
+                approver=approver,
+                comment=comment,
+                approved_at=utc_now(),
                 artifact_digest=metadata.artifact_digest,
             )
             updated = metadata.model_copy(update={"approvals": (*metadata.approvals, approval)})
@@ -334,8 +335,13 @@ class ModelRegistry:
                 if approver is not None:
                     lifecycle.check_approver(metadata, approver, four_eyes=self.config.enforce_four_eyes)
                     inline.append(
-                        Approval(stage=target, approver=approver, comment=reason, approved_at=now,
-                                 artifact_digest=metadata.artifact_digest)
+                        Approval(
+                            stage=target,
+                            approver=approver,
+                            comment=reason,
+                            approved_at=now,
+                            artifact_digest=metadata.artifact_digest,
+                        )
                     )
                     metadata = metadata.model_copy(update={"approvals": (*metadata.approvals, *inline)})
                 used = _unused_approvals(metadata, target, four_eyes=self.config.enforce_four_eyes)
@@ -344,20 +350,37 @@ class ModelRegistry:
             moved = _with_stage(metadata, target, who, now, reason, approvers, "promote")
             changes = [moved]
             entries = [
-                _entry(who, HistoryAction.STAGE_CHANGED, label, metadata.stage, target, reason,
-                       {"approved_by": ",".join(approvers)} if approvers else {})
+                _entry(
+                    who,
+                    HistoryAction.STAGE_CHANGED,
+                    label,
+                    metadata.stage,
+                    target,
+                    reason,
+                    {"approved_by": ",".join(approvers)} if approvers else {},
+                )
             ]
             if target is ModelStage.PRODUCTION:
                 for holder in record.in_stage(ModelStage.PRODUCTION):
                     why = f"superseded by {label}"
                     changes.append(_with_stage(holder, ModelStage.ARCHIVED, who, now, why, (), "superseded"))
-                    entries.append(_entry(who, HistoryAction.STAGE_CHANGED, holder.version,
-                                          ModelStage.PRODUCTION, ModelStage.ARCHIVED, why))
+                    entries.append(
+                        _entry(
+                            who,
+                            HistoryAction.STAGE_CHANGED,
+                            holder.version,
+                            ModelStage.PRODUCTION,
+                            ModelStage.ARCHIVED,
+                            why,
+                        )
+                    )
             return record.with_versions(*changes).with_history(*entries)
 
         return self.store.update(model_name, move).get(label)
 
-    def archive_model(self, model_name: str, version: str, reason: str = "", *, actor: str | None = None) -> ModelMetadata:
+    def archive_model(
+        self, model_name: str, version: str, reason: str = "", *, actor: str | None = None
+    ) -> ModelMetadata:
         """Move `version` to ARCHIVED (allowed from every other stage)."""
         return self.promote_model(model_name, version, ModelStage.ARCHIVED, reason=reason, actor=actor)
 
@@ -413,17 +436,41 @@ class ModelRegistry:
             entries = []
             for holder in current:
                 changes.append(_with_stage(holder, ModelStage.ARCHIVED, who, now, why, (), "rollback"))
-                entries.append(_entry(who, HistoryAction.STAGE_CHANGED, holder.version, ModelStage.PRODUCTION,
-                                      ModelStage.ARCHIVED, why))
-            entries.append(_entry(who, HistoryAction.ROLLED_BACK, target_label, target.stage, ModelStage.PRODUCTION,
-                                  why, {"from_version": ",".join(sorted(current_labels))}))
+                entries.append(
+                    _entry(
+                        who,
+                        HistoryAction.STAGE_CHANGED,
+                        holder.version,
+                        ModelStage.PRODUCTION,
+                        ModelStage.ARCHIVED,
+                        why,
+                    )
+                )
+            entries.append(
+                _entry(
+                    who,
+                    HistoryAction.ROLLED_BACK,
+                    target_label,
+                    target.stage,
+                    ModelStage.PRODUCTION,
+                    why,
+                    {"from_version": ",".join(sorted(current_labels))},
+                )
+            )
             return record.with_versions(*changes).with_history(*entries)
 
         record = self.store.update(model_name, roll_back)
         return record.in_stage(ModelStage.PRODUCTION)[0]
 
-    def annotate(self, model_name: str, version: str, annotations: Mapping[str, str], *, actor: str | None = None,
-                 metrics: ModelPerformance | Mapping[str, float] | None = None) -> ModelMetadata:
+    def annotate(
+        self,
+        model_name: str,
+        version: str,
+        annotations: Mapping[str, str],
+        *,
+        actor: str | None = None,
+        metrics: ModelPerformance | Mapping[str, float] | None = None,
+    ) -> ModelMetadata:
         """Add key/value notes (and optionally evaluation metrics) to a version, e.g. validation results."""
         notes = {str(k): str(v) for k, v in annotations.items()}
         extra_metrics = ModelPerformance.from_mapping(metrics) if metrics is not None else None
@@ -513,16 +560,30 @@ def _entry(
     details: Mapping[str, str] | None = None,
 ) -> HistoryEntry:
     return HistoryEntry(
-        id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, version=version,
-        from_stage=from_stage, to_stage=to_stage, reason=reason, details=dict(details or {}),
+        id=uuid.uuid4().hex,
+        at=utc_now(),
+        actor=actor,
+        action=action,
+        version=version,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        reason=reason,
+        details=dict(details or {}),
     )
 
 
 def _with_stage(
     metadata: ModelMetadata, stage: ModelStage, actor: str, at: Any, reason: str, approvals: tuple[str, ...], cause: str
 ) -> ModelMetadata:
-    change = StageChange(from_stage=metadata.stage, to_stage=stage, changed_by=actor, changed_at=at, reason=reason,
-                         approvals=approvals, cause=cause)
+    change = StageChange(
+        from_stage=metadata.stage,
+        to_stage=stage,
+        changed_by=actor,
+        changed_at=at,
+        reason=reason,
+        approvals=approvals,
+        cause=cause,
+    )
     return metadata.model_copy(update={"stage": stage, "stage_history": (*metadata.stage_history, change)})
 
 
@@ -531,7 +592,8 @@ def _unused_approvals(metadata: ModelMetadata, stage: ModelStage, *, four_eyes: 
     entered = [c.changed_at for c in metadata.stage_history if c.to_stage is stage]
     since = max(entered) if entered else None
     return [
-        a for a in lifecycle.valid_approvals(metadata, stage, four_eyes=four_eyes)
+        a
+        for a in lifecycle.valid_approvals(metadata, stage, four_eyes=four_eyes)
         if since is None or a.approved_at > since
     ]
 
@@ -545,7 +607,8 @@ def _production_holders(record: ModelRecord) -> list[str]:
             rejected = set(entry.details.get("from_version", "").split(","))
             order = [v for v in order if v not in rejected]
         entered = entry.to_stage is ModelStage.PRODUCTION and entry.action in (
-            HistoryAction.STAGE_CHANGED, HistoryAction.ROLLED_BACK,
+            HistoryAction.STAGE_CHANGED,
+            HistoryAction.ROLLED_BACK,
         )
         if entered:
             if entry.version in order:

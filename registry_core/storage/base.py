@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import builtins
 import hashlib
 import os
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class StorageBackend(abc.ABC):
         """Delete `key`; a missing key is not an error."""
 
     @abc.abstractmethod
-    def upload_dir(self, local_dir: Path, prefix: str) -> list[StoredFile]:
+    def upload_dir(self, local_dir: Path, prefix: str) -> builtins.list[StoredFile]:
         """Copy every file under `local_dir` to keys under `prefix`; return each file's size and sha256."""
 
     @abc.abstractmethod
@@ -79,11 +80,11 @@ class StorageBackend(abc.ABC):
         """Return a local filesystem path for `key` if the backend has one (the local backend), else None."""
         return None
 
-    def abandoned_temp_files(self) -> list[str]:
+    def abandoned_temp_files(self) -> builtins.list[str]:
         """Return temporary files left by writers that died mid-write (only backends that make them)."""
         return []
 
-    def remove_temp_file(self, key: str) -> None:
+    def remove_temp_file(self, key: str) -> None:  # noqa: B027 - optional hook, a no-op where there are none
         """Remove a file returned by abandoned_temp_files."""
 
     def delete_prefix(self, prefix: str) -> None:
@@ -124,7 +125,7 @@ def hash_file(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def walk_files(local_dir: Path) -> list[tuple[str, Path]]:
+def walk_files(local_dir: Path) -> builtins.list[tuple[str, Path]]:
     """Return (relative '/'-path, absolute path) of every regular file under `local_dir`, sorted.
 
     A single file gives itself, under its own name. Symlinked files are followed: the artifact is what they

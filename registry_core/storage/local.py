@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import fcntl
@@ -163,7 +164,7 @@ class LocalStorage(StorageBackend):
         base = self._path(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not base.is_dir():
             return []
-        keys = []
+        keys: builtins.list[str] = []
         for dirpath, dirnames, filenames in os.walk(base):
             if Path(dirpath) == self.root:
                 dirnames[:] = [d for d in dirnames if d != _LOCK_DIR]
@@ -193,7 +194,7 @@ class LocalStorage(StorageBackend):
         with _os_errors(f"cannot delete {path}"):
             shutil.rmtree(path, ignore_errors=False) if path.is_dir() else path.unlink(missing_ok=True)
 
-    def upload_dir(self, local_dir: Path, prefix: str) -> list[StoredFile]:
+    def upload_dir(self, local_dir: Path, prefix: str) -> builtins.list[StoredFile]:
         """Copy `local_dir` under `prefix` (kernel copy, then fsync) and hash each file in parallel."""
         files = walk_files(Path(local_dir))
         target = self._path(prefix.rstrip("/"))
@@ -218,7 +219,7 @@ class LocalStorage(StorageBackend):
         with _os_errors(f"{prefix} in {self.root}"):
             shutil.copytree(source, local_dir, dirs_exist_ok=True)
 
-    def abandoned_temp_files(self) -> list[str]:
+    def abandoned_temp_files(self) -> builtins.list[str]:
         """Return temp files (relative to the root) whose writing process is gone."""
         found = []
         for dirpath, _dirnames, filenames in os.walk(self.root):

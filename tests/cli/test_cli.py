@@ -43,8 +43,21 @@ def register(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, *
 
 
 def test_register_then_list_shows_the_version(root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    meta = register(capsys, tmp_path, "a", "-m", "accuracy=0.9", "-p", "epochs=5", "-t", "baseline",
-                    "--training-data", "gs://d/train", "--description", "first")
+    meta = register(
+        capsys,
+        tmp_path,
+        "a",
+        "-m",
+        "accuracy=0.9",
+        "-p",
+        "epochs=5",
+        "-t",
+        "baseline",
+        "--training-data",
+        "gs://d/train",
+        "--description",
+        "first",
+    )
     assert meta["version"] == "v1"
     assert meta["metrics"]["accuracy"] == 0.9
     assert meta["params"] == {"epochs": 5}
@@ -54,7 +67,9 @@ def test_register_then_list_shows_the_version(root: Path, tmp_path: Path, capsys
     assert (code, out.split()) == (0, ["churn"])
     code, out, _ = run(capsys, "list-versions", "churn")
     assert code == 0
-    assert "v1" in out and "development" in out and "accuracy=0.9" in out
+    assert "v1" in out
+    assert "development" in out
+    assert "accuracy=0.9" in out
 
 
 def test_promote_approve_compare_rollback_history_flow(
@@ -68,7 +83,8 @@ def test_promote_approve_compare_rollback_history_flow(
     assert run(capsys, "promote", "churn", "v1", "production", "--approved-by", "bob")[0] == 0
     assert run(capsys, "approve", "churn", "v2", "production", "--approver", "carol")[0] == 0
     code, out, _ = run(capsys, "promote", "churn", "v2", "production", "--reason", "better")
-    assert code == 0 and "production" in out
+    assert code == 0
+    assert "production" in out
 
     code, out, _ = run(capsys, "--json", "compare", "churn", "v1", "v2")
     assert code == 0
@@ -77,12 +93,14 @@ def test_promote_approve_compare_rollback_history_flow(
     assert "0.9 *" in out
 
     code, out, _ = run(capsys, "rollback", "churn", "--reason", "latency regression")
-    assert code == 0 and "v1" in out
+    assert code == 0
+    assert "v1" in out
     code, out, _ = run(capsys, "--json", "get-model", "churn", "--stage", "production")
     assert json.loads(out)["version"] == "v1"
     code, out, _ = run(capsys, "--json", "history", "churn")
     actions = [entry["action"] for entry in json.loads(out)]
-    assert actions.count("registered") == 2 and actions[-1] == "rolled_back"
+    assert actions.count("registered") == 2
+    assert actions[-1] == "rolled_back"
 
 
 @pytest.mark.parametrize(
@@ -112,7 +130,8 @@ def test_user_mistakes_print_one_line_and_exit_non_zero(
     register(capsys, tmp_path, "a")
     got, out, err = run(capsys, *argv)
     assert got == code
-    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert err.count("\n") == 1
+    assert err.startswith("error: ")
     assert fragment in err
     assert "Traceback" not in out + err
 
@@ -131,16 +150,19 @@ def test_check_reports_and_gc_removes_a_leftover_upload(
     leftover.mkdir(parents=True)
     (leftover / "saved_model.pb").write_text("half")
     code, out, _ = run(capsys, "check")
-    assert code == 1 and "leftover_upload" in out
+    assert code == 1
+    assert "leftover_upload" in out
     code, out, _ = run(capsys, "check", "--gc")
-    assert code == 0 and "(removed)" in out
+    assert code == 0
+    assert "(removed)" in out
     assert not leftover.exists()
     assert run(capsys, "check")[0] == 0
 
 
 def _cli(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "registry_core", *argv], capture_output=True, text=True,
-                          env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "registry_core", *argv], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
 
 
 def test_cli_starts_fast_and_imports_nothing_heavy(root: Path) -> None:
@@ -152,11 +174,18 @@ def test_cli_starts_fast_and_imports_nothing_heavy(root: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert elapsed < 1.0, f"list-models took {elapsed:.2f}s"
     probe = subprocess.run(
-        [sys.executable, "-c",
-         "import sys; from registry_core.cli import main; main(['list-models']); "
-         "print(sorted(m for m in ('tensorflow', 'kfp', 'google.cloud.storage', 'google.cloud.aiplatform') "
-         "if m in sys.modules))"],
-        capture_output=True, text=True, env=env, timeout=60, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from registry_core.cli import main; main(['list-models']); "
+            "print(sorted(m for m in ('tensorflow', 'kfp', 'google.cloud.storage', 'google.cloud.aiplatform') "
+            "if m in sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=True,
     )
     assert probe.stdout.strip().splitlines()[-1] == "[]"
 
@@ -164,6 +193,17 @@ def test_cli_starts_fast_and_imports_nothing_heavy(root: Path) -> None:
 def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "--help")
     assert code == 0
-    for command in ("list-models", "list-versions", "get-model", "register", "promote", "approve", "compare",
-                    "rollback", "deploy", "history", "check"):
+    for command in (
+        "list-models",
+        "list-versions",
+        "get-model",
+        "register",
+        "promote",
+        "approve",
+        "compare",
+        "rollback",
+        "deploy",
+        "history",
+        "check",
+    ):
         assert command in out

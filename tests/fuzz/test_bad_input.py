@@ -15,11 +15,40 @@ from registry_core.names import NAME_PATTERN
 
 junk_text = st.one_of(
     st.text(max_size=80),
-    st.sampled_from(["", ".", "..", "../x", "a/b", "/abs", "a\\b", "x" * 200, "Model", "m\u0430del", "m\u200bx",
-                     "v1/../../x", "v0", "v-1", "1.2", "v1.2.3.4", "production\n", "\x00", "CON", "a" * 63, "v01"]),
+    st.sampled_from(
+        [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "/abs",
+            "a\\b",
+            "x" * 200,
+            "Model",
+            "m\u0430del",
+            "m\u200bx",
+            "v1/../../x",
+            "v0",
+            "v-1",
+            "1.2",
+            "v1.2.3.4",
+            "production\n",
+            "\x00",
+            "CON",
+            "a" * 63,
+            "v01",
+        ]
+    ),
 )
-junk_any = st.one_of(junk_text, st.none(), st.integers(), st.floats(), st.lists(st.text(max_size=5), max_size=3),
-                     st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))
+junk_any = st.one_of(
+    junk_text,
+    st.none(),
+    st.integers(),
+    st.floats(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+)
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -60,15 +89,23 @@ def test_junk_never_escapes_as_anything_but_a_registry_error(
         lambda: registry.approve("good", version, stage, actor),  # type: ignore[arg-type]
         lambda: registry.compare_models(name, [version, version]),  # type: ignore[arg-type, list-item]
         lambda: registry.rollback(name, version),  # type: ignore[arg-type]
-        lambda: registry.register_model(name, sandbox / "model", version=version, tags=[actor],  # type: ignore[arg-type, list-item]
-                                        metrics={"m": version}, params={"p": stage}),  # type: ignore[dict-item]
+        lambda: registry.register_model(
+            name,
+            sandbox / "model",
+            version=version,
+            tags=[actor],  # type: ignore[arg-type, list-item]
+            metrics={"m": version},
+            params={"p": stage},
+        ),  # type: ignore[dict-item]
         lambda: registry.register_model("good", name, description=stage),  # type: ignore[arg-type]
     ]
+    messages = []
     for call in calls:
         try:
             call()
         except RegistryError as exc:
-            assert "\n" not in str(exc).strip()
+            messages.append(str(exc))
+    assert all("\n" not in message.strip() for message in messages)
     after = snapshot(sandbox)
     assert {p for p in after - before if not p.startswith("registry")} == set()
 
@@ -87,10 +124,36 @@ def test_only_valid_names_reach_the_storage(registry: ModelRegistry, sandbox: Pa
 
 cli_words = st.one_of(
     junk_text,
-    st.sampled_from(["list-models", "list-versions", "get-model", "promote", "approve", "compare", "rollback",
-                     "register", "history", "check", "deploy", "archive", "--json", "--version", "--stage",
-                     "--approved-by", "--registry", "-m", "--metric", "--gc", "good", "v1", "production", "model",
-                     "staging", "--help"]),
+    st.sampled_from(
+        [
+            "list-models",
+            "list-versions",
+            "get-model",
+            "promote",
+            "approve",
+            "compare",
+            "rollback",
+            "register",
+            "history",
+            "check",
+            "deploy",
+            "archive",
+            "--json",
+            "--version",
+            "--stage",
+            "--approved-by",
+            "--registry",
+            "-m",
+            "--metric",
+            "--gc",
+            "good",
+            "v1",
+            "production",
+            "model",
+            "staging",
+            "--help",
+        ]
+    ),
 )
 
 

@@ -8,7 +8,7 @@ Commands:
     register  Wait for a start file (a barrier shared by all workers), register some versions, print them.
     promote   Wait for a start file, promote one version to production, print the outcome.
     crash-register  Print READY, then register one version (the test kills the process at some point).
-    crash-promote   Print READY, then promote the given versions to production one after another.
+    crash-promote   Print READY, then keep cycling the given versions through production.
 """
 
 from __future__ import annotations
@@ -78,12 +78,39 @@ def crash_register(args: dict[str, Any]) -> None:
 
 
 def crash_promote(args: dict[str, Any]) -> None:
+    """Cycle the given versions through production for `steps` writes (or until killed).
+
+    Each step is one registry write: archived -> development -> validation -> staging, an approval by a reviewer,
+    then production (which archives the previous holder). It starts from whatever state a killed predecessor left.
+    """
+    from registry_core import ModelStage
+
     registry = _registry(args["root"])
+    model, actor = args["model"], args["user"]
     _emit({"ready": True})
     started = time.monotonic()
-    for version in args["versions"]:
-        registry.promote_model(args["model"], version, "production", actor=args["user"])
-    _emit({"ok": True, "seconds": time.monotonic() - started})
+    steps = 0
+    next_stage = {
+        ModelStage.ARCHIVED: ModelStage.DEVELOPMENT,
+        ModelStage.DEVELOPMENT: ModelStage.VALIDATION,
+        ModelStage.VALIDATION: ModelStage.STAGING,
+    }
+    while steps < args["steps"]:
+        for label in args["versions"]:
+            approved = False
+            while steps < args["steps"]:
+                stage = registry.get_model_metadata(model, label).stage
+                if stage is ModelStage.PRODUCTION:
+                    break
+                if stage in next_stage:
+                    registry.promote_model(model, label, next_stage[stage], actor=actor)
+                elif not approved:
+                    registry.approve(model, label, ModelStage.PRODUCTION, approver="reviewer")
+                    approved = True
+                else:
+                    registry.promote_model(model, label, ModelStage.PRODUCTION, actor=actor)
+                steps += 1
+    _emit({"ok": True, "steps": steps, "seconds": time.monotonic() - started})
 
 
 COMMANDS = {
