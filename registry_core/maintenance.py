@@ -157,6 +157,10 @@ def run_check(storage: StorageBackend, store: MetadataStore, *, gc: bool, deep: 
             continue
         report.problems.append(Problem(kind="stale_marker", key=key, message="marker of a finished registration"))
         if gc:
+            if upload not in referenced and upload not in uploads and upload.split("/")[1] not in unreadable_models:
+                # A writer killed after creating its upload folder but before storing a file leaves an empty folder
+                # (local backend) that no listing shows; remove it before the marker that leads to it.
+                storage.delete_prefix(upload)
             storage.delete(key)
             report.removed.append(key)
     for upload in sorted(uploads.keys() - referenced - live_uploads):

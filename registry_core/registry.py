@@ -330,6 +330,7 @@ class ModelRegistry:
             lifecycle.check_transition(label, metadata.stage, target)
             now = utc_now()
             used: list[Approval] = []
+            entries: list[HistoryEntry] = []
             if target in self.config.approval_required_stages:
                 inline: list[Approval] = []
                 if approver is not None:
@@ -344,12 +345,13 @@ class ModelRegistry:
                         )
                     )
                     metadata = metadata.model_copy(update={"approvals": (*metadata.approvals, *inline)})
+                    entries.append(_entry(approver, HistoryAction.APPROVED, label, to_stage=target, reason=reason))
                 used = _unused_approvals(metadata, target, four_eyes=self.config.enforce_four_eyes)
                 lifecycle.require_approval(metadata, target, used)
             approvers = tuple(a.approver for a in used)
             moved = _with_stage(metadata, target, who, now, reason, approvers, "promote")
             changes = [moved]
-            entries = [
+            entries.append(
                 _entry(
                     who,
                     HistoryAction.STAGE_CHANGED,
@@ -359,7 +361,7 @@ class ModelRegistry:
                     reason,
                     {"approved_by": ",".join(approvers)} if approvers else {},
                 )
-            ]
+            )
             if target is ModelStage.PRODUCTION:
                 for holder in record.in_stage(ModelStage.PRODUCTION):
                     why = f"superseded by {label}"
@@ -417,7 +419,7 @@ class ModelRegistry:
             if wanted is not None:
                 record.get(wanted)
                 if wanted not in served:
-                    msg = f"{model_name} {wanted} has never been in production; promote it instead of rolling back"
+                    msg = _not_a_rollback_target(record, wanted)
                     raise LifecycleError(msg)
                 if wanted in current_labels:
                     msg = f"{model_name} {wanted} is already in production"
@@ -615,3 +617,14 @@ def _production_holders(record: ModelRecord) -> list[str]:
                 order.remove(entry.version)
             order.append(entry.version)
     return order
+
+
+def _not_a_rollback_target(record: ModelRecord, version: str) -> str:
+    """Explain why `version` cannot be rolled back to (it never served, or production was rolled back from it)."""
+    ever = any(c.to_stage is ModelStage.PRODUCTION for c in record.get(version).stage_history)
+    if ever:
+        return (
+            f"{record.name} {version} was rolled back from; promote it again (with an approval) "
+            "instead of rolling back to it"
+        )
+    return f"{record.name} {version} has never been in production; promote it instead of rolling back"

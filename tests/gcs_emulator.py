@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _START_TIMEOUT = 20.0
 _STOP_TIMEOUT = 5.0
+_START_ATTEMPTS = 3
 
 
 def emulator_binary() -> Path:
@@ -83,13 +84,25 @@ class GCSEmulator:
             log_dir = Path(self._tmp.name)
         self.log_path = Path(log_dir) / "fake-gcs-server.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self._admin: storage.Client | None = None
 
     def start(self) -> Self:
-        """Start the server and wait until it answers.
+        """Start the server and wait until it answers (on another free port if the first was taken meanwhile).
 
         Raises:
             RuntimeError: it exited or did not answer in time (the log tail is in the message).
         """
+        for attempt in range(_START_ATTEMPTS):
+            if attempt:
+                self.port = free_port()
+                self.url = f"http://127.0.0.1:{self.port}"
+            if self._launch():
+                return self
+        msg = f"fake-gcs-server exited at start {_START_ATTEMPTS} times: {self._log_tail()}"
+        raise RuntimeError(msg)
+
+    def _launch(self) -> bool:
+        """Start the binary on `self.port`; return False if it exited (port taken), True once it answers."""
         command = [
             str(emulator_binary()),
             "-scheme", "http",
@@ -99,19 +112,18 @@ class GCSEmulator:
             "-log-level", "warn",
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
-            self._process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
-            )
+            self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + _START_TIMEOUT
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                msg = f"fake-gcs-server exited with {self._process.returncode}: {self._log_tail()}"
-                raise RuntimeError(msg)
+                self._process = None
+                return False
             if self._answers():
-                return self
+                return True
             time.sleep(0.05)
+        tail = self._log_tail()  # before stop(), which may remove the log folder
         self.stop()
-        msg = f"fake-gcs-server did not answer on {self.url} within {_START_TIMEOUT:.0f} s: {self._log_tail()}"
+        msg = f"fake-gcs-server did not answer on {self.url} within {_START_TIMEOUT:.0f} s: {tail}"
         raise RuntimeError(msg)
 
     def _answers(self) -> bool:
@@ -130,6 +142,9 @@ class GCSEmulator:
     def stop(self) -> None:
         """Stop the server: terminate, then kill if it does not exit."""
         process, self._process = self._process, None
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            admin.close()
         if process is not None and process.poll() is None:
             process.terminate()
             try:
@@ -156,7 +171,9 @@ class GCSEmulator:
     def create_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a fresh unique name if None) and return its name."""
         name = name or f"test-{uuid.uuid4().hex[:20]}"
-        self.client().create_bucket(name)
+        if self._admin is None:
+            self._admin = self.client()  # one client (and connection pool) for all buckets
+        self._admin.create_bucket(name)
         return name
 
 

@@ -1,6 +1,4 @@
 """Google Cloud Storage backend: create-if-absent and compare-and-swap with ``if_generation_match``."""
-# google-cloud-storage ships no type information (no py.typed):
-# mypy: disable-error-code="import-untyped"
 
 from __future__ import annotations
 
@@ -236,15 +234,12 @@ class GCSStorage(StorageBackend):
 
     def compare_and_swap(self, key: str, data: bytes, generation: str) -> str:
         """Replace `key` only if it is still at `generation`; return the new one. Raises: ConflictError."""
-        try:
-            expected = int(generation)
-        except (TypeError, ValueError):
-            msg = f"invalid GCS generation {generation!r} for {key}"
-            raise InvalidInputError(msg) from None
+        expected = int(generation) if isinstance(generation, str) and generation.isdigit() else 0
         if expected <= 0:
-            # 0 would turn the swap into a create; a swap always starts from an object that was read.
-            msg = f"invalid GCS generation {generation!r} for {key}"
-            raise InvalidInputError(msg)
+            # Not a generation this backend hands out (0 would even turn the swap into a create), so the object
+            # cannot be at it: a conflict, as on the local backend, without a request.
+            msg = f"{key} is not at generation {generation!r}"
+            raise ConflictError(msg)
         return self._conditional_upload(key, data, expected)
 
     def _conditional_upload(self, key: str, data: bytes, if_generation_match: int) -> str:
@@ -288,9 +283,7 @@ class GCSStorage(StorageBackend):
         folder = self._folder(prefix)
         # Names only: one request per 1,000 objects instead of full metadata for each.
         with _gcs_errors(f"cannot list gs://{self.bucket_name}/{folder}", bucket_level=True):
-            blobs = self._client().list_blobs(
-                self.bucket_name, prefix=folder, fields="items(name),nextPageToken"
-            )
+            blobs = self._client().list_blobs(self.bucket_name, prefix=folder, fields="items(name),nextPageToken")
             return [b for b in blobs if not b.name.endswith("/")]  # skip console-made folder placeholders
 
     def _key_of(self, name: str) -> str:
@@ -305,11 +298,8 @@ class GCSStorage(StorageBackend):
         from google.api_core.exceptions import NotFound
 
         blob = self._blob(key)
-        with _gcs_errors(f"cannot delete {self.uri_for(key)}"):
-            try:
-                blob.delete()
-            except NotFound:
-                pass
+        with _gcs_errors(f"cannot delete {self.uri_for(key)}"), contextlib.suppress(NotFound):
+            blob.delete()
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every key under the folder `prefix`: one listing, then parallel deletes."""

@@ -25,6 +25,7 @@ from registry_core import (
     CorruptRecordError,
     HistoryAction,
     InvalidInputError,
+    InvalidNameError,
     InvalidTransitionError,
     InvalidVersionError,
     LifecycleError,
@@ -74,10 +75,14 @@ def make_artifact(tmp_path: Path) -> Callable[..., Path]:
         n = next(counter)
         folder = tmp_path / "artifacts-in" / f"model-{n}"
         body = content if content is not None else f"weights of model {n}"
-        layout = files if files is not None else {
-            "model.json": json.dumps({"layers": 3, "body": body}).encode(),
-            "variables/variables.data": body.encode() * 5,
-        }
+        layout = (
+            files
+            if files is not None
+            else {
+                "model.json": json.dumps({"layers": 3, "body": body}).encode(),
+                "variables/variables.data": body.encode() * 5,
+            }
+        )
         for rel, data in layout.items():
             path = folder / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -217,6 +222,47 @@ def test_a_semantic_model_refuses_an_explicit_auto_increment_version(
     assert report.ok, report.problems
 
 
+def test_a_model_keeps_the_versioning_strategy_it_was_created_with(
+    storage_root: str, make_artifact: Callable[..., Path]
+) -> None:
+    semantic = ModelRegistry(RegistryConfig(root=storage_root, versioning="semantic"))
+    semantic.register_model(MODEL, make_artifact())
+    auto = ModelRegistry(RegistryConfig(root=storage_root))
+
+    assert auto.register_model(MODEL, make_artifact(), bump="patch").version == "v1.0.1"
+    assert auto.register_model("fresh", make_artifact()).version == "v1"
+
+
+@pytest.mark.parametrize("version", ["x1", "v0", "v1.2", "-3", ""])
+def test_a_malformed_explicit_version_raises_invalid_version_before_anything_is_stored(
+    registry: ModelRegistry, make_artifact: Callable[..., Path], storage: StorageBackend, version: str
+) -> None:
+    with pytest.raises(InvalidVersionError):
+        registry.register_model(MODEL, make_artifact(), version=version)
+
+    assert storage.list("") == []
+
+
+@pytest.mark.parametrize("name", ["", "Churn", "../escape", "a/b", "9lives", "x" * 64])
+def test_an_invalid_model_name_raises_invalid_name_before_anything_is_stored(
+    registry: ModelRegistry, make_artifact: Callable[..., Path], storage: StorageBackend, name: str
+) -> None:
+    with pytest.raises(InvalidNameError):
+        registry.register_model(name, make_artifact())
+
+    assert storage.list("") == []
+
+
+def test_an_unknown_bump_raises_invalid_input(registry: ModelRegistry, make_artifact: Callable[..., Path]) -> None:
+    with pytest.raises(InvalidInputError, match="bump"):
+        registry.register_model(MODEL, make_artifact(), bump="huge")
+
+
+def test_a_missing_artifact_path_raises_invalid_input(registry: ModelRegistry, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match="does not exist"):
+        registry.register_model(MODEL, tmp_path / "not-there")
+
+
 def test_the_manifest_lists_every_file_with_its_size_and_sha256(
     registry: ModelRegistry, make_artifact: Callable[..., Path]
 ) -> None:
@@ -256,7 +302,7 @@ def test_reuse_existing_returns_the_existing_version_for_identical_bytes(
     assert again == first
     assert [m.version for m in registry.list_versions(MODEL)] == ["v1"]
     report = registry.check()
-    assert report.ok and not report.problems, report.problems
+    assert report.problems == []
 
 
 def test_reuse_existing_registers_a_new_version_for_different_bytes(register: Callable[..., ModelMetadata]) -> None:
@@ -265,9 +311,7 @@ def test_reuse_existing_registers_a_new_version_for_different_bytes(register: Ca
     assert register(content="weights B", reuse_existing=True).version == "v2"
 
 
-def test_a_single_file_artifact_is_registered_under_its_own_name(
-    registry: ModelRegistry, tmp_path: Path
-) -> None:
+def test_a_single_file_artifact_is_registered_under_its_own_name(registry: ModelRegistry, tmp_path: Path) -> None:
     single = tmp_path / "model.keras"
     single.write_bytes(b"keras zip bytes")
 
@@ -324,7 +368,9 @@ def test_an_explicit_framework_wins_over_detection(registry: ModelRegistry, make
 # --------------------------------------------------------------------------------------------------- reading
 
 
-def test_list_models_returns_every_model_name_sorted(registry: ModelRegistry, register: Callable[..., ModelMetadata]) -> None:
+def test_list_models_returns_every_model_name_sorted(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
     for name in ("zeta", "alpha", "mid-model"):
         register(name)
 
@@ -337,7 +383,9 @@ def test_list_models_of_an_empty_existing_registry_is_empty(registry: ModelRegis
     assert registry.list_models() == []
 
 
-def test_list_versions_orders_labels_numerically(registry: ModelRegistry, register: Callable[..., ModelMetadata]) -> None:
+def test_list_versions_orders_labels_numerically(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
     for _ in range(11):
         register()
 
@@ -405,14 +453,18 @@ def test_get_model_metadata_for_a_stage_without_versions_raises_version_not_foun
         registry.get_model_metadata(MODEL, stage="production")
 
 
-def test_a_bare_number_is_normalized_to_a_v_label(registry: ModelRegistry, register: Callable[..., ModelMetadata]) -> None:
+def test_a_bare_number_is_normalized_to_a_v_label(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
     for _ in range(3):
         register()
 
     assert registry.get_model_metadata(MODEL, "3").version == "v3"
 
 
-def test_an_unknown_model_raises_model_not_found(registry: ModelRegistry, register: Callable[..., ModelMetadata]) -> None:
+def test_an_unknown_model_raises_model_not_found(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
     register()
 
     with pytest.raises(ModelNotFoundError, match="nonexistent"):
@@ -421,7 +473,9 @@ def test_an_unknown_model_raises_model_not_found(registry: ModelRegistry, regist
         registry.list_versions("nonexistent")
 
 
-def test_an_unknown_version_raises_version_not_found(registry: ModelRegistry, register: Callable[..., ModelMetadata]) -> None:
+def test_an_unknown_version_raises_version_not_found(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
     register()
 
     with pytest.raises(VersionNotFoundError, match="v9"):
@@ -470,7 +524,9 @@ def test_every_refused_transition_raises_invalid_transition_naming_the_allowed_s
     assert registry.get_model_metadata(MODEL, "v1") == before
 
 
-def test_a_stage_is_accepted_by_name_in_any_case(registry: ModelRegistry, register: Callable[..., ModelMetadata]) -> None:
+def test_a_stage_is_accepted_by_name_in_any_case(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
     register()
 
     assert registry.promote_model(MODEL, "v1", " Validation ").stage is S.VALIDATION
@@ -592,7 +648,9 @@ def test_an_approval_is_used_only_once(registry: ModelRegistry, register: Callab
     assert registry.promote_model(MODEL, "v1", S.PRODUCTION, actor=OPERATOR).stage is S.PRODUCTION
 
 
-def test_an_archived_version_cannot_be_approved(registry: ModelRegistry, register: Callable[..., ModelMetadata]) -> None:
+def test_an_archived_version_cannot_be_approved(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
     register()
     registry.archive_model(MODEL, "v1", reason="superseded", actor=OPERATOR)
 
@@ -619,9 +677,11 @@ def test_promoting_to_production_archives_the_previous_holder_in_the_same_write(
     assert archived.changed_at == promoted.changed_at  # decided and written together
     new_entries = registry.history(MODEL)[entries_before:]
     assert [(e.action, e.version, e.from_stage, e.to_stage) for e in new_entries] == [
+        (HistoryAction.APPROVED, "v2", None, S.PRODUCTION),
         (HistoryAction.STAGE_CHANGED, "v2", S.STAGING, S.PRODUCTION),
         (HistoryAction.STAGE_CHANGED, "v1", S.PRODUCTION, S.ARCHIVED),
     ]
+    assert new_entries[0].actor == APPROVER
 
 
 def test_at_most_one_version_is_in_production(registry: ModelRegistry, register: Callable[..., ModelMetadata]) -> None:
@@ -648,7 +708,8 @@ def test_every_stage_change_records_who_when_why_and_the_approvals_used(
         (S.STAGING, S.PRODUCTION, "dave", "go live", (APPROVER,)),
     ]
     times = [c.changed_at for c in final.stage_history]
-    assert times == sorted(times) and all(t.tzinfo is not None for t in times)
+    assert times == sorted(times)
+    assert all(t.tzinfo is not None for t in times)
     changes = [e for e in registry.history(MODEL) if e.action is HistoryAction.STAGE_CHANGED]
     assert [(e.actor, e.to_stage, e.reason) for e in changes] == [
         (OPERATOR, S.VALIDATION, "eval started"),
@@ -695,7 +756,10 @@ def test_rollback_records_a_rolled_back_history_entry_with_the_reason(two_in_pro
 
     entry = two_in_production.history(MODEL)[-1]
     assert (entry.action, entry.version, entry.actor, entry.reason) == (
-        HistoryAction.ROLLED_BACK, "v1", OPERATOR, "latency regression",
+        HistoryAction.ROLLED_BACK,
+        "v1",
+        OPERATOR,
+        "latency regression",
     )
     assert entry.to_stage is S.PRODUCTION
     assert entry.details["from_version"] == "v2"
@@ -908,7 +972,7 @@ def test_check_deep_reports_a_modified_artifact(
 
 # ------------------------------------------------------------------------------------------- corrupt records
 
-_GARBAGE = {
+_GARBAGE: dict[str, Callable[[bytes], bytes]] = {  # how to damage a valid model document
     "garbage": lambda valid: b"\x00\xff not json at all",
     "truncated": lambda valid: valid[: len(valid) // 2],
     "wrong-schema": lambda valid: json.dumps({"name": MODEL, "versions": 5}).encode(),
@@ -1017,7 +1081,8 @@ def test_check_reports_a_leftover_upload_and_gc_removes_it(
 
     assert _problems(found, "leftover_upload") == [leftover]
     assert not found.ok
-    assert leftover in cleaned.removed and cleaned.ok
+    assert leftover in cleaned.removed
+    assert cleaned.ok
     assert storage.list(leftover) == []
     assert registry.check().problems == []
     assert registry.artifact_path(MODEL, "v1").is_dir()
@@ -1033,7 +1098,8 @@ def test_check_leaves_an_upload_of_a_live_registration_alone(
 
     report = registry.check(gc=True)
 
-    assert report.problems == [] and report.removed == []
+    assert report.problems == []
+    assert report.removed == []
     assert storage.list(f"artifacts/{MODEL}/{upload_id}") == [f"artifacts/{MODEL}/{upload_id}/model.json"]
     assert storage.exists(f"pending/{MODEL}/{upload_id}.json")
 
@@ -1089,7 +1155,8 @@ def test_history_lists_registrations_approvals_stage_changes_and_rollbacks_in_or
         ("registered", "v2", "erin", S.DEVELOPMENT),
         ("stage_changed", "v1", OPERATOR, S.VALIDATION),
         ("stage_changed", "v1", OPERATOR, S.STAGING),
-        ("stage_changed", "v1", OPERATOR, S.PRODUCTION),  # approved inline with approved_by=
+        ("approved", "v1", APPROVER, S.PRODUCTION),  # inline approval (approved_by=) is logged too
+        ("stage_changed", "v1", OPERATOR, S.PRODUCTION),
         ("stage_changed", "v2", OPERATOR, S.VALIDATION),
         ("stage_changed", "v2", OPERATOR, S.STAGING),
         ("approved", "v2", APPROVER, S.PRODUCTION),
@@ -1098,8 +1165,8 @@ def test_history_lists_registrations_approvals_stage_changes_and_rollbacks_in_or
         ("stage_changed", "v2", "dave", S.ARCHIVED),
         ("rolled_back", "v1", "dave", S.PRODUCTION),
     ]
-    assert history[4].details == {"approved_by": APPROVER}
-    assert history[7].reason == "lgtm"
+    assert history[5].details == {"approved_by": APPROVER}
+    assert history[8].reason == "lgtm"
     assert history[-1].reason == "errors spiked"
     times = [e.at for e in history]
     assert times == sorted(times)

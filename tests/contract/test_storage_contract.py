@@ -65,13 +65,15 @@ def test_write_read_round_trip(storage: StorageBackend) -> None:
     storage.write("a/b/c.bin", b"")
     data, generation = storage.read_with_generation("a/b/c.bin")
     assert data == b""
-    assert isinstance(generation, str) and generation
+    assert isinstance(generation, str)
+    assert generation
     assert storage.exists("a/b/c.bin")
 
 
 def test_create_refuses_existing_key_and_keeps_old_bytes(storage: StorageBackend) -> None:
     generation = storage.create("m/v1.json", b"first")
-    assert isinstance(generation, str) and generation
+    assert isinstance(generation, str)
+    assert generation
     assert storage.read_with_generation("m/v1.json") == (b"first", generation)
     with pytest.raises(ConflictError):
         storage.create("m/v1.json", b"second")
@@ -290,7 +292,9 @@ def test_gcs_generation_comes_from_the_download_response(counted: tuple[GCSStora
     assert created.isdigit()
 
 
-def test_gcs_retried_create_and_swap_whose_response_was_lost_succeed(gcs_emulator: GCSEmulator, gcs_bucket: str) -> None:
+def test_gcs_retried_create_and_swap_whose_response_was_lost_succeed(
+    gcs_emulator: GCSEmulator, gcs_bucket: str
+) -> None:
     session = LossySession()
     storage = GCSStorage(f"gs://{gcs_bucket}", client=make_client(gcs_emulator.url, session))
 

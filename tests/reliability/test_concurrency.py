@@ -86,15 +86,21 @@ def test_parallel_registrations_get_distinct_labels_and_lose_nothing(storage_roo
     model = "concurrent-reg"
     jobs = []
     for worker in range(N_REGISTRANTS):
-        folders = [_artifact(tmp_path / "src" / f"w{worker}-{i}", f"worker {worker} item {i}") for i in range(VERSIONS_EACH)]
-        jobs.append(("register", {"root": storage_root, "model": model, "folders": folders, "user": f"trainer-{worker}"}))
+        folders = [
+            _artifact(tmp_path / "src" / f"w{worker}-{i}", f"worker {worker} item {i}") for i in range(VERSIONS_EACH)
+        ]
+        jobs.append(
+            ("register", {"root": storage_root, "model": model, "folders": folders, "user": f"trainer-{worker}"})
+        )
 
     outcomes = run_together(tmp_path, jobs)
 
     registry = ModelRegistry(RegistryConfig(root=storage_root))
     total = N_REGISTRANTS * VERSIONS_EACH
     versions = {m.version: m for m in registry.list_versions(model)}
-    assert sorted(versions, key=version_key) == [f"v{i}" for i in range(1, total + 1)], sorted(versions, key=version_key)
+    assert sorted(versions, key=version_key) == [f"v{i}" for i in range(1, total + 1)], sorted(
+        versions, key=version_key
+    )
     returned = [(worker, r) for worker, outcome in enumerate(outcomes) for r in outcome["results"]]
     assert len({r["version"] for _, r in returned}) == total, f"labels handed out twice: {returned}"
     assert len({r["digest"] for _, r in returned}) == total
@@ -139,8 +145,10 @@ def test_racing_promotions_leave_exactly_one_production(storage_root: str, tmp_p
     labels = _staged_versions(registry, model, racers, tmp_path)
     before = len(registry.history(model))
 
-    jobs = [("promote", {"root": storage_root, "model": model, "version": label, "user": f"operator-{label}"})
-            for label in labels]
+    jobs = [
+        ("promote", {"root": storage_root, "model": model, "version": label, "user": f"operator-{label}"})
+        for label in labels
+    ]
     outcomes = run_together(tmp_path, jobs)
 
     winners = [o["version"] for o in outcomes if o["ok"]]
@@ -157,7 +165,9 @@ def test_racing_promotions_leave_exactly_one_production(storage_root: str, tmp_p
 
     history = registry.history(model)
     assert len(history) == before + len(winners) + (len(winners) - 1), [e.action for e in history[before:]]
-    to_production = [e for e in history if e.action is HistoryAction.STAGE_CHANGED and e.to_stage is ModelStage.PRODUCTION]
+    to_production = [
+        e for e in history if e.action is HistoryAction.STAGE_CHANGED and e.to_stage is ModelStage.PRODUCTION
+    ]
     assert sorted(e.version for e in to_production) == sorted(winners), (to_production, winners)
     # Each promotion used the reviewer's approval, and the last one recorded is the holder now.
     assert all(e.details.get("approved_by") == "reviewer" for e in to_production)

@@ -61,8 +61,9 @@ def promote(args: dict[str, Any]) -> None:
     registry = _registry(args["root"])
     _wait_for(args["start_file"], args["ready_file"])
     try:
-        metadata = registry.promote_model(args["model"], args["version"], "production", actor=args["user"],
-                                          reason=f"race {args['version']}")
+        metadata = registry.promote_model(
+            args["model"], args["version"], "production", actor=args["user"], reason=f"race {args['version']}"
+        )
     except RegistryError as exc:
         _emit({"ok": False, "error": type(exc).__name__, "message": str(exc)})
         return
