@@ -18,6 +18,8 @@ run: $(STAMP)
 	$(PY) examples/quickstart.py
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy registry_core
 	$(PY) -m pytest
 
 lint: $(STAMP)
