@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -120,21 +121,24 @@ def _normalize(feature: FeatureDef, value: object) -> float | int | str:
             msg = f"{feature.name} must be one of {', '.join(feature.vocabulary)}, got {value!r}"
             raise ValueError(msg)
         return value
-    # bool is an int subclass; accepting it for the 0/1 flag is convenient, for a measurement it is a bug
-    is_number = isinstance(value, int | float) and not (isinstance(value, bool) and feature.kind == "float")
-    if not is_number or not math.isfinite(float(value)):  # type: ignore[arg-type]
+    # bool is an int subclass; accepting it for the 0/1 flag is convenient, for a measurement it is a bug.
+    # numbers.Real also admits NumPy scalars, which callers building instances from arrays will pass.
+    if not isinstance(value, numbers.Real) or (isinstance(value, bool) and feature.kind == "float"):
+        msg = f"{feature.name} must be a finite number, got {value!r}"
+        raise ValueError(msg)
+    number = float(value)
+    if not math.isfinite(number):
         msg = f"{feature.name} must be a finite number, got {value!r}"
         raise ValueError(msg)
     if feature.kind == "float":
-        return float(value)  # type: ignore[arg-type]
-    if float(value) != int(value):  # type: ignore[arg-type]
+        return number
+    if not number.is_integer():
         msg = f"{feature.name} must be an integer, got {value!r}"
         raise ValueError(msg)
-    number = int(value)  # type: ignore[arg-type]
-    if feature.allowed is not None and number not in feature.allowed:
+    if feature.allowed is not None and int(number) not in feature.allowed:
         msg = f"{feature.name} must be one of {', '.join(map(str, feature.allowed))}, got {value!r}"
         raise ValueError(msg)
-    return number
+    return int(number)
 
 
 def encode_example(record: Mapping[str, Any], *, require_label: bool = True) -> bytes:
@@ -164,7 +168,8 @@ def encode_example(record: Mapping[str, Any], *, require_label: bool = True) -> 
             feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[str(value).encode("utf-8")]))
     example = tf.train.Example(features=tf.train.Features(feature=feature))
     # protobuf map order is otherwise unspecified; determinism is what makes same seed -> same bytes hold
-    return example.SerializeToString(deterministic=True)
+    serialized: bytes = example.SerializeToString(deterministic=True)
+    return serialized
 
 
 def decode_example(serialized: bytes) -> dict[str, float | int | str]:
