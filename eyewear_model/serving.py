@@ -109,6 +109,11 @@ class ServingModel:
             raise ValueError(msg)
         self.export_dir = export_dir
 
+    def probabilities(self, features: Mapping[str, tf.Tensor]) -> Any:
+        """Return the class probabilities (numpy, [batch, classes]) for a batch of parsed feature tensors."""
+        inputs = {name: tf.cast(features[name], spec.dtype) for name, spec in self._input_specs.items()}
+        return self._signature(**inputs)[PROBABILITIES_KEY].numpy()
+
     def predict(self, instances: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Predict the frame style of each instance.
 

@@ -13,6 +13,7 @@ from eyewear_model.data import count_examples, read_dataset
 from eyewear_model.metrics import EvaluationResult, classification_metrics
 from eyewear_model.model import NormalizationStats, build_model, compute_normalization_stats
 from eyewear_model.schema import FRAME_STYLES
+from eyewear_model.serving import ServingModel
 
 
 @dataclass(frozen=True)
@@ -74,11 +75,14 @@ def train(
     return TrainResult(model=model, history=history, normalization=stats, config=config)
 
 
-def evaluate(model: keras.Model, test_paths: Sequence[str], batch_size: int = 256) -> EvaluationResult:
+def evaluate(
+    model: keras.Model | ServingModel, test_paths: Sequence[str], batch_size: int = 256
+) -> EvaluationResult:
     """Evaluate a model on labelled TFRecord shards.
 
     Args:
-        model: A model from `train` (or any model mapping the raw features to `FRAME_STYLES` probabilities).
+        model: A model from `train` (or any model mapping the raw features to `FRAME_STYLES` probabilities),
+            or an exported one loaded with `load_serving_model`.
         test_paths: Labelled TFRecord files, local or ``gs://``.
         batch_size: Examples per prediction batch (does not change the metrics).
 
@@ -89,8 +93,11 @@ def evaluate(model: keras.Model, test_paths: Sequence[str], batch_size: int = 25
     labels: list[np.ndarray] = []
     probabilities: list[np.ndarray] = []
     for features, batch_labels in read_dataset(test_paths, batch_size):
-        # calling the model directly avoids predict()'s per-call graph setup and keeps labels aligned
-        probabilities.append(np.asarray(model(features, training=False)))
+        if isinstance(model, ServingModel):
+            probabilities.append(model.probabilities(features))
+        else:
+            # calling the model directly avoids predict()'s per-call graph setup and keeps labels aligned
+            probabilities.append(np.asarray(model(features, training=False)))
         labels.append(batch_labels.numpy())
     if not labels:
         msg = "the test files hold no examples"

@@ -80,6 +80,9 @@ def artifact_folder(path: str | os.PathLike[str]) -> Path:
     Raises:
         InvalidInputError: it does not exist, is empty, or is not a file or folder.
     """
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path).strip():
+        msg = f"invalid artifact path {path!r}: expected a file or folder"
+        raise InvalidInputError(msg)
     try:
         resolved = Path(path).expanduser()
         exists = resolved.exists()

@@ -51,9 +51,14 @@ from registry_core.store import (
     artifacts_prefix,
     pending_key,
 )
+from registry_core.validation import ValidationDecision
 from registry_core.versioning import next_version, normalize_version
 
 logger = logging.getLogger(__name__)
+
+VALIDATION_STATUS = "validation"
+VALIDATION_REASON = "validation_reason"
+VALIDATION_CHAMPION = "validation_champion"
 
 
 class ModelRegistry:
@@ -122,6 +127,7 @@ class ModelRegistry:
         """
         name = validate_name(model_name)
         folder = artifact_folder(artifact_path)
+        _refuse_overlap(folder, self.storage.local_root())
         performance = ModelPerformance.from_mapping(metrics)
         clean = {
             "params": clean_params(params),
@@ -328,6 +334,12 @@ class ModelRegistry:
             record = _existing(record, model_name)
             metadata = record.get(label)
             lifecycle.check_transition(label, metadata.stage, target)
+            if target is ModelStage.STAGING and metadata.annotations.get(VALIDATION_STATUS) == "failed":
+                msg = (
+                    f"{model_name} {label} failed validation ({metadata.annotations.get(VALIDATION_REASON, '')}); "
+                    "validate it again before staging it"
+                )
+                raise LifecycleError(msg)
             now = utc_now()
             used: list[Approval] = []
             entries: list[HistoryEntry] = []
@@ -491,6 +503,40 @@ class ModelRegistry:
 
         return self.store.update(model_name, add_notes).get(label)
 
+    def record_validation(
+        self, model_name: str, version: str, decision: ValidationDecision, *, actor: str | None = None
+    ) -> ModelMetadata:
+        """Record a validation outcome in one write: holdout metrics, pass/fail with the reason, the champion.
+
+        A version in DEVELOPMENT moves to VALIDATION; a failed version stays registered, marked with why, and
+        cannot be promoted to STAGING until a later validation passes.
+        """
+        who = _actor(actor)
+        label = self._label(model_name, version)
+        holdout = ModelPerformance.from_mapping({f"holdout_{k}": v for k, v in decision.metrics.items()})
+        notes = {
+            VALIDATION_STATUS: "passed" if decision.passed else "failed",
+            VALIDATION_REASON: decision.reason,
+            VALIDATION_CHAMPION: decision.champion_version or "",
+        }
+
+        def add_validation(record: ModelRecord | None) -> ModelRecord:
+            record = _existing(record, model_name)
+            metadata = record.get(label)
+            merged = ModelPerformance.from_mapping(metadata.metrics.as_dict() | holdout.as_dict())
+            updated = metadata.model_copy(update={"annotations": metadata.annotations | notes, "metrics": merged})
+            entries = [_entry(who, HistoryAction.ANNOTATED, label, reason=decision.reason, details=notes)]
+            if metadata.stage is ModelStage.DEVELOPMENT:
+                updated = _with_stage(updated, ModelStage.VALIDATION, who, utc_now(), decision.reason, (), "validate")
+                entries.append(
+                    _entry(
+                        who, HistoryAction.STAGE_CHANGED, label, metadata.stage, ModelStage.VALIDATION, decision.reason
+                    )
+                )
+            return record.with_versions(updated).with_history(*entries)
+
+        return self.store.update(model_name, add_validation).get(label)
+
     # -------------------------------------------------------------------------------------- maintenance
 
     def check(self, gc: bool = False, *, deep: bool = False) -> CheckReport:
@@ -628,3 +674,13 @@ def _not_a_rollback_target(record: ModelRecord, version: str) -> str:
             "instead of rolling back to it"
         )
     return f"{record.name} {version} has never been in production; promote it instead of rolling back"
+
+
+def _refuse_overlap(folder: Path, root: Path | None) -> None:
+    """Refuse artifacts that contain the registry root or lie inside it (registering the registry into itself)."""
+    if root is None:
+        return
+    source, registry_root = folder.resolve(), root.resolve()
+    if registry_root.is_relative_to(source) or source.is_relative_to(registry_root):
+        msg = f"artifact path {str(folder)!r} overlaps the registry root {str(root)!r}; register a folder outside it"
+        raise InvalidInputError(msg)

@@ -76,6 +76,10 @@ class StorageBackend(abc.ABC):
     def root_exists(self) -> bool:
         """Return True if the root folder or bucket exists."""
 
+    def local_root(self) -> Path | None:
+        """Return the root folder if the backend stores files locally, else None."""
+        return None
+
     def local_path(self, key: str) -> Path | None:
         """Return a local filesystem path for `key` if the backend has one (the local backend), else None."""
         return None

@@ -237,6 +237,10 @@ class LocalStorage(StorageBackend):
         """Return the file:// URI of `key`."""
         return self._path(key).as_uri()
 
+    def local_root(self) -> Path:
+        """Return the registry folder."""
+        return self.root
+
     def local_path(self, key: str) -> Path:
         """Return the filesystem path of `key`."""
         return self._path(key)

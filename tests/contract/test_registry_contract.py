@@ -1180,3 +1180,30 @@ def test_history_of_an_unknown_model_raises_model_not_found(
 
     with pytest.raises(ModelNotFoundError):
         registry.history("unknown")
+
+
+def test_artifact_paths_that_overlap_a_local_registry_root_are_refused(tmp_path: Path) -> None:
+    root = tmp_path / "outer" / "registry"
+    registry = ModelRegistry(RegistryConfig(root=str(root)))
+    (tmp_path / "outer" / "model.bin").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "outer" / "model.bin").write_bytes(b"weights")
+    registry.register_model("inner", tmp_path / "outer" / "model.bin", registered_by="alice")
+
+    with pytest.raises(InvalidInputError, match="overlaps the registry root"):
+        registry.register_model("loop", tmp_path / "outer", registered_by="alice")
+    with pytest.raises(InvalidInputError, match="overlaps the registry root"):
+        registry.register_model("loop", root / "artifacts", registered_by="alice")
+    assert registry.list_models() == ["inner"]
+
+
+@pytest.mark.parametrize("bad", ["", "/definitely/absent", "with\x00nul"])
+def test_missing_or_malformed_artifact_paths_are_invalid_input(registry: ModelRegistry, bad: str) -> None:
+    with pytest.raises(InvalidInputError):
+        registry.register_model(MODEL, bad, registered_by="alice")
+
+
+def test_an_empty_artifact_folder_is_invalid_input(registry: ModelRegistry, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+
+    with pytest.raises(InvalidInputError, match="contains no files"):
+        registry.register_model(MODEL, tmp_path / "empty", registered_by="alice")

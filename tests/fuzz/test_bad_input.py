@@ -103,7 +103,8 @@ def test_junk_never_escapes_as_anything_but_a_registry_error(
             metrics={"m": version},
             params={"p": stage},
         ),  # type: ignore[dict-item]
-        lambda: registry.register_model("good", name, description=stage),  # type: ignore[arg-type]
+        # junk paths stay inside the sandbox: a junk "." would register the working directory
+        lambda: registry.register_model("good", f"{sandbox}/absent/{name}", description=stage),  # type: ignore[arg-type]
     ]
     messages = []
     for call in calls:

@@ -13,8 +13,10 @@ from eyewear_model import (
     FRAME_STYLES,
     LABEL_KEY,
     DatasetPaths,
+    EvaluationResult,
     TrainResult,
     encode_example,
+    evaluate,
     export_saved_model,
     load_serving_model,
     read_dataset,
@@ -113,3 +115,13 @@ def test_load_rejects_foreign_saved_models(tmp_path: Path) -> None:
     tf.saved_model.save(tf.Module(), str(tmp_path / "bare"))
     with pytest.raises(ValueError, match="no 'serving_default' signature"):
         load_serving_model(tmp_path / "bare")
+
+
+def test_an_exported_model_evaluates_like_the_keras_model(
+    export_dir: Path, dataset: DatasetPaths, evaluation: EvaluationResult
+) -> None:
+    exported = evaluate(load_serving_model(export_dir), dataset.test)
+
+    assert exported.num_examples == evaluation.num_examples
+    assert exported.accuracy == pytest.approx(evaluation.accuracy, abs=1e-6)
+    assert exported.loss == pytest.approx(evaluation.loss, rel=1e-4)
