@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(VENV)/bin/model-registry pipeline run-local --approved-by ml-lead
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

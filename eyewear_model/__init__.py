@@ -36,7 +36,7 @@ from eyewear_model.schema import (
 )
 
 if TYPE_CHECKING:
-    from eyewear_model.data import DatasetPaths, count_examples, generate_dataset, read_dataset
+    from eyewear_model.data import DatasetPaths, count_examples, find_dataset, generate_dataset, read_dataset
     from eyewear_model.model import NormalizationStats, build_model, compute_normalization_stats
     from eyewear_model.serving import ServingModel, export_saved_model, load_serving_model
     from eyewear_model.training import TrainResult, evaluate, train
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 _LAZY = {
     "DatasetPaths": "eyewear_model.data",
     "count_examples": "eyewear_model.data",
+    "find_dataset": "eyewear_model.data",
     "generate_dataset": "eyewear_model.data",
     "read_dataset": "eyewear_model.data",
     "NormalizationStats": "eyewear_model.model",
@@ -100,6 +101,7 @@ __all__ = [
     "evaluate",
     "export_saved_model",
     "feature_spec",
+    "find_dataset",
     "generate_dataset",
     "load_serving_model",
     "read_dataset",

@@ -64,7 +64,7 @@ class DatasetPaths(BaseModel):
         num_train: Examples in the training shards.
         num_validation: Examples in the validation shards.
         num_test: Examples in the test shards.
-        seed: The seed the data was generated with.
+        seed: The seed the data was generated with (None for data found by `find_dataset`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -75,7 +75,7 @@ class DatasetPaths(BaseModel):
     num_train: int
     num_validation: int
     num_test: int
-    seed: int
+    seed: int | None = None
 
 
 def generate_dataset(
@@ -132,6 +132,30 @@ def generate_dataset(
         num_validation=num_validation,
         num_test=num_test,
         seed=seed,
+    )
+
+
+def find_dataset(source: str) -> DatasetPaths:
+    """Return the shards of an existing data set laid out like `generate_dataset`'s output.
+
+    Args:
+        source: A local folder or ``gs://bucket/prefix`` holding ``train-*.tfrecord``,
+            ``validation-*.tfrecord`` and ``test-*.tfrecord`` files.
+
+    Raises:
+        ValueError: a split has no files.
+    """
+    found: dict[str, list[str]] = {}
+    for split in ("train", "validation", "test"):
+        found[split] = sorted(tf.io.gfile.glob(f"{source.rstrip('/')}/{split}-*.tfrecord"))
+        if not found[split]:
+            msg = f"no {split}-*.tfrecord files under {source}"
+            raise ValueError(msg)
+    return DatasetPaths(
+        **found,
+        num_train=count_examples(found["train"]),
+        num_validation=count_examples(found["validation"]),
+        num_test=count_examples(found["test"]),
     )
 
 

@@ -75,9 +75,7 @@ def train(
     return TrainResult(model=model, history=history, normalization=stats, config=config)
 
 
-def evaluate(
-    model: keras.Model | ServingModel, test_paths: Sequence[str], batch_size: int = 256
-) -> EvaluationResult:
+def evaluate(model: keras.Model | ServingModel, test_paths: Sequence[str], batch_size: int = 256) -> EvaluationResult:
     """Evaluate a model on labelled TFRecord shards.
 
     Args:

@@ -51,6 +51,11 @@ def _options(
     state.as_json = as_json
 
 
+def registry_uri() -> str | None:
+    """Return the --registry option (None: the default root)."""
+    return state.registry_uri
+
+
 def _registry() -> ModelRegistry:
     from registry_core.config import RegistryConfig
     from registry_core.registry import ModelRegistry
@@ -58,7 +63,7 @@ def _registry() -> ModelRegistry:
     return ModelRegistry(RegistryConfig(root=state.registry_uri))
 
 
-def _emit(data: Any, render: Any) -> None:
+def emit(data: Any, render: Any) -> None:
     """Print `data` as JSON with --json, else call `render()` for the human form."""
     if state.as_json:
         typer.echo(json.dumps(_jsonable(data), indent=2, sort_keys=False))
@@ -76,7 +81,7 @@ def _jsonable(data: Any) -> Any:
     return data
 
 
-def _table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
+def table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | None = None) -> None:
     """Print an aligned plain-text table (pipes and narrow terminals get whole lines, never wrapped cells)."""
     cells = [list(columns), *([str(c) for c in row] for row in rows)]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
@@ -88,7 +93,8 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[str]], title: str | N
     typer.echo("\n".join(line for line in lines if line is not None))
 
 
-def _pairs(items: list[str], what: str) -> dict[str, str]:
+def pairs(items: list[str], what: str) -> dict[str, str]:
+    """Parse NAME=VALUE options. Raises: InvalidInputError naming the bad item."""
     result = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -99,7 +105,8 @@ def _pairs(items: list[str], what: str) -> dict[str, str]:
     return result
 
 
-def _number(text: str, what: str) -> float:
+def parse_number(text: str, what: str) -> float:
+    """Parse a number option. Raises: InvalidInputError naming `what`."""
     try:
         return float(text)
     except ValueError:
@@ -130,7 +137,7 @@ def _when(value: Any) -> str:
 def list_models() -> None:
     """List the registered models."""
     names = _registry().list_models()
-    _emit(names, lambda: typer.echo("\n".join(names) if names else "no models registered"))
+    emit(names, lambda: typer.echo("\n".join(names) if names else "no models registered"))
 
 
 @app.command("list-versions")
@@ -156,9 +163,9 @@ def list_versions(
         ]
         for v in versions
     ]
-    _emit(
+    emit(
         versions,
-        lambda: _table(["version", "stage", "metrics", "registered by", "registered at", "tags"], rows, title=name),
+        lambda: table(["version", "stage", "metrics", "registered by", "registered at", "tags"], rows, title=name),
     )
 
 
@@ -192,9 +199,9 @@ def get_model(
             ["approvals", ", ".join(f"{a.stage.value} by {a.approver}" for a in metadata.approvals)],
         ]
         rows += [[f"note {k}", v] for k, v in metadata.annotations.items()]
-        _table(["field", "value"], rows)
+        table(["field", "value"], rows)
 
-    _emit(metadata, render)
+    emit(metadata, render)
 
 
 @app.command("history")
@@ -212,7 +219,7 @@ def history(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
         ]
         for e in entries
     ]
-    _emit(entries, lambda: _table(["when", "who", "action", "version", "stage", "reason"], rows, title=name))
+    emit(entries, lambda: table(["when", "who", "action", "version", "stage", "reason"], rows, title=name))
 
 
 @app.command("compare")
@@ -223,7 +230,7 @@ def compare(
 ) -> None:
     """Compare the metrics of versions side by side (best marked with *)."""
     comparison = _registry().compare_models(name, versions, metrics=metric or None)
-    _emit(comparison, lambda: _table(["metric", *comparison.versions], comparison.rows(), title=name))
+    emit(comparison, lambda: table(["metric", *comparison.versions], comparison.rows(), title=name))
 
 
 # ---------------------------------------------------------------------------------------------------- writing
@@ -253,8 +260,8 @@ def register(
     from registry_core.config import RegistryConfig
     from registry_core.registry import ModelRegistry
 
-    metrics = {k: _number(v, f"metric {k!r}") for k, v in _pairs(metric or [], "metric").items()}
-    params = {k: _param_value(v) for k, v in _pairs(param or [], "param").items()}
+    metrics = {k: parse_number(v, f"metric {k!r}") for k, v in pairs(metric or [], "metric").items()}
+    params = {k: _param_value(v) for k, v in pairs(param or [], "param").items()}
     settings: dict[str, Any] = {"root": state.registry_uri}
     if versioning is not None:
         from registry_core.versioning import VersioningStrategy
@@ -279,7 +286,7 @@ def register(
         bump=bump,
         reuse_existing=reuse_existing,
     )
-    _emit(
+    emit(
         metadata,
         lambda: typer.echo(
             f"registered {metadata.model_name} {metadata.version} "
@@ -299,7 +306,7 @@ def promote(
 ) -> None:
     """Move a version to another lifecycle stage."""
     metadata = _registry().promote_model(name, version, stage, approved_by=approved_by, reason=reason, actor=actor)
-    _emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is now in {metadata.stage.value}"))
+    emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is now in {metadata.stage.value}"))
 
 
 @app.command("approve")
@@ -312,7 +319,7 @@ def approve(
 ) -> None:
     """Approve a version for a stage (bound to its artifact digest)."""
     metadata = _registry().approve(name, version, stage, approver, comment)
-    _emit(metadata, lambda: typer.echo(f"{approver} approved {metadata.model_name} {metadata.version} for {stage}"))
+    emit(metadata, lambda: typer.echo(f"{approver} approved {metadata.model_name} {metadata.version} for {stage}"))
 
 
 @app.command("archive")
@@ -323,7 +330,7 @@ def archive(
 ) -> None:
     """Archive a version."""
     metadata = _registry().archive_model(name, version, reason=reason)
-    _emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is archived"))
+    emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is archived"))
 
 
 @app.command("rollback")
@@ -337,7 +344,7 @@ def rollback(
 ) -> None:
     """Put production back on the previous (or given) version."""
     metadata = _registry().rollback(name, version, reason=reason, endpoint_name=endpoint_name)
-    _emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is back in production"))
+    emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is back in production"))
 
 
 @app.command("deploy")
@@ -370,12 +377,35 @@ def check(
             typer.echo(f"{problem.kind}: {problem.key}: {problem.message}{done}")
         typer.echo("ok" if report.ok else "problems found")
 
-    _emit(report, render)
+    emit(report, render)
     if not report.ok:
         raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------------------------------------------ entry
+
+PLUGIN_GROUP = "registry_core.commands"
+
+
+_plugins_added = False
+
+
+def _add_plugins() -> None:
+    """Add command groups that other installed packages declare (e.g. `pipeline`), once, at the first run.
+
+    Not at import time: a plugin imports this module's helpers, so loading it here would be circular.
+    """
+    global _plugins_added
+    if _plugins_added:
+        return
+    _plugins_added = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            app.add_typer(entry.load(), name=entry.name)
+        except ImportError as exc:  # e.g. the plugin's extra is not installed: say so, keep the core commands
+            typer.echo(f"warning: the '{entry.name}' commands are unavailable: {_one_line(str(exc))}", err=True)
 
 
 def _one_line(text: str) -> str:
@@ -384,6 +414,7 @@ def _one_line(text: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the exit code (errors print one line on stderr)."""
+    _add_plugins()
     try:
         result = app(args=list(argv) if argv is not None else None, prog_name="model-registry", standalone_mode=False)
     except RegistryError as exc:

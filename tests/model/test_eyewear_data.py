@@ -17,6 +17,7 @@ from eyewear_model import (
     count_examples,
     decode_example,
     encode_example,
+    find_dataset,
     generate_dataset,
     read_dataset,
 )
@@ -160,3 +161,17 @@ def test_read_rejects_bad_arguments(dataset: DatasetPaths) -> None:
         read_dataset([], batch_size=8)
     with pytest.raises(ValueError, match="batch_size"):
         read_dataset(dataset.test, batch_size=0)
+
+
+def test_find_dataset_returns_the_shards_and_counts_of_a_generated_folder(tmp_path: Path) -> None:
+    written = generate_dataset(str(tmp_path), num_train=30, num_validation=10, num_test=12, shards=2, seed=3)
+
+    found = find_dataset(str(tmp_path))
+
+    assert (found.train, found.validation, found.test) == (written.train, written.validation, written.test)
+    assert (found.num_train, found.num_validation, found.num_test) == (30, 10, 12)
+
+
+def test_find_dataset_names_a_missing_split(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no train"):
+        find_dataset(str(tmp_path))

@@ -1,0 +1,30 @@
+"""Component: train the eyewear model on a Dataset and export it as a SavedModel with its metrics."""
+
+# no `from __future__ import annotations`: KFP reads the real annotation objects
+from kfp import dsl
+from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
+
+from components.image import REGISTRY_IMAGE
+
+
+@dsl.component(base_image=REGISTRY_IMAGE, install_kfp_package=False)
+def train_model(
+    dataset: Input[Dataset],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    classification_metrics: Output[ClassificationMetrics],
+    model_config: dict = {},  # noqa: B006 - KFP parameters take literal defaults
+) -> None:
+    """Train on the dataset's "train" split, evaluate on "validation", export a SavedModel into `model`."""
+    from eyewear_model import EyewearModelConfig, evaluate, export_saved_model, train
+
+    config = EyewearModelConfig.from_dict(model_config)
+    result = train(dataset.metadata["train"], dataset.metadata["validation"], config)
+    evaluation = evaluate(result.model, dataset.metadata["validation"])
+    export_saved_model(result.model, model.path)
+
+    summary = evaluation.summary()
+    for name, value in summary.items():
+        metrics.log_metric(name, value)
+    classification_metrics.log_confusion_matrix(evaluation.class_names, evaluation.confusion_matrix)
+    model.metadata.update({"framework": "tensorflow", "metrics": summary, "config": config.to_dict()})

@@ -1,0 +1,133 @@
+"""`model-registry pipeline ...`: compile, run locally, submit to Vertex AI (a plugin of the registry CLI)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from registry_core.cli import emit, pairs, parse_number, registry_uri, table
+from registry_core.errors import InvalidInputError
+
+app = typer.Typer(help="Compile, run locally or submit the train-and-register pipeline.", no_args_is_help=True)
+
+
+def _thresholds(items: list[str] | None) -> dict[str, float]:
+    return {k: parse_number(v, f"threshold {k!r}") for k, v in pairs(items or [], "threshold").items()}
+
+
+@app.command("compile")
+def compile_command(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the YAML.")] = Path(
+        "eyewear-train-and-register.yaml"
+    ),
+) -> None:
+    """Compile the pipeline to Vertex AI Pipelines YAML."""
+    from pipelines.compile import compile_pipeline
+
+    path = compile_pipeline(output)
+    emit({"output": str(path)}, lambda: typer.echo(f"wrote {path}"))
+
+
+@app.command("run-local")
+def run_local_command(
+    model_name: Annotated[str, typer.Option(help="Registry model name.")] = "eyewear-recommender",
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 3,
+    num_train: Annotated[int, typer.Option(help="Synthetic training examples.")] = 2000,
+    data_seed: Annotated[Optional[int], typer.Option(help="Data seed (default: a new one per version).")] = None,  # noqa: UP045
+    data_source_uri: Annotated[str, typer.Option(help="Use existing TFRecords instead of synthetic ones.")] = "",
+    threshold: Annotated[Optional[list[str]], typer.Option(help="METRIC=BOUND, repeatable.")] = None,  # noqa: UP045
+    max_regression: Annotated[float, typer.Option(help="Allowed drop against the champion.")] = 0.02,
+    promote_to_staging: Annotated[bool, typer.Option(help="Promote to staging when validation passes.")] = True,
+    approved_by: Annotated[str, typer.Option(help="Also promote to production, approved by this person.")] = "",
+    registered_by: Annotated[str, typer.Option(help="Who registers (default: current user).")] = "",
+    pipeline_root: Annotated[Optional[Path], typer.Option(help="Folder for run artifacts.")] = None,  # noqa: UP045
+) -> None:
+    """Run the whole pipeline on this machine with kfp's local runner, then show what happened."""
+    from pipelines.local import run_local
+    from registry_core.config import RegistryConfig
+    from registry_core.errors import ModelNotFoundError
+    from registry_core.registry import ModelRegistry
+
+    registry = ModelRegistry(RegistryConfig(root=registry_uri()))
+    if data_seed is None:
+        try:
+            data_seed = len(registry.list_versions(model_name))
+        except ModelNotFoundError:
+            data_seed = 0
+    version = run_local(
+        registry_root=registry.storage.uri, pipeline_root=pipeline_root, model_name=model_name,
+        model_config={"epochs": epochs}, num_train=num_train, data_seed=data_seed, data_source_uri=data_source_uri,
+        thresholds=_thresholds(threshold) or {"accuracy": 0.5}, max_regression=max_regression,
+        promote_to_staging=promote_to_staging, promote_to_production=bool(approved_by), approved_by=approved_by,
+        registered_by=registered_by,
+    )  # fmt: skip
+    report(registry, model_name, version)
+
+
+def report(registry: Any, model_name: str, version: str) -> None:
+    """Print the outcome of a run: the version, its stage, validation, metrics, the champion comparison."""
+    from registry_core.metadata import ModelStage
+
+    metadata = registry.get_model_metadata(model_name, version)
+    champion = metadata.annotations.get("validation_champion", "")
+    others = [v for v in registry.list_versions(model_name) if v.version != version]
+    baseline = champion or (others[-1].version if others else "")
+
+    def render() -> None:
+        typer.echo(f"\nregistered {model_name} {version} -> stage: {metadata.stage.value}")
+        typer.echo(f"validation: {metadata.annotations.get('validation_reason', 'not run')}")
+        typer.echo(f"artifacts:  {metadata.artifact_uri}")
+        typer.echo(f"registry:   {registry.storage.uri}")
+        typer.echo(f"run:        {metadata.lineage.pipeline_run}")
+        if baseline:
+            label = "champion" if champion else "previous version"
+            typer.echo(f"\n{label} {baseline} vs {version} (* = best):")
+            comparison = registry.compare_models(model_name, [baseline, version])
+            table(["metric", *comparison.versions], comparison.rows())
+        else:
+            metrics = metadata.metrics.as_dict()
+            table(["metric", version], [[k, f"{v:.4g}"] for k, v in metrics.items()])
+        production = [v.version for v in registry.list_versions(model_name) if v.stage is ModelStage.PRODUCTION]
+        typer.echo(f"\nproduction: {production[0] if production else 'none'}")
+
+    emit(metadata, render)
+
+
+@app.command("submit")
+def submit_command(
+    project: Annotated[str, typer.Option(help="Google Cloud project.")],
+    region: Annotated[str, typer.Option(help="Vertex AI region, e.g. us-central1.")],
+    pipeline_root: Annotated[str, typer.Option(help="gs:// folder for the run's artifacts.")],
+    service_account: Annotated[Optional[str], typer.Option(help="Service account the run uses.")] = None,  # noqa: UP045
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="NAME=VALUE, repeatable.")] = None,  # noqa: UP045
+    template: Annotated[Optional[Path], typer.Option(help="A compiled YAML (default: compile now).")] = None,  # noqa: UP045
+    api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045
+) -> None:
+    """Submit the pipeline to Vertex AI Pipelines; the registry is --registry (a gs:// root)."""
+    import json
+
+    from pipelines.compile import compile_pipeline
+    from pipelines.vertex import submit_pipeline
+
+    values: dict[str, Any] = {}
+    for key, raw in pairs(param or [], "param").items():
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    root = registry_uri()
+    if root is not None:
+        if not root.startswith("gs://"):
+            msg = f"a Vertex AI run needs a gs:// registry, got {root!r}"
+            raise InvalidInputError(msg)
+        values.setdefault("registry_root", root)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = template or compile_pipeline(Path(scratch) / "pipeline.yaml")
+        job = submit_pipeline(
+            path, project=project, region=region, pipeline_root=pipeline_root, parameter_values=values,
+            service_account=service_account, api_endpoint=api_endpoint,
+        )  # fmt: skip
+    emit({"job": job}, lambda: typer.echo(f"submitted {job}"))

@@ -1,0 +1,93 @@
+"""The train-and-register pipeline: data -> train -> register -> validate -> (passed) staging -> production/deploy."""
+
+# no `from __future__ import annotations`: KFP reads the real annotation objects
+from kfp import dsl
+
+from components import (
+    deploy_model,
+    generate_data,
+    promote_model,
+    register_model,
+    train_model,
+    validate_model,
+)
+
+PIPELINE_NAME = "eyewear-train-and-register"
+
+
+@dsl.pipeline(
+    name=PIPELINE_NAME,
+    description="Train the eyewear recommender, register it, validate it against thresholds and the production "
+    "champion, and promote it to staging (optionally production and an endpoint) if it passes.",
+)
+def train_and_register(
+    registry_root: str = "",
+    model_name: str = "eyewear-recommender",
+    data_source_uri: str = "",
+    num_train: int = 2000,
+    num_validation: int = 500,
+    num_test: int = 500,
+    data_seed: int = 0,
+    model_config: dict = {"epochs": 3},  # noqa: B006 - KFP parameters take literal defaults
+    thresholds: dict = {"accuracy": 0.5},  # noqa: B006
+    primary_metric: str = "accuracy",
+    max_regression: float = 0.02,
+    promote_to_staging: bool = True,
+    promote_to_production: bool = False,
+    approved_by: str = "",
+    deploy: bool = False,
+    endpoint_name: str = "",
+    description: str = "",
+    tags: list = [],  # noqa: B006
+    registered_by: str = "",
+) -> str:
+    """Wire the components; every registry task gets `registry_root` ("" means the embedded default).
+
+    Returns:
+        The registered version's label.
+    """
+    data = generate_data(
+        num_train=num_train, num_validation=num_validation, num_test=num_test, seed=data_seed,
+        source_uri=data_source_uri,
+    ).set_display_name("data")  # fmt: skip
+    trained = train_model(dataset=data.outputs["dataset"], model_config=model_config).set_display_name("train")
+    trained.set_cpu_limit("2").set_memory_limit("4G")
+
+    registered = register_model(
+        model=trained.outputs["model"], dataset=data.outputs["dataset"], registry_root=registry_root,
+        model_name=model_name, pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, description=description, tags=tags,
+        registered_by=registered_by,
+    ).set_display_name("register")  # fmt: skip
+    validated = validate_model(
+        dataset=data.outputs["dataset"], registry_root=registry_root, model_name=model_name,
+        version=registered.output, thresholds=thresholds, primary_metric=primary_metric,
+        max_regression=max_regression,
+    ).set_display_name("validate")  # fmt: skip
+    # Registry tasks change state: a cached result would skip the change, so they always run.
+    for task in (registered, validated):
+        task.set_caching_options(False)
+
+    with (
+        dsl.If(validated.outputs["Output"] == True, name="validation-passed"),  # noqa: E712 - KFP condition
+        dsl.If(promote_to_staging == True, name="promote-to-staging"),  # noqa: E712
+    ):
+        staged = promote_model(
+                registry_root=registry_root, model_name=model_name, version=registered.output,
+                stage="staging", reason="validation passed",
+            ).set_display_name("promote-staging")  # fmt: skip
+        staged.set_caching_options(False)
+        with dsl.If(promote_to_production == True, name="promote-to-production"):  # noqa: E712
+            released = promote_model(
+                    registry_root=registry_root, model_name=model_name, version=registered.output,
+                    stage="production", approved_by=approved_by, reason="validation passed",
+                ).set_display_name("promote-production")  # fmt: skip
+            released.set_caching_options(False)
+            released.after(staged)
+        with dsl.If(deploy == True, name="deploy"):  # noqa: E712
+            deployed = deploy_model(
+                    registry_root=registry_root, model_name=model_name, version=registered.output,
+                    endpoint_name=endpoint_name,
+                ).set_display_name("deploy")  # fmt: skip
+            deployed.set_caching_options(False)
+            deployed.after(staged)
+    return registered.output

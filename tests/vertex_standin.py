@@ -1,0 +1,740 @@
+"""A local stand-in for the few Vertex AI REST endpoints the registry calls (Vertex AI has no emulator).
+
+Point the real ``google-cloud-aiplatform`` SDK at it with::
+
+    aiplatform.init(project="test-project", location="us-central1", api_endpoint=standin.url,
+                    api_transport="rest", credentials=AnonymousCredentials())
+
+The SDK keeps the ``http://`` scheme of such an endpoint when the transport is REST (gRPC would need TLS), sends
+``/v1/...`` (or ``/v1beta1/...``) paths and parses JSON answers with unknown fields ignored. Long-running operations
+are answered already done, so ``operation.result()`` never polls; ``GET .../operations/{id}`` answers them again.
+
+Implemented (all under ``/{v1|v1beta1}/projects/{project}/locations/{location}/``):
+
+* ``pipelineJobs`` create (``?pipelineJobId=``), get, list. A created job is ``PIPELINE_STATE_RUNNING``; the first
+  get moves it to `VertexStandIn.pipeline_final_state` (``PIPELINE_STATE_SUCCEEDED`` unless a test changes it).
+* ``models:upload`` (new model, or a new version ``<id>@<n>`` with ``parentModel``), ``models`` list,
+  ``models/{id}[@version|@alias]`` get, ``:listVersions``, ``:mergeVersionAliases``. Version aliases are unique per
+  model: giving another version an alias moves it; the first version always gets ``default``.
+* ``endpoints`` create, get, list, ``:deployModel``, ``:undeployModel``, ``:predict``.
+* ``.../operations/{id}`` get.
+
+Every request is validated (resource names, traffic splits summing to 100 over existing deployed model ids, alias
+format and uniqueness, labels, pipeline parameters) and recorded in `VertexStandIn.requests`. A bad request gets a
+400 and an unknown resource a 404, both with a Google-style body
+``{"error": {"code": ..., "message": ..., "status": ...}}`` that the SDK raises as ``google.api_core.exceptions``.
+
+The state (``pipeline_jobs``, ``models``, ``endpoints``, ``operations``) is plain JSON-shaped dicts that tests may
+read; take `VertexStandIn.lock` if you read while SDK calls run on other threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+JSON = dict[str, Any]
+Predictor = Callable[[JSON, list[Any], Any], list[Any]]
+
+_PROJECT = re.compile(r"^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$")
+_LOCATION = re.compile(r"^(?:[a-z]+-[a-z]+[0-9]+|global)$")
+_ROUTE = re.compile(
+    r"^/(?P<api>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+    r"/(?P<collection>[A-Za-z]+)(?:/(?P<id>[^/:]+))?(?:/operations/(?P<op>[^/:]+))?(?::(?P<verb>[A-Za-z]+))?$"
+)
+_JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
+_RESOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
+_ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+_FILTER_TERM = re.compile(r'^\s*(?P<key>[A-Za-z_][\w.-]*)\s*=\s*(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))\s*$')
+_FILTER_KEYS = {"display_name": "displayName", "displayName": "displayName", "state": "state"}
+_PIPELINE_TERMINAL = {
+    "PIPELINE_STATE_SUCCEEDED",
+    "PIPELINE_STATE_FAILED",
+    "PIPELINE_STATE_CANCELLED",
+    "PIPELINE_STATE_PAUSED",
+}
+_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 405: "UNIMPLEMENTED"}
+
+
+class VertexApiError(Exception):
+    """An error answer: HTTP code, Google status name and message."""
+
+    def __init__(self, code: int, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or _STATUS.get(code, "UNKNOWN")
+
+    def body(self) -> JSON:
+        """Return the Google-style error body."""
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+def _bad(message: str, status: str = "INVALID_ARGUMENT") -> VertexApiError:
+    return VertexApiError(400, message, status)
+
+
+def _not_found(message: str) -> VertexApiError:
+    return VertexApiError(404, message)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the stand-in received: `path` is URL-decoded and has no query; `body` is the parsed JSON."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    raw_path: str = ""  # as sent, with the query and any %-escapes
+
+
+@dataclass
+class _Route:
+    api: str
+    parent: str  # projects/{p}/locations/{l}
+    collection: str
+    id: str | None
+    op: str | None
+    verb: str | None
+    query: dict[str, str] = field(default_factory=dict)
+
+
+class VertexStandIn:
+    """A threaded HTTP server on 127.0.0.1 answering the Vertex AI REST calls the registry makes.
+
+    Use as a context manager or call `start`/`stop`. Its threads are daemons, so it never outlives the test run.
+
+    Args:
+        pipeline_final_state: The state a pipeline job reaches on its first get after creation.
+        predictor: ``(deployed_model, instances, parameters) -> predictions``; the default echoes each instance
+            with the id, model and version of the deployed model that answered.
+    """
+
+    def __init__(
+        self,
+        *,
+        pipeline_final_state: str = "PIPELINE_STATE_SUCCEEDED",
+        predictor: Predictor | None = None,
+    ) -> None:
+        self.pipeline_final_state = pipeline_final_state
+        self.predictor: Predictor = predictor or _echo_predictor
+        self.lock = threading.RLock()
+        self.requests: list[RecordedRequest] = []
+        self.pipeline_jobs: dict[str, JSON] = {}
+        self.models: dict[str, list[JSON]] = {}  # model name (no version) -> versions, oldest first
+        self.endpoints: dict[str, JSON] = {}
+        self.operations: dict[str, JSON] = {}
+        self._ids = itertools.count(1001)
+        self._predict_counter: dict[str, int] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:PORT`` (pass it as ``api_endpoint``)."""
+        if self._server is None:
+            msg = "the Vertex stand-in is not running"
+            raise RuntimeError(msg)
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> Self:
+        """Bind a free port on 127.0.0.1 and serve on a daemon thread."""
+        if self._server is not None:
+            return self
+        standin = self
+
+        class Handler(_Handler):
+            owner = standin
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name="vertex-standin", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ inspection helpers
+
+    def calls(self, method: str | None = None, path_contains: str | None = None) -> list[RecordedRequest]:
+        """Return the recorded requests with this method and/or a path containing `path_contains`."""
+        with self.lock:
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method.upper())
+                and (path_contains is None or path_contains in r.path)
+            ]
+
+    def model_version(self, model_name: str) -> JSON:
+        """Return the stored version for ``projects/.../models/{id}[@version|@alias]``."""
+        with self.lock:
+            return self._resolve_model(model_name)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(self, method: str, raw_path: str, raw_body: bytes) -> tuple[int, JSON]:
+        """Record and answer one request; return (HTTP status, JSON body)."""
+        split = urlsplit(raw_path)
+        path = unquote(split.path)
+        query = dict(parse_qsl(split.query, keep_blank_values=True))
+        body: Any = None
+        parse_error = None
+        if raw_body.strip():
+            try:
+                body = json.loads(raw_body)
+            except ValueError as exc:
+                parse_error = f"Invalid JSON payload received. {exc}"
+        with self.lock:
+            self.requests.append(RecordedRequest(method, path, query, body, raw_path))
+            try:
+                if parse_error is not None:
+                    raise _bad(parse_error)
+                if body is not None and not isinstance(body, dict):
+                    raise _bad("Invalid JSON payload received. Expected an object.")
+                return 200, self._dispatch(method, path, query, body or {})
+            except VertexApiError as exc:
+                return exc.code, exc.body()
+
+    def _dispatch(self, method: str, path: str, query: dict[str, str], body: JSON) -> JSON:
+        match = _ROUTE.match(path)
+        if match is None:
+            if re.match(r"^/v1(beta1)?/", path):
+                raise _bad(f"Invalid resource name in {path!r}: expected projects/{{project}}/locations/{{location}}/...")
+            raise _not_found(f"The requested URL {path} was not found on this server.")
+        project, location = match["project"], match["location"]
+        if not _PROJECT.match(project):
+            raise _bad(f"Invalid project {project!r} in resource name.")
+        if not _LOCATION.match(location):
+            raise _bad(f"Invalid location {location!r} in resource name.")
+        route = _Route(
+            api=match["api"],
+            parent=f"projects/{project}/locations/{location}",
+            collection=match["collection"],
+            id=match["id"],
+            op=match["op"],
+            verb=match["verb"],
+            query=query,
+        )
+        if route.op is not None or (route.collection == "operations" and route.id is not None):
+            if method != "GET" or route.verb is not None:
+                raise VertexApiError(405, f"Method {method} {path} is not implemented by the stand-in.")
+            return self._get_operation(path.split("/", 2)[2])
+        key = (method, route.collection, route.id is not None, route.verb)
+        handler = self._handlers().get(key)
+        if handler is None:
+            raise _not_found(f"The requested URL {path} (method {method}) is not implemented by the stand-in.")
+        return handler(route, body)
+
+    def _handlers(self) -> dict[tuple[str, str, bool, str | None], Callable[[_Route, JSON], JSON]]:
+        return {
+            ("POST", "pipelineJobs", False, None): self._create_pipeline_job,
+            ("GET", "pipelineJobs", True, None): self._get_pipeline_job,
+            ("GET", "pipelineJobs", False, None): self._list_pipeline_jobs,
+            ("POST", "models", False, "upload"): self._upload_model,
+            ("GET", "models", False, None): self._list_models,
+            ("GET", "models", True, None): self._get_model,
+            ("GET", "models", True, "listVersions"): self._list_model_versions,
+            ("POST", "models", True, "mergeVersionAliases"): self._merge_version_aliases,
+            ("POST", "endpoints", False, None): self._create_endpoint,
+            ("GET", "endpoints", False, None): self._list_endpoints,
+            ("GET", "endpoints", True, None): self._get_endpoint,
+            ("POST", "endpoints", True, "deployModel"): self._deploy_model,
+            ("POST", "endpoints", True, "undeployModel"): self._undeploy_model,
+            ("POST", "endpoints", True, "predict"): self._predict,
+        }
+
+    # ------------------------------------------------------------------ shared helpers
+
+    def _next_id(self) -> str:
+        return str(next(self._ids))
+
+    def _done_operation(self, api: str, resource: str, response_type: str, response: JSON) -> JSON:
+        name = f"{resource}/operations/{self._next_id()}"
+        operation = {
+            "name": name,
+            "done": True,
+            "response": {"@type": f"type.googleapis.com/google.cloud.aiplatform.{api}.{response_type}", **response},
+        }
+        self.operations[name] = operation
+        return operation
+
+    def _get_operation(self, name: str) -> JSON:
+        operation = self.operations.get(name)
+        if operation is None:
+            raise _not_found(f"Operation {name} not found.")
+        return operation
+
+    @staticmethod
+    def _check_labels(labels: Any) -> dict[str, str]:
+        if labels is None:
+            return {}
+        if not isinstance(labels, dict):
+            raise _bad("labels must be a map of strings.")
+        for key, value in labels.items():
+            if not isinstance(value, str) or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+                raise _bad(f"Invalid label {key!r}: {value!r}.")
+        return dict(labels)
+
+    @staticmethod
+    def _matches_filter(resource: JSON, filter_text: str) -> bool:
+        if not filter_text.strip():
+            return True
+        for term in re.split(r"\s+AND\s+", filter_text.strip(), flags=re.IGNORECASE):
+            match = _FILTER_TERM.match(term)
+            if match is None:
+                raise _bad(f"Unsupported filter term {term!r} (the stand-in knows key=\"value\" AND ...).")
+            key = match["key"]
+            wanted = match["quoted"] if match["quoted"] is not None else match["bare"]
+            if key.startswith("labels."):
+                actual = (resource.get("labels") or {}).get(key.removeprefix("labels."))
+            elif key in _FILTER_KEYS:
+                actual = resource.get(_FILTER_KEYS[key])
+            else:
+                raise _bad(f"Unsupported filter key {key!r}.")
+            if actual != wanted:
+                return False
+        return True
+
+    def _filtered(self, resources: list[JSON], route: _Route) -> list[JSON]:
+        filter_text = route.query.get("filter", "")
+        return [r for r in resources if self._matches_filter(r, filter_text)]
+
+    def _own_name(self, name: Any, route: _Route, collection: str, what: str) -> str:
+        """Check that `name` is ``{route.parent}/{collection}/{id}`` (optionally ``@version``); return it."""
+        if not isinstance(name, str) or not name:
+            raise _bad(f"{what} is required.")
+        match = re.match(rf"^(projects/[^/]+/locations/[^/]+)/{collection}/[^/@]+(@[^/]+)?$", name)
+        if match is None:
+            raise _bad(f"Invalid resource name {name!r} for {what}: expected {route.parent}/{collection}/{{id}}.")
+        if match[1] != route.parent:
+            raise _bad(f"{what} {name!r} is not in {route.parent}.")
+        return name
+
+    # ------------------------------------------------------------------ pipeline jobs
+
+    def _create_pipeline_job(self, route: _Route, body: JSON) -> JSON:
+        job_id = route.query.get("pipelineJobId") or f"pipeline-job-{self._next_id()}"
+        if not _JOB_ID.match(job_id):
+            raise _bad(f"Invalid pipelineJobId {job_id!r}: must match {_JOB_ID.pattern}.")
+        name = f"{route.parent}/pipelineJobs/{job_id}"
+        if name in self.pipeline_jobs:
+            raise VertexApiError(409, f"PipelineJob {name} already exists.")
+        spec = body.get("pipelineSpec")
+        if not isinstance(spec, dict) or not isinstance(spec.get("root"), dict):
+            raise _bad("pipelineSpec with a root is required.")
+        if not (spec.get("pipelineInfo") or {}).get("name"):
+            raise _bad("pipelineSpec.pipelineInfo.name is required.")
+        runtime = body.get("runtimeConfig") or {}
+        output_dir = runtime.get("gcsOutputDirectory")
+        if not isinstance(output_dir, str) or not output_dir.startswith("gs://") or len(output_dir) <= 5:
+            raise _bad(f"runtimeConfig.gcsOutputDirectory must be a gs:// URI, got {output_dir!r}.")
+        self._check_pipeline_parameters(spec, runtime.get("parameterValues") or {})
+        service_account = body.get("serviceAccount")
+        if service_account is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", service_account):
+            raise _bad(f"Invalid serviceAccount {service_account!r}.")
+        now = _now()
+        job = {
+            **body,
+            "name": name,
+            "displayName": body.get("displayName") or job_id,
+            "labels": self._check_labels(body.get("labels")),
+            "state": "PIPELINE_STATE_RUNNING",
+            "createTime": now,
+            "startTime": now,
+            "updateTime": now,
+        }
+        self.pipeline_jobs[name] = job
+        return job
+
+    @staticmethod
+    def _check_pipeline_parameters(spec: JSON, values: Any) -> None:
+        if not isinstance(values, dict):
+            raise _bad("runtimeConfig.parameterValues must be a map.")
+        declared = ((spec.get("root") or {}).get("inputDefinitions") or {}).get("parameters") or {}
+        unknown = sorted(set(values) - set(declared))
+        if unknown:
+            raise _bad(f"The pipeline has no input parameter(s) {', '.join(unknown)}.")
+        missing = sorted(
+            p
+            for p, d in declared.items()
+            if p not in values and not d.get("isOptional") and "defaultValue" not in d
+        )
+        if missing:
+            raise _bad(f"Missing value(s) for required pipeline parameter(s) {', '.join(missing)}.")
+
+    def _get_pipeline_job(self, route: _Route, body: JSON) -> JSON:
+        name = f"{route.parent}/pipelineJobs/{route.id}"
+        job = self.pipeline_jobs.get(name)
+        if job is None:
+            raise _not_found(f"PipelineJob {name} not found.")
+        if job["state"] not in _PIPELINE_TERMINAL:
+            job["state"] = self.pipeline_final_state
+            job["updateTime"] = job["endTime"] = _now()
+            if job["state"] == "PIPELINE_STATE_FAILED":
+                job["error"] = {"code": 9, "message": "The stand-in was told to fail this job."}
+        return job
+
+    def _list_pipeline_jobs(self, route: _Route, body: JSON) -> JSON:
+        jobs = [j for n, j in self.pipeline_jobs.items() if n.startswith(f"{route.parent}/")]
+        return {"pipelineJobs": self._filtered(jobs, route)}
+
+    # ------------------------------------------------------------------ models
+
+    def _resolve_model(self, name: str) -> JSON:
+        base, _, version = name.partition("@")
+        versions = self.models.get(base)
+        if versions is None:
+            raise _not_found(f"Model {base} not found.")
+        wanted = version or "default"
+        for candidate in versions:
+            if candidate["versionId"] == wanted or wanted in candidate["versionAliases"]:
+                return candidate
+        raise _not_found(f"Model {name} not found: no version or alias {wanted!r}.")
+
+    @staticmethod
+    def _check_aliases(aliases: Any, *, allow_removal: bool = False) -> list[str]:
+        if aliases is None:
+            return []
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise _bad("versionAliases must be a list of strings.")
+        seen: set[str] = set()
+        for alias in aliases:
+            bare = alias[1:] if allow_removal and alias.startswith("-") else alias
+            if not _ALIAS.match(bare):
+                raise _bad(f"Invalid version alias {alias!r}: must match {_ALIAS.pattern}.")
+            if bare in seen:
+                raise _bad(f"Duplicate version alias {bare!r} in the request.")
+            seen.add(bare)
+        return list(aliases)
+
+    @staticmethod
+    def _take_aliases(versions: list[JSON], target: JSON, aliases: list[str]) -> None:
+        """Give `aliases` to `target`, removing them from the model's other versions."""
+        for alias in aliases:
+            for other in versions:
+                if other is not target and alias in other["versionAliases"]:
+                    other["versionAliases"].remove(alias)
+                    other["versionUpdateTime"] = other["updateTime"] = _now()
+            if alias not in target["versionAliases"]:
+                target["versionAliases"].append(alias)
+
+    def _upload_model(self, route: _Route, body: JSON) -> JSON:
+        model = body.get("model")
+        if not isinstance(model, dict):
+            raise _bad("model is required.")
+        if not model.get("displayName"):
+            raise _bad("model.displayName is required.")
+        image = (model.get("containerSpec") or {}).get("imageUri")
+        if not image:
+            raise _bad("model.containerSpec.imageUri is required for a custom model.")
+        artifact_uri = model.get("artifactUri")
+        if artifact_uri is not None and not str(artifact_uri).startswith("gs://"):
+            raise _bad(f"model.artifactUri must be a gs:// URI, got {artifact_uri!r}.")
+        aliases = self._check_aliases(model.get("versionAliases"))
+        labels = self._check_labels(model.get("labels"))
+        parent_model = body.get("parentModel")
+        now = _now()
+        if parent_model:
+            base = self._own_name(parent_model, route, "models", "parentModel")
+            if "@" in base:
+                raise _bad(f"parentModel {base!r} must not name a version.")
+            if body.get("modelId"):
+                raise _bad("modelId and parentModel cannot both be set.")
+            versions = self.models.get(base)
+            if versions is None:
+                raise _not_found(f"Parent model {base} not found.")
+            version_id = str(int(versions[-1]["versionId"]) + 1)
+        else:
+            model_id = body.get("modelId") or self._next_id()
+            if not _RESOURCE_ID.match(model_id):
+                raise _bad(f"Invalid modelId {model_id!r}.")
+            base = f"{route.parent}/models/{model_id}"
+            if base in self.models:
+                raise VertexApiError(409, f"Model {base} already exists.")
+            versions = []
+            version_id = "1"
+            if "default" not in aliases:
+                aliases.append("default")  # the first version is always the default one
+        stored = {
+            **model,
+            "name": base,
+            "versionId": version_id,
+            "versionAliases": [],
+            "labels": labels,
+            "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"],
+            "deployedModels": [],
+            "createTime": versions[0]["createTime"] if versions else now,
+            "updateTime": now,
+            "versionCreateTime": now,
+            "versionUpdateTime": now,
+            "etag": f"etag-{self._next_id()}",
+        }
+        versions.append(stored)
+        self.models[base] = versions
+        self._take_aliases(versions, stored, aliases)
+        return self._done_operation(
+            route.api, base, "UploadModelResponse", {"model": base, "modelVersionId": version_id}
+        )
+
+    def _model_name(self, route: _Route) -> str:
+        return f"{route.parent}/models/{route.id}"
+
+    def _get_model(self, route: _Route, body: JSON) -> JSON:
+        return self._resolve_model(self._model_name(route))
+
+    def _list_models(self, route: _Route, body: JSON) -> JSON:
+        defaults = [self._resolve_model(n) for n in self.models if n.startswith(f"{route.parent}/")]
+        return {"models": self._filtered(defaults, route)}
+
+    def _list_model_versions(self, route: _Route, body: JSON) -> JSON:
+        name = self._model_name(route)
+        if "@" in name:
+            raise _bad(f"listVersions takes a model name without a version, got {name!r}.")
+        versions = self.models.get(name)
+        if versions is None:
+            raise _not_found(f"Model {name} not found.")
+        return {"models": self._filtered(list(versions), route)}
+
+    def _merge_version_aliases(self, route: _Route, body: JSON) -> JSON:
+        name = self._model_name(route)
+        if "@" not in name:
+            raise _bad(f"mergeVersionAliases needs a model version name (id@version), got {name!r}.")
+        target = self._resolve_model(name)
+        changes = self._check_aliases(body.get("versionAliases"), allow_removal=True)
+        if not changes:
+            raise _bad("versionAliases must not be empty.")
+        versions = self.models[target["name"]]
+        for change in changes:
+            if change.startswith("-"):
+                alias = change[1:]
+                if alias == "default":
+                    raise _bad("The default alias cannot be removed; give it to another version instead.")
+                if alias in target["versionAliases"]:
+                    target["versionAliases"].remove(alias)
+            else:
+                self._take_aliases(versions, target, [change])
+        target["versionUpdateTime"] = target["updateTime"] = _now()
+        return target
+
+    # ------------------------------------------------------------------ endpoints
+
+    def _endpoint(self, route: _Route) -> JSON:
+        name = f"{route.parent}/endpoints/{route.id}"
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise _not_found(f"Endpoint {name} not found.")
+        return endpoint
+
+    def _create_endpoint(self, route: _Route, body: JSON) -> JSON:
+        if not body.get("displayName"):
+            raise _bad("endpoint.displayName is required.")
+        endpoint_id = route.query.get("endpointId") or self._next_id()
+        if not _RESOURCE_ID.match(endpoint_id):
+            raise _bad(f"Invalid endpointId {endpoint_id!r}.")
+        name = f"{route.parent}/endpoints/{endpoint_id}"
+        if name in self.endpoints:
+            raise VertexApiError(409, f"Endpoint {name} already exists.")
+        now = _now()
+        endpoint = {
+            **body,
+            "name": name,
+            "labels": self._check_labels(body.get("labels")),
+            "deployedModels": [],
+            "trafficSplit": {},
+            "createTime": now,
+            "updateTime": now,
+            "etag": f"etag-{self._next_id()}",
+        }
+        self.endpoints[name] = endpoint
+        return self._done_operation(route.api, name, "Endpoint", endpoint)
+
+    def _get_endpoint(self, route: _Route, body: JSON) -> JSON:
+        return self._endpoint(route)
+
+    def _list_endpoints(self, route: _Route, body: JSON) -> JSON:
+        endpoints = [e for n, e in self.endpoints.items() if n.startswith(f"{route.parent}/")]
+        return {"endpoints": self._filtered(endpoints, route)}
+
+    @staticmethod
+    def _check_traffic(split: Any, allowed: set[str]) -> dict[str, int]:
+        if not isinstance(split, dict):
+            raise _bad("trafficSplit must be a map of deployed model id to percentage.")
+        result: dict[str, int] = {}
+        for key, value in split.items():
+            if key not in allowed:
+                raise _bad(f"trafficSplit refers to {key!r}, which is not a deployed model of this endpoint.")
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+                raise _bad(f"trafficSplit[{key!r}] must be an integer percentage, got {value!r}.")
+            result[key] = value
+        total = sum(result.values())
+        if total != 100:
+            raise _bad(f"The sum of trafficSplit percentages must be 100, got {total}.")
+        return result
+
+    def _deploy_model(self, route: _Route, body: JSON) -> JSON:
+        endpoint = self._endpoint(route)
+        deployed = body.get("deployedModel")
+        if not isinstance(deployed, dict):
+            raise _bad("deployedModel is required.")
+        model_name = self._own_name(deployed.get("model"), route, "models", "deployedModel.model")
+        version = self._resolve_model(model_name)
+        supported = version["supportedDeploymentResourcesTypes"]
+        dedicated = deployed.get("dedicatedResources")
+        if "DEDICATED_RESOURCES" in supported and "automaticResources" in deployed:
+            raise _bad("This model supports dedicatedResources only.")
+        if not isinstance(dedicated, dict) or not (dedicated.get("machineSpec") or {}).get("machineType"):
+            raise _bad("deployedModel.dedicatedResources.machineSpec.machineType is required.")
+        if int(dedicated.get("minReplicaCount") or 0) < 1:
+            raise _bad("deployedModel.dedicatedResources.minReplicaCount must be at least 1.")
+        existing = {d["id"] for d in endpoint["deployedModels"]}
+        split = body.get("trafficSplit")
+        new_split = self._check_traffic(split, existing | {"0"}) if split else None
+        deployed_id = self._next_id()
+        record = {
+            **deployed,
+            "id": deployed_id,
+            "model": version["name"],
+            "modelVersionId": version["versionId"],
+            "displayName": deployed.get("displayName") or version["displayName"],
+            "createTime": _now(),
+        }
+        endpoint["deployedModels"].append(record)
+        if new_split is not None:  # an empty trafficSplit leaves the endpoint's split as it was
+            endpoint["trafficSplit"] = {(deployed_id if k == "0" else k): v for k, v in new_split.items()}
+        endpoint["updateTime"] = _now()
+        version["deployedModels"].append({"endpoint": endpoint["name"], "deployedModelId": deployed_id})
+        return self._done_operation(route.api, endpoint["name"], "DeployModelResponse", {"deployedModel": record})
+
+    def _undeploy_model(self, route: _Route, body: JSON) -> JSON:
+        endpoint = self._endpoint(route)
+        deployed_id = body.get("deployedModelId")
+        ids = [d["id"] for d in endpoint["deployedModels"]]
+        if not deployed_id:
+            raise _bad("deployedModelId is required.")
+        if deployed_id not in ids:
+            raise _not_found(f"Deployed model {deployed_id} not found on {endpoint['name']}.")
+        remaining = set(ids) - {deployed_id}
+        split = body.get("trafficSplit")
+        if split:
+            new_split = self._check_traffic(split, set(ids))
+            if new_split.get(deployed_id):
+                raise _bad(f"trafficSplit still sends traffic to the deployed model {deployed_id} being undeployed.")
+            new_split.pop(deployed_id, None)
+        elif remaining and endpoint["trafficSplit"].get(deployed_id):
+            raise _bad(
+                f"Deployed model {deployed_id} has traffic; give a trafficSplit that moves it elsewhere.",
+                "FAILED_PRECONDITION",
+            )
+        else:
+            new_split = {k: v for k, v in endpoint["trafficSplit"].items() if k != deployed_id}
+        gone = next(d for d in endpoint["deployedModels"] if d["id"] == deployed_id)
+        endpoint["deployedModels"].remove(gone)
+        endpoint["trafficSplit"] = new_split if remaining else {}
+        endpoint["updateTime"] = _now()
+        versions = self.models.get(gone["model"], [])
+        for version in versions:
+            version["deployedModels"] = [
+                d
+                for d in version["deployedModels"]
+                if not (d["endpoint"] == endpoint["name"] and d["deployedModelId"] == deployed_id)
+            ]
+        return self._done_operation(route.api, endpoint["name"], "UndeployModelResponse", {})
+
+    def _predict(self, route: _Route, body: JSON) -> JSON:
+        endpoint = self._endpoint(route)
+        instances = body.get("instances")
+        if not isinstance(instances, list) or not instances:
+            raise _bad("instances must be a non-empty list.")
+        split = {k: v for k, v in endpoint["trafficSplit"].items() if v > 0}
+        if not split:
+            raise _bad(f"Endpoint {endpoint['name']} has no deployed model with traffic.", "FAILED_PRECONDITION")
+        # Deterministic weighted round robin: request n goes to the model whose cumulative share covers n % 100.
+        n = self._predict_counter.get(endpoint["name"], 0)
+        self._predict_counter[endpoint["name"]] = n + 1
+        slot, cumulative, chosen = n % 100, 0, None
+        for deployed in endpoint["deployedModels"]:
+            cumulative += split.get(deployed["id"], 0)
+            if slot < cumulative:
+                chosen = deployed
+                break
+        assert chosen is not None
+        predictions = self.predictor(chosen, instances, body.get("parameters"))
+        return {
+            "predictions": predictions,
+            "deployedModelId": chosen["id"],
+            "model": chosen["model"],
+            "modelVersionId": chosen["modelVersionId"],
+            "modelDisplayName": chosen["displayName"],
+        }
+
+
+def _echo_predictor(deployed: JSON, instances: list[Any], parameters: Any) -> list[Any]:
+    """Answer each instance with which deployed model (and model version) served it."""
+    return [
+        {
+            "deployedModelId": deployed["id"],
+            "model": deployed["model"],
+            "modelVersionId": deployed["modelVersionId"],
+            "instance": instance,
+        }
+        for instance in instances
+    ]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: VertexStandIn
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's requests session expects
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        status, body = self.owner.handle(self.command, self.path, raw)
+        payload = json.dumps(body).encode()
+        self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else None)
+        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        """Stay quiet: the recorded requests are the log."""
