@@ -6,6 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -361,34 +362,14 @@ class ModelRegistry:
                 used = _unused_approvals(metadata, target, four_eyes=self.config.enforce_four_eyes)
                 lifecycle.require_approval(metadata, target, used)
             approvers = tuple(a.approver for a in used)
-            moved = _with_stage(metadata, target, who, now, reason, approvers, "promote")
-            changes = [moved]
-            entries.append(
-                _entry(
-                    who,
-                    HistoryAction.STAGE_CHANGED,
-                    label,
-                    metadata.stage,
-                    target,
-                    reason,
-                    {"approved_by": ",".join(approvers)} if approvers else {},
-                )
-            )
+            moves = [_move(metadata, target, who, now, reason, approvals=approvers)]
             if target is ModelStage.PRODUCTION:
-                for holder in record.in_stage(ModelStage.PRODUCTION):
-                    why = f"superseded by {label}"
-                    changes.append(_with_stage(holder, ModelStage.ARCHIVED, who, now, why, (), "superseded"))
-                    entries.append(
-                        _entry(
-                            who,
-                            HistoryAction.STAGE_CHANGED,
-                            holder.version,
-                            ModelStage.PRODUCTION,
-                            ModelStage.ARCHIVED,
-                            why,
-                        )
-                    )
-            return record.with_versions(*changes).with_history(*entries)
+                why = f"superseded by {label}"
+                moves += [
+                    _move(h, ModelStage.ARCHIVED, who, now, why, cause="superseded") for h in record.in_stage(target)
+                ]
+            changes = [moved for moved, _ in moves]
+            return record.with_versions(*changes).with_history(*entries, *(entry for _, entry in moves))
 
         return self.store.update(model_name, move).get(label)
 
@@ -446,20 +427,10 @@ class ModelRegistry:
             now = utc_now()
             why = reason or "rollback"
             target = record.get(target_label)
-            changes = [_with_stage(target, ModelStage.PRODUCTION, who, now, why, (), "rollback")]
-            entries = []
-            for holder in current:
-                changes.append(_with_stage(holder, ModelStage.ARCHIVED, who, now, why, (), "rollback"))
-                entries.append(
-                    _entry(
-                        who,
-                        HistoryAction.STAGE_CHANGED,
-                        holder.version,
-                        ModelStage.PRODUCTION,
-                        ModelStage.ARCHIVED,
-                        why,
-                    )
-                )
+            restored, _ = _move(target, ModelStage.PRODUCTION, who, now, why, cause="rollback")
+            moves = [_move(holder, ModelStage.ARCHIVED, who, now, why, cause="rollback") for holder in current]
+            changes = [restored, *(moved for moved, _ in moves)]
+            entries = [entry for _, entry in moves]
             entries.append(
                 _entry(
                     who,
@@ -527,12 +498,10 @@ class ModelRegistry:
             updated = metadata.model_copy(update={"annotations": metadata.annotations | notes, "metrics": merged})
             entries = [_entry(who, HistoryAction.ANNOTATED, label, reason=decision.reason, details=notes)]
             if metadata.stage is ModelStage.DEVELOPMENT:
-                updated = _with_stage(updated, ModelStage.VALIDATION, who, utc_now(), decision.reason, (), "validate")
-                entries.append(
-                    _entry(
-                        who, HistoryAction.STAGE_CHANGED, label, metadata.stage, ModelStage.VALIDATION, decision.reason
-                    )
+                updated, entry = _move(
+                    updated, ModelStage.VALIDATION, who, utc_now(), decision.reason, cause="validate"
                 )
+                entries.append(entry)
             return record.with_versions(updated).with_history(*entries)
 
         return self.store.update(model_name, add_validation).get(label)
@@ -620,19 +589,25 @@ def _entry(
     )
 
 
-def _with_stage(
-    metadata: ModelMetadata, stage: ModelStage, actor: str, at: Any, reason: str, approvals: tuple[str, ...], cause: str
-) -> ModelMetadata:
+def _move(
+    metadata: ModelMetadata,
+    stage: ModelStage,
+    actor: str,
+    at: datetime,
+    reason: str,
+    *,
+    approvals: tuple[str, ...] = (),
+    cause: str = "promote",
+) -> tuple[ModelMetadata, HistoryEntry]:
+    """Return `metadata` moved to `stage` (with its StageChange) and the matching history entry."""
     change = StageChange(
-        from_stage=metadata.stage,
-        to_stage=stage,
-        changed_by=actor,
-        changed_at=at,
-        reason=reason,
-        approvals=approvals,
-        cause=cause,
-    )
-    return metadata.model_copy(update={"stage": stage, "stage_history": (*metadata.stage_history, change)})
+        from_stage=metadata.stage, to_stage=stage, changed_by=actor, changed_at=at, reason=reason,
+        approvals=approvals, cause=cause,
+    )  # fmt: skip
+    moved = metadata.model_copy(update={"stage": stage, "stage_history": (*metadata.stage_history, change)})
+    details = {"approved_by": ",".join(approvals)} if approvals else {}
+    entry = _entry(actor, HistoryAction.STAGE_CHANGED, metadata.version, metadata.stage, stage, reason, details)
+    return moved, entry
 
 
 def _unused_approvals(metadata: ModelMetadata, stage: ModelStage, *, four_eyes: bool) -> list[Approval]:
