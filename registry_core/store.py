@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -109,57 +110,67 @@ class ModelRecord(BaseModel):
         return self.model_copy(update={"history": self.history + entries})
 
 
-Mutation = Callable[[ModelRecord | None], ModelRecord]
+Record = TypeVar("Record", bound=BaseModel)
 
 
-class MetadataStore:
-    """Reads and conditionally writes model documents."""
+class DocumentStore(Generic[Record]):
+    """JSON documents of one pydantic type at ``<prefix><name>.json``, updated by compare-and-swap.
 
-    def __init__(self, storage: StorageBackend) -> None:
+    Args:
+        storage: The backend.
+        record_type: The pydantic model of the documents.
+        prefix: Folder of the documents, e.g. "models/".
+        kind: What a document describes, for messages ("model", "endpoint").
+    """
+
+    def __init__(self, storage: StorageBackend, record_type: type[Record], prefix: str, kind: str) -> None:
         self.storage = storage
+        self.record_type = record_type
+        self.prefix = prefix
+        self.kind = kind
 
-    def list_models(self) -> list[str]:
-        """Return the names of every model with a document, sorted."""
+    def key(self, name: str) -> str:
+        """Key of the document of `name` (validated, so it can never leave the prefix)."""
+        return f"{self.prefix}{validate_name(name, self.kind)}{_DOC_SUFFIX}"
+
+    def names(self) -> list[str]:
+        """Return the names of every document, sorted."""
         names = []
-        for key in self.storage.list(MODELS_PREFIX):
-            stem = key[len(MODELS_PREFIX) :]
+        for key in self.storage.list(self.prefix):
+            stem = key[len(self.prefix) :]
             if stem.endswith(_DOC_SUFFIX) and "/" not in stem:
                 names.append(stem[: -len(_DOC_SUFFIX)])
         return sorted(names)
 
-    def load(self, name: str) -> ModelRecord:
-        """Return the document of `name`. Raises: ModelNotFoundError, CorruptRecordError."""
-        record, _ = self._load_with_generation(validate_name(name))
-        if record is None:
-            msg = f"model {name!r} is not registered"
-            raise ModelNotFoundError(msg)
-        return record
+    def get(self, name: str) -> Record | None:
+        """Return the document of `name`, or None. Raises: CorruptRecordError."""
+        return self._load_with_generation(name)[0]
 
-    def _load_with_generation(self, name: str) -> tuple[ModelRecord | None, str | None]:
-        key = model_key(name)
+    def _load_with_generation(self, name: str) -> tuple[Record | None, str | None]:
+        key = self.key(name)
         try:
             data, generation = self.storage.read_with_generation(key)
         except NotFoundError:
             return None, None
-        return parse_record(data, key), generation
+        return parse_document(self.record_type, data, key), generation
 
-    def update(self, name: str, mutate: Mutation) -> ModelRecord:
+    def update(self, name: str, mutate: Callable[[Record | None], Record]) -> Record:
         """Apply `mutate` to the current document of `name` and write the result conditionally.
 
-        `mutate` gets the document as last read (None if the model does not exist yet) and returns the new one;
-        it is called again on fresh state whenever another writer got there first, so it must be pure. A
-        RegistryError raised by it aborts the update.
+        `mutate` gets the document as last read (None if it does not exist yet) and returns the new one; it is
+        called again on fresh state whenever another writer got there first, so it must be pure. A RegistryError
+        raised by it aborts the update.
 
         Raises:
             ConcurrentModificationError: other writers kept winning for CAS_DEADLINE_SECONDS.
         """
-        key = model_key(validate_name(name))
+        key = self.key(name)
         deadline = time.monotonic() + CAS_DEADLINE_SECONDS
         attempt = 0
         while True:
             current, generation = self._load_with_generation(name)
             updated = mutate(current)
-            data = serialize_record(updated)
+            data = updated.model_dump_json().encode()
             try:
                 if generation is None:
                     self.storage.create(key, data)
@@ -168,7 +179,7 @@ class MetadataStore:
             except ConflictError:
                 attempt += 1
                 if time.monotonic() > deadline:
-                    msg = f"gave up updating model {name!r} after {attempt} conflicting attempts"
+                    msg = f"gave up updating {self.kind} {name!r} after {attempt} conflicting attempts"
                     raise ConcurrentModificationError(msg) from None
                 # Full jitter keeps many contending processes from retrying in lock-step.
                 time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, 0.005 * 2**attempt)))
@@ -178,15 +189,34 @@ class MetadataStore:
             return updated
 
 
-def serialize_record(record: ModelRecord) -> bytes:
-    """Return the compact JSON of a model document."""
-    return record.model_dump_json(exclude_defaults=False).encode()
+class MetadataStore(DocumentStore[ModelRecord]):
+    """The model documents."""
+
+    def __init__(self, storage: StorageBackend) -> None:
+        super().__init__(storage, ModelRecord, MODELS_PREFIX, "model")
+
+    def list_models(self) -> list[str]:
+        """Return the names of every model with a document, sorted."""
+        return self.names()
+
+    def load(self, name: str) -> ModelRecord:
+        """Return the document of `name`. Raises: ModelNotFoundError, CorruptRecordError."""
+        record = self.get(name)
+        if record is None:
+            msg = f"model {name!r} is not registered"
+            raise ModelNotFoundError(msg)
+        return record
 
 
 def parse_record(data: bytes, key: str) -> ModelRecord:
     """Parse a model document. Raises: CorruptRecordError naming the key and the first problem."""
+    return parse_document(ModelRecord, data, key)
+
+
+def parse_document(record_type: type[Record], data: bytes, key: str) -> Record:
+    """Parse a document. Raises: CorruptRecordError naming the key and the first problem."""
     try:
-        return ModelRecord.model_validate_json(data)
+        return record_type.model_validate_json(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ()))
