@@ -21,6 +21,7 @@ _LOG = logging.getLogger(__name__)
 _GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:/.*)?$")
 _JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
 _REMOTE_TEMPLATE = re.compile(r"^(?:gs|https)://", re.IGNORECASE)
+_REST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ")
 _MAX_MESSAGE = 300
 _INSTALL_HINT = "submitting to Vertex AI needs the kfp extra: pip install 'registry-core[kfp]'"
 
@@ -46,6 +47,7 @@ def _api_message(exc: BaseException) -> str:
     message = getattr(exc, "message", None)
     code = getattr(exc, "code", None)
     if isinstance(message, str) and message:
+        message = _REST_PREFIX.sub("", message)  # REST errors start with "POST https://...: "
         return f"{int(code)} {message}" if isinstance(code, int) else message
     return str(exc) or type(exc).__name__
 
@@ -78,7 +80,9 @@ def _job_id(name: str | None) -> str:
     return job_id
 
 
-def _check_bucket(storage: Any, bucket: str, project: str, credentials: Any, errors: tuple[type, ...]) -> None:
+def _check_bucket(
+    storage: Any, bucket: str, project: str, credentials: Any, errors: tuple[type[BaseException], ...]
+) -> None:
     """Fail if the pipeline-root bucket does not exist (the SDK would otherwise create it, with its own settings)."""
     from google.api_core import exceptions as api_exceptions
 
@@ -131,9 +135,9 @@ def submit_pipeline(
         labels: Labels on the job (Google label rules: lowercase keys and values).
         enable_caching: Force task caching on or off for every task; None keeps what the template says.
         api_endpoint: Another Vertex AI API endpoint (a regional or Private Service Connect host, or
-            ``http://host:port`` of a local stand-in, which is then spoken to over REST). The SDK has no per-call
-            option for this, so it goes into the SDK's global configuration (``aiplatform.init``) and stays there
-            for later SDK calls in this process.
+            ``http://host:port`` of a local stand-in), spoken to over REST. The SDK has no per-call option for
+            this, so it goes into the SDK's global configuration (``aiplatform.init(api_endpoint=...,
+            api_transport="rest")``) and stays there for later SDK calls in this process.
         credentials: ``google.auth`` credentials; None uses Application Default Credentials.
         wait: Block until the job finishes; a job that fails raises `PipelineSubmissionError`.
 
@@ -175,9 +179,9 @@ def submit_pipeline(
     pipeline_name = None if remote_template else _pipeline_name(template)
     display_name = display_name or pipeline_name
     if api_endpoint:
-        # An explicit scheme (a local stand-in, a proxy) only works over REST; plain hosts keep the SDK's default.
-        transport = "rest" if "://" in api_endpoint else None
-        aiplatform.init(api_endpoint=api_endpoint, api_transport=transport)
+        # REST, always: an http(s):// endpoint only works over REST, and init() without a project would switch to
+        # REST anyway. Project, location and credentials stay per job rather than global.
+        aiplatform.init(api_endpoint=api_endpoint, api_transport="rest")
 
     _check_bucket(storage, root_match["bucket"], project, credentials, sdk_errors)
 
@@ -210,7 +214,7 @@ def submit_pipeline(
 
     if wait:
         try:
-            job.wait()
+            job.wait()  # type: ignore[no-untyped-call]
         except RuntimeError as exc:  # the SDK's way to say the job failed
             msg = _one_line(f"pipeline job {resource_name} failed: {exc}")
             raise PipelineSubmissionError(msg) from exc

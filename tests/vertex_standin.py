@@ -26,15 +26,24 @@ format and uniqueness, labels, pipeline parameters) and recorded in `VertexStand
 
 The state (``pipeline_jobs``, ``models``, ``endpoints``, ``operations``) is plain JSON-shaped dicts that tests may
 read; take `VertexStandIn.lock` if you read while SDK calls run on other threads.
+
+Use `isolated_aiplatform_config` around tests that call ``aiplatform.init``: the SDK's global configuration cannot be
+unset through ``init`` (an ``api_endpoint`` or credentials would leak into later tests), and
+``PipelineJob.submit()`` asks Cloud Resource Manager (real Google, over gRPC, with the *global* credentials or ADC)
+for the project number to check who owns the pipeline-root bucket; with global anonymous credentials and no network
+that call retries for 60 s. With a fresh configuration and ADC made unavailable it fails at once (the SDK logs it).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -143,7 +152,7 @@ class VertexStandIn:
         self.operations: dict[str, JSON] = {}
         self._ids = itertools.count(1001)
         self._predict_counter: dict[str, int] = {}
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -161,15 +170,12 @@ class VertexStandIn:
         """Bind a free port on 127.0.0.1 and serve on a daemon thread."""
         if self._server is not None:
             return self
-        standin = self
-
-        class Handler(_Handler):
-            owner = standin
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.owner = self
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="vertex-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="vertex-standin", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -199,8 +205,7 @@ class VertexStandIn:
             return [
                 r
                 for r in self.requests
-                if (method is None or r.method == method.upper())
-                and (path_contains is None or path_contains in r.path)
+                if (method is None or r.method == method.upper()) and (path_contains is None or path_contains in r.path)
             ]
 
     def model_version(self, model_name: str) -> JSON:
@@ -237,7 +242,9 @@ class VertexStandIn:
         match = _ROUTE.match(path)
         if match is None:
             if re.match(r"^/v1(beta1)?/", path):
-                raise _bad(f"Invalid resource name in {path!r}: expected projects/{{project}}/locations/{{location}}/...")
+                raise _bad(
+                    f"Invalid resource name in {path!r}: expected projects/{{project}}/locations/{{location}}/..."
+                )
             raise _not_found(f"The requested URL {path} was not found on this server.")
         project, location = match["project"], match["location"]
         if not _PROJECT.match(project):
@@ -320,7 +327,7 @@ class VertexStandIn:
         for term in re.split(r"\s+AND\s+", filter_text.strip(), flags=re.IGNORECASE):
             match = _FILTER_TERM.match(term)
             if match is None:
-                raise _bad(f"Unsupported filter term {term!r} (the stand-in knows key=\"value\" AND ...).")
+                raise _bad(f'Unsupported filter term {term!r} (the stand-in knows key="value" AND ...).')
             key = match["key"]
             wanted = match["quoted"] if match["quoted"] is not None else match["bare"]
             if key.startswith("labels."):
@@ -393,9 +400,7 @@ class VertexStandIn:
         if unknown:
             raise _bad(f"The pipeline has no input parameter(s) {', '.join(unknown)}.")
         missing = sorted(
-            p
-            for p, d in declared.items()
-            if p not in values and not d.get("isOptional") and "defaultValue" not in d
+            p for p, d in declared.items() if p not in values and not d.get("isOptional") and "defaultValue" not in d
         )
         if missing:
             raise _bad(f"Missing value(s) for required pipeline parameter(s) {', '.join(missing)}.")
@@ -706,6 +711,36 @@ class VertexStandIn:
         }
 
 
+@contextmanager
+def isolated_aiplatform_config(*, offline_adc: bool = True) -> Iterator[None]:
+    """Run with a fresh ``google-cloud-aiplatform`` global configuration; restore the previous one afterwards.
+
+    Args:
+        offline_adc: Also point GOOGLE_APPLICATION_CREDENTIALS at a missing file for the duration, so that SDK code
+            that falls back to Application Default Credentials fails at once instead of reaching Google.
+    """
+    from google.cloud.aiplatform import initializer
+
+    config = initializer.global_config
+    saved = dict(vars(config))
+    previous_adc = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    vars(config).clear()
+    vars(config).update(vars(type(config)()))
+    try:
+        with tempfile.TemporaryDirectory(prefix="no-adc-") as folder:
+            if offline_adc:
+                os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = os.path.join(folder, "missing.json")
+            yield
+    finally:
+        vars(config).clear()
+        vars(config).update(saved)
+        if offline_adc:
+            if previous_adc is None:
+                os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
+            else:
+                os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = previous_adc
+
+
 def _echo_predictor(deployed: JSON, instances: list[Any], parameters: Any) -> list[Any]:
     """Answer each instance with which deployed model (and model version) served it."""
     return [
@@ -719,16 +754,21 @@ def _echo_predictor(deployed: JSON, instances: list[Any], parameters: Any) -> li
     ]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a request thread never keeps the test run alive
     owner: VertexStandIn
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's requests session expects
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        status, body = self.owner.handle(self.command, self.path, raw)
+        status, body = self.server.owner.handle(self.command, self.path, raw)
         payload = json.dumps(body).encode()
-        self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else None)
+        self.send_response(status, HTTPStatus(status).phrase)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()

@@ -20,7 +20,7 @@ pytest.importorskip("google.cloud.aiplatform")
 from google.api_core import exceptions as api_exceptions  # noqa: E402
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from kfp import compiler, dsl  # noqa: E402
-from vertex_standin import VertexStandIn  # noqa: E402
+from vertex_standin import VertexStandIn, isolated_aiplatform_config  # noqa: E402
 
 from pipelines.vertex import InvalidPipelineSubmissionError, PipelineSubmissionError, submit_pipeline  # noqa: E402
 from registry_core.errors import DeploymentError, InvalidInputError, RegistryError  # noqa: E402
@@ -52,7 +52,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def standin() -> Iterator[VertexStandIn]:
-    with VertexStandIn() as server:
+    with isolated_aiplatform_config(), VertexStandIn() as server:
         yield server
 
 
@@ -95,7 +95,7 @@ def test_submit_sends_spec_root_parameters_account_and_labels(
     assert job["pipelineSpec"]["pipelineInfo"] == compiled["pipelineInfo"]
     assert job["pipelineSpec"]["root"]["inputDefinitions"] == compiled["root"]["inputDefinitions"]
     assert job["pipelineSpec"]["deploymentSpec"] == compiled["deploymentSpec"]
-    assert job["pipelineSpec"]["root"]["dag"]["tasks"]["greet"]["cachingOptions"] == {}  # enableCache: false
+    assert job["pipelineSpec"]["root"]["dag"]["tasks"]["greet"]["cachingOptions"] == {"enableCache": False}
     assert job["runtimeConfig"]["gcsOutputDirectory"] == root
     assert job["runtimeConfig"]["parameterValues"] == {"name": "registry", "times": 3}
     assert job["serviceAccount"] == SERVICE_ACCOUNT
@@ -110,6 +110,12 @@ def test_submit_and_wait_follows_the_job_to_its_end(standin: VertexStandIn, temp
     assert standin.pipeline_jobs[name]["state"] == "PIPELINE_STATE_SUCCEEDED"
     assert standin.pipeline_jobs[name]["displayName"] == "nightly run"
     assert standin.calls("GET", f"/v1/{name}")
+    from google.cloud import aiplatform
+
+    listed = aiplatform.PipelineJob.list(
+        filter='display_name="nightly run"', project=PROJECT, location=REGION, credentials=AnonymousCredentials()
+    )
+    assert [job.resource_name for job in listed] == [name]
 
     standin.pipeline_final_state = "PIPELINE_STATE_FAILED"
     with pytest.raises(PipelineSubmissionError, match="failed") as failed:
@@ -204,6 +210,7 @@ def test_standin_models_and_endpoints_through_the_sdk(vertex: VertexStandIn, gcs
 
     registry = aiplatform.models.ModelRegistry(v1.resource_name)
     assert [v.version_id for v in registry.list_versions()] == ["1", "2"]
+    assert [m.version_id for m in aiplatform.Model.list(filter='display_name="eyewear"')] == ["1"]  # the default
     registry.add_version_aliases(["staging"], version="1")  # moves the alias from v2 to v1
     assert aiplatform.Model(v1.resource_name, version="staging").version_id == "1"
     assert aiplatform.Model(v1.resource_name, version="2").version_aliases == []
@@ -231,7 +238,10 @@ def test_standin_models_and_endpoints_through_the_sdk(vertex: VertexStandIn, gcs
 
     endpoint.undeploy(ids["1"])  # the SDK moves v1's traffic to v2 in the same request
     assert endpoint.traffic_split == {ids["2"]: 100}
-    assert vertex.calls("POST", ":undeployModel")[-1].body == {"deployedModelId": ids["1"], "trafficSplit": {ids["2"]: 100}}
+    assert vertex.calls("POST", ":undeployModel")[-1].body == {
+        "deployedModelId": ids["1"],
+        "trafficSplit": {ids["2"]: 100},
+    }
     assert vertex.model_version(f"{v1.resource_name}@2")["deployedModels"] == [
         {"endpoint": endpoint.resource_name, "deployedModelId": ids["2"]}
     ]
@@ -272,10 +282,18 @@ def test_standin_rejects_bad_requests_with_google_errors(vertex: VertexStandIn, 
     assert encoded.json()["supportedDeploymentResourcesTypes"] == ["DEDICATED_RESOURCES"]
     missing = requests.get(f"{vertex.url}/v1/{PARENT}/models/999999", timeout=5)
     assert missing.status_code == 404
-    assert missing.json()["error"] == {"code": 404, "message": missing.json()["error"]["message"], "status": "NOT_FOUND"}
+    assert missing.json()["error"] == {
+        "code": 404,
+        "message": missing.json()["error"]["message"],
+        "status": "NOT_FOUND",
+    }
+    operation = next(iter(vertex.operations))
+    assert requests.get(f"{vertex.url}/v1/{operation}", timeout=5).json()["done"] is True
     bad_parent = requests.get(f"{vertex.url}/v1/projects/x/locations/us-central1/endpoints", timeout=5)
     assert bad_parent.status_code == 400
 
     with pytest.raises(api_exceptions.NotFound):
-        aiplatform.Endpoint(f"{PARENT}/endpoints/424242")
+        aiplatform.Model(f"{PARENT}/models/424242")
+    with pytest.raises(api_exceptions.NotFound):
+        aiplatform.Model(model.resource_name, version="no-such-alias")
     assert endpoint.traffic_split == {deployed_id: 100}  # nothing above changed the endpoint
