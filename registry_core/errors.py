@@ -5,7 +5,8 @@ can catch one class; the CLI turns each into a one-line message and an exit code
 
 * RegistryError
   * InvalidInputError           - InvalidNameError, InvalidVersionError, InvalidStageError
-  * NotFoundError               - ModelNotFoundError, VersionNotFoundError, RegistryRootNotFoundError
+  * NotFoundError               - ModelNotFoundError, VersionNotFoundError, RegistryRootNotFoundError,
+                                  EndpointNotFoundError
   * ConflictError               - VersionConflictError, ConcurrentModificationError
   * LifecycleError              - InvalidTransitionError, ApprovalRequiredError, ApprovalError
   * IntegrityError              - ArtifactIntegrityError, CorruptRecordError
@@ -57,6 +58,10 @@ class VersionNotFoundError(NotFoundError):
 
 class RegistryRootNotFoundError(NotFoundError):
     """The registry root (folder or bucket) does not exist."""
+
+
+class EndpointNotFoundError(NotFoundError):
+    """No endpoint with this name has a record."""
 
 
 class ConflictError(RegistryError):

@@ -8,14 +8,13 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_core import lifecycle
 from registry_core.artifacts import build_manifest
 from registry_core.comparison import ModelComparison, compare
 from registry_core.config import RegistryConfig, current_user
 from registry_core.errors import (
-    DeploymentError,
     InvalidInputError,
     LifecycleError,
     ModelNotFoundError,
@@ -55,6 +54,11 @@ from registry_core.store import (
 from registry_core.validation import ValidationDecision
 from registry_core.versioning import next_version, normalize_version
 
+if TYPE_CHECKING:
+    from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
+    from registry_core.deploy.canary import HealthCheck, UserCheck
+    from registry_core.deployments import CanaryResult, Deployments
+
 logger = logging.getLogger(__name__)
 
 VALIDATION_STATUS = "validation"
@@ -74,6 +78,7 @@ class ModelRegistry:
         self.config = config or RegistryConfig()
         self.storage = storage or open_storage(self.config.root_uri, project=self.config.project_id)
         self.store = MetadataStore(self.storage)
+        self._deployments: Deployments | None = None
 
     @classmethod
     def from_uri(cls, uri: str | None = None, **settings: Any) -> ModelRegistry:
@@ -392,14 +397,15 @@ class ModelRegistry:
 
         The current holder is archived; both moves and a rollback entry land in one conditional write.
         No new approval is needed: the restored version was approved for PRODUCTION with the same digest.
+        With `endpoint_name`, the restored version then takes 100% of that endpoint's traffic (redeployed if it
+        was undeployed) and the others are undeployed.
 
         Raises:
             LifecycleError: there is no earlier PRODUCTION version, or `to_version` never was one.
-            DeploymentError: `endpoint_name` was given (endpoint rollback arrives with the deployment layer).
+            EndpointNotFoundError: `endpoint_name` has no record (checked before anything changes).
         """
         if endpoint_name is not None:
-            msg = "rolling back an endpoint needs the deployment layer, which this release does not have yet"
-            raise DeploymentError(msg)
+            self.deployments.get_endpoint(endpoint_name)
         who = _actor(actor)
         reason = clean_description(reason)
         wanted = self._label(model_name, to_version) if to_version is not None else None
@@ -445,7 +451,11 @@ class ModelRegistry:
             return record.with_versions(*changes).with_history(*entries)
 
         record = self.store.update(model_name, roll_back)
-        return record.in_stage(ModelStage.PRODUCTION)[0]
+        restored = record.in_stage(ModelStage.PRODUCTION)[0]
+        if endpoint_name is not None:
+            self.deployments.restore(endpoint_name, restored, actor=who, reason=reason or "rollback")
+            restored = self.get_model_metadata(model_name, restored.version)
+        return restored
 
     def annotate(
         self,
@@ -505,6 +515,109 @@ class ModelRegistry:
             return record.with_versions(updated).with_history(*entries)
 
         return self.store.update(model_name, add_validation).get(label)
+
+    # ------------------------------------------------------------------------------------------ deployment
+
+    @property
+    def deployments(self) -> Deployments:
+        """The deployment operations (endpoint records, targets, traffic)."""
+        if self._deployments is None:
+            from registry_core.deployments import Deployments
+
+            self._deployments = Deployments(self)
+        return self._deployments
+
+    def deploy_model(
+        self,
+        model_name: str,
+        version: str | None = None,
+        stage: ModelStage | str | None = None,
+        *,
+        endpoint_name: str,
+        target: str | DeploymentTarget = "local",
+        traffic_percent: int = 100,
+        actor: str | None = None,
+        reason: str = "",
+        **target_settings: Any,
+    ) -> tuple[EndpointDeployment, EndpointRecord, ModelMetadata]:
+        """Deploy a verified version to an endpoint (created on first use) with a share of its traffic.
+
+        At 100% the endpoint's other models are undeployed. The deployment is recorded in the endpoint's record
+        and in the version's metadata and history.
+
+        Args:
+            model_name: The model.
+            version: The version (default: by `stage`, else the latest).
+            stage: Deploy the version in this stage.
+            endpoint_name: Endpoint to deploy to.
+            target: "local" (the `model-registry serve` server) or "vertex", or a DeploymentTarget.
+            traffic_percent: Share of the endpoint's traffic, 1-100; the others keep their proportions.
+            actor: Who deploys; default: the current user.
+            reason: Why; kept in the endpoint's history.
+            **target_settings: Target settings kept with the endpoint (Vertex: project, location, machine_type,
+                min_replica_count, max_replica_count, serving_container_image_uri...).
+
+        Returns:
+            The deployment, the endpoint's record after it, and the version's metadata.
+
+        Raises:
+            ArtifactIntegrityError: the artifacts do not match their manifest.
+            DeploymentError: the target failed.
+        """
+        metadata = self.get_model_metadata(model_name, version, stage)
+        deployment, endpoint = self.deployments.deploy(
+            metadata, endpoint_name, target=target, traffic_percent=traffic_percent, actor=_actor(actor),
+            settings=target_settings, reason=clean_description(reason),
+        )  # fmt: skip
+        return deployment, endpoint, self.get_model_metadata(model_name, metadata.version)
+
+    def canary_deploy(
+        self,
+        model_name: str,
+        version: str | None = None,
+        stage: ModelStage | str | None = None,
+        *,
+        endpoint_name: str,
+        health_check: HealthCheck | UserCheck,
+        canary_percent: int = 10,
+        target: str | DeploymentTarget = "local",
+        actor: str | None = None,
+        **target_settings: Any,
+    ) -> CanaryResult:
+        """Send `canary_percent` of the endpoint's traffic to a version, check its health, then complete or roll back.
+
+        `health_check` is a HealthCheck (probe requests: error rate and latency limits) or a callable taking a
+        CanaryContext and returning (healthy, reason). The outcome is recorded on the endpoint and the version.
+        """
+        metadata = self.get_model_metadata(model_name, version, stage)
+        return self.deployments.canary(
+            metadata, endpoint_name, canary_percent=canary_percent, check=health_check, target=target,
+            actor=_actor(actor), settings=target_settings,
+        )  # fmt: skip
+
+    def set_traffic(
+        self, endpoint_name: str, traffic: Mapping[str, int], *, reason: str = "", actor: str | None = None
+    ) -> EndpointRecord:
+        """Set an endpoint's traffic split (deployed model id -> percent, summing to 100)."""
+        return self.deployments.set_traffic(endpoint_name, traffic, actor=_actor(actor), reason=reason)
+
+    def undeploy_model(
+        self, endpoint_name: str, deployed_model_id: str, *, reason: str = "", actor: str | None = None
+    ) -> EndpointRecord:
+        """Stop serving one deployed model of an endpoint."""
+        return self.deployments.undeploy(endpoint_name, deployed_model_id, actor=_actor(actor), reason=reason)
+
+    def list_endpoints(self) -> list[EndpointRecord]:
+        """Return every endpoint's record."""
+        return self.deployments.list_endpoints()
+
+    def get_endpoint(self, endpoint_name: str) -> EndpointRecord:
+        """Return an endpoint's record. Raises: EndpointNotFoundError."""
+        return self.deployments.get_endpoint(endpoint_name)
+
+    def predict(self, endpoint_name: str, instances: list[Any], deployed_model_id: str | None = None) -> Prediction:
+        """Predict on an endpoint (routed by its traffic split) or on one of its deployed models."""
+        return self.deployments.predict(endpoint_name, instances, deployed_model_id)
 
     # -------------------------------------------------------------------------------------- maintenance
 

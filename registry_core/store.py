@@ -170,6 +170,8 @@ class DocumentStore(Generic[Record]):
         while True:
             current, generation = self._load_with_generation(name)
             updated = mutate(current)
+            if updated == current:
+                return updated  # nothing changed: no write, no new generation
             data = updated.model_dump_json().encode()
             try:
                 if generation is None:

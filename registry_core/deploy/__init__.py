@@ -1,0 +1,45 @@
+"""Deployment: endpoint records, the DeploymentTarget interface and its targets (local server, Vertex AI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from registry_core.deploy.base import DeploymentTarget, DeployResult, Prediction
+from registry_core.deploy.records import EndpointDeployment, EndpointEvent, EndpointRecord
+from registry_core.errors import InvalidInputError
+from registry_core.storage.base import StorageBackend
+
+TARGETS = ("local", "vertex")
+
+__all__ = [
+    "TARGETS",
+    "DeployResult",
+    "DeploymentTarget",
+    "EndpointDeployment",
+    "EndpointEvent",
+    "EndpointRecord",
+    "Prediction",
+    "open_target",
+]
+
+
+def open_target(kind: str, settings: dict[str, Any], storage: StorageBackend) -> DeploymentTarget:
+    """Return the target `kind` ("local" or "vertex") configured with `settings`.
+
+    Raises:
+        InvalidInputError: unknown kind or settings.
+    """
+    if kind == "local":
+        from registry_core.deploy.local import LocalTarget
+
+        if settings:
+            msg = f"the local target takes no settings, got {sorted(settings)}"
+            raise InvalidInputError(msg)
+        return LocalTarget(storage)
+    if kind == "vertex":
+        from registry_core.deploy.vertex import VertexTarget
+
+        vertex: DeploymentTarget = VertexTarget(**settings)
+        return vertex
+    msg = f"unknown deployment target {kind!r}; expected one of: {', '.join(TARGETS)}"
+    raise InvalidInputError(msg)

@@ -1,0 +1,85 @@
+"""The DeploymentTarget interface: deploy a verified version with a traffic split, shift traffic, undeploy, predict.
+
+Targets apply what the registry decided; they never call back into the registry. The registry keeps the
+endpoint's record (the truth about what serves) and computes every traffic split.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from registry_core.deploy.records import EndpointRecord
+from registry_core.metadata import ModelMetadata
+
+NEW_DEPLOYMENT = "0"  # key of the model being deployed in a split, as Vertex AI spells it
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """What a target reports after deploying.
+
+    Attributes:
+        deployed_id: Id of the new deployed model on the endpoint.
+        target_ref: The target's resource for the model version (e.g. a Vertex model version), or "".
+        endpoint_ref: The target's resource for the endpoint, or "".
+    """
+
+    deployed_id: str
+    target_ref: str = ""
+    endpoint_ref: str = ""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """An answer of an endpoint.
+
+    Attributes:
+        predictions: One prediction per instance.
+        deployed_model_id: The deployed model that answered.
+        model_version: Its registry version.
+    """
+
+    predictions: list[Any]
+    deployed_model_id: str
+    model_version: str
+
+
+class DeploymentTarget(abc.ABC):
+    """Where endpoints live: the local prediction server or Vertex AI."""
+
+    kind: ClassVar[str]
+
+    @abc.abstractmethod
+    def deploy(
+        self, endpoint: EndpointRecord, metadata: ModelMetadata, artifacts: Path | None, traffic: dict[str, int]
+    ) -> DeployResult:
+        """Deploy `metadata`'s version on `endpoint` with `traffic` (the new model is NEW_DEPLOYMENT in it).
+
+        Args:
+            endpoint: The endpoint's record as the registry has it (may be new, with no deployments).
+            metadata: The version to deploy.
+            artifacts: A local folder with its verified artifacts, when the target needs one.
+            traffic: The whole split to apply, summing to 100.
+
+        Raises:
+            DeploymentError: the target refused or failed.
+        """
+
+    @abc.abstractmethod
+    def set_traffic(self, endpoint: EndpointRecord, traffic: dict[str, int]) -> None:
+        """Apply a new split over deployed models of `endpoint`. Raises: DeploymentError."""
+
+    @abc.abstractmethod
+    def undeploy(self, endpoint: EndpointRecord, deployed_id: str, traffic: dict[str, int]) -> None:
+        """Stop serving `deployed_id`, leaving `traffic` over the others. Raises: DeploymentError."""
+
+    @abc.abstractmethod
+    def predict(self, endpoint: EndpointRecord, instances: list[Any], deployed_id: str | None = None) -> Prediction:
+        """Predict on the endpoint (routed by its split), or on one deployed model. Raises: DeploymentError."""
+
+    def needs_local_artifacts(self) -> bool:
+        """True if `deploy` wants a local folder of verified artifacts."""
+        return True

@@ -1,0 +1,101 @@
+"""Serve any TensorFlow SavedModel's ``serving_default`` signature on JSON instances (TensorFlow imported lazily)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
+
+SIGNATURE = "serving_default"
+
+
+class SavedModelPredictor:
+    """A loaded SavedModel answering lists of JSON instances (dicts keyed by the signature's input names).
+
+    Args:
+        folder: The SavedModel folder (already verified against its manifest).
+
+    Raises:
+        DeploymentError: the folder is not a SavedModel with a ``serving_default`` signature.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            import tensorflow as tf
+        except ImportError as exc:
+            msg = "serving models needs TensorFlow: pip install 'registry-core[tf]'"
+            raise DependencyMissingError(msg) from exc
+        self._tf = tf
+        if not (folder / "saved_model.pb").is_file():
+            msg = f"{folder} is not a TensorFlow SavedModel (no saved_model.pb); only SavedModels can be served"
+            raise DeploymentError(msg)
+        try:
+            self._loaded = tf.saved_model.load(str(folder))
+        except Exception as exc:  # noqa: BLE001 - TF raises many types for a broken model
+            msg = f"cannot load the SavedModel in {folder}: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+            raise DeploymentError(msg) from exc
+        if SIGNATURE not in self._loaded.signatures:
+            msg = f"the SavedModel in {folder} has no {SIGNATURE!r} signature"
+            raise DeploymentError(msg)
+        self._signature = self._loaded.signatures[SIGNATURE]
+        self.inputs: dict[str, Any] = dict(self._signature.structured_input_signature[1])
+        self._lock = threading.Lock()  # TF functions are thread-safe, but one at a time keeps CPU use predictable
+
+    def predict(self, instances: Sequence[Any]) -> list[dict[str, Any]]:
+        """Return one dict of outputs per instance.
+
+        Raises:
+            InvalidInputError: an instance is not an object with exactly the signature's inputs, or a value
+                does not fit its input's type.
+            DeploymentError: the model failed on valid input.
+        """
+        tf = self._tf
+        if not isinstance(instances, list | tuple) or not instances:
+            msg = "'instances' must be a non-empty list"
+            raise InvalidInputError(msg)
+        columns: dict[str, list[Any]] = {name: [] for name in self.inputs}
+        for index, instance in enumerate(instances):
+            if not isinstance(instance, Mapping):
+                msg = f"instance {index} must be an object with the inputs {sorted(self.inputs)}"
+                raise InvalidInputError(msg)
+            missing = sorted(set(self.inputs) - set(instance))
+            unknown = sorted(set(instance) - set(self.inputs))
+            if missing or unknown:
+                detail = "; ".join(
+                    part
+                    for part in (f"missing {missing}" if missing else "", f"unknown {unknown}" if unknown else "")
+                    if part
+                )
+                msg = f"instance {index}: {detail}"
+                raise InvalidInputError(msg)
+            for name in self.inputs:
+                columns[name].append(instance[name])
+        try:
+            tensors = {name: tf.constant(values, dtype=self.inputs[name].dtype) for name, values in columns.items()}
+        except (TypeError, ValueError) as exc:
+            msg = f"instances do not fit the model's inputs: {str(exc).splitlines()[0]}"
+            raise InvalidInputError(msg) from None
+        try:
+            with self._lock:
+                outputs = self._signature(**tensors)
+        except tf.errors.InvalidArgumentError as exc:
+            msg = f"the model rejected the instances: {exc.message.splitlines()[0]}"
+            raise InvalidInputError(msg) from None
+        except Exception as exc:  # noqa: BLE001 - a model failing on valid input is the deployment's fault
+            msg = f"the model failed: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+            raise DeploymentError(msg) from exc
+        arrays = {name: value.numpy() for name, value in outputs.items()}
+        return [{name: _jsonable(array[i]) for name, array in arrays.items()} for i in range(len(instances))]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value

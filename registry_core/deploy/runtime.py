@@ -1,0 +1,113 @@
+"""EndpointRuntime: the models an endpoint's record says should serve, loaded and verified, routed by traffic."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from typing import Any
+
+from registry_core.deploy.base import Prediction
+from registry_core.deploy.predictor import SavedModelPredictor
+from registry_core.deploy.records import ENDPOINTS_PREFIX, EndpointRecord
+from registry_core.errors import DeploymentError, NotFoundError, RegistryError
+from registry_core.loading import verified_folder
+from registry_core.metadata import ModelMetadata
+from registry_core.storage.base import StorageBackend
+from registry_core.store import DocumentStore, MetadataStore, ModelRecord
+
+logger = logging.getLogger(__name__)
+
+
+class EndpointRuntime:
+    """Follows one endpoint's record: loads new deployments (verifying digests), drops undeployed ones.
+
+    Args:
+        storage: The registry's storage.
+        endpoint_name: The endpoint to serve.
+        rng: Random source for routing (tests pass a seeded one).
+    """
+
+    def __init__(self, storage: StorageBackend, endpoint_name: str, rng: random.Random | None = None) -> None:
+        self.storage = storage
+        self.endpoint_name = endpoint_name
+        self._endpoints = DocumentStore(storage, EndpointRecord, ENDPOINTS_PREFIX, "endpoint")
+        self._models = MetadataStore(storage)
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self.record: EndpointRecord | None = None
+        self.predictors: dict[str, SavedModelPredictor] = {}
+        self.load_errors: dict[str, str] = {}
+
+    def refresh(self) -> EndpointRecord:
+        """Re-read the record and load or drop deployments to match it.
+
+        Raises:
+            NotFoundError: the endpoint has no record.
+        """
+        record = self._endpoints.get(self.endpoint_name)
+        if record is None:
+            msg = f"endpoint {self.endpoint_name!r} does not exist; deploy a model to it first"
+            raise NotFoundError(msg)
+        if record == self.record:
+            return record
+        wanted = {d.id: d for d in record.active()}
+        loaded = dict(self.predictors)
+        errors = {k: v for k, v in self.load_errors.items() if k in wanted}
+        for deployed_id, deployment in wanted.items():
+            if deployed_id in loaded or deployed_id in errors:
+                continue
+            try:
+                metadata = self._metadata(deployment.model_name, deployment.version)
+                if metadata.artifact_digest != deployment.artifact_digest:
+                    msg = f"{deployment.model_name} {deployment.version} changed digest since it was deployed"
+                    raise DeploymentError(msg)
+                loaded[deployed_id] = SavedModelPredictor(verified_folder(self.storage, metadata))
+                logger.info("loaded %s %s as %s", deployment.model_name, deployment.version, deployed_id)
+            except RegistryError as exc:
+                errors[deployed_id] = str(exc)
+                logger.error("refusing %s %s: %s", deployment.model_name, deployment.version, exc)
+        with self._lock:
+            self.predictors = {k: v for k, v in loaded.items() if k in wanted}
+            self.load_errors = errors
+            self.record = record
+        return record
+
+    def _metadata(self, model_name: str, version: str) -> ModelMetadata:
+        record: ModelRecord = self._models.load(model_name)
+        return record.get(version)
+
+    def choose(self) -> str:
+        """Pick a deployed model by the traffic split, among those that loaded.
+
+        Raises:
+            DeploymentError: nothing that gets traffic could be loaded.
+        """
+        with self._lock:
+            record, predictors = self.record, self.predictors
+        if record is None:
+            msg = f"endpoint {self.endpoint_name!r} has not been loaded"
+            raise DeploymentError(msg)
+        candidates = [(i, share) for i, share in record.traffic.items() if share > 0 and i in predictors]
+        if not candidates:
+            reasons = "; ".join(self.load_errors.values()) or "no model gets traffic"
+            msg = f"endpoint {self.endpoint_name!r} has nothing to serve: {reasons}"
+            raise DeploymentError(msg)
+        ids, weights = zip(*candidates, strict=True)
+        return str(self._rng.choices(ids, weights=weights)[0])
+
+    def predict(self, instances: list[Any], deployed_id: str | None = None) -> Prediction:
+        """Predict with the deployed model `deployed_id`, or one chosen by the split.
+
+        Raises:
+            InvalidInputError: bad instances. DeploymentError: nothing serves, or the model failed.
+        """
+        chosen = deployed_id or self.choose()
+        with self._lock:
+            predictor = self.predictors.get(chosen)
+            record = self.record
+        if predictor is None or record is None:
+            reason = self.load_errors.get(chosen, "it is not deployed")
+            msg = f"deployed model {chosen!r} of endpoint {self.endpoint_name!r} cannot serve: {reason}"
+            raise DeploymentError(msg)
+        return Prediction(predictor.predict(instances), chosen, record.deployment(chosen).version)

@@ -1,0 +1,390 @@
+"""Deployments: put versions on endpoints, shift traffic, roll back and run canaries, all recorded.
+
+Every change goes to the target first (Vertex AI, or nothing for the local server), then into the endpoint's
+record by compare-and-swap, then into the versions' metadata and history. The endpoint record is the truth about
+what serves; `ModelRegistry` exposes these operations.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointEvent, EndpointRecord, open_target
+from registry_core.deploy.base import NEW_DEPLOYMENT, Prediction
+from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport, UserCheck, probe, run_user_check
+from registry_core.deploy.records import ENDPOINTS_PREFIX
+from registry_core.deploy.traffic import check_percent, with_new, without
+from registry_core.errors import DeploymentError, EndpointNotFoundError, InvalidInputError
+from registry_core.loading import verified_folder
+from registry_core.metadata import Deployment, HistoryAction, HistoryEntry, ModelMetadata, utc_now
+from registry_core.names import validate_name
+from registry_core.store import DocumentStore, ModelRecord
+
+if TYPE_CHECKING:
+    from registry_core.registry import ModelRegistry
+
+
+class CanaryResult(BaseModel):
+    """Outcome of a canary rollout.
+
+    Attributes:
+        promoted: True if the canary took all traffic, False if it was rolled back.
+        report: What the health check saw.
+        deployment: The canary's deployment.
+        endpoint: The endpoint's record afterwards.
+    """
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    promoted: bool
+    report: HealthReport
+    deployment: EndpointDeployment
+    endpoint: EndpointRecord
+
+
+class Deployments:
+    """The deployment operations of one registry."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self.endpoints = DocumentStore(registry.storage, EndpointRecord, ENDPOINTS_PREFIX, "endpoint")
+
+    # ------------------------------------------------------------------------------------------- reading
+
+    def list_endpoints(self) -> list[EndpointRecord]:
+        """Return every endpoint's record, by name."""
+        return [record for name in self.endpoints.names() if (record := self.endpoints.get(name)) is not None]
+
+    def get_endpoint(self, endpoint_name: str) -> EndpointRecord:
+        """Return an endpoint's record. Raises: EndpointNotFoundError."""
+        record = self.endpoints.get(endpoint_name)
+        if record is None:
+            msg = f"endpoint {endpoint_name!r} does not exist; deploy a model to it first"
+            raise EndpointNotFoundError(msg)
+        return record
+
+    def target_for(self, record: EndpointRecord) -> DeploymentTarget:
+        """Return the target that serves `record`."""
+        return open_target(record.target, dict(record.target_settings), self.registry.storage)
+
+    def predict(self, endpoint_name: str, instances: list[Any], deployed_id: str | None = None) -> Prediction:
+        """Predict on an endpoint (routed by its split) or on one of its deployed models."""
+        record = self.get_endpoint(endpoint_name)
+        return self.target_for(record).predict(record, instances, deployed_id)
+
+    # ------------------------------------------------------------------------------------------- changes
+
+    def deploy(
+        self,
+        metadata: ModelMetadata,
+        endpoint_name: str,
+        *,
+        target: str | DeploymentTarget,
+        traffic_percent: int,
+        actor: str,
+        settings: Mapping[str, Any],
+        reason: str = "",
+    ) -> tuple[EndpointDeployment, EndpointRecord]:
+        """Deploy a verified version with `traffic_percent` of the traffic; at 100 the others are undeployed.
+
+        Raises:
+            InvalidInputError: bad percent, or the endpoint exists on another target.
+            ArtifactIntegrityError: the artifacts do not match their manifest.
+            DeploymentError: the target failed.
+        """
+        percent = check_percent(traffic_percent)
+        validate_name(endpoint_name, "endpoint")
+        kind = target if isinstance(target, str) else target.kind
+        existing = self.endpoints.get(endpoint_name)
+        if existing is not None and existing.target != kind:
+            msg = f"endpoint {endpoint_name!r} is a {existing.target} endpoint, not {kind}"
+            raise InvalidInputError(msg)
+        if existing is not None and not settings:
+            same = [
+                d for d in existing.active() if (d.model_name, d.version) == (metadata.model_name, metadata.version)
+            ]
+            if same:  # already deployed there: change its share instead of deploying a second copy
+                return self._reweigh(existing, same[-1], percent, actor, reason)
+        merged = dict(existing.target_settings if existing else {}) | dict(settings)
+        base = existing or EndpointRecord(name=endpoint_name, target=kind, target_settings=merged, created_at=utc_now())
+        runner = target if isinstance(target, DeploymentTarget) else open_target(kind, merged, self.registry.storage)
+        artifacts = verified_folder(self.registry.storage, metadata) if runner.needs_local_artifacts() else None
+        result = runner.deploy(base, metadata, artifacts, with_new(base.traffic, NEW_DEPLOYMENT, percent))
+        deployment = EndpointDeployment(
+            id=result.deployed_id, model_name=metadata.model_name, version=metadata.version,
+            artifact_digest=metadata.artifact_digest, artifact_uri=metadata.artifact_uri, deployed_by=actor,
+            deployed_at=utc_now(), target_ref=result.target_ref,
+        )  # fmt: skip
+
+        def add(current: EndpointRecord | None) -> EndpointRecord:
+            current = current or base
+            traffic = with_new(current.traffic, deployment.id, percent)
+            event = _event(actor, "deployed", deployment, traffic, reason)
+            return current.model_copy(
+                update={
+                    "deployments": (*current.deployments, deployment),
+                    "traffic": traffic,
+                    "target_settings": merged,
+                    "target_ref": current.target_ref or result.endpoint_ref,
+                    "history": (*current.history, event),
+                }
+            )
+
+        record = self.endpoints.update(endpoint_name, add)
+        if percent == 100:
+            record = self._retire_others(record, deployment.id, runner, actor, f"replaced by {_label(deployment)}")
+        self.sync_models(record, actor)
+        return deployment, record
+
+    def set_traffic(
+        self, endpoint_name: str, traffic: Mapping[str, int], *, actor: str, reason: str = "", action: str = "traffic"
+    ) -> EndpointRecord:
+        """Apply a split over the endpoint's deployed models (ids -> percent, summing to 100).
+
+        Raises:
+            InvalidInputError: the split does not sum to 100 or names models not deployed there.
+        """
+        record = self.get_endpoint(endpoint_name)
+        split = _check_split(record, traffic)
+        runner = self.target_for(record)
+        runner.set_traffic(record, split)
+
+        def apply(current: EndpointRecord | None) -> EndpointRecord:
+            current = current or record
+            _check_split(current, split)
+            event = EndpointEvent(
+                id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, traffic=split, reason=reason
+            )
+            return current.model_copy(update={"traffic": split, "history": (*current.history, event)})
+
+        updated = self.endpoints.update(endpoint_name, apply)
+        self.sync_models(updated, actor)
+        return updated
+
+    def undeploy(self, endpoint_name: str, deployed_id: str, *, actor: str, reason: str = "") -> EndpointRecord:
+        """Stop serving one deployed model; the others share its traffic in their proportions."""
+        record = self.get_endpoint(endpoint_name)
+        updated = self._undeploy(record, deployed_id, self.target_for(record), actor, reason)
+        self.sync_models(updated, actor)
+        return updated
+
+    def restore(
+        self, endpoint_name: str, metadata: ModelMetadata, *, actor: str, reason: str
+    ) -> tuple[EndpointDeployment, EndpointRecord]:
+        """Put `metadata`'s version back to 100% on the endpoint, redeploying it if it was undeployed."""
+        record = self.get_endpoint(endpoint_name)
+        kept = [d for d in record.active() if (d.model_name, d.version) == (metadata.model_name, metadata.version)]
+        if not kept:
+            return self.deploy(
+                metadata, endpoint_name, target=record.target, traffic_percent=100, actor=actor, settings={},
+                reason=reason,
+            )  # fmt: skip
+        chosen = kept[-1]
+        split = {d.id: 0 for d in record.active()} | {chosen.id: 100}
+        updated = self.set_traffic(endpoint_name, split, actor=actor, reason=reason, action="rolled_back")
+        updated = self._retire_others(updated, chosen.id, self.target_for(updated), actor, reason)
+        self.sync_models(updated, actor)
+        return chosen, updated
+
+    def canary(
+        self,
+        metadata: ModelMetadata,
+        endpoint_name: str,
+        *,
+        canary_percent: int,
+        check: HealthCheck | UserCheck,
+        target: str | DeploymentTarget,
+        actor: str,
+        settings: Mapping[str, Any],
+    ) -> CanaryResult:
+        """Deploy with `canary_percent` of the traffic, check health, then complete the rollout or roll it back.
+
+        Raises:
+            InvalidInputError: nothing serves on the endpoint yet (a canary needs a baseline), or the percent is
+                not between 1 and 99.
+        """
+        percent = check_percent(canary_percent, "canary_percent")
+        if percent == 100:
+            msg = "canary_percent must be below 100 (use a plain deploy for 100%)"
+            raise InvalidInputError(msg)
+        existing = self.endpoints.get(endpoint_name)
+        if existing is None or not existing.serving():
+            msg = f"nothing serves on endpoint {endpoint_name!r} yet; a canary needs a version to fall back to"
+            raise InvalidInputError(msg)
+        deployment, record = self.deploy(
+            metadata, endpoint_name, target=target, traffic_percent=percent, actor=actor, settings=settings,
+            reason=f"canary at {percent}%",
+        )  # fmt: skip
+        runner = target if isinstance(target, DeploymentTarget) else self.target_for(record)
+        context = CanaryContext(
+            endpoint_name=endpoint_name, deployed_id=deployment.id, model_name=metadata.model_name,
+            version=metadata.version, predict=lambda instances: runner.predict(record, instances, deployment.id),
+        )  # fmt: skip
+        report = probe(check, context) if isinstance(check, HealthCheck) else run_user_check(check, context)
+        if report.healthy:
+            split = {d.id: 0 for d in record.active()} | {deployment.id: 100}
+            record = self.set_traffic(endpoint_name, split, actor=actor, reason=report.reason, action="canary_promoted")
+            record = self._retire_others(record, deployment.id, runner, actor, f"canary {_label(deployment)} promoted")
+        else:
+            record = self._undeploy(record, deployment.id, runner, actor, report.reason, action="canary_rolled_back")
+        self.sync_models(record, actor)
+        outcome = "promoted" if report.healthy else "rolled back"
+        self.registry.annotate(
+            metadata.model_name, metadata.version, {"canary": f"{outcome} on {endpoint_name}: {report.reason}"},
+            actor=actor,
+        )  # fmt: skip
+        return CanaryResult(promoted=report.healthy, report=report, deployment=deployment, endpoint=record)
+
+    # ------------------------------------------------------------------------------------------- helpers
+
+    def _reweigh(
+        self, record: EndpointRecord, deployment: EndpointDeployment, percent: int, actor: str, reason: str
+    ) -> tuple[EndpointDeployment, EndpointRecord]:
+        split = {d.id: 0 for d in record.active()} | with_new(record.traffic, deployment.id, percent)
+        updated = self.set_traffic(
+            record.name, split, actor=actor, reason=reason or f"{_label(deployment)} to {percent}%"
+        )
+        if percent == 100:
+            updated = self._retire_others(updated, deployment.id, self.target_for(updated), actor, reason)
+            self.sync_models(updated, actor)
+        return deployment, updated
+
+    def _retire_others(
+        self, record: EndpointRecord, keep: str, runner: DeploymentTarget, actor: str, reason: str
+    ) -> EndpointRecord:
+        for other in record.active():
+            if other.id != keep:
+                record = self._undeploy(record, other.id, runner, actor, reason)
+        return record
+
+    def _undeploy(
+        self,
+        record: EndpointRecord,
+        deployed_id: str,
+        runner: DeploymentTarget,
+        actor: str,
+        reason: str,
+        action: str = "undeployed",
+    ) -> EndpointRecord:
+        try:
+            gone = record.deployment(deployed_id)
+        except KeyError:
+            msg = f"endpoint {record.name!r} has no deployed model {deployed_id!r}"
+            raise InvalidInputError(msg) from None
+        if gone.undeployed_at is not None:
+            return record
+        remaining = {d.id for d in record.active()} - {deployed_id}
+        if not remaining and record.traffic.get(deployed_id, 0) > 0 and action != "undeployed":
+            msg = f"undeploying {deployed_id!r} would leave endpoint {record.name!r} with nothing to serve"
+            raise DeploymentError(msg)
+        runner.undeploy(record, deployed_id, without(record.traffic, deployed_id))
+
+        def mark(current: EndpointRecord | None) -> EndpointRecord:
+            current = current or record
+            target = current.deployment(deployed_id)
+            if target.undeployed_at is not None:
+                return current
+            done = target.model_copy(update={"undeployed_at": utc_now()})
+            traffic = without(current.traffic, deployed_id)
+            event = _event(actor, action, target, traffic, reason)
+            deployments = tuple(done if d.id == deployed_id else d for d in current.deployments)
+            return current.model_copy(
+                update={"deployments": deployments, "traffic": traffic, "history": (*current.history, event)}
+            )
+
+        return self.endpoints.update(record.name, mark)
+
+    def sync_models(self, record: EndpointRecord, actor: str) -> None:
+        """Mirror the endpoint's deployments into each version's metadata, with DEPLOYED/UNDEPLOYED history."""
+        for model_name in sorted({d.model_name for d in record.deployments}):
+
+            def mirror(current: ModelRecord | None, name: str = model_name) -> ModelRecord:
+                return _mirror(current, name, record, actor)
+
+            self.registry.store.update(model_name, mirror)
+
+
+def _mirror(current: ModelRecord | None, model_name: str, endpoint: EndpointRecord, actor: str) -> ModelRecord:
+    if current is None:
+        msg = f"model {model_name!r} deployed on {endpoint.name!r} is no longer registered"
+        raise DeploymentError(msg)
+    ours = [d for d in endpoint.deployments if d.model_name == model_name]
+    changed: list[ModelMetadata] = []
+    entries: list[HistoryEntry] = []
+    for metadata in current.versions:
+        mine = [d for d in ours if d.version == metadata.version]
+        if not mine:
+            continue
+        before = {d.deployed_model_id: d for d in metadata.deployments if d.endpoint == endpoint.name}
+        others = tuple(d for d in metadata.deployments if d.endpoint != endpoint.name)
+        mirrored = tuple(
+            Deployment(
+                endpoint=endpoint.name,
+                target=endpoint.target,
+                traffic_percent=endpoint.traffic.get(d.id, 0),
+                deployed_by=d.deployed_by,
+                deployed_at=d.deployed_at,
+                deployed_model_id=d.id,
+                undeployed_at=d.undeployed_at,
+            )  # fmt: skip
+            for d in mine
+        )
+        for deployment in mirrored:
+            old = before.get(deployment.deployed_model_id)
+            if old is None:
+                entries.append(_history(actor, HistoryAction.DEPLOYED, metadata.version, endpoint, deployment))
+            elif old.undeployed_at is None and deployment.undeployed_at is not None:
+                entries.append(_history(actor, HistoryAction.UNDEPLOYED, metadata.version, endpoint, deployment))
+        if others + mirrored != metadata.deployments:
+            changed.append(metadata.model_copy(update={"deployments": others + mirrored}))
+    if not changed:
+        return current
+    return current.with_versions(*changed).with_history(*entries)
+
+
+def _history(
+    actor: str, action: HistoryAction, version: str, endpoint: EndpointRecord, deployment: Deployment
+) -> HistoryEntry:
+    details = {
+        "endpoint": endpoint.name,
+        "target": endpoint.target,
+        "deployed_model_id": deployment.deployed_model_id,
+        "traffic_percent": str(deployment.traffic_percent),
+    }
+    last = endpoint.history[-1] if endpoint.history else None
+    return HistoryEntry(
+        id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, version=version,
+        reason=last.reason if last else "", details=details,
+    )  # fmt: skip
+
+
+def _event(
+    actor: str, action: str, deployment: EndpointDeployment, traffic: dict[str, int], reason: str
+) -> EndpointEvent:
+    return EndpointEvent(
+        id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, model_name=deployment.model_name,
+        version=deployment.version, traffic=traffic, reason=reason,
+    )  # fmt: skip
+
+
+def _check_split(record: EndpointRecord, traffic: Mapping[str, int]) -> dict[str, int]:
+    split = {str(k): v for k, v in traffic.items()}
+    active = {d.id for d in record.active()}
+    if unknown := sorted(set(split) - active):
+        msg = f"endpoint {record.name!r} has no deployed models {unknown}; deployed: {sorted(active)}"
+        raise InvalidInputError(msg)
+    if (
+        any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in split.values())
+        or sum(split.values()) != 100
+    ):
+        msg = f"a traffic split needs non-negative integer percents summing to 100, got {split}"
+        raise InvalidInputError(msg)
+    return split
+
+
+def _label(deployment: EndpointDeployment) -> str:
+    return f"{deployment.model_name} {deployment.version}"
