@@ -10,6 +10,9 @@ Quick start::
 
 from registry_core.comparison import ModelComparison
 from registry_core.config import RegistryConfig
+from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
+from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport
+from registry_core.deployments import CanaryResult
 from registry_core.errors import (
     ApprovalError,
     ApprovalRequiredError,
@@ -19,6 +22,7 @@ from registry_core.errors import (
     CorruptRecordError,
     DependencyMissingError,
     DeploymentError,
+    EndpointNotFoundError,
     IntegrityError,
     InvalidInputError,
     InvalidNameError,
@@ -59,6 +63,8 @@ __all__ = [
     "ApprovalError",
     "ApprovalRequiredError",
     "ArtifactIntegrityError",
+    "CanaryContext",
+    "CanaryResult",
     "CheckReport",
     "ConcurrentModificationError",
     "ConflictError",
@@ -66,7 +72,13 @@ __all__ = [
     "DependencyMissingError",
     "Deployment",
     "DeploymentError",
+    "DeploymentTarget",
+    "EndpointDeployment",
+    "EndpointNotFoundError",
+    "EndpointRecord",
     "FileEntry",
+    "HealthCheck",
+    "HealthReport",
     "HistoryAction",
     "HistoryEntry",
     "IntegrityError",
@@ -84,6 +96,7 @@ __all__ = [
     "ModelRegistry",
     "ModelStage",
     "NotFoundError",
+    "Prediction",
     "RegistryConfig",
     "RegistryError",
     "RegistryRootNotFoundError",
