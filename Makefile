@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[all,dev]'
 	touch $(STAMP)
 
+run: export TF_CPP_MIN_LOG_LEVEL = 2
 run: $(STAMP)
-	$(VENV)/bin/model-registry pipeline run-local --approved-by ml-lead
+	$(VENV)/bin/model-registry pipeline run-local --approved-by ml-lead --deploy
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

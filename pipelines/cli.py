@@ -44,11 +44,13 @@ def run_local_command(
     approved_by: Annotated[str, typer.Option(help="Also promote to production, approved by this person.")] = "",
     registered_by: Annotated[str, typer.Option(help="Who registers (default: current user).")] = "",
     pipeline_root: Annotated[Optional[Path], typer.Option(help="Folder for run artifacts.")] = None,  # noqa: UP045
+    deploy: Annotated[bool, typer.Option(help="Deploy to a local endpoint when validation passes.")] = False,
+    endpoint_name: Annotated[str, typer.Option(help="Endpoint to deploy to.")] = "eyewear-local",
 ) -> None:
     """Run the whole pipeline on this machine with kfp's local runner, then show what happened."""
     from pipelines.local import run_local
     from registry_core.config import RegistryConfig
-    from registry_core.errors import ModelNotFoundError
+    from registry_core.errors import ModelNotFoundError, RegistryRootNotFoundError
     from registry_core.registry import ModelRegistry
 
     registry = ModelRegistry(RegistryConfig(root=registry_uri()))
@@ -57,18 +59,25 @@ def run_local_command(
             data_seed = len(registry.list_versions(model_name))
         except ModelNotFoundError:
             data_seed = 0
+        except RegistryRootNotFoundError:
+            if registry.storage.local_root() is None:  # a missing bucket: registering would fail too
+                raise
+            data_seed = 0  # a new local folder, which the first registration creates
     version = run_local(
         registry_root=registry.storage.uri, pipeline_root=pipeline_root, model_name=model_name,
         model_config={"epochs": epochs}, num_train=num_train, data_seed=data_seed, data_source_uri=data_source_uri,
         thresholds=_thresholds(threshold) or {"accuracy": 0.5}, max_regression=max_regression,
         promote_to_staging=promote_to_staging, promote_to_production=bool(approved_by), approved_by=approved_by,
-        registered_by=registered_by,
+        registered_by=registered_by, deploy=deploy, endpoint_name=endpoint_name,
     )  # fmt: skip
-    report(registry, model_name, version)
+    report(registry, model_name, version, endpoint_name if deploy else None)
 
 
-def report(registry: Any, model_name: str, version: str) -> None:
-    """Print the outcome of a run: the version, its stage, validation, metrics, the champion comparison."""
+def report(registry: Any, model_name: str, version: str, endpoint_name: str | None = None) -> None:
+    """Print the outcome of a run: the version, its stage, validation, metrics, the champion comparison.
+
+    With `endpoint_name`, also one prediction from that endpoint (if the version was deployed there).
+    """
     from registry_core.metadata import ModelStage
 
     metadata = registry.get_model_metadata(model_name, version)
@@ -92,6 +101,8 @@ def report(registry: Any, model_name: str, version: str) -> None:
             table(["metric", version], [[k, f"{v:.4g}"] for k, v in metrics.items()])
         production = [v.version for v in registry.list_versions(model_name) if v.stage is ModelStage.PRODUCTION]
         typer.echo(f"\nproduction: {production[0] if production else 'none'}")
+        if endpoint_name is not None:
+            _show_prediction(registry, endpoint_name, model_name, version)
 
     emit(metadata, render)
 
@@ -131,3 +142,28 @@ def submit_command(
             service_account=service_account, api_endpoint=api_endpoint,
         )  # fmt: skip
     emit({"job": job}, lambda: typer.echo(f"submitted {job}"))
+
+
+def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version: str) -> None:
+    """Print one prediction of the endpoint on a fresh synthetic example, and how to serve it over HTTP."""
+    import json
+
+    import numpy as np
+
+    from eyewear_model.data import simulate_examples
+    from eyewear_model.schema import LABEL_KEY
+    from registry_core.errors import EndpointNotFoundError
+
+    try:
+        endpoint = registry.get_endpoint(endpoint_name)
+    except EndpointNotFoundError:
+        typer.echo(f"endpoint {endpoint_name}: not deployed (validation did not pass)")
+        return
+    serving = ", ".join(f"{d.model_name} {d.version}={endpoint.traffic[d.id]}%" for d in endpoint.serving())
+    example = simulate_examples(1, np.random.default_rng())[0]
+    truth = example.pop(LABEL_KEY)
+    answer = registry.predict(endpoint_name, [example])
+    typer.echo(f"endpoint {endpoint_name}: {serving}")
+    typer.echo(f"prediction by {model_name} {answer.model_version} for {json.dumps(example)}:")
+    typer.echo(f"  frame_style={answer.predictions[0]['frame_style']} (true label: {truth})")
+    typer.echo(f"serve it over HTTP: model-registry serve {endpoint_name} --port 8080")

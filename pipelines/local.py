@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from registry_core.config import RegistryConfig
+from registry_core.errors import RegistryError
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class PipelineRunError(RegistryError, RuntimeError):
+    """A task of a local pipeline run failed (kfp names the task; its log was printed above)."""
 
 
 def default_pipeline_root() -> Path:
@@ -28,7 +36,7 @@ def run_local(*, registry_root: str = "", pipeline_root: str | Path | None = Non
         **arguments: Other pipeline parameters (model_name, num_train, model_config, thresholds, ...).
 
     Raises:
-        RuntimeError: a task failed (kfp's error names the task; its log is above it).
+        PipelineRunError: a task failed (a RuntimeError naming the task, like kfp's; its log is above it).
     """
     from kfp import local
 
@@ -37,5 +45,8 @@ def run_local(*, registry_root: str = "", pipeline_root: str | Path | None = Non
     root = Path(pipeline_root) if pipeline_root is not None else default_pipeline_root()
     root.mkdir(parents=True, exist_ok=True)
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root), raise_on_error=True)
-    task = train_and_register(registry_root=registry_root or RegistryConfig().root_uri, **arguments)
+    try:
+        task = train_and_register(registry_root=registry_root or RegistryConfig().root_uri, **arguments)
+    except RuntimeError as exc:  # kfp's message is one line with terminal colours: keep the line, drop the colours
+        raise PipelineRunError(_ANSI.sub("", str(exc))) from exc
     return str(task.output)

@@ -36,7 +36,10 @@ def train_and_register(
     promote_to_production: bool = False,
     approved_by: str = "",
     deploy: bool = False,
-    endpoint_name: str = "",
+    endpoint_name: str = "eyewear-local",
+    deploy_target: str = "local",
+    traffic_percent: int = 100,
+    deploy_settings: dict = {},  # noqa: B006
     description: str = "",
     tags: list = [],  # noqa: B006
     registered_by: str = "",
@@ -72,22 +75,23 @@ def train_and_register(
         dsl.If(promote_to_staging == True, name="promote-to-staging"),  # noqa: E712
     ):
         staged = promote_model(
-                registry_root=registry_root, model_name=model_name, version=registered.output,
-                stage="staging", reason="validation passed",
-            ).set_display_name("promote-staging")  # fmt: skip
+            registry_root=registry_root, model_name=model_name, version=registered.output, stage="staging",
+            reason="validation passed",
+        ).set_display_name("promote-staging")  # fmt: skip
         staged.set_caching_options(False)
         with dsl.If(promote_to_production == True, name="promote-to-production"):  # noqa: E712
             released = promote_model(
-                    registry_root=registry_root, model_name=model_name, version=registered.output,
-                    stage="production", approved_by=approved_by, reason="validation passed",
-                ).set_display_name("promote-production")  # fmt: skip
+                registry_root=registry_root, model_name=model_name, version=registered.output, stage="production",
+                approved_by=approved_by, reason="validation passed",
+            ).set_display_name("promote-production")  # fmt: skip
             released.set_caching_options(False)
             released.after(staged)
         with dsl.If(deploy == True, name="deploy"):  # noqa: E712
             deployed = deploy_model(
-                    registry_root=registry_root, model_name=model_name, version=registered.output,
-                    endpoint_name=endpoint_name,
-                ).set_display_name("deploy")  # fmt: skip
+                registry_root=registry_root, model_name=model_name, version=registered.output,
+                endpoint_name=endpoint_name, target=deploy_target, traffic_percent=traffic_percent,
+                target_settings=deploy_settings,
+            ).set_display_name("deploy")  # fmt: skip
             deployed.set_caching_options(False)
             deployed.after(staged)
     return registered.output

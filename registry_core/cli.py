@@ -333,35 +333,6 @@ def archive(
     emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is archived"))
 
 
-@app.command("rollback")
-def rollback(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[
-        Optional[str], typer.Argument(help="Version to restore (default: the previous production one).")
-    ] = None,  # noqa: UP045
-    endpoint_name: Annotated[Optional[str], typer.Option(help="Also roll back this endpoint.")] = None,  # noqa: UP045
-    reason: Annotated[str, typer.Option(help="Why.")] = "",
-) -> None:
-    """Put production back on the previous (or given) version."""
-    metadata = _registry().rollback(name, version, reason=reason, endpoint_name=endpoint_name)
-    emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is back in production"))
-
-
-@app.command("deploy")
-def deploy(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    endpoint_name: Annotated[str, typer.Option(help="Endpoint to deploy to.")],
-    version: Annotated[Optional[str], typer.Option("--version", "-v", help="Version label.")] = None,  # noqa: UP045
-    stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Deploy the version in this stage.")] = None,  # noqa: UP045
-) -> None:
-    """Deploy a version to an endpoint (needs the deployment layer)."""
-    from registry_core.errors import DeploymentError
-
-    _registry().get_model_metadata(name, version=version, stage=stage)  # bad names/versions still get their errors
-    msg = "deploying needs the deployment layer (local endpoint, Vertex AI), which this release does not have yet"
-    raise DeploymentError(msg)
-
-
 @app.command("check")
 def check(
     gc: Annotated[bool, typer.Option("--gc", help="Remove leftovers of interrupted registrations.")] = False,
@@ -386,6 +357,7 @@ def check(
 
 PLUGIN_GROUP = "registry_core.commands"
 
+from registry_core import cli_deploy  # noqa: E402, F401 - registers the deployment commands on `app`
 
 _plugins_added = False
 

@@ -107,3 +107,30 @@ def run_user_check(check: UserCheck, context: CanaryContext) -> HealthReport:
     except Exception as exc:  # noqa: BLE001 - any failure of the user's check means "do not complete the rollout"
         return HealthReport(healthy=False, reason=f"unhealthy: the health check failed: {exc!r}")
     return HealthReport(healthy=bool(healthy), reason=("healthy: " if healthy else "unhealthy: ") + str(reason))
+
+
+def command_check(command: str, timeout: float = 300.0) -> UserCheck:
+    """Return a check that runs a shell `command`: exit status 0 means healthy; its last output line is the reason.
+
+    The command gets MODEL_REGISTRY_ENDPOINT, MODEL_REGISTRY_DEPLOYED_MODEL_ID, MODEL_REGISTRY_MODEL and
+    MODEL_REGISTRY_VERSION in its environment.
+    """
+
+    def check(context: CanaryContext) -> tuple[bool, str]:
+        import os
+        import subprocess
+
+        env = os.environ | {
+            "MODEL_REGISTRY_ENDPOINT": context.endpoint_name,
+            "MODEL_REGISTRY_DEPLOYED_MODEL_ID": context.deployed_id,
+            "MODEL_REGISTRY_MODEL": context.model_name,
+            "MODEL_REGISTRY_VERSION": context.version,
+        }
+        done = subprocess.run(  # noqa: S602 - the operator's own health-check command line
+            command, shell=True, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+        lines = (done.stdout + done.stderr).strip().splitlines()
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        return done.returncode == 0, f"{command!r}: {reason}"
+
+    return check

@@ -1,0 +1,205 @@
+"""Deployment commands of the CLI: deploy (with canaries), rollback, endpoints, predict, serve."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from registry_core.cli import _registry, app, emit, pairs, parse_number, table
+from registry_core.errors import InvalidInputError
+
+endpoints_app = typer.Typer(help="Inspect endpoints.", no_args_is_help=True)
+app.add_typer(endpoints_app, name="endpoints")
+
+
+def _read_instances(path: Path) -> list[Any]:
+    """Read instances from a JSON file holding {"instances": [...]} or a bare list."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        msg = f"cannot read {path}: {exc.strerror or exc}"
+        raise InvalidInputError(msg) from None
+    except ValueError as exc:
+        msg = f"{path} is not valid JSON: {exc}"
+        raise InvalidInputError(msg) from None
+    instances = data.get("instances") if isinstance(data, dict) else data
+    if not isinstance(instances, list) or not instances:
+        msg = f'{path} must hold {{"instances": [...]}} or a non-empty list'
+        raise InvalidInputError(msg)
+    return instances
+
+
+def _health_check(specs: list[str]) -> Any:
+    """Build a HealthCheck (probes, max-error-rate, max-latency-ms, instances=FILE) or a command check."""
+    from registry_core.deploy.canary import HealthCheck, command_check
+
+    options = pairs(specs, "health check")
+    if "command" in options:
+        if len(options) > 1:
+            msg = "a health check 'command=...' takes no other settings"
+            raise InvalidInputError(msg)
+        return command_check(options["command"])
+    known = {"probes", "max-error-rate", "max-latency-ms", "instances"}
+    if unknown := sorted(set(options) - known):
+        msg = f"unknown health check settings {unknown}; use {sorted(known)} or command=CMD"
+        raise InvalidInputError(msg)
+    if "instances" not in options:
+        msg = "a probing health check needs instances=FILE (JSON with the probe instances)"
+        raise InvalidInputError(msg)
+    settings: dict[str, Any] = {"instances": _read_instances(Path(options["instances"]))}
+    if "probes" in options:
+        settings["probes"] = int(parse_number(options["probes"], "probes"))
+    if "max-error-rate" in options:
+        settings["max_error_rate"] = parse_number(options["max-error-rate"], "max-error-rate")
+    if "max-latency-ms" in options:
+        settings["max_latency_ms"] = parse_number(options["max-latency-ms"], "max-latency-ms")
+    try:
+        return HealthCheck(**settings)
+    except ValueError as exc:
+        msg = f"invalid health check: {str(exc).splitlines()[-1].strip()}"
+        raise InvalidInputError(msg) from None
+
+
+@app.command("deploy")
+def deploy(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    endpoint_name: Annotated[str, typer.Option(help="Endpoint to deploy to (created on first use).")],
+    version: Annotated[Optional[str], typer.Option("--version", "-v", help="Version label.")] = None,  # noqa: UP045
+    stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Deploy the version in this stage.")] = None,  # noqa: UP045
+    target: Annotated[str, typer.Option(help="local (model-registry serve) or vertex.")] = "local",
+    traffic_percent: Annotated[int, typer.Option(help="Share of the endpoint's traffic, 1-100.")] = 100,
+    canary_percent: Annotated[Optional[int], typer.Option(help="Canary share; needs --health-check.")] = None,  # noqa: UP045
+    health_check: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(help="instances=FILE, probes=N, max-error-rate=R, max-latency-ms=M, or command=CMD."),
+    ] = None,
+    project: Annotated[Optional[str], typer.Option(help="Vertex: Google Cloud project.")] = None,  # noqa: UP045
+    region: Annotated[Optional[str], typer.Option(help="Vertex: region.")] = None,  # noqa: UP045
+    machine_type: Annotated[Optional[str], typer.Option(help="Vertex: machine type.")] = None,  # noqa: UP045
+    min_replicas: Annotated[Optional[int], typer.Option(help="Vertex: minimum replicas.")] = None,  # noqa: UP045
+    max_replicas: Annotated[Optional[int], typer.Option(help="Vertex: maximum replicas.")] = None,  # noqa: UP045
+    reason: Annotated[str, typer.Option(help="Why.")] = "",
+) -> None:
+    """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
+    settings: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "project": project, "location": region, "machine_type": machine_type,
+            "min_replica_count": min_replicas, "max_replica_count": max_replicas,
+        }.items()
+        if value is not None
+    }  # fmt: skip
+    registry = _registry()
+    if canary_percent is not None:
+        if not health_check:
+            msg = "--canary-percent needs --health-check (instances=FILE ... or command=CMD)"
+            raise InvalidInputError(msg)
+        result = registry.canary_deploy(
+            name, version, stage, endpoint_name=endpoint_name, health_check=_health_check(health_check),
+            canary_percent=canary_percent, target=target, **settings,
+        )  # fmt: skip
+        outcome = "promoted to 100%" if result.promoted else "rolled back"
+        emit(result, lambda: typer.echo(f"canary {name} {result.deployment.version} on {endpoint_name}: "
+                                        f"{outcome} ({result.report.reason})"))  # fmt: skip
+        if not result.promoted:
+            raise typer.Exit(1)
+        return
+    if health_check:
+        msg = "--health-check is for canaries: add --canary-percent"
+        raise InvalidInputError(msg)
+    deployment, endpoint, _ = registry.deploy_model(
+        name, version, stage, endpoint_name=endpoint_name, target=target, traffic_percent=traffic_percent,
+        reason=reason, **settings,
+    )  # fmt: skip
+    split = ", ".join(f"{_version_of(endpoint, i)}={p}%" for i, p in endpoint.traffic.items())
+    emit(
+        {"deployment": deployment, "endpoint": endpoint},
+        lambda: typer.echo(f"deployed {name} {deployment.version} to {endpoint_name} ({endpoint.target}): {split}"),
+    )
+
+
+def _version_of(endpoint: Any, deployed_id: str) -> str:
+    deployment = endpoint.deployment(deployed_id)
+    return f"{deployment.model_name} {deployment.version}"
+
+
+@app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[
+        Optional[str], typer.Argument(help="Version to restore (default: the previous production one).")  # noqa: UP045
+    ] = None,
+    endpoint_name: Annotated[Optional[str], typer.Option(help="Also put it back to 100% on this endpoint.")] = None,  # noqa: UP045
+    reason: Annotated[str, typer.Option(help="Why.")] = "",
+) -> None:
+    """Put production back on the previous (or given) version, and on an endpoint if given."""
+    metadata = _registry().rollback(name, version, reason=reason, endpoint_name=endpoint_name)
+    where = f" and serves 100% of {endpoint_name}" if endpoint_name else ""
+    emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is back in production{where}"))
+
+
+@app.command("predict")
+def predict(
+    endpoint_name: Annotated[str, typer.Argument(help="Endpoint.")],
+    json_file: Annotated[Path, typer.Option("--json", help='JSON file with {"instances": [...]}.')],
+    deployed_model_id: Annotated[Optional[str], typer.Option(help="Ask one deployed model.")] = None,  # noqa: UP045
+) -> None:
+    """Send instances to an endpoint and print the predictions (JSON)."""
+    result = _registry().predict(endpoint_name, _read_instances(json_file), deployed_model_id)
+    body = {
+        "predictions": result.predictions,
+        "deployedModelId": result.deployed_model_id,
+        "modelVersion": result.model_version,
+    }
+    typer.echo(json.dumps(body, indent=2))
+
+
+@app.command("serve")
+def serve(
+    endpoint_name: Annotated[str, typer.Argument(help="Local endpoint to serve.")],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+) -> None:
+    """Run the local prediction server for an endpoint; it follows deploys and rollbacks without a restart."""
+    from registry_core.deploy.server import run_server_cli
+
+    raise typer.Exit(run_server_cli(_registry(), endpoint_name, host, port))
+
+
+@endpoints_app.command("list")
+def endpoints_list() -> None:
+    """List endpoints with what serves on them."""
+    records = _registry().list_endpoints()
+    rows = [
+        [r.name, r.target, ", ".join(f"{_version_of(r, i)}={p}%" for i, p in r.traffic.items() if p) or "-"]
+        for r in records
+    ]
+    emit(records, lambda: table(["endpoint", "target", "traffic"], rows) if rows else typer.echo("no endpoints"))
+
+
+@endpoints_app.command("describe")
+def endpoints_describe(endpoint_name: Annotated[str, typer.Argument(help="Endpoint.")]) -> None:
+    """Show an endpoint: deployments, traffic split and history."""
+    record = _registry().get_endpoint(endpoint_name)
+
+    def render() -> None:
+        typer.echo(f"endpoint {record.name} ({record.target}) {record.target_ref}".rstrip())
+        table(
+            ["deployed id", "model", "version", "traffic", "deployed", "undeployed"],
+            [
+                [d.id, d.model_name, d.version, f"{record.traffic.get(d.id, 0)}%",
+                 d.deployed_at.strftime("%Y-%m-%d %H:%M:%S"),
+                 d.undeployed_at.strftime("%Y-%m-%d %H:%M:%S") if d.undeployed_at else ""]
+                for d in record.deployments
+            ],
+        )  # fmt: skip
+        typer.echo("")
+        table(
+            ["when", "who", "action", "version", "reason"],
+            [[e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.version, e.reason] for e in record.history],
+        )
+
+    emit(record, render)
