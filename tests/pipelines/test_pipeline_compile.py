@@ -1,0 +1,238 @@
+"""Compiling the train-and-register pipeline: the YAML's interface, images, conditions and caching, and that
+Vertex AI's SDK accepts it (a PipelineJob built locally, never submitted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytest.importorskip("kfp")
+
+from components.image import DEFAULT_IMAGE, REGISTRY_IMAGE  # noqa: E402
+from pipelines.compile import compile_pipeline  # noqa: E402
+from pipelines.train_and_register import PIPELINE_NAME  # noqa: E402
+from registry_core.cli import main  # noqa: E402
+
+Spec = dict[str, Any]
+
+EXPECTED_PARAMETERS: dict[str, tuple[str, Any]] = {
+    "registry_root": ("STRING", ""),
+    "model_name": ("STRING", "eyewear-recommender"),
+    "data_source_uri": ("STRING", ""),
+    "num_train": ("NUMBER_INTEGER", 2000),
+    "num_validation": ("NUMBER_INTEGER", 500),
+    "num_test": ("NUMBER_INTEGER", 500),
+    "data_seed": ("NUMBER_INTEGER", 0),
+    "model_config": ("STRUCT", {"epochs": 3}),
+    "thresholds": ("STRUCT", {"accuracy": 0.5}),
+    "primary_metric": ("STRING", "accuracy"),
+    "max_regression": ("NUMBER_DOUBLE", 0.02),
+    "promote_to_staging": ("BOOLEAN", True),
+    "promote_to_production": ("BOOLEAN", False),
+    "approved_by": ("STRING", ""),
+    "deploy": ("BOOLEAN", False),
+    "endpoint_name": ("STRING", "eyewear-local"),
+    "deploy_target": ("STRING", "local"),
+    "traffic_percent": ("NUMBER_INTEGER", 100),
+    "deploy_settings": ("STRUCT", {}),
+    "description": ("STRING", ""),
+    "tags": ("LIST", []),
+    "registered_by": ("STRING", ""),
+}
+STATEFUL = ("register-model", "validate-model", "promote-model", "promote-model-2", "deploy-model")
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compile_pipeline(tmp_path_factory.mktemp("compiled") / "nested" / "pipeline.yaml")
+
+
+@pytest.fixture(scope="module")
+def spec(compiled: Path) -> Spec:
+    return yaml.safe_load(compiled.read_text())
+
+
+def tasks(spec: Spec, dag: Spec | None = None, conditions: tuple[Spec, ...] = ()) -> Iterator[tuple[str, Spec, tuple]]:
+    """Yield (task name, task, the condition tasks it is nested in, outermost first) for every task of the DAG."""
+    dag = spec["root"]["dag"] if dag is None else dag
+    for name, task in dag["tasks"].items():
+        component = spec["components"][task["componentRef"]["name"]]
+        if "dag" in component:
+            yield from tasks(spec, component["dag"], (*conditions, task))
+        else:
+            yield name, task, conditions
+
+
+def task_named(spec: Spec, wanted: str) -> tuple[Spec, tuple]:
+    (found,) = [(task, conditions) for name, task, conditions in tasks(spec) if name == wanted]
+    return found
+
+
+def condition_texts(conditions: tuple) -> list[str]:
+    return [c["triggerPolicy"]["condition"] for c in conditions]
+
+
+def test_the_compiled_pipeline_is_named_after_the_pipeline(spec: Spec) -> None:
+    assert spec["pipelineInfo"]["name"] == PIPELINE_NAME == "eyewear-train-and-register"
+
+
+def test_compile_creates_missing_parent_folders_and_returns_the_path(compiled: Path) -> None:
+    assert compiled.is_file()
+    assert compiled.parent.name == "nested"
+
+
+def test_the_root_parameters_are_the_pipeline_arguments_with_their_defaults(spec: Spec) -> None:
+    parameters = spec["root"]["inputDefinitions"]["parameters"]
+    assert set(parameters) == set(EXPECTED_PARAMETERS)
+    for name, (kind, default) in EXPECTED_PARAMETERS.items():
+        assert parameters[name]["parameterType"] == kind, name
+        assert parameters[name]["defaultValue"] == default, name
+        assert parameters[name]["isOptional"] is True, name
+
+
+def test_the_pipeline_outputs_the_registered_version(spec: Spec) -> None:
+    assert spec["root"]["outputDefinitions"]["parameters"]["Output"]["parameterType"] == "STRING"
+    output = spec["root"]["dag"]["outputs"]["parameters"]["Output"]["valueFromParameter"]
+    assert output == {"outputParameterKey": "Output", "producerSubtask": "register-model"}
+
+
+def test_every_executor_runs_in_the_project_image(spec: Spec) -> None:
+    executors = spec["deploymentSpec"]["executors"]
+    assert {e["container"]["image"] for e in executors.values()} == {REGISTRY_IMAGE}
+
+
+def test_no_executor_installs_packages_at_run_time(spec: Spec) -> None:
+    for name, executor in spec["deploymentSpec"]["executors"].items():
+        command = " ".join(executor["container"]["command"])
+        assert "pip install" not in command, name
+        assert "kfp.dsl.executor_main" in command, name
+
+
+def test_the_pipeline_has_one_task_per_step(spec: Spec) -> None:
+    names = {name for name, _, _ in tasks(spec)}
+    assert names == {"generate-data", "train-model", *STATEFUL}
+
+
+def test_data_training_and_registration_run_unconditionally(spec: Spec) -> None:
+    for name in ("generate-data", "train-model", "register-model", "validate-model"):
+        assert task_named(spec, name)[1] == (), name
+
+
+def test_staging_is_promoted_only_when_validation_passed_and_staging_is_asked(spec: Spec) -> None:
+    task, conditions = task_named(spec, "promote-model")
+    outer, inner = condition_texts(conditions)
+    assert outer == "inputs.parameter_values['pipelinechannel--validate-model-Output'] == true"
+    assert inner == "inputs.parameter_values['pipelinechannel--promote_to_staging'] == true"
+    assert conditions[0]["dependentTasks"] == ["register-model", "validate-model"]
+    assert task["inputs"]["parameters"]["stage"]["runtimeValue"]["constant"] == "staging"
+
+
+def test_production_is_promoted_after_staging_inside_the_validation_condition(spec: Spec) -> None:
+    task, conditions = task_named(spec, "promote-model-2")
+    texts = condition_texts(conditions)
+    assert len(texts) == 3
+    assert "validate-model-Output" in texts[0]
+    assert texts[2] == "inputs.parameter_values['pipelinechannel--promote_to_production'] == true"
+    assert conditions[2]["dependentTasks"] == ["promote-model"]
+    parameters = task["inputs"]["parameters"]
+    assert parameters["stage"]["runtimeValue"]["constant"] == "production"
+    assert parameters["approved_by"] == {"componentInputParameter": "pipelinechannel--approved_by"}
+
+
+def test_deploy_runs_after_staging_inside_the_validation_condition(spec: Spec) -> None:
+    task, conditions = task_named(spec, "deploy-model")
+    texts = condition_texts(conditions)
+    assert "validate-model-Output" in texts[0]
+    assert texts[2] == "inputs.parameter_values['pipelinechannel--deploy'] == true"
+    assert conditions[2]["dependentTasks"] == ["promote-model"]
+    parameters = task["inputs"]["parameters"]
+    for parameter, pipeline_parameter in [
+        ("endpoint_name", "endpoint_name"),
+        ("target", "deploy_target"),
+        ("traffic_percent", "traffic_percent"),
+        ("target_settings", "deploy_settings"),
+    ]:
+        assert parameters[parameter] == {"componentInputParameter": f"pipelinechannel--{pipeline_parameter}"}
+
+
+def test_registry_tasks_are_never_cached(spec: Spec) -> None:
+    for name in STATEFUL:
+        task, _ = task_named(spec, name)
+        assert not task.get("cachingOptions", {}).get("enableCache", False), name
+
+
+def test_data_and_training_tasks_may_be_cached(spec: Spec) -> None:
+    for name in ("generate-data", "train-model"):
+        assert task_named(spec, name)[0]["cachingOptions"]["enableCache"] is True, name
+
+
+def test_the_yaml_loads_into_a_vertex_pipeline_job_without_network(compiled: Path) -> None:
+    aiplatform = pytest.importorskip("google.cloud.aiplatform")
+    from google.auth.credentials import AnonymousCredentials
+
+    job = aiplatform.PipelineJob(
+        display_name="eyewear-nightly",
+        template_path=str(compiled),
+        pipeline_root="gs://bucket/root",
+        parameter_values={"registry_root": "gs://bucket/registry", "thresholds": {"accuracy": 0.7}, "num_train": 100},
+        project="p",
+        location="us-central1",
+        credentials=AnonymousCredentials(),
+    )
+    resource = job.to_dict()
+    assert resource["displayName"] == "eyewear-nightly"
+    assert resource["pipelineSpec"]["pipelineInfo"]["name"] == PIPELINE_NAME
+    runtime = resource["runtimeConfig"]
+    assert runtime["gcsOutputDirectory"] == "gs://bucket/root"
+    assert runtime["parameterValues"]["registry_root"] == "gs://bucket/registry"
+    assert runtime["parameterValues"]["thresholds"] == {"accuracy": 0.7}
+
+
+def test_a_vertex_pipeline_job_refuses_a_parameter_the_pipeline_does_not_have(compiled: Path) -> None:
+    aiplatform = pytest.importorskip("google.cloud.aiplatform")
+    from google.auth.credentials import AnonymousCredentials
+
+    with pytest.raises(ValueError, match="no_such_parameter"):
+        aiplatform.PipelineJob(
+            display_name="eyewear-nightly",
+            template_path=str(compiled),
+            pipeline_root="gs://bucket/root",
+            parameter_values={"no_such_parameter": 1},
+            project="p",
+            location="us-central1",
+            credentials=AnonymousCredentials(),
+        )
+
+
+def test_the_cli_compile_command_writes_the_same_yaml(
+    spec: Spec, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "cli.yaml"
+    assert main(["pipeline", "compile", "-o", str(output)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {output}"
+    assert yaml.safe_load(output.read_text()) == spec
+
+
+def test_the_registry_image_variable_at_compile_time_sets_every_executor_image(tmp_path: Path) -> None:
+    image = "europe-docker.pkg.dev/acme/ml/model-registry-python:9.9.9"
+    assert image != DEFAULT_IMAGE
+    output = tmp_path / "custom.yaml"
+    result = subprocess.run(
+        [sys.executable, "-m", "registry_core", "pipeline", "compile", "-o", str(output)],
+        env=os.environ | {"REGISTRY_IMAGE": image},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    executors = yaml.safe_load(output.read_text())["deploymentSpec"]["executors"]
+    assert {e["container"]["image"] for e in executors.values()} == {image}
