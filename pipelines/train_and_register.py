@@ -1,6 +1,8 @@
 """The train-and-register pipeline: data -> train -> register -> validate -> (passed) staging -> production/deploy."""
 
 # no `from __future__ import annotations`: KFP reads the real annotation objects
+from typing import Any
+
 from kfp import dsl
 
 from components import (
@@ -13,6 +15,17 @@ from components import (
 )
 
 PIPELINE_NAME = "eyewear-train-and-register"
+
+
+def _deploy(
+    registry_root: Any, model_name: Any, version: Any, endpoint_name: Any, target: Any, percent: Any, settings: Any
+) -> dsl.PipelineTask:
+    task = deploy_model(
+        registry_root=registry_root, model_name=model_name, version=version, endpoint_name=endpoint_name,
+        target=target, traffic_percent=percent, target_settings=settings,
+    ).set_display_name("deploy")  # fmt: skip
+    task.set_caching_options(False)
+    return task
 
 
 @dsl.pipeline(
@@ -79,6 +92,7 @@ def train_and_register(
             reason="validation passed",
         ).set_display_name("promote-staging")  # fmt: skip
         staged.set_caching_options(False)
+        # Deploy after the last promotion that runs, so a refused production promotion deploys nothing.
         with dsl.If(promote_to_production == True, name="promote-to-production"):  # noqa: E712
             released = promote_model(
                 registry_root=registry_root, model_name=model_name, version=registered.output, stage="production",
@@ -86,12 +100,10 @@ def train_and_register(
             ).set_display_name("promote-production")  # fmt: skip
             released.set_caching_options(False)
             released.after(staged)
-        with dsl.If(deploy == True, name="deploy"):  # noqa: E712
-            deployed = deploy_model(
-                registry_root=registry_root, model_name=model_name, version=registered.output,
-                endpoint_name=endpoint_name, target=deploy_target, traffic_percent=traffic_percent,
-                target_settings=deploy_settings,
-            ).set_display_name("deploy")  # fmt: skip
-            deployed.set_caching_options(False)
-            deployed.after(staged)
+            with dsl.If(deploy == True, name="deploy-production"):  # noqa: E712
+                _deploy(registry_root, model_name, registered.output, endpoint_name, deploy_target,
+                        traffic_percent, deploy_settings).after(released)  # fmt: skip
+        with dsl.Else(), dsl.If(deploy == True, name="deploy-staging"):  # noqa: E712
+            _deploy(registry_root, model_name, registered.output, endpoint_name, deploy_target, traffic_percent,
+                    deploy_settings).after(staged)  # fmt: skip
     return registered.output

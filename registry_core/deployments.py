@@ -103,16 +103,18 @@ class Deployments:
         if existing is not None and existing.target != kind:
             msg = f"endpoint {endpoint_name!r} is a {existing.target} endpoint, not {kind}"
             raise InvalidInputError(msg)
-        if existing is not None and not settings:
+        merged = dict(existing.target_settings if existing else {}) | dict(settings)
+        if existing is not None and merged == existing.target_settings:  # no new settings (or the same again)
             same = [
                 d for d in existing.active() if (d.model_name, d.version) == (metadata.model_name, metadata.version)
             ]
             if same:  # already deployed there: change its share instead of deploying a second copy
                 return self._reweigh(existing, same[-1], percent, actor, reason)
-        merged = dict(existing.target_settings if existing else {}) | dict(settings)
         base = existing or EndpointRecord(name=endpoint_name, target=kind, target_settings=merged, created_at=utc_now())
         runner = target if isinstance(target, DeploymentTarget) else open_target(kind, merged, self.registry.storage)
-        artifacts = verified_folder(self.registry.storage, metadata) if runner.needs_local_artifacts() else None
+        # Verified even when the target reads the artifacts itself (Vertex): never deploy a silently different model.
+        verified = verified_folder(self.registry.storage, metadata)
+        artifacts = verified if runner.needs_local_artifacts() else None
         result = runner.deploy(base, metadata, artifacts, with_new(base.traffic, NEW_DEPLOYMENT, percent))
         deployment = EndpointDeployment(
             id=result.deployed_id, model_name=metadata.model_name, version=metadata.version,

@@ -16,7 +16,9 @@ Implemented (all under ``/{v1|v1beta1}/projects/{project}/locations/{location}/`
 * ``models:upload`` (new model, or a new version ``<id>@<n>`` with ``parentModel``), ``models`` list,
   ``models/{id}[@version|@alias]`` get, ``:listVersions``, ``:mergeVersionAliases``. Version aliases are unique per
   model: giving another version an alias moves it; the first version always gets ``default``.
-* ``endpoints`` create, get, list, ``:deployModel``, ``:undeployModel``, ``:predict``.
+* ``endpoints`` create, get, list, patch (``?updateMask=`` of ``trafficSplit``, ``displayName``, ``description``,
+  ``labels``; an ``etag`` in the body must be the current one, as ``Endpoint.update`` sends it), ``:deployModel``,
+  ``:undeployModel``, ``:predict``. Deploying, undeploying and patching change the endpoint's ``etag``.
 * ``.../operations/{id}`` get.
 
 Every request is validated (resource names, traffic splits summing to 100 over existing deployed model ids, alias
@@ -75,6 +77,14 @@ _PIPELINE_TERMINAL = {
     "PIPELINE_STATE_PAUSED",
 }
 _STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 405: "UNIMPLEMENTED"}
+_ENDPOINT_MASK = {  # updateMask paths of endpoints.patch (camelCase as REST sends them, or snake_case) -> field
+    "trafficSplit": "trafficSplit",
+    "traffic_split": "trafficSplit",
+    "displayName": "displayName",
+    "display_name": "displayName",
+    "description": "description",
+    "labels": "labels",
+}
 
 
 class VertexApiError(Exception):
@@ -151,6 +161,7 @@ class VertexStandIn:
         self.endpoints: dict[str, JSON] = {}
         self.operations: dict[str, JSON] = {}
         self._ids = itertools.count(1001)
+        self._etags = itertools.count(1)
         self._predict_counter: dict[str, int] = {}
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -283,6 +294,7 @@ class VertexStandIn:
             ("POST", "endpoints", False, None): self._create_endpoint,
             ("GET", "endpoints", False, None): self._list_endpoints,
             ("GET", "endpoints", True, None): self._get_endpoint,
+            ("PATCH", "endpoints", True, None): self._update_endpoint,
             ("POST", "endpoints", True, "deployModel"): self._deploy_model,
             ("POST", "endpoints", True, "undeployModel"): self._undeploy_model,
             ("POST", "endpoints", True, "predict"): self._predict,
@@ -594,6 +606,42 @@ class VertexStandIn:
     def _get_endpoint(self, route: _Route, body: JSON) -> JSON:
         return self._endpoint(route)
 
+    def _update_endpoint(self, route: _Route, body: JSON) -> JSON:
+        endpoint = self._endpoint(route)
+        if body.get("name") not in (None, "", endpoint["name"]):
+            raise _bad(f"endpoint.name {body['name']!r} does not match the URL ({endpoint['name']}).")
+        paths = [p.strip() for p in route.query.get("updateMask", "").split(",") if p.strip()]
+        if not paths:
+            raise _bad("updateMask is required.")
+        if unknown := sorted(p for p in paths if p not in _ENDPOINT_MASK):
+            raise _bad(f"Unsupported updateMask path(s) {', '.join(unknown)}.")
+        etag = body.get("etag")
+        if etag and etag != endpoint["etag"]:
+            raise VertexApiError(
+                409, f"The etag {etag!r} does not match the endpoint's current etag; read it again.", "ABORTED"
+            )
+        changes: JSON = {}
+        for field_name in {_ENDPOINT_MASK[p] for p in paths}:
+            value = body.get(field_name)
+            if field_name == "trafficSplit":
+                ids = {d["id"] for d in endpoint["deployedModels"]}
+                changes[field_name] = self._check_traffic(value, ids) if value else {}
+            elif field_name == "displayName":
+                if not value:
+                    raise _bad("endpoint.displayName must not be empty.")
+                changes[field_name] = value
+            elif field_name == "labels":
+                changes[field_name] = self._check_labels(value)
+            else:
+                changes[field_name] = value or ""
+        endpoint.update(changes)
+        self._touch(endpoint)
+        return endpoint
+
+    def _touch(self, endpoint: JSON) -> None:
+        endpoint["updateTime"] = _now()
+        endpoint["etag"] = f"etag-e{next(self._etags)}"
+
     def _list_endpoints(self, route: _Route, body: JSON) -> JSON:
         endpoints = [e for n, e in self.endpoints.items() if n.startswith(f"{route.parent}/")]
         return {"endpoints": self._filtered(endpoints, route)}
@@ -644,7 +692,7 @@ class VertexStandIn:
         endpoint["deployedModels"].append(record)
         if new_split is not None:  # an empty trafficSplit leaves the endpoint's split as it was
             endpoint["trafficSplit"] = {(deployed_id if k == "0" else k): v for k, v in new_split.items()}
-        endpoint["updateTime"] = _now()
+        self._touch(endpoint)
         version["deployedModels"].append({"endpoint": endpoint["name"], "deployedModelId": deployed_id})
         return self._done_operation(route.api, endpoint["name"], "DeployModelResponse", {"deployedModel": record})
 
@@ -673,7 +721,7 @@ class VertexStandIn:
         gone = next(d for d in endpoint["deployedModels"] if d["id"] == deployed_id)
         endpoint["deployedModels"].remove(gone)
         endpoint["trafficSplit"] = new_split if remaining else {}
-        endpoint["updateTime"] = _now()
+        self._touch(endpoint)
         versions = self.models.get(gone["model"], [])
         for version in versions:
             version["deployedModels"] = [
@@ -762,6 +810,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's requests session expects
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall per request
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

@@ -39,7 +39,11 @@ def open_target(kind: str, settings: dict[str, Any], storage: StorageBackend) ->
     if kind == "vertex":
         from registry_core.deploy.vertex import VertexTarget
 
-        vertex: DeploymentTarget = VertexTarget(**settings)
+        try:
+            vertex: DeploymentTarget = VertexTarget(**settings)
+        except TypeError as exc:  # an unknown or missing setting
+            msg = f"bad Vertex AI target settings {sorted(settings)}: {exc}"
+            raise InvalidInputError(msg) from exc
         return vertex
     msg = f"unknown deployment target {kind!r}; expected one of: {', '.join(TARGETS)}"
     raise InvalidInputError(msg)

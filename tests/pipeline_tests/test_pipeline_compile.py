@@ -46,7 +46,7 @@ EXPECTED_PARAMETERS: dict[str, tuple[str, Any]] = {
     "tags": ("LIST", []),
     "registered_by": ("STRING", ""),
 }
-STATEFUL = ("register-model", "validate-model", "promote-model", "promote-model-2", "deploy-model")
+STATEFUL = ("register-model", "validate-model", "promote-model", "promote-model-2", "deploy-model", "deploy-model-2")
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,12 @@ def task_named(spec: Spec, wanted: str) -> tuple[Spec, tuple]:
 
 
 def condition_texts(conditions: tuple) -> list[str]:
-    return [c["triggerPolicy"]["condition"] for c in conditions]
+    """Return the trigger conditions, outermost first (If/Else branch groups have none and are left out)."""
+    return [c["triggerPolicy"]["condition"] for c in conditions if "triggerPolicy" in c]
+
+
+def dependencies(conditions: tuple) -> set[str]:
+    return {name for c in conditions for name in c.get("dependentTasks", [])}
 
 
 def test_the_compiled_pipeline_is_named_after_the_pipeline(spec: Spec) -> None:
@@ -140,18 +145,33 @@ def test_production_is_promoted_after_staging_inside_the_validation_condition(sp
     assert len(texts) == 3
     assert "validate-model-Output" in texts[0]
     assert texts[2] == "inputs.parameter_values['pipelinechannel--promote_to_production'] == true"
-    assert conditions[2]["dependentTasks"] == ["promote-model"]
+    assert "promote-model" in dependencies(conditions)
     parameters = task["inputs"]["parameters"]
     assert parameters["stage"]["runtimeValue"]["constant"] == "production"
     assert parameters["approved_by"] == {"componentInputParameter": "pipelinechannel--approved_by"}
 
 
-def test_deploy_runs_after_staging_inside_the_validation_condition(spec: Spec) -> None:
+def test_deploy_runs_after_production_when_production_is_asked(spec: Spec) -> None:
     task, conditions = task_named(spec, "deploy-model")
     texts = condition_texts(conditions)
     assert "validate-model-Output" in texts[0]
-    assert texts[2] == "inputs.parameter_values['pipelinechannel--deploy'] == true"
-    assert conditions[2]["dependentTasks"] == ["promote-model"]
+    assert texts[-2] == "inputs.parameter_values['pipelinechannel--promote_to_production'] == true"
+    assert texts[-1] == "inputs.parameter_values['pipelinechannel--deploy'] == true"
+    assert conditions[-1]["dependentTasks"] == ["promote-model-2"]
+    _assert_deploy_parameters(task)
+
+
+def test_deploy_runs_after_staging_otherwise(spec: Spec) -> None:
+    task, conditions = task_named(spec, "deploy-model-2")
+    texts = condition_texts(conditions)
+    assert "validate-model-Output" in texts[0]
+    assert texts[-2] == "!(inputs.parameter_values['pipelinechannel--promote_to_production'] == true)"
+    assert texts[-1] == "inputs.parameter_values['pipelinechannel--deploy'] == true"
+    assert "promote-model" in dependencies(conditions)
+    _assert_deploy_parameters(task)
+
+
+def _assert_deploy_parameters(task: Spec) -> None:
     parameters = task["inputs"]["parameters"]
     for parameter, pipeline_parameter in [
         ("endpoint_name", "endpoint_name"),

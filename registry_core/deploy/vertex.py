@@ -1,0 +1,511 @@
+"""The Vertex AI target: registry versions become versions of one Vertex model, served on Vertex endpoints.
+
+For each registry model there is one Vertex model (found by its ``registry_model=<name>`` label, created on first
+deployment); each registry version that gets deployed becomes one version of it, uploaded from the version's
+``gs://`` artifact folder (Vertex reads it itself, so the registry must live on GCS) and labelled with the registry
+version and artifact digest, so that redeploying it (e.g. on rollback) reuses the same Vertex version. Version
+aliases mirror the registry: ``v3`` (or ``v1-2-0``) for the version and its stage at deployment time
+(``development``, ``validation``, ``staging``, ``production``; archived versions get no stage alias); Vertex keeps
+aliases unique per model, so giving the alias to a new version takes it from the old one. A version deployed in
+production also becomes the model's ``default`` version.
+
+Endpoints are found by display name (= the registry's endpoint name; the record's ``target_ref`` once known) or
+created with the label ``registry_endpoint=<name>``. Traffic splits are the registry's, keyed by Vertex
+DeployedModel ids, with ``"0"`` for the model being deployed, exactly as Vertex spells it.
+
+``google-cloud-aiplatform`` is imported inside the methods, never at module import. Credentials are not a setting:
+Application Default Credentials are used, or anonymous ones when `api_endpoint` is a local ``http://`` stand-in.
+The SDK has no per-call API endpoint, so a set `api_endpoint` goes into the SDK's global configuration
+(``aiplatform.init(api_endpoint=..., api_transport="rest")``) and stays there for later SDK calls in this process.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from registry_core.deploy.base import NEW_DEPLOYMENT, DeploymentTarget, DeployResult, Prediction
+from registry_core.deploy.records import EndpointRecord
+from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
+from registry_core.metadata import ModelMetadata, ModelStage
+
+__all__ = ["DEFAULT_SERVING_IMAGE", "VertexTarget"]
+
+_LOG = logging.getLogger(__name__)
+
+DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+MODEL_LABEL = "registry_model"
+VERSION_LABEL = "registry_version"
+DIGEST_LABEL = "registry_digest"
+ENDPOINT_LABEL = "registry_endpoint"
+STAGE_ALIASES = frozenset({ModelStage.DEVELOPMENT, ModelStage.VALIDATION, ModelStage.STAGING, ModelStage.PRODUCTION})
+# A prediction for one deployed model goes through the endpoint until that model answers (see `predict`).
+ROUTED_PREDICT_MISS_PROBABILITY = 1e-6  # if requests were routed at random, by the split
+ROUTED_PREDICT_CYCLE = 100  # a full cycle of any routing that honours the split over each hundred requests
+ROUTED_PREDICT_MAX_ATTEMPTS = 1000
+
+_INSTALL_HINT = "deploying to Vertex AI needs google-cloud-aiplatform: pip install 'registry-core[kfp]'"
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+_LOCATION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_REST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ")
+_MAX_MESSAGE = 300
+
+
+@dataclass(frozen=True)
+class _Sdk:
+    """The imported SDK and what every call needs."""
+
+    aiplatform: Any
+    errors: tuple[type[BaseException], ...]
+    credentials: Any  # None: Application Default Credentials
+
+
+class VertexTarget(DeploymentTarget):
+    """Endpoints on Vertex AI, configured by the endpoint's (JSON-serializable) target settings.
+
+    Args:
+        project: Google Cloud project id (or number).
+        location: Vertex AI region, e.g. "us-central1".
+        machine_type: Machine type of each serving replica.
+        min_replica_count: Replicas always running (at least 1).
+        max_replica_count: Most replicas when autoscaling (at least `min_replica_count`).
+        serving_container_image_uri: The serving container; by default a prebuilt TensorFlow 2 CPU image, which
+            serves the SavedModel at the artifact folder's top level.
+        api_endpoint: Another Vertex AI API endpoint (a regional or Private Service Connect host, or
+            ``http://127.0.0.1:PORT`` of a local stand-in, which gets anonymous credentials), spoken to over REST.
+        service_account: The service account the serving containers run as (None: Vertex's default).
+
+    Raises:
+        InvalidInputError: a setting is malformed.
+    """
+
+    kind: ClassVar[str] = "vertex"
+
+    def __init__(
+        self,
+        project: str,
+        location: str = "us-central1",
+        machine_type: str = "n1-standard-2",
+        min_replica_count: int = 1,
+        max_replica_count: int = 1,
+        serving_container_image_uri: str = DEFAULT_SERVING_IMAGE,
+        api_endpoint: str | None = None,
+        service_account: str | None = None,
+    ) -> None:
+        self.project = _text(project, "project")
+        self.location = _text(location, "location")
+        if not _LOCATION.match(self.location):
+            msg = f"the Vertex AI location must be a region such as 'us-central1', got {location!r}"
+            raise InvalidInputError(msg)
+        self.machine_type = _text(machine_type, "machine_type")
+        self.min_replica_count = _count(min_replica_count, "min_replica_count")
+        self.max_replica_count = _count(max_replica_count, "max_replica_count")
+        if self.max_replica_count < self.min_replica_count:
+            msg = f"max_replica_count ({max_replica_count}) is below min_replica_count ({min_replica_count})"
+            raise InvalidInputError(msg)
+        self.serving_container_image_uri = _text(serving_container_image_uri, "serving_container_image_uri")
+        self.api_endpoint = _text(api_endpoint, "api_endpoint").rstrip("/") if api_endpoint is not None else None
+        self.service_account = _text(service_account, "service_account") if service_account is not None else None
+        self._loaded: _Sdk | None = None
+        self._endpoints: dict[str, Any] = {}  # resource name -> aiplatform.Endpoint, read once for predictions
+
+    def __repr__(self) -> str:
+        return f"VertexTarget(project={self.project!r}, location={self.location!r})"
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The settings this target was built from (what the endpoint's record keeps)."""
+        return {
+            "project": self.project,
+            "location": self.location,
+            "machine_type": self.machine_type,
+            "min_replica_count": self.min_replica_count,
+            "max_replica_count": self.max_replica_count,
+            "serving_container_image_uri": self.serving_container_image_uri,
+            "api_endpoint": self.api_endpoint,
+            "service_account": self.service_account,
+        }
+
+    def needs_local_artifacts(self) -> bool:
+        """False: Vertex AI reads the version's gs:// artifact folder itself."""
+        return False
+
+    # ------------------------------------------------------------------------------------------- the interface
+
+    def deploy(
+        self, endpoint: EndpointRecord, metadata: ModelMetadata, artifacts: Path | None, traffic: dict[str, int]
+    ) -> DeployResult:
+        """Upload (or reuse) the version as a Vertex model version and deploy it on the endpoint with `traffic`.
+
+        Raises:
+            DeploymentError: the registry is not on GCS, or Vertex AI refused or failed.
+        """
+        if not metadata.artifact_uri.startswith("gs://"):
+            msg = (
+                f"Vertex AI serves from gs://; use a gs:// registry "
+                f"({metadata.model_name} {metadata.version} is at {metadata.artifact_uri})"
+            )
+            raise DeploymentError(msg)
+        if NEW_DEPLOYMENT not in traffic:
+            msg = f"the traffic split for a new deployment must name it as {NEW_DEPLOYMENT!r}, got {traffic}"
+            raise DeploymentError(msg)
+        sdk = self._sdk()
+        version_name = self._model_version(sdk, metadata)
+        vertex_endpoint = self._endpoint_for_deploy(sdk, endpoint)
+        split = {k: v for k, v in traffic.items() if v > 0 or k == NEW_DEPLOYMENT}
+        deployed = sdk.aiplatform.gapic.DeployedModel(
+            model=version_name,
+            display_name=f"{metadata.model_name}-{_version_alias(metadata.version)}",
+            dedicated_resources=sdk.aiplatform.gapic.DedicatedResources(
+                machine_spec=sdk.aiplatform.gapic.MachineSpec(machine_type=self.machine_type),
+                min_replica_count=self.min_replica_count,
+                max_replica_count=self.max_replica_count,
+            ),
+            service_account=self.service_account or "",
+        )
+        with self._translating(sdk, f"deploy {version_name} on {vertex_endpoint.resource_name}"):
+            # The GAPIC call (which Endpoint.deploy wraps) answers with the new DeployedModel and its id.
+            operation = vertex_endpoint.api_client.deploy_model(
+                endpoint=vertex_endpoint.resource_name, deployed_model=deployed, traffic_split=split
+            )
+            response = operation.result()
+        deployed_id = str(response.deployed_model.id)
+        if not deployed_id:
+            msg = f"Vertex AI deployed {version_name} on {vertex_endpoint.resource_name} but returned no id"
+            raise DeploymentError(msg)
+        _LOG.info("deployed %s as %s on %s", version_name, deployed_id, vertex_endpoint.resource_name)
+        return DeployResult(
+            deployed_id=deployed_id, target_ref=version_name, endpoint_ref=vertex_endpoint.resource_name
+        )
+
+    def set_traffic(self, endpoint: EndpointRecord, traffic: dict[str, int]) -> None:
+        """Update the Vertex endpoint's traffic split (``Endpoint.update(traffic_split=...)``).
+
+        Raises:
+            DeploymentError: Vertex AI refused (e.g. an id is not deployed there) or failed.
+        """
+        sdk = self._sdk()
+        vertex_endpoint = self._existing_endpoint(sdk, endpoint)
+        split = {k: v for k, v in traffic.items() if v > 0}
+        with self._translating(sdk, f"set the traffic of {vertex_endpoint.resource_name} to {split}"):
+            vertex_endpoint.update(traffic_split=split)
+
+    def undeploy(self, endpoint: EndpointRecord, deployed_id: str, traffic: dict[str, int]) -> None:
+        """Undeploy `deployed_id`, leaving `traffic` over the others in the same request.
+
+        A deployed model already gone from the Vertex endpoint (e.g. undeployed by an earlier attempt that failed
+        before the registry recorded it) is not an error: only the split is applied.
+
+        Raises:
+            DeploymentError: Vertex AI refused or failed.
+        """
+        sdk = self._sdk()
+        vertex_endpoint = self._existing_endpoint(sdk, endpoint)
+        split = {k: v for k, v in traffic.items() if v > 0}
+        what = f"undeploy {deployed_id} from {vertex_endpoint.resource_name}"
+        with self._translating(sdk, what):
+            present = {model.id for model in vertex_endpoint.gca_resource.deployed_models}
+            if deployed_id not in present:
+                _LOG.warning("%s: not deployed there any more; applying the split only", what)
+                if split and dict(vertex_endpoint.traffic_split) != split:
+                    vertex_endpoint.update(traffic_split=split)
+            else:
+                vertex_endpoint.undeploy(deployed_id, traffic_split=split or None)
+
+    def predict(self, endpoint: EndpointRecord, instances: list[Any], deployed_id: str | None = None) -> Prediction:
+        """Predict through the Vertex endpoint; with `deployed_id`, return only an answer of that deployed model.
+
+        Vertex AI routes every request on a (shared public) endpoint by its traffic split: ``:predict`` has no way
+        to name a deployed model (only ``invoke`` on dedicated endpoints with invoke-enabled models, and
+        ``explain`` with an explanation spec, can), so a prediction for one deployed model is sent through the
+        endpoint until that model answers: at least `ROUTED_PREDICT_CYCLE` times (a weighted round robin reaches
+        every share within 100 requests), or as many times as random routing needs to miss it with probability
+        `ROUTED_PREDICT_MISS_PROBABILITY` given its share (but never more than `ROUTED_PREDICT_MAX_ATTEMPTS`:
+        a 1 % share may be missed). The other models' answers are discarded; they cost a request each, about
+        100/share - 1 on average. A deployed model with no traffic cannot be reached this way.
+
+        Raises:
+            DeploymentError: Vertex AI refused or failed, `deployed_id` gets no traffic, or it never answered.
+        """
+        sdk = self._sdk()
+        vertex_endpoint = self._cached_endpoint(sdk, endpoint)
+        if deployed_id is None:
+            return self._prediction(endpoint, self._predict_once(sdk, vertex_endpoint, instances))
+        active = {d.id for d in endpoint.active()}
+        if deployed_id not in active:
+            msg = f"endpoint {endpoint.name!r} has no deployed model {deployed_id!r}; deployed: {sorted(active)}"
+            raise DeploymentError(msg)
+        share = endpoint.traffic.get(deployed_id, 0)
+        if share <= 0:
+            msg = (
+                f"deployed model {deployed_id!r} of endpoint {endpoint.name!r} gets no traffic, and Vertex AI "
+                "routes predictions by the traffic split only; give it a share first"
+            )
+            raise DeploymentError(msg)
+        attempts = _routed_attempts(share)
+        answered: dict[str, int] = {}
+        for _ in range(attempts):
+            answer = self._predict_once(sdk, vertex_endpoint, instances)
+            if str(answer.deployed_model_id) == deployed_id:
+                return self._prediction(endpoint, answer)
+            answered[str(answer.deployed_model_id)] = answered.get(str(answer.deployed_model_id), 0) + 1
+        msg = (
+            f"deployed model {deployed_id!r} ({share}% of endpoint {endpoint.name!r}) did not answer any of "
+            f"{attempts} predictions sent through the endpoint (answered: {answered})"
+        )
+        raise DeploymentError(msg)
+
+    # ------------------------------------------------------------------------------------------- models
+
+    def _model_version(self, sdk: _Sdk, metadata: ModelMetadata) -> str:
+        """Return the Vertex model version resource (``.../models/ID@N``) for `metadata`, uploading it if needed."""
+        aiplatform = sdk.aiplatform
+        name = metadata.model_name
+        version_label = _label_value(metadata.version)
+        digest_label = _digest_label(metadata.artifact_digest)
+        aliases = _aliases(metadata)
+        parent = self._parent_model(sdk, name)
+        if parent is not None:
+            with self._translating(sdk, f"list the versions of {parent}"):
+                registry = aiplatform.models.ModelRegistry(
+                    parent, project=self.project, location=self.location, credentials=sdk.credentials
+                )
+                found = registry.list_versions(
+                    filter=f'labels.{VERSION_LABEL}="{version_label}" AND labels.{DIGEST_LABEL}="{digest_label}"'
+                )
+            if found:  # uploaded before (e.g. deployed, undeployed, now rolled back to): reuse it
+                info = max(found, key=lambda v: int(v.version_id))
+                missing = [a for a in aliases if a not in info.version_aliases]
+                if missing:
+                    with self._translating(sdk, f"give {parent}@{info.version_id} the aliases {missing}"):
+                        registry.add_version_aliases(missing, version=info.version_id)
+                return f"{parent}@{info.version_id}"
+        production = metadata.stage is ModelStage.PRODUCTION
+        with self._translating(sdk, f"upload {name} {metadata.version} from {metadata.artifact_uri}"):
+            model = aiplatform.Model.upload(
+                display_name=name,
+                artifact_uri=metadata.artifact_uri,
+                serving_container_image_uri=self.serving_container_image_uri,
+                parent_model=parent,
+                is_default_version=parent is None or production,
+                version_aliases=[a for a in aliases if a != "default"],
+                version_description=f"{name} {metadata.version} ({metadata.artifact_digest}) from the model registry",
+                labels={MODEL_LABEL: name, VERSION_LABEL: version_label, DIGEST_LABEL: digest_label},
+                project=self.project,
+                location=self.location,
+                credentials=sdk.credentials,
+                sync=True,
+            )
+            version_name = str(model.versioned_resource_name)
+        _LOG.info("uploaded %s %s as %s", name, metadata.version, version_name)
+        return version_name
+
+    def _parent_model(self, sdk: _Sdk, model_name: str) -> str | None:
+        """Return the Vertex model labelled ``registry_model=<model_name>`` (the oldest if several), or None."""
+        with self._translating(sdk, f"look up the Vertex model of {model_name}"):
+            found = sdk.aiplatform.Model.list(
+                filter=f'labels.{MODEL_LABEL}="{model_name}"',
+                project=self.project,
+                location=self.location,
+                credentials=sdk.credentials,
+            )
+            candidates = {str(m.resource_name): m.create_time for m in found}
+        if not candidates:
+            return None
+        if len(candidates) > 1:
+            _LOG.warning("several Vertex models carry %s=%s; using the oldest", MODEL_LABEL, model_name)
+        return min(candidates, key=lambda n: (candidates[n], n))
+
+    # ------------------------------------------------------------------------------------------- endpoints
+
+    def _endpoint_for_deploy(self, sdk: _Sdk, record: EndpointRecord) -> Any:
+        """Return the record's Vertex endpoint, else the one named like it, else a new one."""
+        if record.target_ref:
+            return self._fetch_endpoint(sdk, record.target_ref)
+        aiplatform = sdk.aiplatform
+        with self._translating(sdk, f"look up the Vertex endpoint {record.name}"):
+            found = aiplatform.Endpoint.list(
+                filter=f'display_name="{record.name}"',
+                project=self.project,
+                location=self.location,
+                credentials=sdk.credentials,
+            )
+        if found:
+            ours = [e for e in found if dict(e.labels).get(ENDPOINT_LABEL) == record.name] or list(found)
+            if len(ours) > 1:
+                names = sorted(str(e.resource_name) for e in ours)
+                msg = f"several Vertex endpoints are named {record.name!r} ({', '.join(names)}); delete the extra ones"
+                raise DeploymentError(msg)
+            return ours[0]
+        with self._translating(sdk, f"create the Vertex endpoint {record.name}"):
+            return aiplatform.Endpoint.create(
+                display_name=record.name,
+                description=f"endpoint {record.name} of the model registry",
+                labels={ENDPOINT_LABEL: record.name},
+                project=self.project,
+                location=self.location,
+                credentials=sdk.credentials,
+                sync=True,
+            )
+
+    def _existing_endpoint(self, sdk: _Sdk, record: EndpointRecord) -> Any:
+        """Return the record's Vertex endpoint, freshly read."""
+        if not record.target_ref:
+            msg = f"endpoint {record.name!r} has no Vertex endpoint recorded; deploy a model to it first"
+            raise DeploymentError(msg)
+        return self._fetch_endpoint(sdk, record.target_ref)
+
+    def _cached_endpoint(self, sdk: _Sdk, record: EndpointRecord) -> Any:
+        """Return the record's Vertex endpoint, read once per target (predictions need only its name)."""
+        if not record.target_ref:
+            msg = f"endpoint {record.name!r} has no Vertex endpoint recorded; deploy a model to it first"
+            raise DeploymentError(msg)
+        if record.target_ref not in self._endpoints:
+            self._endpoints[record.target_ref] = self._fetch_endpoint(sdk, record.target_ref)
+        return self._endpoints[record.target_ref]
+
+    def _fetch_endpoint(self, sdk: _Sdk, resource_name: str) -> Any:
+        with self._translating(sdk, f"read the Vertex endpoint {resource_name}"):
+            vertex_endpoint = sdk.aiplatform.Endpoint(resource_name, credentials=sdk.credentials)
+            _ = vertex_endpoint.gca_resource  # the constructor is lazy: read it now, inside the translation
+        return vertex_endpoint
+
+    # ------------------------------------------------------------------------------------------- predictions
+
+    def _predict_once(self, sdk: _Sdk, vertex_endpoint: Any, instances: list[Any]) -> Any:
+        with self._translating(sdk, f"predict on {vertex_endpoint.resource_name}"):
+            return vertex_endpoint.predict(instances=instances)
+
+    @staticmethod
+    def _prediction(record: EndpointRecord, answer: Any) -> Prediction:
+        deployed_id = str(answer.deployed_model_id)
+        try:
+            version = record.deployment(deployed_id).version
+        except KeyError:  # deployed outside the registry
+            version = ""
+        return Prediction(predictions=list(answer.predictions), deployed_model_id=deployed_id, model_version=version)
+
+    # ------------------------------------------------------------------------------------------- the SDK
+
+    def _sdk(self) -> _Sdk:
+        """Import and configure google-cloud-aiplatform (once per target)."""
+        if self._loaded is not None:
+            return self._loaded
+        try:
+            import requests
+            from google.api_core import exceptions as api_exceptions
+            from google.auth import exceptions as auth_exceptions
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import aiplatform
+        except ImportError as exc:
+            raise DependencyMissingError(_INSTALL_HINT) from exc
+        local = _is_local(self.api_endpoint)
+        credentials = AnonymousCredentials() if local else None  # type: ignore[no-untyped-call]
+        if self.api_endpoint:
+            # REST, always: an http:// endpoint only works over REST. Some SDK calls (e.g. reading the model that
+            # Model.upload created) use the global credentials, so a local stand-in's anonymous ones go there too.
+            init: dict[str, Any] = {"api_endpoint": self.api_endpoint, "api_transport": "rest"}
+            if credentials is not None:
+                init["credentials"] = credentials
+            aiplatform.init(**init)
+        errors: tuple[type[BaseException], ...] = (
+            api_exceptions.GoogleAPICallError,  # HTTP/gRPC errors (NotFound, BadRequest...)
+            api_exceptions.RetryError,  # retries or a long-running operation timed out
+            auth_exceptions.GoogleAuthError,  # no or unusable credentials
+            requests.exceptions.RequestException,  # unreachable endpoint
+            ValueError,  # the SDK's own argument checks (e.g. a split that does not sum to 100)
+        )
+        self._loaded = _Sdk(aiplatform=aiplatform, errors=errors, credentials=credentials)
+        return self._loaded
+
+    @contextmanager
+    def _translating(self, sdk: _Sdk, what: str) -> Iterator[None]:
+        """Turn SDK and API errors raised inside into a one-line DeploymentError chained to them."""
+        try:
+            yield
+        except DeploymentError:
+            raise
+        except sdk.errors as exc:
+            msg = _one_line(f"Vertex AI could not {what}: {_api_message(exc)}")
+            raise DeploymentError(msg) from exc
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        msg = f"the Vertex AI setting {what} must be a non-empty string, got {value!r}"
+        raise InvalidInputError(msg)
+    return value.strip()
+
+
+def _count(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"the Vertex AI setting {what} must be an integer of at least 1, got {value!r}"
+        raise InvalidInputError(msg)
+    return value
+
+
+def _is_local(api_endpoint: str | None) -> bool:
+    """True for an ``http://`` endpoint on this machine (the test stand-in)."""
+    if not api_endpoint:
+        return False
+    parts = urlsplit(api_endpoint)
+    return parts.scheme == "http" and (parts.hostname or "") in _LOCAL_HOSTS
+
+
+def _label_value(version: str) -> str:
+    """Return a Google label value for a version label: "v1.2.0" -> "v1-2-0"."""
+    return re.sub(r"[^a-z0-9_-]+", "-", version.lower()).strip("-")[:63]
+
+
+def _version_alias(version: str) -> str:
+    """Return a Vertex version alias for a version label ("v3", "v1-2-0"): a letter first, no dots."""
+    alias = re.sub(r"[^a-z0-9-]+", "-", version.lower()).strip("-")
+    return alias if alias[:1].isalpha() else f"v{alias}"
+
+
+def _digest_label(digest: str) -> str:
+    """Return the first 32 hex digits of a "sha256:..." digest (label values hold at most 63 characters)."""
+    return digest.rpartition(":")[2].lower()[:32]
+
+
+def _aliases(metadata: ModelMetadata) -> list[str]:
+    """The version aliases of `metadata`: its version, its stage (unless archived), and "default" in production."""
+    aliases = [_version_alias(metadata.version)]
+    if metadata.stage in STAGE_ALIASES:
+        aliases.append(metadata.stage.value)
+    if metadata.stage is ModelStage.PRODUCTION:
+        aliases.append("default")
+    return aliases
+
+
+def _routed_attempts(share: int) -> int:
+    """How many predictions to send through the endpoint to reach a model with `share` percent of the traffic."""
+    if share >= 100:
+        return 1
+    random_routing = math.ceil(math.log(ROUTED_PREDICT_MISS_PROBABILITY) / math.log(1 - share / 100))
+    return min(ROUTED_PREDICT_MAX_ATTEMPTS, max(ROUTED_PREDICT_CYCLE, random_routing))
+
+
+def _one_line(text: object) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
+
+
+def _api_message(exc: BaseException) -> str:
+    """Return "<code> <server message>" of a google.api_core error (without the request line), else str(exc)."""
+    message = getattr(exc, "message", None)
+    code = getattr(exc, "code", None)
+    if isinstance(message, str) and message:
+        message = _REST_PREFIX.sub("", message)  # REST errors start with "POST https://...: "
+        return f"{int(code)} {message}" if isinstance(code, int) else message
+    return str(exc) or type(exc).__name__
