@@ -201,6 +201,34 @@ class StageChange(_Record):
     cause: str = "promote"
 
 
+class PromotionRequest(_Record):
+    """A request to move a version to an approval-gated stage, waiting for (or decided by) an approver.
+
+    Attributes:
+        id: Unique id.
+        stage: Stage asked for.
+        from_stage: Stage the version was in when asked.
+        requested_by: Who asked.
+        requested_at: When.
+        comment: Why.
+        status: "pending", "promoted" or "rejected".
+        decided_by: Who promoted or rejected it.
+        decided_at: When.
+        decision_comment: The decider's comment.
+    """
+
+    id: str
+    stage: ModelStage
+    from_stage: ModelStage
+    requested_by: str
+    requested_at: datetime
+    comment: str = ""
+    status: str = "pending"
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_comment: str = ""
+
+
 class Deployment(_Record):
     """A version serving on an endpoint.
 
@@ -244,6 +272,7 @@ class ModelMetadata(_Record):
         registered_by: Who registered it.
         registered_at: When.
         approvals: Approvals given to this version.
+        promotion_requests: Requests to promote it to approval-gated stages, pending or decided.
         stage_history: Every stage change, oldest first.
         deployments: Where it serves or served.
         annotations: Small key/value notes added after registration (e.g. validation results).
@@ -266,6 +295,7 @@ class ModelMetadata(_Record):
     registered_by: str
     registered_at: datetime
     approvals: tuple[Approval, ...] = ()
+    promotion_requests: tuple[PromotionRequest, ...] = ()
     stage_history: tuple[StageChange, ...] = ()
     deployments: tuple[Deployment, ...] = ()
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -289,6 +319,8 @@ class HistoryAction(StrEnum):
     REGISTERED = "registered"
     STAGE_CHANGED = "stage_changed"
     APPROVED = "approved"
+    PROMOTION_REQUESTED = "promotion_requested"
+    REJECTED = "rejected"
     ROLLED_BACK = "rolled_back"
     ANNOTATED = "annotated"
     DEPLOYED = "deployed"

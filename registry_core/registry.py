@@ -6,11 +6,10 @@ import logging
 import os
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry_core import lifecycle
+from registry_core import transitions
 from registry_core.artifacts import build_manifest
 from registry_core.comparison import ModelComparison, compare
 from registry_core.config import RegistryConfig, current_user
@@ -33,14 +32,13 @@ from registry_core.inputs import (
 )
 from registry_core.maintenance import CheckReport, PendingMarker, run_check
 from registry_core.metadata import (
-    Approval,
     HistoryAction,
     HistoryEntry,
     Lineage,
     ModelMetadata,
     ModelPerformance,
     ModelStage,
-    StageChange,
+    PromotionRequest,
     utc_now,
 )
 from registry_core.names import validate_name
@@ -61,10 +59,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-VALIDATION_STATUS = "validation"
-VALIDATION_REASON = "validation_reason"
-VALIDATION_CHAMPION = "validation_champion"
-
 
 class ModelRegistry:
     """A model registry on one storage root (local folder or GCS).
@@ -79,6 +73,9 @@ class ModelRegistry:
         self.storage = storage or open_storage(self.config.root_uri, project=self.config.project_id)
         self.store = MetadataStore(self.storage)
         self._deployments: Deployments | None = None
+        self._policy = transitions.ApprovalPolicy(
+            frozenset(self.config.approval_required_stages), self.config.enforce_four_eyes
+        )
 
     @classmethod
     def from_uri(cls, uri: str | None = None, **settings: Any) -> ModelRegistry:
@@ -186,7 +183,9 @@ class ModelRegistry:
                     registered_at=now,
                     **clean,
                 )
-                entry = _entry(actor, HistoryAction.REGISTERED, label, to_stage=ModelStage.DEVELOPMENT)
+                entry = transitions.history_entry(
+                    actor, HistoryAction.REGISTERED, label, to_stage=ModelStage.DEVELOPMENT
+                )
                 return record.with_versions(metadata).with_history(entry)
 
             record = self.store.update(name, add_version)
@@ -285,23 +284,74 @@ class ModelRegistry:
         label = self._label(model_name, version)
 
         def add_approval(record: ModelRecord | None) -> ModelRecord:
-            metadata = _existing(record, model_name).get(label)
-            lifecycle.check_approver(metadata, approver, four_eyes=self.config.enforce_four_eyes)
-            if metadata.stage is ModelStage.ARCHIVED:
-                msg = f"{model_name} {label} is archived; move it back to development before approving it"
-                raise LifecycleError(msg)
-            approval = Approval(
-                stage=target,
-                approver=approver,
-                comment=comment,
-                approved_at=utc_now(),
-                artifact_digest=metadata.artifact_digest,
+            return transitions.approve(
+                _existing(record, model_name), label, target, approver=approver, comment=comment, policy=self._policy
             )
-            updated = metadata.model_copy(update={"approvals": (*metadata.approvals, approval)})
-            entry = _entry(approver, HistoryAction.APPROVED, label, to_stage=target, reason=comment)
-            return _existing(record, model_name).with_versions(updated).with_history(entry)
 
         return self.store.update(model_name, add_approval).get(label)
+
+    def request_promotion(
+        self,
+        model_name: str,
+        version: str,
+        stage: ModelStage | str,
+        *,
+        requested_by: str | None = None,
+        comment: str = "",
+    ) -> ModelMetadata:
+        """Ask for `version` to move to `stage`; the move happens when an approval makes the rules hold.
+
+        A stage that needs no approval is promoted to at once.
+
+        Raises:
+            InvalidTransitionError: the move is not allowed from the version's stage.
+            ConflictError: a request for that stage is already pending.
+        """
+        target = ModelStage.parse(stage)
+        who = _actor(requested_by)
+        comment = clean_description(comment)
+        label = self._label(model_name, version)
+        if target not in self._policy.required_stages:
+            return self.promote_model(model_name, label, target, reason=comment, actor=who)
+
+        def add_request(record: ModelRecord | None) -> ModelRecord:
+            return transitions.request_promotion(
+                _existing(record, model_name), label, target, requested_by=who, comment=comment
+            )
+
+        return self.store.update(model_name, add_request).get(label)
+
+    def reject(
+        self, model_name: str, version: str, stage: ModelStage | str, approver: str, comment: str = ""
+    ) -> ModelMetadata:
+        """Reject the pending request to move `version` to `stage`, with the approver's reason.
+
+        Raises:
+            LifecycleError: nothing is pending. ApprovalError: the approver may not decide (four-eyes).
+        """
+        target = ModelStage.parse(stage)
+        approver = _clean_actor(approver, "approver")
+        comment = clean_description(comment)
+        label = self._label(model_name, version)
+
+        def decline(record: ModelRecord | None) -> ModelRecord:
+            return transitions.reject(
+                _existing(record, model_name), label, target, approver=approver, comment=comment, policy=self._policy
+            )
+
+        return self.store.update(model_name, decline).get(label)
+
+    def pending_requests(self, model_name: str | None = None) -> list[tuple[ModelMetadata, PromotionRequest]]:
+        """Return every pending promotion request (of one model, or of all), oldest first."""
+        names = [model_name] if model_name is not None else self.list_models()
+        found = [
+            (metadata, request)
+            for name in names
+            for metadata in self._load(name).versions
+            for request in metadata.promotion_requests
+            if request.status == "pending"
+        ]
+        return sorted(found, key=lambda pair: pair[1].requested_at)
 
     def promote_model(
         self,
@@ -337,44 +387,10 @@ class ModelRegistry:
         label = self._label(model_name, version)
 
         def move(record: ModelRecord | None) -> ModelRecord:
-            record = _existing(record, model_name)
-            metadata = record.get(label)
-            lifecycle.check_transition(label, metadata.stage, target)
-            if target is ModelStage.STAGING and metadata.annotations.get(VALIDATION_STATUS) == "failed":
-                msg = (
-                    f"{model_name} {label} failed validation ({metadata.annotations.get(VALIDATION_REASON, '')}); "
-                    "validate it again before staging it"
-                )
-                raise LifecycleError(msg)
-            now = utc_now()
-            used: list[Approval] = []
-            entries: list[HistoryEntry] = []
-            if target in self.config.approval_required_stages:
-                inline: list[Approval] = []
-                if approver is not None:
-                    lifecycle.check_approver(metadata, approver, four_eyes=self.config.enforce_four_eyes)
-                    inline.append(
-                        Approval(
-                            stage=target,
-                            approver=approver,
-                            comment=reason,
-                            approved_at=now,
-                            artifact_digest=metadata.artifact_digest,
-                        )
-                    )
-                    metadata = metadata.model_copy(update={"approvals": (*metadata.approvals, *inline)})
-                    entries.append(_entry(approver, HistoryAction.APPROVED, label, to_stage=target, reason=reason))
-                used = _unused_approvals(metadata, target, four_eyes=self.config.enforce_four_eyes)
-                lifecycle.require_approval(metadata, target, used)
-            approvers = tuple(a.approver for a in used)
-            moves = [_move(metadata, target, who, now, reason, approvals=approvers)]
-            if target is ModelStage.PRODUCTION:
-                why = f"superseded by {label}"
-                moves += [
-                    _move(h, ModelStage.ARCHIVED, who, now, why, cause="superseded") for h in record.in_stage(target)
-                ]
-            changes = [moved for moved, _ in moves]
-            return record.with_versions(*changes).with_history(*entries, *(entry for _, entry in moves))
+            return transitions.promote(
+                _existing(record, model_name), label, target, actor=who, reason=reason, policy=self._policy,
+                approver=approver,
+            )  # fmt: skip
 
         return self.store.update(model_name, move).get(label)
 
@@ -414,11 +430,11 @@ class ModelRegistry:
             record = _existing(record, model_name)
             current = record.in_stage(ModelStage.PRODUCTION)
             current_labels = {m.version for m in current}
-            served = _production_holders(record)
+            served = transitions.production_holders(record)
             if wanted is not None:
                 record.get(wanted)
                 if wanted not in served:
-                    msg = _not_a_rollback_target(record, wanted)
+                    msg = transitions.not_a_rollback_target(record, wanted)
                     raise LifecycleError(msg)
                 if wanted in current_labels:
                     msg = f"{model_name} {wanted} is already in production"
@@ -433,12 +449,14 @@ class ModelRegistry:
             now = utc_now()
             why = reason or "rollback"
             target = record.get(target_label)
-            restored, _ = _move(target, ModelStage.PRODUCTION, who, now, why, cause="rollback")
-            moves = [_move(holder, ModelStage.ARCHIVED, who, now, why, cause="rollback") for holder in current]
+            restored, _ = transitions.move(target, ModelStage.PRODUCTION, who, now, why, cause="rollback")
+            moves = [
+                transitions.move(holder, ModelStage.ARCHIVED, who, now, why, cause="rollback") for holder in current
+            ]
             changes = [restored, *(moved for moved, _ in moves)]
             entries = [entry for _, entry in moves]
             entries.append(
-                _entry(
+                transitions.history_entry(
                     who,
                     HistoryAction.ROLLED_BACK,
                     target_label,
@@ -479,7 +497,7 @@ class ModelRegistry:
             if extra_metrics is not None:
                 merged = metadata.metrics.as_dict() | extra_metrics.as_dict()
                 update["metrics"] = ModelPerformance.from_mapping(merged)
-            entry = _entry(who, HistoryAction.ANNOTATED, label, details=notes)
+            entry = transitions.history_entry(who, HistoryAction.ANNOTATED, label, details=notes)
             return record.with_versions(metadata.model_copy(update=update)).with_history(entry)
 
         return self.store.update(model_name, add_notes).get(label)
@@ -496,9 +514,9 @@ class ModelRegistry:
         label = self._label(model_name, version)
         holdout = ModelPerformance.from_mapping({f"holdout_{k}": v for k, v in decision.metrics.items()})
         notes = {
-            VALIDATION_STATUS: "passed" if decision.passed else "failed",
-            VALIDATION_REASON: decision.reason,
-            VALIDATION_CHAMPION: decision.champion_version or "",
+            transitions.VALIDATION_STATUS: "passed" if decision.passed else "failed",
+            transitions.VALIDATION_REASON: decision.reason,
+            transitions.VALIDATION_CHAMPION: decision.champion_version or "",
         }
 
         def add_validation(record: ModelRecord | None) -> ModelRecord:
@@ -506,9 +524,11 @@ class ModelRegistry:
             metadata = record.get(label)
             merged = ModelPerformance.from_mapping(metadata.metrics.as_dict() | holdout.as_dict())
             updated = metadata.model_copy(update={"annotations": metadata.annotations | notes, "metrics": merged})
-            entries = [_entry(who, HistoryAction.ANNOTATED, label, reason=decision.reason, details=notes)]
+            entries = [
+                transitions.history_entry(who, HistoryAction.ANNOTATED, label, reason=decision.reason, details=notes)
+            ]
             if metadata.stage is ModelStage.DEVELOPMENT:
-                updated, entry = _move(
+                updated, entry = transitions.move(
                     updated, ModelStage.VALIDATION, who, utc_now(), decision.reason, cause="validate"
                 )
                 entries.append(entry)
@@ -678,90 +698,6 @@ def _clean_actor(value: object, role: str) -> str:
         msg = f"invalid {role} {value!r}: expected a non-empty printable name"
         raise InvalidInputError(msg)
     return value.strip()
-
-
-def _entry(
-    actor: str,
-    action: HistoryAction,
-    version: str,
-    from_stage: ModelStage | None = None,
-    to_stage: ModelStage | None = None,
-    reason: str = "",
-    details: Mapping[str, str] | None = None,
-) -> HistoryEntry:
-    return HistoryEntry(
-        id=uuid.uuid4().hex,
-        at=utc_now(),
-        actor=actor,
-        action=action,
-        version=version,
-        from_stage=from_stage,
-        to_stage=to_stage,
-        reason=reason,
-        details=dict(details or {}),
-    )
-
-
-def _move(
-    metadata: ModelMetadata,
-    stage: ModelStage,
-    actor: str,
-    at: datetime,
-    reason: str,
-    *,
-    approvals: tuple[str, ...] = (),
-    cause: str = "promote",
-) -> tuple[ModelMetadata, HistoryEntry]:
-    """Return `metadata` moved to `stage` (with its StageChange) and the matching history entry."""
-    change = StageChange(
-        from_stage=metadata.stage, to_stage=stage, changed_by=actor, changed_at=at, reason=reason,
-        approvals=approvals, cause=cause,
-    )  # fmt: skip
-    moved = metadata.model_copy(update={"stage": stage, "stage_history": (*metadata.stage_history, change)})
-    details = {"approved_by": ",".join(approvals)} if approvals else {}
-    entry = _entry(actor, HistoryAction.STAGE_CHANGED, metadata.version, metadata.stage, stage, reason, details)
-    return moved, entry
-
-
-def _unused_approvals(metadata: ModelMetadata, stage: ModelStage, *, four_eyes: bool) -> list[Approval]:
-    """Return valid approvals for `stage` given since the version last entered it (each approval is used once)."""
-    entered = [c.changed_at for c in metadata.stage_history if c.to_stage is stage]
-    since = max(entered) if entered else None
-    return [
-        a
-        for a in lifecycle.valid_approvals(metadata, stage, four_eyes=four_eyes)
-        if since is None or a.approved_at > since
-    ]
-
-
-def _production_holders(record: ModelRecord) -> list[str]:
-    """Return the versions that held PRODUCTION and were not rolled back from, latest last, no repeats."""
-    order: list[str] = []
-    for entry in record.history:
-        if entry.action is HistoryAction.ROLLED_BACK:
-            # A version rolled back from is not a candidate for the next rollback, until promoted again.
-            rejected = set(entry.details.get("from_version", "").split(","))
-            order = [v for v in order if v not in rejected]
-        entered = entry.to_stage is ModelStage.PRODUCTION and entry.action in (
-            HistoryAction.STAGE_CHANGED,
-            HistoryAction.ROLLED_BACK,
-        )
-        if entered:
-            if entry.version in order:
-                order.remove(entry.version)
-            order.append(entry.version)
-    return order
-
-
-def _not_a_rollback_target(record: ModelRecord, version: str) -> str:
-    """Explain why `version` cannot be rolled back to (it never served, or production was rolled back from it)."""
-    ever = any(c.to_stage is ModelStage.PRODUCTION for c in record.get(version).stage_history)
-    if ever:
-        return (
-            f"{record.name} {version} was rolled back from; promote it again (with an approval) "
-            "instead of rolling back to it"
-        )
-    return f"{record.name} {version} has never been in production; promote it instead of rolling back"
 
 
 def _refuse_overlap(folder: Path, root: Path | None) -> None:
