@@ -306,20 +306,64 @@ def promote(
 ) -> None:
     """Move a version to another lifecycle stage."""
     metadata = _registry().promote_model(name, version, stage, approved_by=approved_by, reason=reason, actor=actor)
-    emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is now in {metadata.stage.value}"))
+    promoted = metadata.stage.value == stage.lower()
+    suffix = f"; it is now in {metadata.stage.value}" if promoted else ""
+    emit(
+        metadata,
+        lambda: typer.echo(f"{approver} approved {metadata.model_name} {metadata.version} for {stage}{suffix}"),
+    )
 
 
-@app.command("approve")
-def approve(
+@app.command("request-promotion")
+def request_promotion(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[str, typer.Argument(help="Version label.")],
-    stage: Annotated[str, typer.Argument(help="Stage the approval allows.")],
-    approver: Annotated[str, typer.Option(help="Who approves.")],
-    comment: Annotated[str, typer.Option(help="Free text.")] = "",
+    stage: Annotated[str, typer.Argument(help="Stage asked for.")],
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+    requested_by: Annotated[Optional[str], typer.Option(help="Who asks (default: current user).")] = None,  # noqa: UP045
 ) -> None:
-    """Approve a version for a stage (bound to its artifact digest)."""
-    metadata = _registry().approve(name, version, stage, approver, comment)
-    emit(metadata, lambda: typer.echo(f"{approver} approved {metadata.model_name} {metadata.version} for {stage}"))
+    """Ask for a promotion; it happens when an approver approves it."""
+    metadata = _registry().request_promotion(name, version, stage, requested_by=requested_by, comment=comment)
+    pending = [r for r in metadata.promotion_requests if r.status == "pending"]
+    emit(
+        metadata,
+        lambda: typer.echo(
+            f"requested {metadata.model_name} {metadata.version} -> {stage} (waiting for approval)"
+            if pending
+            else f"{metadata.model_name} {metadata.version} is now in {metadata.stage.value}"
+        ),
+    )
+
+
+@app.command("reject")
+def reject(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version label.")],
+    stage: Annotated[str, typer.Argument(help="Stage that was asked for.")],
+    approver: Annotated[str, typer.Option(help="Who rejects.")],
+    comment: Annotated[str, typer.Option(help="Why.")] = "",
+) -> None:
+    """Reject a pending promotion request."""
+    metadata = _registry().reject(name, version, stage, approver, comment)
+    emit(metadata, lambda: typer.echo(f"{approver} rejected {metadata.model_name} {metadata.version} -> {stage}"))
+
+
+@app.command("pending")
+def pending(name: Annotated[Optional[str], typer.Argument(help="Only this model.")] = None) -> None:  # noqa: UP045
+    """List pending promotion requests."""
+    found = _registry().pending_requests(name)
+    rows = [
+        [m.model_name, m.version, r.from_stage.value, r.stage.value, r.requested_by, _when(r.requested_at), r.comment]
+        for m, r in found
+    ]
+    emit(
+        [{"model": m.model_name, "version": m.version, "request": r} for m, r in found],
+        lambda: (
+            table(["model", "version", "from", "to", "requested by", "when", "comment"], rows)
+            if rows
+            else typer.echo("no pending requests")
+        ),
+    )
 
 
 @app.command("archive")
