@@ -306,8 +306,20 @@ def promote(
 ) -> None:
     """Move a version to another lifecycle stage."""
     metadata = _registry().promote_model(name, version, stage, approved_by=approved_by, reason=reason, actor=actor)
-    promoted = metadata.stage.value == stage.lower()
-    suffix = f"; it is now in {metadata.stage.value}" if promoted else ""
+    emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is now in {metadata.stage.value}"))
+
+
+@app.command("approve")
+def approve(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[str, typer.Argument(help="Version label.")],
+    stage: Annotated[str, typer.Argument(help="Stage the approval allows.")],
+    approver: Annotated[str, typer.Option(help="Who approves.")],
+    comment: Annotated[str, typer.Option(help="Free text.")] = "",
+) -> None:
+    """Approve a version for a stage (bound to its artifact digest); a pending request for it then proceeds."""
+    metadata = _registry().approve(name, version, stage, approver, comment)
+    suffix = f"; it is now in {metadata.stage.value}" if metadata.stage.value == stage.strip().lower() else ""
     emit(
         metadata,
         lambda: typer.echo(f"{approver} approved {metadata.model_name} {metadata.version} for {stage}{suffix}"),
