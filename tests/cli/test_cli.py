@@ -211,3 +211,25 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         "check",
     ):
         assert command in out
+
+
+def test_request_then_approve_promotes_and_reject_declines(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    register(capsys, tmp_path, "a")
+    register(capsys, tmp_path, "b")
+    for version in ("v1", "v2"):
+        for stage in ("validation", "staging"):
+            assert run(capsys, "promote", "churn", version, stage)[0] == 0
+    code, out, _ = run(capsys, "request-promotion", "churn", "v1", "production", "--comment", "ready")
+    assert code == 0 and "waiting for approval" in out
+    assert run(capsys, "request-promotion", "churn", "v2", "production")[0] == 0
+    code, out, _ = run(capsys, "pending")
+    assert "v1" in out and "v2" in out and "ready" in out
+
+    code, out, _ = run(capsys, "approve", "churn", "v1", "production", "--approver", "bob")
+    assert code == 0 and "now in production" in out
+    code, out, _ = run(capsys, "reject", "churn", "v2", "production", "--approver", "bob", "--comment", "slow")
+    assert code == 0 and "rejected" in out
+    code, out, _ = run(capsys, "--json", "pending")
+    assert json.loads(out) == []
