@@ -222,14 +222,19 @@ def test_request_then_approve_promotes_and_reject_declines(
         for stage in ("validation", "staging"):
             assert run(capsys, "promote", "churn", version, stage)[0] == 0
     code, out, _ = run(capsys, "request-promotion", "churn", "v1", "production", "--comment", "ready")
-    assert code == 0 and "waiting for approval" in out
+    assert code == 0
+    assert "waiting for approval" in out
     assert run(capsys, "request-promotion", "churn", "v2", "production")[0] == 0
     code, out, _ = run(capsys, "pending")
-    assert "v1" in out and "v2" in out and "ready" in out
+    assert "v1" in out
+    assert "v2" in out
+    assert "ready" in out
 
     code, out, _ = run(capsys, "approve", "churn", "v1", "production", "--approver", "bob")
-    assert code == 0 and "now in production" in out
+    assert code == 0
+    assert "now in production" in out
     code, out, _ = run(capsys, "reject", "churn", "v2", "production", "--approver", "bob", "--comment", "slow")
-    assert code == 0 and "rejected" in out
+    assert code == 0
+    assert "rejected" in out
     code, out, _ = run(capsys, "--json", "pending")
     assert json.loads(out) == []
