@@ -307,7 +307,7 @@ class Deployments:
             def mirror(current: ModelRecord | None, name: str = model_name) -> ModelRecord:
                 return _mirror(current, name, record, actor)
 
-            self.registry.store.update(model_name, mirror)
+            self.registry.commit(model_name, mirror)
 
 
 def _mirror(current: ModelRecord | None, model_name: str, endpoint: EndpointRecord, actor: str) -> ModelRecord:

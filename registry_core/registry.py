@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,8 @@ from registry_core.store import (
 from registry_core.validation import ValidationDecision
 from registry_core.versioning import next_version, normalize_version
 
+Listener = Callable[[str, HistoryEntry], None]
+
 if TYPE_CHECKING:
     from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
     from registry_core.deploy.canary import HealthCheck, UserCheck
@@ -73,6 +75,7 @@ class ModelRegistry:
         self.storage = storage or open_storage(self.config.root_uri, project=self.config.project_id)
         self.store = MetadataStore(self.storage)
         self._deployments: Deployments | None = None
+        self._listeners: list[Listener] = []
         self._policy = transitions.ApprovalPolicy(
             frozenset(self.config.approval_required_stages), self.config.enforce_four_eyes
         )
@@ -188,7 +191,7 @@ class ModelRegistry:
                 )
                 return record.with_versions(metadata).with_history(entry)
 
-            record = self.store.update(name, add_version)
+            record = self.commit(name, add_version)
             registered = next(m for m in reversed(record.versions) if m.artifact_digest == digest)
             committed = registered.artifact_uri == self.storage.uri_for(prefix)
         finally:
@@ -288,7 +291,7 @@ class ModelRegistry:
                 _existing(record, model_name), label, target, approver=approver, comment=comment, policy=self._policy
             )
 
-        return self.store.update(model_name, add_approval).get(label)
+        return self.commit(model_name, add_approval).get(label)
 
     def request_promotion(
         self,
@@ -319,7 +322,7 @@ class ModelRegistry:
                 _existing(record, model_name), label, target, requested_by=who, comment=comment
             )
 
-        return self.store.update(model_name, add_request).get(label)
+        return self.commit(model_name, add_request).get(label)
 
     def reject(
         self, model_name: str, version: str, stage: ModelStage | str, approver: str, comment: str = ""
@@ -339,7 +342,7 @@ class ModelRegistry:
                 _existing(record, model_name), label, target, approver=approver, comment=comment, policy=self._policy
             )
 
-        return self.store.update(model_name, decline).get(label)
+        return self.commit(model_name, decline).get(label)
 
     def pending_requests(self, model_name: str | None = None) -> list[tuple[ModelMetadata, PromotionRequest]]:
         """Return every pending promotion request (of one model, or of all), oldest first."""
@@ -392,7 +395,7 @@ class ModelRegistry:
                 approver=approver,
             )  # fmt: skip
 
-        return self.store.update(model_name, move).get(label)
+        return self.commit(model_name, move).get(label)
 
     def archive_model(
         self, model_name: str, version: str, reason: str = "", *, actor: str | None = None
@@ -468,7 +471,7 @@ class ModelRegistry:
             )
             return record.with_versions(*changes).with_history(*entries)
 
-        record = self.store.update(model_name, roll_back)
+        record = self.commit(model_name, roll_back)
         restored = record.in_stage(ModelStage.PRODUCTION)[0]
         if endpoint_name is not None:
             self.deployments.restore(endpoint_name, restored, actor=who, reason=reason or "rollback")
@@ -500,7 +503,7 @@ class ModelRegistry:
             entry = transitions.history_entry(who, HistoryAction.ANNOTATED, label, details=notes)
             return record.with_versions(metadata.model_copy(update=update)).with_history(entry)
 
-        return self.store.update(model_name, add_notes).get(label)
+        return self.commit(model_name, add_notes).get(label)
 
     def record_validation(
         self, model_name: str, version: str, decision: ValidationDecision, *, actor: str | None = None
@@ -534,7 +537,7 @@ class ModelRegistry:
                 entries.append(entry)
             return record.with_versions(updated).with_history(*entries)
 
-        return self.store.update(model_name, add_validation).get(label)
+        return self.commit(model_name, add_validation).get(label)
 
     # ------------------------------------------------------------------------------------------ deployment
 
@@ -649,6 +652,32 @@ class ModelRegistry:
             deep: Also re-hash every artifact file against its manifest.
         """
         return run_check(self.storage, self.store, gc=gc, deep=deep)
+
+    # -------------------------------------------------------------------------------------------- events
+
+    def subscribe(self, listener: Listener) -> None:
+        """Call `listener(model_name, entry)` for every history entry this registry object writes, after the write.
+
+        Listeners run in the writing thread; an exception in one is logged and never undoes or fails the change.
+        """
+        self._listeners.append(listener)
+
+    def commit(self, model_name: str, mutate: Callable[[ModelRecord | None], ModelRecord]) -> ModelRecord:
+        """Apply `mutate` to the model's record by compare-and-swap, then tell listeners about the new entries."""
+        base: list[int] = [0]
+
+        def tracked(current: ModelRecord | None) -> ModelRecord:
+            base[0] = len(current.history) if current is not None else 0
+            return mutate(current)
+
+        record = self.store.update(model_name, tracked)
+        for entry in record.history[base[0] :]:
+            for listener in self._listeners:
+                try:
+                    listener(record.name, entry)
+                except Exception:  # noqa: BLE001 - a notification problem must not look like a failed change
+                    logger.exception("event listener failed for %s %s", record.name, entry.action)
+        return record
 
     # ------------------------------------------------------------------------------------------ helpers
 

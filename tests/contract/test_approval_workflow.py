@@ -127,3 +127,27 @@ def test_an_approved_request_archives_the_previous_production_version(registry: 
 
     stages = {m.version: m.stage for m in registry.list_versions(MODEL)}
     assert stages == {"v1": S.PRODUCTION, "v2": S.ARCHIVED}
+
+
+def test_listeners_hear_every_history_entry_after_it_is_written(registry: ModelRegistry) -> None:
+    heard: list[tuple[str, str, str]] = []
+    registry.subscribe(lambda model, entry: heard.append((model, entry.action.value, entry.version)))
+
+    requested(registry)
+    registry.approve(MODEL, "v1", S.PRODUCTION, "bob")
+
+    assert heard == [
+        (MODEL, "promotion_requested", "v1"),
+        (MODEL, "approved", "v1"),
+        (MODEL, "stage_changed", "v1"),
+    ]
+    assert registry.get_model_metadata(MODEL, stage=S.PRODUCTION).version == "v1"
+
+
+def test_a_failing_listener_does_not_fail_the_change(registry: ModelRegistry) -> None:
+    def broken(model: str, entry: object) -> None:
+        raise RuntimeError("smtp down")
+
+    registry.subscribe(broken)
+
+    assert registry.promote_model(MODEL, "v1", S.PRODUCTION, approved_by="bob").stage is S.PRODUCTION
