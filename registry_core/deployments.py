@@ -52,6 +52,7 @@ class Deployments:
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
         self.endpoints = DocumentStore(registry.storage, EndpointRecord, ENDPOINTS_PREFIX, "endpoint")
+        self._local: DeploymentTarget | None = None  # kept: its runtimes hold the loaded models between predicts
 
     # ------------------------------------------------------------------------------------------- reading
 
@@ -68,7 +69,11 @@ class Deployments:
         return record
 
     def target_for(self, record: EndpointRecord) -> DeploymentTarget:
-        """Return the target that serves `record`."""
+        """Return the target that serves `record` (one local target per registry, so models load once)."""
+        if record.target == "local" and not record.target_settings:
+            if self._local is None:
+                self._local = open_target("local", {}, self.registry.storage)
+            return self._local
         return open_target(record.target, dict(record.target_settings), self.registry.storage)
 
     def predict(self, endpoint_name: str, instances: list[Any], deployed_id: str | None = None) -> Prediction:

@@ -73,22 +73,42 @@ class SavedModelPredictor:
                 raise InvalidInputError(msg)
             for name in self.inputs:
                 columns[name].append(instance[name])
-        try:
-            tensors = {name: tf.constant(values, dtype=self.inputs[name].dtype) for name, values in columns.items()}
-        except (TypeError, ValueError) as exc:
-            msg = f"instances do not fit the model's inputs: {str(exc).splitlines()[0]}"
-            raise InvalidInputError(msg) from None
+        tensors: dict[str, Any] = {}
+        for name, values in columns.items():
+            spec = self.inputs[name]
+            try:
+                tensor = tf.constant(values, dtype=spec.dtype)
+            except (TypeError, ValueError) as exc:
+                msg = f"instances do not fit the model's inputs: {name!r}: {str(exc).splitlines()[0]}"
+                raise InvalidInputError(msg) from None
+            tensors[name] = tensor
+            if not tensor.shape.is_compatible_with(spec.shape):
+                wanted = "a single value" if spec.shape.rank == 1 else f"shape {spec.shape[1:]}"
+                msg = f"instances do not fit the model's inputs: {name!r} must be {wanted} per instance"
+                raise InvalidInputError(msg)
         try:
             with self._lock:
                 outputs = self._signature(**tensors)
         except tf.errors.InvalidArgumentError as exc:
-            msg = f"the model rejected the instances: {exc.message.splitlines()[0]}"
+            msg = f"the model rejected the instances: {_tf_message(exc)}"
             raise InvalidInputError(msg) from None
         except Exception as exc:  # noqa: BLE001 - a model failing on valid input is the deployment's fault
-            msg = f"the model failed: {str(exc).splitlines()[0] if str(exc) else exc!r}"
+            msg = f"the model failed: {_tf_message(exc)}"
             raise DeploymentError(msg) from exc
         arrays = {name: value.numpy() for name, value in outputs.items()}
+        if unbatched := sorted(n for n, a in arrays.items() if a.ndim == 0 or a.shape[0] != len(instances)):
+            msg = f"the model failed: outputs {unbatched} do not have one row per instance"
+            raise DeploymentError(msg)
         return [{name: _jsonable(array[i]) for name, array in arrays.items()} for i in range(len(instances))]
+
+
+def _tf_message(exc: Exception) -> str:
+    """The informative line of a TensorFlow error (not "Graph execution error:" or the node's stack header)."""
+    text = str(getattr(exc, "message", "") or exc)
+    skipped = ("Graph execution error", "Detected at node", "<stack traces unavailable>", "[[{{node")
+    lines = [line.strip() for line in text.splitlines()]
+    useful = [line for line in lines if line and not line.startswith(skipped)]
+    return (useful or [line for line in lines if line] or [repr(exc)])[0]
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 from registry_core.deploy.base import Prediction
 from registry_core.deploy.predictor import SavedModelPredictor
 from registry_core.deploy.records import ENDPOINTS_PREFIX, EndpointRecord
-from registry_core.errors import DeploymentError, NotFoundError, RegistryError
+from registry_core.errors import DeploymentError, EndpointNotFoundError, RegistryError, StorageError
 from registry_core.loading import verified_folder
 from registry_core.metadata import ModelMetadata
 from registry_core.storage.base import StorageBackend
@@ -38,22 +38,24 @@ class EndpointRuntime:
         self.record: EndpointRecord | None = None
         self.predictors: dict[str, SavedModelPredictor] = {}
         self.load_errors: dict[str, str] = {}
+        self._retry: set[str] = set()  # deployments whose load failed on storage (transient): tried again
 
     def refresh(self) -> EndpointRecord:
         """Re-read the record and load or drop deployments to match it.
 
         Raises:
-            NotFoundError: the endpoint has no record.
+            EndpointNotFoundError: the endpoint has no record.
         """
         record = self._endpoints.get(self.endpoint_name)
         if record is None:
             msg = f"endpoint {self.endpoint_name!r} does not exist; deploy a model to it first"
-            raise NotFoundError(msg)
-        if record == self.record:
+            raise EndpointNotFoundError(msg)
+        if record == self.record and not self._retry:
             return record
         wanted = {d.id: d for d in record.active()}
         loaded = dict(self.predictors)
-        errors = {k: v for k, v in self.load_errors.items() if k in wanted}
+        errors = {k: v for k, v in self.load_errors.items() if k in wanted and k not in self._retry}
+        retry: set[str] = set()
         for deployed_id, deployment in wanted.items():
             if deployed_id in loaded or deployed_id in errors:
                 continue
@@ -66,11 +68,15 @@ class EndpointRuntime:
                 logger.info("loaded %s %s as %s", deployment.model_name, deployment.version, deployed_id)
             except RegistryError as exc:
                 errors[deployed_id] = str(exc)
-                logger.error("refusing %s %s: %s", deployment.model_name, deployment.version, exc)
+                if isinstance(exc, StorageError):
+                    retry.add(deployed_id)
+                if self.load_errors.get(deployed_id) != str(exc):  # once per problem, not at every retry
+                    logger.error("refusing %s %s: %s", deployment.model_name, deployment.version, exc)
         with self._lock:
             self.predictors = {k: v for k, v in loaded.items() if k in wanted}
             self.load_errors = errors
             self.record = record
+            self._retry = retry
         return record
 
     def _metadata(self, model_name: str, version: str) -> ModelMetadata:
