@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from registry_core.deploy.vertex import is_local_endpoint
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
 
 __all__ = ["InvalidPipelineSubmissionError", "PipelineSubmissionError", "submit_pipeline"]
@@ -178,6 +179,10 @@ def submit_pipeline(
 
     pipeline_name = None if remote_template else _pipeline_name(template)
     display_name = display_name or pipeline_name
+    if credentials is None and is_local_endpoint(api_endpoint):
+        from google.auth.credentials import AnonymousCredentials
+
+        credentials = AnonymousCredentials()  # a local stand-in of Vertex AI takes no Google credentials
     if api_endpoint:
         # REST, always: an http(s):// endpoint only works over REST, and init() without a project would switch to
         # REST anyway. Project, location and credentials stay per job rather than global.

@@ -406,7 +406,7 @@ class VertexTarget(DeploymentTarget):
             from google.cloud import aiplatform
         except ImportError as exc:
             raise DependencyMissingError(_INSTALL_HINT) from exc
-        local = _is_local(self.api_endpoint)
+        local = is_local_endpoint(self.api_endpoint)
         credentials = AnonymousCredentials() if local else None  # type: ignore[no-untyped-call]
         if self.api_endpoint:
             # REST, always: an http:// endpoint only works over REST. Some SDK calls (e.g. reading the model that
@@ -454,7 +454,7 @@ def _count(value: object, what: str) -> int:
     return value
 
 
-def _is_local(api_endpoint: str | None) -> bool:
+def is_local_endpoint(api_endpoint: str | None) -> bool:
     """True for an ``http://`` endpoint on this machine (the test stand-in)."""
     if not api_endpoint:
         return False
