@@ -82,13 +82,14 @@ def deploy(
     min_replicas: Annotated[Optional[int], typer.Option(help="Vertex: minimum replicas.")] = None,  # noqa: UP045
     max_replicas: Annotated[Optional[int], typer.Option(help="Vertex: maximum replicas.")] = None,  # noqa: UP045
     reason: Annotated[str, typer.Option(help="Why.")] = "",
+    api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
     settings: dict[str, Any] = {
         key: value
         for key, value in {
             "project": project, "location": region, "machine_type": machine_type,
-            "min_replica_count": min_replicas, "max_replica_count": max_replicas,
+            "min_replica_count": min_replicas, "max_replica_count": max_replicas, "api_endpoint": api_endpoint,
         }.items()
         if value is not None
     }  # fmt: skip

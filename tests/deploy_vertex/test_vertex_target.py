@@ -446,3 +446,27 @@ def test_standin_endpoint_patch_checks_mask_etag_and_split(
     assert renamed.json()["displayName"] == "shop-2"
     assert renamed.json()["etag"] != etag
     assert _only_endpoint(standin)["trafficSplit"] == {deployment.id: 100}
+
+
+def test_the_cli_deploys_and_rolls_back_on_vertex(
+    registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from registry_core.cli import main
+
+    _register(registry, tmp_path, 2)
+    root = registry.storage.uri
+    vertex = ["--target", "vertex", "--project", PROJECT, "--region", REGION, "--api-endpoint", standin.url]
+    for version in ("v1", "v2"):
+        _to_production(registry, version)
+        code = main(["--registry", root, "deploy", MODEL, "--version", version, "--endpoint-name", "shop", *vertex])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert f"deployed {MODEL} {version} to shop (vertex): {MODEL} {version}=100%" in out
+
+    code = main(["--registry", root, "rollback", MODEL, "--endpoint-name", "shop"])
+    out, err = capsys.readouterr()
+
+    assert code == 0, err
+    assert "v1 is back in production and serves 100% of shop" in out
+    (deployed,) = _only_endpoint(standin)["deployedModels"]
+    assert registry.get_endpoint("shop").traffic == {deployed["id"]: 100}
