@@ -15,6 +15,7 @@ from typing import Any
 
 from registry_core.deploy.vertex import is_local_endpoint
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
+from registry_core.google_errors import api_message, one_line
 
 __all__ = ["InvalidPipelineSubmissionError", "PipelineSubmissionError", "submit_pipeline"]
 
@@ -22,8 +23,6 @@ _LOG = logging.getLogger(__name__)
 _GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:/.*)?$")
 _JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
 _REMOTE_TEMPLATE = re.compile(r"^(?:gs|https)://", re.IGNORECASE)
-_REST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ")
-_MAX_MESSAGE = 300
 _INSTALL_HINT = "submitting to Vertex AI needs the kfp extra: pip install 'registry-core[kfp]'"
 
 
@@ -38,21 +37,6 @@ class InvalidPipelineSubmissionError(InvalidInputError, PipelineSubmissionError)
     """
 
 
-def _one_line(text: object) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
-
-
-def _api_message(exc: BaseException) -> str:
-    """Return the server's message of a google.api_core error (without the request details), else str(exc)."""
-    message = getattr(exc, "message", None)
-    code = getattr(exc, "code", None)
-    if isinstance(message, str) and message:
-        message = _REST_PREFIX.sub("", message)  # REST errors start with "POST https://...: "
-        return f"{int(code)} {message}" if isinstance(code, int) else message
-    return str(exc) or type(exc).__name__
-
-
 def _pipeline_name(template: str) -> str | None:
     """Return ``pipelineInfo.name`` of a local compiled pipeline (or PipelineJob) file, None if it has none."""
     import yaml
@@ -60,7 +44,7 @@ def _pipeline_name(template: str) -> str | None:
     try:
         document = yaml.safe_load(Path(template).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        msg = _one_line(f"cannot read the pipeline template {template}: {exc}")
+        msg = one_line(f"cannot read the pipeline template {template}: {exc}")
         raise InvalidPipelineSubmissionError(msg) from exc
     if not isinstance(document, dict):
         msg = f"the pipeline template {template} is not a compiled pipeline (expected a YAML or JSON mapping)"
@@ -95,7 +79,7 @@ def _check_bucket(
         _LOG.warning("cannot check that the pipeline root bucket gs://%s exists (permission denied)", bucket)
         return
     except errors as exc:
-        msg = _one_line(f"cannot check the pipeline root bucket gs://{bucket}: {_api_message(exc)}")
+        msg = one_line(f"cannot check the pipeline root bucket gs://{bucket}: {api_message(exc)}")
         raise PipelineSubmissionError(msg) from exc
     finally:
         client.close()
@@ -153,7 +137,7 @@ def submit_pipeline(
     """
     root_match = _GCS_URI.match(pipeline_root or "")
     if root_match is None:
-        msg = _one_line(f"pipeline_root must be a gs://bucket[/prefix] URI, got {pipeline_root!r}")
+        msg = one_line(f"pipeline_root must be a gs://bucket[/prefix] URI, got {pipeline_root!r}")
         raise InvalidPipelineSubmissionError(msg)
     if not project or not region:
         msg = "project and region are required to submit a pipeline to Vertex AI"
@@ -204,16 +188,16 @@ def submit_pipeline(
             location=region,
         )
     except (ValueError, TypeError, KeyError) as exc:  # the SDK's own checks: labels, parameters, display name
-        msg = _one_line(f"cannot build the pipeline job from {template}: {exc}")
+        msg = one_line(f"cannot build the pipeline job from {template}: {exc}")
         raise InvalidPipelineSubmissionError(msg) from exc
     except sdk_errors as exc:  # reading a remote template
-        msg = _one_line(f"cannot read the pipeline template {template}: {_api_message(exc)}")
+        msg = one_line(f"cannot read the pipeline template {template}: {api_message(exc)}")
         raise PipelineSubmissionError(msg) from exc
 
     try:
         job.submit(service_account=service_account)
     except sdk_errors as exc:
-        msg = _one_line(f"Vertex AI refused the pipeline job {job.job_id}: {_api_message(exc)}")
+        msg = one_line(f"Vertex AI refused the pipeline job {job.job_id}: {api_message(exc)}")
         raise PipelineSubmissionError(msg) from exc
     resource_name: str = job.resource_name
 
@@ -221,9 +205,9 @@ def submit_pipeline(
         try:
             job.wait()  # type: ignore[no-untyped-call]
         except RuntimeError as exc:  # the SDK's way to say the job failed
-            msg = _one_line(f"pipeline job {resource_name} failed: {exc}")
+            msg = one_line(f"pipeline job {resource_name} failed: {exc}")
             raise PipelineSubmissionError(msg) from exc
         except sdk_errors as exc:
-            msg = _one_line(f"cannot follow pipeline job {resource_name}: {_api_message(exc)}")
+            msg = one_line(f"cannot follow pipeline job {resource_name}: {api_message(exc)}")
             raise PipelineSubmissionError(msg) from exc
     return resource_name

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 from registry_core.deploy.base import NEW_DEPLOYMENT, DeploymentTarget, DeployResult, Prediction
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
+from registry_core.google_errors import api_message, one_line
 from registry_core.metadata import ModelMetadata, ModelStage
 
 __all__ = ["DEFAULT_SERVING_IMAGE", "VertexTarget"]
@@ -54,8 +55,6 @@ ROUTED_PREDICT_MAX_ATTEMPTS = 1000
 _INSTALL_HINT = "deploying to Vertex AI needs google-cloud-aiplatform: pip install 'registry-core[kfp]'"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _LOCATION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-_REST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ")
-_MAX_MESSAGE = 300
 
 
 @dataclass(frozen=True)
@@ -433,7 +432,7 @@ class VertexTarget(DeploymentTarget):
         except DeploymentError:
             raise
         except sdk.errors as exc:
-            msg = _one_line(f"Vertex AI could not {what}: {_api_message(exc)}")
+            msg = one_line(f"Vertex AI could not {what}: {api_message(exc)}")
             raise DeploymentError(msg) from exc
 
 
@@ -494,18 +493,3 @@ def _routed_attempts(share: int) -> int:
         return 1
     random_routing = math.ceil(math.log(ROUTED_PREDICT_MISS_PROBABILITY) / math.log(1 - share / 100))
     return min(ROUTED_PREDICT_MAX_ATTEMPTS, max(ROUTED_PREDICT_CYCLE, random_routing))
-
-
-def _one_line(text: object) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
-
-
-def _api_message(exc: BaseException) -> str:
-    """Return "<code> <server message>" of a google.api_core error (without the request line), else str(exc)."""
-    message = getattr(exc, "message", None)
-    code = getattr(exc, "code", None)
-    if isinstance(message, str) and message:
-        message = _REST_PREFIX.sub("", message)  # REST errors start with "POST https://...: "
-        return f"{int(code)} {message}" if isinstance(code, int) else message
-    return str(exc) or type(exc).__name__

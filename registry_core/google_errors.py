@@ -1,0 +1,24 @@
+"""One-line messages from Google API errors (shared by the Vertex AI deployment target and pipeline submission)."""
+
+from __future__ import annotations
+
+import re
+
+_REST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ")
+MAX_MESSAGE = 300
+
+
+def one_line(text: object) -> str:
+    """Return `text` on one line, cut to MAX_MESSAGE characters."""
+    line = " ".join(str(text).split())
+    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "..."
+
+
+def api_message(exc: BaseException) -> str:
+    """Return "<code> <server message>" of a google.api_core error (without the request line), else str(exc)."""
+    message = getattr(exc, "message", None)
+    code = getattr(exc, "code", None)
+    if isinstance(message, str) and message:
+        message = _REST_PREFIX.sub("", message)  # REST errors start with "POST https://...: "
+        return f"{int(code)} {message}" if isinstance(code, int) else message
+    return str(exc) or type(exc).__name__
