@@ -413,7 +413,7 @@ def check(
 
 PLUGIN_GROUP = "registry_core.commands"
 
-from registry_core import cli_deploy  # noqa: E402, F401 - registers the deployment commands on `app`
+from registry_core import cli_deploy, cli_ui  # noqa: E402, F401 - they register their commands on `app`
 
 _plugins_added = False
 

@@ -1,0 +1,279 @@
+"""The web application: FastAPI with server-rendered pages and a JSON API under /api/v1.
+
+`create_app(config, registry)` wires the registry, the authenticator, the session cookie (with its CSRF token),
+the notifier and the routes. Registry calls block (files, GCS), so routes are plain functions that FastAPI runs
+in its thread pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from registry_core import errors
+from registry_core.registry import ModelRegistry
+from registry_core.web.auth import SESSION_COOKIE, Authenticator, AuthError, Identity, Session, SessionCodec
+from registry_core.web.config import WebConfig
+from registry_core.web.notifications import Notifier, Watcher
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+API_PREFIX = "/api/v1"
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+
+
+class NotAuthenticatedError(Exception):
+    """A request that needs an identity came without one (or with an invalid one)."""
+
+    def __init__(self, message: str = "sign in first: this needs an authenticated identity") -> None:
+        super().__init__(message)
+
+
+class CSRFError(Exception):
+    """A form post without the session's CSRF token."""
+
+
+@dataclass
+class WebState:
+    """What the routes share.
+
+    Attributes:
+        config: The UI's settings.
+        registry: The registry shown and changed.
+        auth: Establishes identities.
+        codec: Signs session cookies.
+        notifier: Sends notifications.
+        templates: The Jinja2 templates.
+    """
+
+    config: WebConfig
+    registry: ModelRegistry
+    auth: Authenticator
+    codec: SessionCodec
+    notifier: Notifier
+    templates: Jinja2Templates
+
+
+def state_of(request: Request) -> WebState:
+    """Return the app's shared state."""
+    state: WebState = request.app.state.web
+    return state
+
+
+def session_of(request: Request) -> Session:
+    """Return the request's session (from the signed cookie, or a new one)."""
+    session: Session = request.state.session
+    return session
+
+
+def identity_of(request: Request) -> Identity | None:
+    """Return who is asking, or None.
+
+    Raises:
+        NotAuthenticatedError: a credential was presented and refused.
+    """
+    if not hasattr(request.state, "identity"):
+        try:
+            request.state.identity = state_of(request).auth.identify(request.headers, session_of(request))
+        except AuthError as exc:
+            raise NotAuthenticatedError(str(exc)) from None
+    identity: Identity | None = request.state.identity
+    return identity
+
+
+def error_status(exc: errors.RegistryError) -> int:
+    """Return the HTTP status for a registry error: 4xx for what the caller can fix, 5xx for the rest."""
+    table: list[tuple[type[errors.RegistryError], int]] = [
+        (errors.ApprovalError, 403),
+        (errors.InvalidVersionError, 404),  # a label that cannot name a version of this model names none
+        (errors.InvalidInputError, 400),
+        (errors.NotFoundError, 404),
+        (errors.ConflictError, 409),
+        (errors.LifecycleError, 409),
+        (errors.IntegrityError, 500),
+        (errors.DependencyMissingError, 501),
+        (errors.DeploymentError, 502),
+        (errors.StorageError, 503),
+    ]
+    for kind, status in table:
+        if isinstance(exc, kind):
+            return status
+    return 500
+
+
+def error_body(status: int, kind: str, message: str) -> dict[str, Any]:
+    """Return the JSON error body the API answers with."""
+    return {"error": {"code": status, "type": kind, "message": message}}
+
+
+def create_app(config: WebConfig | None = None, registry: ModelRegistry | None = None) -> FastAPI:
+    """Return the web application.
+
+    Args:
+        config: The UI's settings; default: WebConfig.load() (file named by $MODEL_REGISTRY_UI_CONFIG, variables).
+        registry: The registry; default: the one `config.registry` names (else the default root).
+    """
+    config = config or WebConfig.load()
+    if registry is None:
+        from registry_core.config import RegistryConfig
+
+        registry = ModelRegistry(RegistryConfig(root=config.registry))
+    notifier = Notifier(config)
+    registry.subscribe(notifier.on_entry)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    templates.env.filters["when"] = _when
+    templates.env.filters["filesize"] = _filesize
+    state = WebState(
+        config=config, registry=registry, auth=Authenticator(config),
+        codec=SessionCodec(config.session_secret, config.session_max_age_seconds), notifier=notifier,
+        templates=templates,
+    )  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        notifier.start()
+        watcher = None
+        if config.watch_interval_seconds > 0 and notifier.sinks:
+            watcher = Watcher(registry, notifier, config.watch_interval_seconds)
+            watcher.start()
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            notifier.stop(config.drain_timeout_seconds)
+
+    app = FastAPI(
+        title="Model registry",
+        version="1",
+        description="Browse, compare, approve, promote and roll back model versions.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN; the /api page lists the routes instead
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.web = state
+
+    @app.middleware("http")
+    async def sessions_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        session = state.codec.loads(request.cookies.get(SESSION_COOKIE))
+        request.state.session = session
+        response = await call_next(request)
+        path = request.url.path
+        if session.changed and not path.startswith(("/api/", "/static/")):
+            response.set_cookie(
+                SESSION_COOKIE, state.codec.dumps(session), max_age=config.session_max_age_seconds, httponly=True,
+                samesite="lax", secure=config.secure_cookies, path="/",
+            )  # fmt: skip
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    _add_error_handlers(app)
+
+    from registry_core.web import api, pages
+
+    app.include_router(api.router, prefix=API_PREFIX)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    return app
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    from registry_core.web import pages
+
+    @app.exception_handler(errors.RegistryError)
+    async def registry_error(request: Request, exc: errors.RegistryError) -> Response:
+        status = error_status(exc)
+        if status >= 500:
+            logger.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
+        if _wants_json(request):
+            return JSONResponse(error_body(status, type(exc).__name__, str(exc)), status_code=status)
+        return pages.error_page(request, status, str(exc))
+
+    @app.exception_handler(NotAuthenticatedError)
+    async def not_authenticated(request: Request, exc: NotAuthenticatedError) -> Response:
+        if _wants_json(request):
+            scheme = "Bearer" if state_of(request).config.auth_mode == "token" else "IAP"
+            return JSONResponse(
+                error_body(401, "NotAuthenticated", str(exc)), status_code=401,
+                headers={"WWW-Authenticate": f'{scheme} realm="model-registry"'},
+            )  # fmt: skip
+        return pages.sign_in_needed(request, str(exc))
+
+    @app.exception_handler(CSRFError)
+    async def csrf_error(request: Request, exc: CSRFError) -> Response:
+        if _wants_json(request):
+            return JSONResponse(error_body(403, "CSRFError", str(exc)), status_code=403)
+        return pages.error_page(request, 403, str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = str(exc.detail)
+        if _wants_json(request):
+            return JSONResponse(error_body(exc.status_code, "HTTPError", message), exc.status_code, headers=exc.headers)
+        return pages.error_page(request, exc.status_code, message)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        problems = exc.errors()
+        first = problems[0] if problems else {}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg", "invalid"))
+        if _wants_json(request):
+            body = error_body(422, "RequestValidationError", message)
+            body["detail"] = _jsonable_errors(problems)
+            return JSONResponse(body, status_code=422)
+        return pages.error_page(request, 422, message)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        if _wants_json(request):
+            return JSONResponse(error_body(500, "InternalError", "internal error; see the server log"), 500)
+        return pages.error_page(request, 500, "internal error; see the server log")
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
+
+
+def _filesize(size: int | None) -> str:
+    if size is None:
+        return ""
+    amount = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if amount < 1024 or unit == "GiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GiB"
+
+
+def _jsonable_errors(problems: Any) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in problem.get("loc", ())], "msg": str(problem.get("msg", "")),
+         "type": str(problem.get("type", ""))}
+        for problem in problems
+    ]  # fmt: skip

@@ -1,0 +1,237 @@
+"""Helpers of the web tests: a populated registry, IAP keys and tokens, an SMTP server, a webhook receiver, a server."""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from registry_core import ModelRegistry, RegistryConfig
+from registry_core.deploy import DeploymentTarget, DeployResult, EndpointRecord, Prediction
+from registry_core.metadata import ModelMetadata
+from registry_core.web.config import WebConfig
+
+MODEL = "eyewear"
+REGISTRANT = "alice"
+TOKENS = {"alice-token-0001": "alice", "bob-token-00002": "bob", "carol-token-003": "carol"}
+BEARER = {user: {"Authorization": f"Bearer {token}"} for token, user in TOKENS.items()}
+SESSION_SECRET = "a-fixed-test-session-secret-0123456789"
+AUDIENCE = "/projects/123456/global/backendServices/987654"
+
+
+def web_config(**overrides: Any) -> WebConfig:
+    """Token mode with alice, bob and carol; no background scans."""
+    settings: dict[str, Any] = {"tokens": TOKENS, "session_secret": SESSION_SECRET, "watch_interval_seconds": 0}
+    return WebConfig.model_validate(settings | overrides)
+
+
+def build_registry(root: Path, work: Path) -> ModelRegistry:
+    """Register v1-v3 of `eyewear` (by alice), v1 in production (approved by bob), v2 in staging, v3 developing."""
+    registry = ModelRegistry(RegistryConfig(root=str(root)))
+    metrics = [
+        {"accuracy": 0.81, "auc": 0.86, "loss": 0.52, "latency_ms": 4.1},
+        {"accuracy": 0.86, "auc": 0.9, "loss": 0.41, "latency_ms": 4.6},
+        {"accuracy": 0.84, "auc": 0.91, "loss": 0.44, "latency_ms": 3.2},
+    ]
+    for index, values in enumerate(metrics, 1):
+        folder = work / f"export-{index}"
+        (folder / "variables").mkdir(parents=True)
+        (folder / "saved_model.pb").write_bytes(f"graph {index}".encode() * 50)
+        (folder / "variables" / "variables.index").write_bytes(f"weights {index}".encode())
+        registry.register_model(
+            MODEL, folder, metrics=values, params={"epochs": 3 + index, "learning_rate": 0.01},
+            description=f"eyewear recommender, run {index}", tags=["baseline"] if index == 1 else ["tuned"],
+            lineage={"training_data_uris": [f"gs://data/eyewear/train-{index}-*.tfrecord"],
+                     "pipeline_run": f"train-and-register-{index}", "code_version": f"abc{index}"},
+            registered_by=REGISTRANT,
+        )  # fmt: skip
+    registry.promote_model(MODEL, "v1", "validation", actor=REGISTRANT)
+    registry.promote_model(MODEL, "v1", "staging", actor=REGISTRANT)
+    registry.promote_model(MODEL, "v1", "production", approved_by="bob", actor=REGISTRANT, reason="first release")
+    registry.promote_model(MODEL, "v2", "validation", actor=REGISTRANT)
+    registry.promote_model(MODEL, "v2", "staging", actor=REGISTRANT)
+    return registry
+
+
+class RecordingTarget(DeploymentTarget):
+    """A deployment target that serves nothing: it only issues ids, so endpoint records can be made without TF."""
+
+    kind: ClassVar[str] = "recording"
+
+    def deploy(
+        self, endpoint: EndpointRecord, metadata: ModelMetadata, artifacts: Path | None, traffic: dict[str, int]
+    ) -> DeployResult:
+        return DeployResult(deployed_id=uuid.uuid4().hex[:12], endpoint_ref=f"recording/{endpoint.name}")
+
+    def set_traffic(self, endpoint: EndpointRecord, traffic: dict[str, int]) -> None:
+        pass
+
+    def undeploy(self, endpoint: EndpointRecord, deployed_id: str, traffic: dict[str, int]) -> None:
+        pass
+
+    def predict(self, endpoint: EndpointRecord, instances: list[Any], deployed_id: str | None = None) -> Prediction:
+        raise NotImplementedError
+
+    def needs_local_artifacts(self) -> bool:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------------------------ IAP
+
+
+@dataclass
+class IAPKeys:
+    """An ES256 key pair whose public half is in a JWKS file, and a signer of IAP-like assertions."""
+
+    private: ec.EllipticCurvePrivateKey
+    kid: str
+    jwks_file: Path
+
+    @classmethod
+    def create(cls, folder: Path, kid: str = "test-key-1") -> IAPKeys:
+        private = ec.generate_private_key(ec.SECP256R1())
+        jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(private.public_key()))
+        jwk |= {"kid": kid, "alg": "ES256", "use": "sig"}
+        path = folder / "iap-keys.json"
+        path.write_text(json.dumps({"keys": [jwk]}))
+        return cls(private, kid, path)
+
+    def public_pem(self) -> bytes:
+        return self.private.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+
+    def sign(
+        self,
+        email: str,
+        *,
+        audience: str = AUDIENCE,
+        issuer: str = "https://cloud.google.com/iap",
+        expires_in: int = 600,
+        key: ec.EllipticCurvePrivateKey | None = None,
+        kid: str | None = None,
+    ) -> str:
+        now = int(time.time())
+        claims = {"iss": issuer, "aud": audience, "email": email, "sub": f"accounts.google.com:{email}",
+                  "iat": now - 5, "exp": now + expires_in}  # fmt: skip
+        return jwt.encode(claims, key or self.private, algorithm="ES256", headers={"kid": kid or self.kid})
+
+
+# ---------------------------------------------------------------------------------------------------- servers
+
+
+@dataclass
+class Delivery:
+    """A request the webhook receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def signed_with(self, secret: str) -> bool:
+        expected = "sha256=" + hmac.new(secret.encode(), self.body, hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected, self.headers.get("x-registry-signature", ""))
+
+
+@dataclass
+class WebhookReceiver:
+    """An HTTP server on 127.0.0.1 that records POSTs; `fail_first` answers the first N with 500."""
+
+    fail_first: int = 0
+    deliveries: list[Delivery] = field(default_factory=list)
+    attempts: int = 0
+    condition: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.condition:
+                    receiver.attempts += 1
+                    failing = receiver.attempts <= receiver.fail_first
+                    if not failing:
+                        headers = {k.lower(): v for k, v in self.headers.items()}
+                        receiver.deliveries.append(Delivery(self.path, headers, body))
+                    receiver.condition.notify_all()
+                self.send_response(500 if failing else 204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/registry"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def wait_for(self, predicate: Callable[[list[Delivery]], bool], timeout: float = 10.0) -> list[Delivery]:
+        with self.condition:
+            if not self.condition.wait_for(lambda: predicate(self.deliveries), timeout):
+                raise AssertionError(f"webhook deliveries not as expected after {timeout}s: {self.deliveries}")
+            return list(self.deliveries)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class SMTPSink:
+    """An aiosmtpd server on 127.0.0.1 keeping every message it receives."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[Message] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.condition = threading.Condition()
+        sink = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+                with sink.condition:
+                    sink.messages.append(message_from_bytes(envelope.content, policy=email.policy.default))
+                    sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+                    sink.condition.notify_all()
+                return "250 Message accepted for delivery"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+        self.port = self.controller.port
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Message]:
+        with self.condition:
+            if not self.condition.wait_for(lambda: len(self.messages) >= count, timeout):
+                subjects = [m["Subject"] for m in self.messages]
+                raise AssertionError(f"expected {count} e-mails within {timeout}s, got {subjects}")
+            return list(self.messages)
+
+    def stop(self) -> None:
+        self.controller.stop()
