@@ -48,5 +48,10 @@ $(MLFLOW_STAMP):
 	$(MLFLOW_VENV)/bin/python -m pip install --quiet 'mlflow>=3,<4'
 	touch $(MLFLOW_STAMP)
 
+# The local pipeline end to end against its steps called in-process, and kfp.local's per-task overhead.
+.PHONY: bench-pipeline
+bench-pipeline: $(STAMP)
+	$(PY) -m benchmarks.pipeline
+
 bench: $(STAMP) $(MLFLOW_STAMP)
 	BENCH_MLFLOW_PYTHON=$(MLFLOW_VENV)/bin/python $(PY) -m benchmarks

@@ -14,9 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-pytest.importorskip("google.cloud.aiplatform")
-
 from google.api_core import exceptions as api_exceptions  # noqa: E402
 from vertex_standin import RecordedRequest, VertexStandIn, isolated_aiplatform_config  # noqa: E402
 

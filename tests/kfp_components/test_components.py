@@ -11,10 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip("kfp")
-pytest.importorskip("tensorflow")
-
 from google_cloud_pipeline_components.types.artifact_types import VertexEndpoint, VertexModel  # noqa: E402
 from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Metrics, Model  # noqa: E402
 

@@ -14,9 +14,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("kfp")
-pytest.importorskip("tensorflow")
-
 from pipelines.train_and_register import PIPELINE_NAME  # noqa: E402
 from registry_core import ModelRegistry  # noqa: E402
 from registry_core.cli import main  # noqa: E402

@@ -15,9 +15,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("kfp")
-pytest.importorskip("tensorflow")
-
 from pipelines.local import run_local  # noqa: E402
 from pipelines.train_and_register import PIPELINE_NAME  # noqa: E402
 from registry_core import ModelRegistry  # noqa: E402

@@ -13,10 +13,6 @@ from typing import Any
 import pytest
 import requests
 import yaml
-
-pytest.importorskip("kfp")
-pytest.importorskip("google.cloud.aiplatform")
-
 from google.api_core import exceptions as api_exceptions  # noqa: E402
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from kfp import compiler, dsl  # noqa: E402

@@ -9,8 +9,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the web UI needs the [ui] extra")
-
 # Starlette suggests httpx2 for its TestClient; httpx is what this project installs.
 warnings.filterwarnings("ignore", message=r"Using `httpx` with `starlette.testclient`", category=UserWarning)
 

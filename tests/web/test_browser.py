@@ -22,10 +22,7 @@ from registry_core.web.app import create_app
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
 
-playwright_sync = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="needs Debian's chromium (apt-get install chromium)"
-)
+from playwright import sync_api as playwright_sync  # noqa: E402 - after CHROMIUM, like the other settings
 
 
 @pytest.fixture

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, settings
 from web_support import BEARER, build_registry, web_config
 
 from registry_core.web.app import create_app
-
-schemathesis = pytest.importorskip("schemathesis")
 
 # The schema is read when the tests are collected, so the app (and its registry) exist from then on.
 _FOLDER = tempfile.TemporaryDirectory(prefix="registry-fuzz-")

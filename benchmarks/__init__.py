@@ -1,0 +1,12 @@
+"""Speed measurements of registry_core against MLflow's model registry and against raw copies (``make bench``).
+
+Run ``python -m benchmarks`` (``make bench`` also builds MLflow's own virtual environment first). Modules:
+
+- ``settings``: the workload's sizes and counts (environment variables ``BENCH_*``).
+- ``artifacts``: the artifact folders every system registers (the same bytes for each).
+- ``gcs``: the fake-gcs-server emulator of the tests and a request-counting client.
+- ``ours``: the workload on our registry (local folder or GCS); ``ours_worker`` is one concurrent registrant.
+- ``mlflow_system``: the workload on MLflow, run by ``mlflow_worker`` inside MLflow's virtual environment.
+- ``baselines``: a raw copy of the big folder (``cp -r``, raw blob uploads) and interpreter cold starts.
+- ``report``: the printed tables (their column names are what the README's performance section shows).
+"""
