@@ -379,6 +379,9 @@ def _event(
 
 
 def _check_split(record: EndpointRecord, traffic: Mapping[str, int]) -> dict[str, int]:
+    if not isinstance(traffic, Mapping):
+        msg = f"a traffic split maps deployed model ids to percents, got {type(traffic).__name__}"
+        raise InvalidInputError(msg)
     split = {str(k): v for k, v in traffic.items()}
     active = {d.id for d in record.active()}
     if unknown := sorted(set(split) - active):

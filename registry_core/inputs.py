@@ -22,6 +22,9 @@ def clean_tags(tags: Iterable[str] | str) -> tuple[str, ...]:
     """Return sorted, distinct, stripped tags. Raises: InvalidInputError."""
     if isinstance(tags, str):
         tags = [tags]
+    if not isinstance(tags, Iterable):
+        msg = f"tags must be a list of strings, got {type(tags).__name__}"
+        raise InvalidInputError(msg)
     result = set()
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG_LENGTH or not tag.isprintable():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -12,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from registry_core.errors import CorruptRecordError, NotFoundError, RegistryError
 from registry_core.metadata import utc_now
-from registry_core.processes import is_running, process_start
+from registry_core.processes import is_running, own_process
 from registry_core.storage.base import StorageBackend
 from registry_core.store import ARTIFACTS_PREFIX, PENDING_PREFIX, MetadataStore
 
@@ -31,8 +30,8 @@ class PendingMarker:
     @classmethod
     def for_this_process(cls) -> PendingMarker:
         """Return the marker describing the calling process."""
-        pid = os.getpid()
-        return cls(socket.gethostname(), pid, process_start(pid), utc_now())
+        pid, start = own_process()
+        return cls(socket.gethostname(), pid, start, utc_now())
 
     def to_json(self) -> bytes:
         """Serialize for storage."""

@@ -108,6 +108,9 @@ class ModelPerformance(_Record):
             return cls()
         if isinstance(metrics, ModelPerformance):
             return metrics
+        if not isinstance(metrics, Mapping):
+            msg = f"metrics must be a mapping of names to numbers, got {type(metrics).__name__}"
+            raise InvalidInputError(msg)
         known: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for name, value in metrics.items():

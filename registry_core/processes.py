@@ -25,10 +25,24 @@ def is_running(pid: int, start: str) -> bool:
     return process_start(pid) == start
 
 
+_own: tuple[int, str] = (-1, "")  # (pid, start) of this process, read once: it cannot change while we run
+
+
+def own_process() -> tuple[int, str]:
+    """Return the calling process's pid and start time (as process_start gives it), read from /proc only once."""
+    global _own
+    pid, start = _own
+    if pid != os.getpid() or not start:  # a forked child has a pid (and start) of its own
+        pid = os.getpid()
+        start = process_start(pid)
+        _own = (pid, start)
+    return pid, start
+
+
 def self_token() -> str:
     """Return "<pid>_<start>" naming the calling process, for names of temporary files."""
-    pid = os.getpid()
-    return f"{pid}_{process_start(pid)}"
+    pid, start = own_process()
+    return f"{pid}_{start}"
 
 
 def token_is_running(token: str) -> bool:

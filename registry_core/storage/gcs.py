@@ -222,8 +222,8 @@ class GCSStorage(StorageBackend):
 
     # -- writes -----------------------------------------------------------------------------------------------
 
-    def write(self, key: str, data: bytes) -> None:
-        """Replace the bytes at `key` (one request up to 8 MiB; GCS objects are replaced atomically)."""
+    def write(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Replace the bytes at `key` (one request up to 8 MiB; GCS objects are replaced atomically and durably)."""
         blob = self._blob(key)
         with _gcs_errors(self.uri_for(key), bucket_level=True):
             blob.upload_from_string(data, content_type="application/octet-stream")

@@ -84,13 +84,14 @@ class LocalStorage(StorageBackend):
         with _os_errors(f"cannot create {path.parent}"):
             path.parent.mkdir(parents=True, exist_ok=True)
 
-    def _write_temp(self, path: Path, data: bytes) -> Path:
+    def _write_temp(self, path: Path, data: bytes, *, durable: bool = True) -> Path:
         self._ensure_parent(path)
         temp = path.with_name(f"{path.name}{_TMP_MARK}{self_token()}-{uuid.uuid4().hex[:12]}")
         with _os_errors(f"cannot write {path}"), open(temp, "xb") as handle:
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         return temp
 
     def read(self, key: str) -> bytes:
@@ -104,10 +105,10 @@ class LocalStorage(StorageBackend):
         data = self.read(key)
         return data, _generation(data)
 
-    def write(self, key: str, data: bytes) -> None:
-        """Atomically replace the bytes at `key`."""
+    def write(self, key: str, data: bytes, *, durable: bool = True) -> None:
+        """Atomically replace the bytes at `key` (fsynced first unless `durable` is False)."""
         path = self._path(key)
-        temp = self._write_temp(path, data)
+        temp = self._write_temp(path, data, durable=durable)
         with _os_errors(f"cannot write {path}"):
             os.replace(temp, path)
 

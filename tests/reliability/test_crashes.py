@@ -29,6 +29,7 @@ from registry_core import (
 )
 from registry_core.loading import CACHE_ENV, artifact_key
 from registry_core.store import model_key, parse_record
+from registry_core.versioning import version_key
 
 WORKERS = Path(__file__).with_name("workers.py")
 PROCESS_TIMEOUT = 60.0
@@ -252,3 +253,177 @@ def test_killed_promotion_leaves_the_old_or_the_new_document(storage_root: str, 
     assert _assert_consistent_document(registry, model) >= 4
     assert registry.check().ok
     print(f"a promotion cycle takes {timing['seconds']:.3f}s; (delay, promotions, leftovers) per kill: {outcomes}")
+
+
+# -- many kills at random points: 3 looping registrants and 1 promoter per round, 8 rounds per backend -----------
+
+ROUNDS = 8
+REGISTRANTS_PER_ROUND = 3
+PROMOTERS_PER_ROUND = 1
+MAX_KILL_DELAY = 1.2  # seconds after "ready"; a small registration takes a few tens of milliseconds, so the kills
+# land at every phase of one (marker, upload, document write, marker cleanup), several registrations in
+LOOP_FILES = 6
+LOOP_FILE_SIZE = 48 * 1024
+
+
+def _start_all(jobs: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, subprocess.Popen[str]]]:
+    """Start every worker at once (imports overlap), then wait until each one is ready."""
+    processes = [
+        (
+            command,
+            subprocess.Popen(  # noqa: S603 - our own worker script
+                [sys.executable, str(WORKERS), command, json.dumps(args)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=os.environ.copy(),
+            ),
+        )
+        for command, args in jobs
+    ]
+    for _, process in processes:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if json.loads(line or "{}").get("ready") is not True:
+            for _, other in processes:
+                other.kill()
+            _, err = process.communicate(timeout=PROCESS_TIMEOUT)
+            pytest.fail(f"worker did not start: {line!r} {err[-3000:]}")
+    return processes
+
+
+def _whole_in_storage(registry: ModelRegistry, metadata: Any, seen: dict[str, set[str]]) -> None:
+    """The version's artifact folder holds every file of its manifest (cheap: one listing, no download)."""
+    key = artifact_key(registry.storage, metadata)
+    if key not in seen:
+        seen[key] = set(registry.storage.list(key))
+    expected = {f"{key}/{entry.path}" for entry in metadata.artifact_manifest}
+    assert expected <= seen[key], f"{metadata.version} is visible without all of its artifacts"
+
+
+def _visible_versions(registry: ModelRegistry, model: str) -> list[Any]:
+    try:
+        return registry.list_versions(model)
+    except ModelNotFoundError:
+        return []
+
+
+def test_thirty_random_kills_of_registering_and_promoting_workers(storage_root: str, tmp_path: Path) -> None:
+    """ROUNDS x (3 registrants + 1 promoter) = 32 kills per backend, with readers watching while they happen."""
+    reg_model, promo_model = "crash-many-reg", "crash-many-promote"
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    rng = random.Random(os.urandom(8))
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    files = []
+    for index in range(LOOP_FILES):
+        path = shared / f"part-{index}.bin"
+        path.write_bytes(os.urandom(LOOP_FILE_SIZE))
+        files.append(str(path))
+    labels = []
+    for index in range(2):
+        (tmp_path / f"candidate-{index}.txt").write_text(f"candidate {index}")
+        labels.append(
+            registry.register_model(promo_model, tmp_path / f"candidate-{index}.txt", registered_by="trainer").version
+        )
+
+    acknowledged: dict[str, tuple[str, str]] = {}  # version -> (digest, artifact uri) that a worker was told
+    whole: dict[str, set[str]] = {}  # artifact folder -> its keys, once seen complete (folders never change)
+    log = []
+    leftovers: list[list[str]] = []  # kinds that gc removed after each round
+    kills = 0
+    for round_index in range(ROUNDS):
+        before = {m.version for m in _visible_versions(registry, reg_model)}
+        jobs: list[tuple[str, dict[str, Any]]] = [
+            (
+                "crash-register-loop",
+                {
+                    "root": storage_root,
+                    "model": reg_model,
+                    "files": files,
+                    "user": f"trainer-{round_index}-{i}",
+                    "work_dir": str(tmp_path / "work" / f"{round_index}-{i}"),
+                },
+            )  # fmt: skip
+            for i in range(REGISTRANTS_PER_ROUND)
+        ]
+        jobs += [
+            (
+                "crash-promote",
+                {"root": storage_root, "model": promo_model, "versions": labels, "user": "operator", "steps": 10_000},
+            )
+            for _ in range(PROMOTERS_PER_ROUND)
+        ]
+        processes = _start_all(jobs)
+        started = time.monotonic()
+        deadlines = sorted(
+            ((rng.uniform(0, MAX_KILL_DELAY), index) for index in range(len(processes))), key=lambda d: d[0]
+        )
+        outputs: dict[int, str] = {}
+        for delay, index in deadlines:
+            # Until this worker's moment comes, read the registry as any client would: whatever is visible is whole.
+            while time.monotonic() - started < delay:
+                for metadata in _visible_versions(registry, reg_model):
+                    _whole_in_storage(registry, metadata, whole)
+                _assert_consistent_document(registry, promo_model)
+            command, process = processes[index]
+            if process.poll() is None:
+                os.kill(process.pid, signal.SIGKILL)
+                kills += 1
+            process.wait(timeout=PROCESS_TIMEOUT)  # reaped: a zombie would look like a live writer
+            # Read through the buffered pipes (communicate() would skip what readline() already buffered).
+            assert process.stdout is not None
+            assert process.stderr is not None
+            out, err = process.stdout.read(), process.stderr.read()
+            process.stdout.close()
+            process.stderr.close()
+            assert process.returncode in (0, -signal.SIGKILL), f"{command} failed ({process.returncode}): {err[-2000:]}"
+            outputs[index] = out
+            log.append((command.removeprefix("crash-"), round(delay, 2)))
+
+        # What the killed registrants were told is there, exactly; at most one unacknowledged version per registrant.
+        acked_now = 0
+        for index, out in outputs.items():
+            if processes[index][0] != "crash-register-loop":
+                continue
+            for line in out.strip().splitlines():  # the "ready" line was read at the start
+                ack = json.loads(line)
+                acknowledged[ack["version"]] = (ack["digest"], ack["uri"])
+                acked_now += 1
+        versions = {m.version: m for m in _visible_versions(registry, reg_model)}
+        for label, (digest, uri) in acknowledged.items():
+            assert label in versions, f"acknowledged {label} was lost"
+            assert (versions[label].artifact_digest, versions[label].artifact_uri) == (digest, uri)
+        new = set(versions) - before
+        assert acked_now <= len(new) <= acked_now + REGISTRANTS_PER_ROUND, (acked_now, sorted(new))
+        assert len({m.artifact_uri for m in versions.values()}) == len(versions), "two versions share an upload"
+        for label in sorted(new, key=version_key)[-2:]:  # the newest ones, verified byte for byte
+            assert (registry.artifact_path(reg_model, label) / "saved_model.json").is_file()
+        registered = [e for e in registry.history(reg_model) if e.action is HistoryAction.REGISTERED]
+        assert sorted(e.version for e in registered) == sorted(versions)
+        _assert_consistent_document(registry, promo_model)
+
+        # gc removes every leftover of both models, then a retry of the interrupted work succeeds.
+        leftovers.append(_assert_gc_cleans_up(registry, reg_model))
+        assert _upload_folders(registry, promo_model) == {
+            artifact_key(registry.storage, m) for m in registry.list_versions(promo_model)
+        }
+        retry_folder = tmp_path / "retries" / str(round_index)
+        retry_folder.mkdir(parents=True)
+        (retry_folder / "saved_model.json").write_text(json.dumps({"retry": round_index}))
+        retried = registry.register_model(reg_model, retry_folder, registered_by="trainer")
+        assert registry.get_model_metadata(reg_model).version == retried.version
+        assert (registry.artifact_path(reg_model, retried.version) / "saved_model.json").is_file()
+        acknowledged[retried.version] = (retried.artifact_digest, retried.artifact_uri)
+        assert registry.check().ok
+
+    # Nobody is stuck behind a dead writer: the promotion cycle still completes.
+    _finish(_start("crash-promote", {"root": storage_root, "model": promo_model, "versions": labels,
+                                     "user": "operator", "steps": 10}))  # fmt: skip
+    assert _assert_consistent_document(registry, promo_model) >= 2
+    assert registry.check().ok
+    assert kills >= 30, f"only {kills} workers were still running when their kill came: {log}"
+    # Some kills landed between the marker and the commit (a registrant is killed mid-registration, not between two).
+    assert any("stale_marker" in kinds for kinds in leftovers), leftovers
+    print(f"{kills} kills; {len(acknowledged)} acknowledged versions; leftovers per round {leftovers}; {log}")

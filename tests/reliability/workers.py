@@ -9,6 +9,10 @@ Commands:
     promote   Wait for a start file, promote one version to production, print the outcome.
     crash-register  Print READY, then register one version (the test kills the process at some point).
     crash-promote   Print READY, then keep cycling the given versions through production.
+    crash-register-loop  Print READY, then register fresh versions one after another, printing each as it commits,
+                    until killed (or `count` are done).
+    fault-register  Wait for a start file, register folders in threads through the fault-injecting proxy, print
+                    each outcome (ok, a RegistryError, or anything else as "unexpected").
 """
 
 from __future__ import annotations
@@ -114,11 +118,71 @@ def crash_promote(args: dict[str, Any]) -> None:
     _emit({"ok": True, "steps": steps, "seconds": time.monotonic() - started})
 
 
+def crash_register_loop(args: dict[str, Any]) -> None:
+    """Register versions one after another from fresh folders (hard links to the shared files plus a unique file).
+
+    Each committed registration is acknowledged on stdout right away, so the test knows which versions a caller
+    was told about before the kill; at most the one in flight when it was killed may be committed without one.
+    """
+    registry = _registry(args["root"])
+    shared = [Path(p) for p in args["files"]]
+    work = Path(args["work_dir"])
+    _emit({"ready": True})
+    for index in range(args.get("count", 1_000_000)):
+        folder = work / f"v-{os.getpid()}-{index}"
+        folder.mkdir(parents=True)
+        for path in shared:
+            os.link(path, folder / path.name)
+        (folder / "saved_model.json").write_text(json.dumps({"pid": os.getpid(), "index": index}))
+        metadata = registry.register_model(args["model"], folder, registered_by=args["user"])
+        _emit({"version": metadata.version, "digest": metadata.artifact_digest, "uri": metadata.artifact_uri})
+
+
+def fault_register(args: dict[str, Any]) -> None:
+    """Register `folders` in `threads` threads through the fault-injecting proxy; report each outcome.
+
+    A RegistryError is an allowed outcome (reported with its type and message); anything else is reported as
+    "unexpected" with its traceback, for the test to fail on.
+    """
+    import traceback
+    from concurrent.futures import ThreadPoolExecutor
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fault_proxy, gcs_emulator
+    from fault_proxy import shorten_gcs_retries
+    from gcs_emulator import make_client
+
+    from registry_core import ModelRegistry, RegistryConfig, RegistryError
+    from registry_core.storage.gcs import GCSStorage
+
+    shorten_gcs_retries(**args["retry"])
+    storage = GCSStorage(args["root"], client=make_client(args["proxy"]))
+    registry = ModelRegistry(RegistryConfig(root=args["root"]), storage=storage)
+    _wait_for(args["start_file"], args["ready_file"])
+
+    def one(folder: str) -> dict[str, Any]:
+        try:
+            metadata = registry.register_model(args["model"], folder, registered_by=args["user"])
+        except RegistryError as exc:
+            return {"folder": folder, "ok": False, "error": type(exc).__name__, "message": str(exc)}
+        except Exception:  # noqa: BLE001 - reported to the test, which fails on it
+            return {"folder": folder, "ok": False, "unexpected": traceback.format_exc()}
+        return {
+            "folder": folder, "ok": True, "version": metadata.version, "digest": metadata.artifact_digest,
+            "uri": metadata.artifact_uri,
+        }  # fmt: skip
+
+    with ThreadPoolExecutor(args["threads"]) as pool:
+        results = list(pool.map(one, args["folders"]))
+    _emit({"ok": True, "results": results})
+
+
 COMMANDS = {
     "register": register,
     "promote": promote,
     "crash-register": crash_register,
     "crash-promote": crash_promote,
+    "crash-register-loop": crash_register_loop,
+    "fault-register": fault_register,
 }
 
 
