@@ -269,6 +269,8 @@ def parse_document(record_type: type[Record], data: bytes, key: str) -> Record:
         return record_type.model_validate_json(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        msg = f"corrupt record {key}: {where + ': ' if where else ''}{first.get('msg', 'invalid')}"
+        # Keys and validator messages come from the document itself: keep the message on one line.
+        where = ".".join(str(p) if str(p).isprintable() else repr(p) for p in first.get("loc", ()))
+        problem = " ".join(str(first.get("msg", "invalid")).split())
+        msg = f"corrupt record {key}: {where + ': ' if where else ''}{problem}"
         raise CorruptRecordError(msg) from None

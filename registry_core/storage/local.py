@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import BinaryIO
 
 from registry_core.errors import (
     ConflictError,
@@ -32,6 +33,9 @@ from registry_core.storage.base import (
 _TMP_MARK = ".regtmp-"
 _LOCK_DIR = ".locks"
 _COPY_THREADS = 4
+# delete() prunes the folders it empties, so a folder another process is writing into can vanish between its mkdir
+# and its open (pending/<model>/ when two registrations start and end at once): the write makes it again.
+_FOLDER_RACE_RETRIES = 20
 
 
 @contextlib.contextmanager
@@ -82,12 +86,29 @@ class LocalStorage(StorageBackend):
             with _os_errors(f"cannot create registry root {self.root}"):
                 self.root.mkdir(parents=True, exist_ok=True)
         with _os_errors(f"cannot create {path.parent}"):
-            path.parent.mkdir(parents=True, exist_ok=True)
+            for attempt in range(_FOLDER_RACE_RETRIES):
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    return
+                except (FileExistsError, FileNotFoundError):
+                    # A concurrent delete() removed a folder on the way while mkdir was making it.
+                    if attempt == _FOLDER_RACE_RETRIES - 1:
+                        raise
+
+    def _open_new(self, path: Path, temp: Path) -> BinaryIO:
+        """Create `temp` next to `path` for writing, making (and, after a concurrent prune, remaking) the folder."""
+        for attempt in range(_FOLDER_RACE_RETRIES):
+            self._ensure_parent(path)
+            try:
+                return open(temp, "xb")  # noqa: SIM115 - the caller closes it
+            except FileNotFoundError:
+                if attempt == _FOLDER_RACE_RETRIES - 1:
+                    raise
+        raise AssertionError  # not reached: the last attempt returns or raises
 
     def _write_temp(self, path: Path, data: bytes, *, durable: bool = True) -> Path:
-        self._ensure_parent(path)
         temp = path.with_name(f"{path.name}{_TMP_MARK}{self_token()}-{uuid.uuid4().hex[:12]}")
-        with _os_errors(f"cannot write {path}"), open(temp, "xb") as handle:
+        with _os_errors(f"cannot write {path}"), self._open_new(path, temp) as handle:
             handle.write(data)
             if durable:
                 handle.flush()

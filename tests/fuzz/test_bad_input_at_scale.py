@@ -51,6 +51,8 @@ junk_text = st.one_of(
             "Good",
             "g\u043eod",
             "good\n",
+            "two\nlines",
+            "x\u2028y",
             "good/../x",
             "x" * 300,
             "v1",

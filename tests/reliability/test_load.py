@@ -69,6 +69,15 @@ def test_32_processes_register_640_versions_and_lose_none(storage_root: str, tmp
     print(f"{storage_root.split(':')[0]}: {total} registrations by {PROCESSES} processes in {elapsed:.1f}s")
 
 
+def test_writes_and_deletes_racing_in_one_folder_never_fail(tmp_path: Path) -> None:
+    """Registrations write and delete their markers in pending/<model>/ at once; on the local backend delete()
+    prunes the folder it empties, which must never make a concurrent write into that folder fail."""
+    root = str(tmp_path / "registry")
+    jobs = [("marker-churn", {"root": root, "model": "churn", "count": 1500}) for _ in range(4)]
+    outcomes = run_together(tmp_path, jobs, timeout=LOAD_TIMEOUT)
+    assert [o["failed"] for o in outcomes] == [0] * len(jobs), [o["failures"] for o in outcomes]
+
+
 def test_16_racing_promotions_leave_one_production_and_16_history_entries(storage_root: str, tmp_path: Path) -> None:
     model = "load-race"
     registry = ModelRegistry(RegistryConfig(root=storage_root))

@@ -11,6 +11,7 @@ Commands:
     crash-promote   Print READY, then keep cycling the given versions through production.
     crash-register-loop  Print READY, then register fresh versions one after another, printing each as it commits,
                     until killed (or `count` are done).
+    marker-churn    Wait for a start file, then write and delete keys in one folder; count the failures.
     fault-register  Wait for a start file, register folders in threads through the fault-injecting proxy, print
                     each outcome (ok, a RegistryError, or anything else as "unexpected").
 """
@@ -176,6 +177,26 @@ def fault_register(args: dict[str, Any]) -> None:
     _emit({"ok": True, "results": results})
 
 
+def marker_churn(args: dict[str, Any]) -> None:
+    """Write and delete small keys in one folder, as registrations do with their markers; count failures."""
+    import uuid
+
+    from registry_core import RegistryError
+    from registry_core.storage import open_storage
+
+    storage = open_storage(args["root"])
+    _wait_for(args["start_file"], args["ready_file"])
+    failures: list[str] = []
+    for _ in range(args["count"]):
+        key = f"pending/{args['model']}/{uuid.uuid4().hex}.json"
+        try:
+            storage.write(key, b"{}")
+            storage.delete(key)
+        except RegistryError as exc:
+            failures.append(f"{type(exc).__name__}: {exc}")
+    _emit({"ok": True, "failures": failures[:5], "failed": len(failures)})
+
+
 COMMANDS = {
     "register": register,
     "promote": promote,
@@ -183,6 +204,7 @@ COMMANDS = {
     "crash-promote": crash_promote,
     "crash-register-loop": crash_register_loop,
     "fault-register": fault_register,
+    "marker-churn": marker_churn,
 }
 
 
