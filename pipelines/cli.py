@@ -8,7 +8,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from registry_core.cli import emit, pairs, parse_number, registry_uri, table
+from registry_core.cli._context import registry_uri
+from registry_core.cli._output import emit, table
+from registry_core.cli._parsing import pairs, parse_number
 from registry_core.errors import InvalidInputError
 
 app = typer.Typer(help="Compile, run locally or submit the train-and-register pipeline.", no_args_is_help=True)

@@ -15,7 +15,8 @@ from typing import Any
 
 from registry_core.deploy.vertex import is_local_endpoint
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
-from registry_core.google_errors import api_message, one_line
+from registry_core.google_errors import api_message
+from registry_core.text import one_line
 
 __all__ = ["InvalidPipelineSubmissionError", "PipelineSubmissionError", "submit_pipeline"]
 

@@ -1,7 +1,7 @@
-"""Allow `python -m registry_core`."""
+"""Allow ``python -m registry_core`` (the same commands as ``model-registry``)."""
 
 import sys
 
-from registry_core.cli import main
+from registry_core.cli.app import main
 
 sys.exit(main())

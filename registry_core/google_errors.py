@@ -5,13 +5,6 @@ from __future__ import annotations
 import re
 
 _REST_PREFIX = re.compile(r"^(?:GET|POST|PUT|PATCH|DELETE) \S+: ")
-MAX_MESSAGE = 300
-
-
-def one_line(text: object) -> str:
-    """Return `text` on one line, cut to MAX_MESSAGE characters."""
-    line = " ".join(str(text).split())
-    return line if len(line) <= MAX_MESSAGE else line[: MAX_MESSAGE - 3] + "..."
 
 
 def api_message(exc: BaseException) -> str:

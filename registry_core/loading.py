@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from registry_core.artifacts import verify_folder
-from registry_core.errors import DependencyMissingError, RegistryError
+from registry_core.errors import RegistryError
 from registry_core.metadata import ModelMetadata
 from registry_core.storage.base import StorageBackend
+from registry_core.tensorflow_import import import_tensorflow
 
 CACHE_ENV = "MODEL_REGISTRY_CACHE"
 
@@ -68,11 +69,7 @@ def load_artifacts(storage: StorageBackend, metadata: ModelMetadata) -> Any:
     keras_files = sorted(n for n in names if n.endswith(".keras") and "/" not in n)
     if "saved_model.pb" not in names and not keras_files:
         return folder
-    try:
-        import tensorflow as tf
-    except ImportError as exc:
-        msg = "loading TensorFlow models needs TensorFlow: pip install 'registry-core[tf]'"
-        raise DependencyMissingError(msg) from exc
+    tf = import_tensorflow("loading TensorFlow models")
     if keras_files:
         return tf.keras.models.load_model(folder / keras_files[0])
     return tf.saved_model.load(str(folder))

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
+from registry_core.errors import DeploymentError, InvalidInputError
+from registry_core.tensorflow_import import import_tensorflow
 
 SIGNATURE = "serving_default"
 
@@ -23,11 +24,7 @@ class SavedModelPredictor:
     """
 
     def __init__(self, folder: Path) -> None:
-        try:
-            import tensorflow as tf
-        except ImportError as exc:
-            msg = "serving models needs TensorFlow: pip install 'registry-core[tf]'"
-            raise DependencyMissingError(msg) from exc
+        tf = import_tensorflow("serving models")
         self._tf = tf
         if not (folder / "saved_model.pb").is_file():
             msg = f"{folder} is not a TensorFlow SavedModel (no saved_model.pb); only SavedModels can be served"

@@ -34,8 +34,9 @@ from urllib.parse import urlsplit
 from registry_core.deploy.base import NEW_DEPLOYMENT, DeploymentTarget, DeployResult, Prediction
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
-from registry_core.google_errors import api_message, one_line
+from registry_core.google_errors import api_message
 from registry_core.metadata import ModelMetadata, ModelStage
+from registry_core.text import one_line
 
 __all__ = ["DEFAULT_SERVING_IMAGE", "VertexTarget"]
 

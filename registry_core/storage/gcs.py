@@ -28,6 +28,7 @@ from registry_core.storage.base import (
     hash_file,
     walk_files,
 )
+from registry_core.text import one_line
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Bucket, Client
@@ -42,7 +43,6 @@ _EMULATOR_PROJECT = "test"
 _WRITE_ID = "registry-write-id"
 _THREADS = 8  # parallel uploads, downloads and deletes; below requests' default pool of 10 connections
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
-_MAX_MESSAGE = 200
 
 
 def _import_storage() -> Any:
@@ -52,11 +52,6 @@ def _import_storage() -> Any:
     except ImportError as exc:
         raise DependencyMissingError(_INSTALL_HINT) from exc
     return storage
-
-
-def _one_line(text: str) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 3] + "..."
 
 
 def _bucket_missing(exc: BaseException) -> bool:
@@ -88,26 +83,26 @@ def _gcs_errors(what: str, *, bucket_level: bool = False) -> Iterator[None]:
         msg = f"{what} changed since it was read"
         raise ConflictError(msg) from exc
     except (api.Forbidden, api.Unauthorized) as exc:
-        msg = f"{what}: permission denied ({exc.code} {_one_line(exc.message)})"
+        msg = f"{what}: permission denied ({exc.code} {one_line(exc.message)})"
         raise StorageError(msg) from exc
     except api.GoogleAPICallError as exc:
-        msg = f"{what}: GCS error {exc.code} {_one_line(exc.message)}"
+        msg = f"{what}: GCS error {exc.code} {one_line(exc.message)}"
         raise StorageError(msg) from exc
     except api.RetryError as exc:
-        msg = f"{what}: gave up after retries ({_one_line(str(exc.cause or exc))})"
+        msg = f"{what}: gave up after retries ({one_line(str(exc.cause or exc))})"
         raise StorageError(msg) from exc
     except auth.DefaultCredentialsError as exc:
         msg = f"{what}: no Google credentials (run `gcloud auth application-default login`)"
         raise StorageError(msg) from exc
     except auth.GoogleAuthError as exc:
-        msg = f"{what}: authentication failed ({_one_line(str(exc))})"
+        msg = f"{what}: authentication failed ({one_line(str(exc))})"
         raise StorageError(msg) from exc
     except (media.DataCorruption, media.InvalidResponse) as exc:
-        msg = f"{what}: bad response from GCS ({_one_line(str(exc))})"
+        msg = f"{what}: bad response from GCS ({one_line(str(exc))})"
         raise StorageError(msg) from exc
     except OSError as exc:
         # requests' ConnectionError and Timeout derive from OSError, as do local file errors in up/downloads.
-        msg = f"{what}: {type(exc).__name__}: {_one_line(str(exc))}"
+        msg = f"{what}: {type(exc).__name__}: {one_line(str(exc))}"
         raise StorageError(msg) from exc
 
 

@@ -1,4 +1,4 @@
-"""Deployment commands of the CLI: deploy (with canaries), rollback, endpoints, predict, serve."""
+"""Commands that serve versions: deploy (with canaries), predict, serve, endpoints list/describe."""
 
 from __future__ import annotations
 
@@ -8,28 +8,14 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from registry_core.cli import _registry, app, emit, pairs, parse_number, table
+from registry_core.cli._context import open_registry
+from registry_core.cli._output import echo, emit, table
+from registry_core.cli._parsing import pairs, parse_number, read_instances
 from registry_core.errors import InvalidInputError
 
+commands = typer.Typer()
 endpoints_app = typer.Typer(help="Inspect endpoints.", no_args_is_help=True)
-app.add_typer(endpoints_app, name="endpoints")
-
-
-def _read_instances(path: Path) -> list[Any]:
-    """Read instances from a JSON file holding {"instances": [...]} or a bare list."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        msg = f"cannot read {path}: {exc.strerror or exc}"
-        raise InvalidInputError(msg) from None
-    except ValueError as exc:
-        msg = f"{path} is not valid JSON: {exc}"
-        raise InvalidInputError(msg) from None
-    instances = data.get("instances") if isinstance(data, dict) else data
-    if not isinstance(instances, list) or not instances:
-        msg = f'{path} must hold {{"instances": [...]}} or a non-empty list'
-        raise InvalidInputError(msg)
-    return instances
+commands.add_typer(endpoints_app, name="endpoints")
 
 
 def _health_check(specs: list[str]) -> Any:
@@ -49,7 +35,7 @@ def _health_check(specs: list[str]) -> Any:
     if "instances" not in options:
         msg = "a probing health check needs instances=FILE (JSON with the probe instances)"
         raise InvalidInputError(msg)
-    settings: dict[str, Any] = {"instances": _read_instances(Path(options["instances"]))}
+    settings: dict[str, Any] = {"instances": read_instances(Path(options["instances"]))}
     if "probes" in options:
         settings["probes"] = int(parse_number(options["probes"], "probes"))
     if "max-error-rate" in options:
@@ -63,7 +49,7 @@ def _health_check(specs: list[str]) -> Any:
         raise InvalidInputError(msg) from None
 
 
-@app.command("deploy")
+@commands.command("deploy")
 def deploy(
     name: Annotated[str, typer.Argument(help="Model name.")],
     endpoint_name: Annotated[str, typer.Option(help="Endpoint to deploy to (created on first use).")],
@@ -93,7 +79,7 @@ def deploy(
         }.items()
         if value is not None
     }  # fmt: skip
-    registry = _registry()
+    registry = open_registry()
     if canary_percent is not None:
         if not health_check:
             msg = "--canary-percent needs --health-check (instances=FILE ... or command=CMD)"
@@ -103,7 +89,7 @@ def deploy(
             canary_percent=canary_percent, target=target, **settings,
         )  # fmt: skip
         outcome = "promoted to 100%" if result.promoted else "rolled back"
-        emit(result, lambda: typer.echo(f"canary {name} {result.deployment.version} on {endpoint_name}: "
+        emit(result, lambda: echo(f"canary {name} {result.deployment.version} on {endpoint_name}: "
                                         f"{outcome} ({result.report.reason})"))  # fmt: skip
         if not result.promoted:
             raise typer.Exit(1)
@@ -118,7 +104,7 @@ def deploy(
     split = ", ".join(f"{_version_of(endpoint, i)}={p}%" for i, p in endpoint.traffic.items())
     emit(
         {"deployment": deployment, "endpoint": endpoint},
-        lambda: typer.echo(f"deployed {name} {deployment.version} to {endpoint_name} ({endpoint.target}): {split}"),
+        lambda: echo(f"deployed {name} {deployment.version} to {endpoint_name} ({endpoint.target}): {split}"),
     )
 
 
@@ -127,38 +113,23 @@ def _version_of(endpoint: Any, deployed_id: str) -> str:
     return f"{deployment.model_name} {deployment.version}"
 
 
-@app.command("rollback")
-def rollback(
-    name: Annotated[str, typer.Argument(help="Model name.")],
-    version: Annotated[
-        Optional[str], typer.Argument(help="Version to restore (default: the previous production one).")  # noqa: UP045
-    ] = None,
-    endpoint_name: Annotated[Optional[str], typer.Option(help="Also put it back to 100% on this endpoint.")] = None,  # noqa: UP045
-    reason: Annotated[str, typer.Option(help="Why.")] = "",
-) -> None:
-    """Put production back on the previous (or given) version, and on an endpoint if given."""
-    metadata = _registry().rollback(name, version, reason=reason, endpoint_name=endpoint_name)
-    where = f" and serves 100% of {endpoint_name}" if endpoint_name else ""
-    emit(metadata, lambda: typer.echo(f"{metadata.model_name} {metadata.version} is back in production{where}"))
-
-
-@app.command("predict")
+@commands.command("predict")
 def predict(
     endpoint_name: Annotated[str, typer.Argument(help="Endpoint.")],
     json_file: Annotated[Path, typer.Option("--json", help='JSON file with {"instances": [...]}.')],
     deployed_model_id: Annotated[Optional[str], typer.Option(help="Ask one deployed model.")] = None,  # noqa: UP045
 ) -> None:
     """Send instances to an endpoint and print the predictions (JSON)."""
-    result = _registry().predict(endpoint_name, _read_instances(json_file), deployed_model_id)
+    result = open_registry().predict(endpoint_name, read_instances(json_file), deployed_model_id)
     body = {
         "predictions": result.predictions,
         "deployedModelId": result.deployed_model_id,
         "modelVersion": result.model_version,
     }
-    typer.echo(json.dumps(body, indent=2))
+    echo(json.dumps(body, indent=2))
 
 
-@app.command("serve")
+@commands.command("serve")
 def serve(
     endpoint_name: Annotated[str, typer.Argument(help="Local endpoint to serve.")],
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
@@ -167,27 +138,27 @@ def serve(
     """Run the local prediction server for an endpoint; it follows deploys and rollbacks without a restart."""
     from registry_core.deploy.server import run_server_cli
 
-    raise typer.Exit(run_server_cli(_registry(), endpoint_name, host, port))
+    raise typer.Exit(run_server_cli(open_registry(), endpoint_name, host, port))
 
 
 @endpoints_app.command("list")
 def endpoints_list() -> None:
     """List endpoints with what serves on them."""
-    records = _registry().list_endpoints()
+    records = open_registry().list_endpoints()
     rows = [
         [r.name, r.target, ", ".join(f"{_version_of(r, i)}={p}%" for i, p in r.traffic.items() if p) or "-"]
         for r in records
     ]
-    emit(records, lambda: table(["endpoint", "target", "traffic"], rows) if rows else typer.echo("no endpoints"))
+    emit(records, lambda: table(["endpoint", "target", "traffic"], rows) if rows else echo("no endpoints"))
 
 
 @endpoints_app.command("describe")
 def endpoints_describe(endpoint_name: Annotated[str, typer.Argument(help="Endpoint.")]) -> None:
     """Show an endpoint: deployments, traffic split and history."""
-    record = _registry().get_endpoint(endpoint_name)
+    record = open_registry().get_endpoint(endpoint_name)
 
     def render() -> None:
-        typer.echo(f"endpoint {record.name} ({record.target}) {record.target_ref}".rstrip())
+        echo(f"endpoint {record.name} ({record.target}) {record.target_ref}".rstrip())
         table(
             ["deployed id", "model", "version", "traffic", "deployed", "undeployed"],
             [
@@ -197,7 +168,7 @@ def endpoints_describe(endpoint_name: Annotated[str, typer.Argument(help="Endpoi
                 for d in record.deployments
             ],
         )  # fmt: skip
-        typer.echo("")
+        echo("")
         table(
             ["when", "who", "action", "version", "reason"],
             [[e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.version, e.reason] for e in record.history],

@@ -8,11 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from registry_core.cli import app, registry_uri
+from registry_core.cli._context import registry_uri
+from registry_core.cli._output import echo
 from registry_core.errors import DependencyMissingError
 
+commands = typer.Typer()
 
-@app.command("ui")
+
+@commands.command("ui")
 def ui(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8080,
@@ -43,7 +46,7 @@ def ui(
         msg = f"the web UI needs its extra: pip install 'registry-core[ui]' ({exc.name} is missing)"
         raise DependencyMissingError(msg) from exc
     web_app = create_app(settings)
-    typer.echo(f"model registry UI on http://{host}:{port} (registry {web_app.state.web.registry.storage.uri})")
+    echo(f"model registry UI on http://{host}:{port} (registry {web_app.state.web.registry.storage.uri})")
     if note:
-        typer.echo(note)
+        echo(note)
     uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=settings.auth_mode == "iap")

@@ -1,0 +1,157 @@
+"""Commands that read and register versions: list-models, list-versions, get-model, history, compare, register."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from registry_core.cli._context import open_registry, state
+from registry_core.cli._output import echo, emit, metrics_summary, table, when
+from registry_core.cli._parsing import pairs, param_value, parse_number
+
+commands = typer.Typer()
+
+
+@commands.command("list-models")
+def list_models() -> None:
+    """List the registered models."""
+    names = open_registry().list_models()
+    emit(names, lambda: echo("\n".join(names) if names else "no models registered"))
+
+
+@commands.command("list-versions")
+def list_versions(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    stage: Annotated[Optional[str], typer.Option(help="Only versions in this stage.")] = None,  # noqa: UP045
+) -> None:
+    """List the versions of a model."""
+    from registry_core.metadata import ModelStage
+
+    versions = open_registry().list_versions(name)
+    if stage is not None:
+        wanted = ModelStage.parse(stage)
+        versions = [v for v in versions if v.stage is wanted]
+    rows = [
+        [v.version, v.stage.value, metrics_summary(v.metrics.as_dict()), v.registered_by, when(v.registered_at),
+         ",".join(v.tags)]
+        for v in versions
+    ]  # fmt: skip
+    emit(
+        versions,
+        lambda: table(["version", "stage", "metrics", "registered by", "registered at", "tags"], rows, title=name),
+    )
+
+
+@commands.command("get-model")
+def get_model(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[Optional[str], typer.Option("--version", "-v", help="Version label.")] = None,  # noqa: UP045
+    stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Latest version in this stage.")] = None,  # noqa: UP045
+) -> None:
+    """Show one version (by label, by stage, or the latest)."""
+    metadata = open_registry().get_model_metadata(name, version=version, stage=stage)
+
+    def render() -> None:
+        rows = [
+            ["model", metadata.model_name],
+            ["version", metadata.version],
+            ["stage", metadata.stage.value],
+            ["description", metadata.description],
+            ["framework", metadata.framework or ""],
+            ["tags", ", ".join(metadata.tags)],
+            ["registered", f"{when(metadata.registered_at)} by {metadata.registered_by}"],
+            ["metrics", metrics_summary(metadata.metrics.as_dict(), limit=20)],
+            ["params", ", ".join(f"{k}={v}" for k, v in metadata.params.items())],
+            ["training data", ", ".join(metadata.lineage.training_data_uris)],
+            ["pipeline run", metadata.lineage.pipeline_run or ""],
+            [
+                "artifacts",
+                f"{metadata.artifact_uri} ({len(metadata.artifact_manifest)} files, {metadata.artifact_size} bytes)",
+            ],
+            ["digest", metadata.artifact_digest],
+            ["approvals", ", ".join(f"{a.stage.value} by {a.approver}" for a in metadata.approvals)],
+        ]
+        rows += [[f"note {k}", v] for k, v in metadata.annotations.items()]
+        table(["field", "value"], rows)
+
+    emit(metadata, render)
+
+
+@commands.command("history")
+def history(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+    """Show the model's history: registrations, approvals, stage changes, rollbacks."""
+    entries = open_registry().history(name)
+    rows = [
+        [
+            when(e.at),
+            e.actor,
+            e.action.value,
+            e.version,
+            f"{e.from_stage.value if e.from_stage else ''} -> {e.to_stage.value}" if e.to_stage else "",
+            e.reason,
+        ]
+        for e in entries
+    ]
+    emit(entries, lambda: table(["when", "who", "action", "version", "stage", "reason"], rows, title=name))
+
+
+@commands.command("compare")
+def compare(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    versions: Annotated[list[str], typer.Argument(help="Two or more versions.")],
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", "-m", help="Only these metrics.")] = None,  # noqa: UP045
+) -> None:
+    """Compare the metrics of versions side by side (best marked with *)."""
+    comparison = open_registry().compare_models(name, versions, metrics=metric or None)
+    emit(comparison, lambda: table(["metric", *comparison.versions], comparison.rows(), title=name))
+
+
+@commands.command("register")
+def register(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    path: Annotated[Path, typer.Argument(help="Artifact folder (e.g. a SavedModel) or file.")],
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", "-m", help="NAME=VALUE, repeatable.")] = None,  # noqa: UP045
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="NAME=VALUE, repeatable.")] = None,  # noqa: UP045
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Repeatable.")] = None,  # noqa: UP045
+    description: Annotated[str, typer.Option(help="Free text.")] = "",
+    framework: Annotated[Optional[str], typer.Option(help="Default: guessed from the files.")] = None,  # noqa: UP045
+    version: Annotated[Optional[str], typer.Option("--version", "-v", help="Explicit label.")] = None,  # noqa: UP045
+    bump: Annotated[str, typer.Option(help="Semantic versioning: major, minor or patch.")] = "minor",
+    registered_by: Annotated[Optional[str], typer.Option(help="Default: $MODEL_REGISTRY_USER or login.")] = None,  # noqa: UP045
+    training_data: Annotated[Optional[list[str]], typer.Option(help="Training data URI, repeatable.")] = None,  # noqa: UP045
+    pipeline_run: Annotated[Optional[str], typer.Option(help="Pipeline run that produced it.")] = None,  # noqa: UP045
+    code_version: Annotated[Optional[str], typer.Option(help="Commit or package version.")] = None,  # noqa: UP045
+    versioning: Annotated[Optional[str], typer.Option(help="For a new model: auto_increment or semantic.")] = None,  # noqa: UP045
+    reuse_existing: Annotated[
+        bool, typer.Option(help="Return the existing version if the bytes are identical.")
+    ] = False,
+) -> None:
+    """Register a new version from a local folder."""
+    from registry_core.config import RegistryConfig
+    from registry_core.registry import ModelRegistry
+
+    metrics = {k: parse_number(v, f"metric {k!r}") for k, v in pairs(metric or [], "metric").items()}
+    params = {k: param_value(v) for k, v in pairs(param or [], "param").items()}
+    settings: dict[str, Any] = {"root": state.registry_uri}
+    if versioning is not None:
+        from registry_core.versioning import VersioningStrategy
+
+        settings["versioning"] = VersioningStrategy.parse(versioning)
+    lineage = {
+        "training_data_uris": tuple(training_data or ()),
+        "pipeline_run": pipeline_run,
+        "code_version": code_version,
+    }
+    metadata = ModelRegistry(RegistryConfig(**settings)).register_model(
+        name, path, metrics=metrics, params=params, description=description, tags=tag or (), framework=framework,
+        lineage=lineage, registered_by=registered_by, version=version, bump=bump, reuse_existing=reuse_existing,
+    )  # fmt: skip
+    emit(
+        metadata,
+        lambda: echo(
+            f"registered {metadata.model_name} {metadata.version} "
+            f"({len(metadata.artifact_manifest)} files, {metadata.artifact_digest[:19]})"
+        ),
+    )
