@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from registry_core.errors import ArtifactIntegrityError
+from registry_core.errors import ArtifactIntegrityError, InvalidInputError
 from registry_core.metadata import FileEntry
 from registry_core.storage.base import StoredFile, hash_file, walk_files
 
@@ -42,7 +42,11 @@ def verify_folder(folder: Path, manifest: Iterable[FileEntry], *, what: str) -> 
     if not folder.is_dir():
         msg = f"artifacts of {what} are missing ({folder} does not exist)"
         raise ArtifactIntegrityError(msg)
-    actual = dict(walk_files(folder))
+    try:
+        actual = dict(walk_files(folder))
+    except InvalidInputError as exc:  # a link or a special file among the stored artifacts: never follow it
+        msg = f"artifacts of {what} do not match their manifest: {exc}"
+        raise ArtifactIntegrityError(msg) from None
     problems = [f"missing {p}" for p in sorted(expected.keys() - actual.keys())]
     problems += [f"unexpected {p}" for p in sorted(actual.keys() - expected.keys())]
     for rel in sorted(expected.keys() & actual.keys()):

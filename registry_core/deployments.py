@@ -23,6 +23,7 @@ from registry_core.loading import verified_folder
 from registry_core.metadata import Deployment, HistoryAction, HistoryEntry, ModelMetadata, utc_now
 from registry_core.names import validate_name
 from registry_core.store import DocumentStore, ModelRecord
+from registry_core.text import shown
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
@@ -280,13 +281,13 @@ class Deployments:
         try:
             gone = record.deployment(deployed_id)
         except KeyError:
-            msg = f"endpoint {record.name!r} has no deployed model {deployed_id!r}"
+            msg = f"endpoint {shown(record.name)} has no deployed model {shown(deployed_id)}"
             raise InvalidInputError(msg) from None
         if gone.undeployed_at is not None:
             return record
         remaining = {d.id for d in record.active()} - {deployed_id}
         if not remaining and record.traffic.get(deployed_id, 0) > 0 and action != "undeployed":
-            msg = f"undeploying {deployed_id!r} would leave endpoint {record.name!r} with nothing to serve"
+            msg = f"undeploying {shown(deployed_id)} would leave endpoint {shown(record.name)} with nothing to serve"
             raise DeploymentError(msg)
         runner.undeploy(record, deployed_id, without(record.traffic, deployed_id))
 
@@ -385,13 +386,13 @@ def _check_split(record: EndpointRecord, traffic: Mapping[str, int]) -> dict[str
     split = {str(k): v for k, v in traffic.items()}
     active = {d.id for d in record.active()}
     if unknown := sorted(set(split) - active):
-        msg = f"endpoint {record.name!r} has no deployed models {unknown}; deployed: {sorted(active)}"
+        msg = f"endpoint {record.name!r} has no deployed models {shown(unknown)}; deployed: {sorted(active)}"
         raise InvalidInputError(msg)
     if (
         any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in split.values())
         or sum(split.values()) != 100
     ):
-        msg = f"a traffic split needs non-negative integer percents summing to 100, got {split}"
+        msg = f"a traffic split needs non-negative integer percents summing to 100, got {shown(split)}"
         raise InvalidInputError(msg)
     return split
 

@@ -2,6 +2,8 @@
 
 Every error the library raises on purpose derives from ``RegistryError``, so callers
 can catch one class; the CLI turns each into a one-line message and an exit code.
+Messages quote what a caller passed with ``text.shown``, and are never longer than
+``MAX_ERROR_MESSAGE`` characters (a longer one is cut when the error is made).
 
 * RegistryError
   * InvalidInputError           - InvalidNameError, InvalidVersionError, InvalidStageError
@@ -17,11 +19,21 @@ can catch one class; the CLI turns each into a one-line message and an exit code
 
 from __future__ import annotations
 
+from registry_core.text import one_line
+
+MAX_ERROR_MESSAGE = 1000
+
 
 class RegistryError(Exception):
     """Root of every error raised by registry_core."""
 
     exit_code: int = 1
+
+    def __init__(self, *args: object) -> None:
+        # The last guard of the bound: messages that embed a backend's or a document's text may still grow.
+        if len(args) == 1 and isinstance(args[0], str) and len(args[0]) > MAX_ERROR_MESSAGE:
+            args = (one_line(args[0], MAX_ERROR_MESSAGE),)
+        super().__init__(*args)
 
 
 class InvalidInputError(RegistryError, ValueError):

@@ -14,9 +14,12 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from registry_core.bounds import check_count, check_text
 from registry_core.errors import InvalidInputError, InvalidStageError
+from registry_core.text import shown
 
 SCHEMA_VERSION = 1
+_MAX_METRIC_NAME = 128
 
 ParamValue = str | int | float | bool | None
 
@@ -48,7 +51,7 @@ class ModelStage(StrEnum):
             return cls(str(value).strip().lower())
         except ValueError:
             names = ", ".join(s.value for s in cls)
-            msg = f"unknown stage {value!r}; expected one of: {names}"
+            msg = f"unknown stage {shown(value)}; expected one of: {names}"
             raise InvalidStageError(msg) from None
 
 
@@ -89,11 +92,11 @@ class ModelPerformance(_Record):
     @classmethod
     def _finite_extra(cls, value: dict[str, float]) -> dict[str, float]:
         for name, number in value.items():
-            if not name or len(name) > 128:
-                msg = f"metric names must be 1-128 characters, got {name!r}"
+            if not name or len(name) > _MAX_METRIC_NAME:
+                msg = f"metric names must be 1-128 characters, got {shown(name)}"
                 raise ValueError(msg)
             if not math.isfinite(number):
-                msg = f"metric {name!r} must be a finite number, got {number}"
+                msg = f"metric {shown(name)} must be a finite number, got {number}"
                 raise ValueError(msg)
         return value
 
@@ -107,21 +110,31 @@ class ModelPerformance(_Record):
         if metrics is None:
             return cls()
         if isinstance(metrics, ModelPerformance):
-            return metrics
+            metrics = metrics.as_dict()  # built elsewhere: held to the same bounds as a mapping
         if not isinstance(metrics, Mapping):
             msg = f"metrics must be a mapping of names to numbers, got {type(metrics).__name__}"
             raise InvalidInputError(msg)
+        check_count(metrics, "metrics")
         known: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for name, value in metrics.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                msg = f"metric {name!r} must be a number, got {value!r}"
+            if not isinstance(name, str):
+                msg = f"metric names must be strings, got {shown(name)}"
                 raise InvalidInputError(msg)
-            (known if name in _NAMED_METRICS else extra)[str(name)] = float(value)
+            check_text(name, "metric name", _MAX_METRIC_NAME)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                msg = f"metric {shown(name)} must be a number, got {shown(value)}"
+                raise InvalidInputError(msg)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond the largest float
+                msg = f"metric {shown(name)} must be a finite number, got {shown(value)}"
+                raise InvalidInputError(msg) from None
+            (known if name in _NAMED_METRICS else extra)[name] = number
         try:
             return cls(**known, extra=extra)
         except ValueError as exc:
-            raise InvalidInputError(_first_error(exc)) from None
+            raise InvalidInputError(first_error(exc)) from None
 
     def as_dict(self) -> dict[str, float]:
         """Return every metric that has a value as one flat mapping."""
@@ -356,7 +369,7 @@ class HistoryEntry(_Record):
     details: dict[str, str] = Field(default_factory=dict)
 
 
-def _first_error(exc: ValueError) -> str:
+def first_error(exc: ValueError) -> str:
     """Return a one-line message from a pydantic ValidationError (or any ValueError)."""
     errors = getattr(exc, "errors", None)
     if callable(errors):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from registry_core.errors import InvalidNameError
+from registry_core.text import shown
 
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 _RULE = "must start with a lowercase letter and use only a-z, 0-9, '-' and '_' (at most 63 characters)"
@@ -17,7 +18,6 @@ def validate_name(name: object, kind: str = "model") -> str:
         InvalidNameError: it is not a string, or does not match NAME_PATTERN.
     """
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
-        msg = f"invalid {kind} name {shown}: {_RULE}"
+        msg = f"invalid {kind} name {shown(name)}: {_RULE}"
         raise InvalidNameError(msg)
     return name

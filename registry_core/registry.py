@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry_core import transitions
 from registry_core.artifacts import build_manifest
+from registry_core.bounds import check_count
 from registry_core.comparison import ModelComparison, compare
 from registry_core.config import RegistryConfig, current_user
 from registry_core.errors import (
@@ -25,7 +26,9 @@ from registry_core.errors import (
 )
 from registry_core.inputs import (
     artifact_folder,
+    clean_annotations,
     clean_description,
+    clean_framework,
     clean_lineage,
     clean_params,
     clean_tags,
@@ -50,6 +53,7 @@ from registry_core.store import (
     artifacts_prefix,
     pending_key,
 )
+from registry_core.text import shown
 from registry_core.validation import ValidationDecision
 from registry_core.versioning import next_version, normalize_version
 
@@ -112,11 +116,19 @@ class ModelRegistry:
         The artifacts are uploaded first under a fresh key; the version becomes visible in one conditional
         write of the model's document, so readers see either no version or a complete one.
 
+        What is stored is bounded so that it always reads back equal, with this library or any JSON reader:
+        integers within ±(2**53 - 1), finite numbers, valid Unicode text, at most 10,000 characters of text per
+        value and 1,000 params, metrics or training-data URIs, 100 tags (see `registry_core.bounds`).
+
         Args:
             model_name: Model to add a version to (created on first registration).
-            artifact_path: Local folder (e.g. a SavedModel) or single file.
-            metrics: Evaluation metrics.
-            params: Training parameters (JSON scalars).
+            artifact_path: Local folder (e.g. a SavedModel) or single file. `artifact_path` itself may be a
+                symbolic link, but symbolic links inside the folder, to files or to folders alike, are refused
+                with InvalidInputError naming the link (following one could register files from outside the
+                folder; skipping one would register something other than the folder shows): copy the files in,
+                e.g. with ``cp -rL``. Special files (FIFOs, sockets, devices) are refused too.
+            metrics: Evaluation metrics (finite numbers, by name).
+            params: Training parameters (strings, numbers, booleans or None).
             description: Free text.
             tags: Labels.
             framework: e.g. "tensorflow"; guessed from the files when omitted.
@@ -141,12 +153,12 @@ class ModelRegistry:
             "description": clean_description(description),
             "tags": clean_tags(tags),
             "lineage": clean_lineage(lineage),
-            "framework": framework if framework is not None else detect_framework(folder),
+            "framework": clean_framework(framework) if framework is not None else detect_framework(folder),
         }
         actor = _actor(registered_by)
         requested = normalize_version(version) if version is not None else None
         if bump not in ("major", "minor", "patch"):
-            msg = f"invalid bump {bump!r}; expected one of: major, minor, patch"
+            msg = f"invalid bump {shown(bump)}; expected one of: major, minor, patch"
             raise InvalidInputError(msg)
 
         upload_id = f"{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
@@ -281,7 +293,7 @@ class ModelRegistry:
             or not isinstance(metrics, Collection)
             or not all(isinstance(m, str) for m in metrics)
         ):
-            msg = f"metrics to compare must be a list of metric names, got {metrics!r}"
+            msg = f"metrics to compare must be a list of metric names, got {shown(metrics)}"
             raise InvalidInputError(msg)
         record = self._load(model_name)
         chosen = [record.get(normalize_version(v, record.versioning)) for v in versions]
@@ -524,10 +536,7 @@ class ModelRegistry:
         metrics: ModelPerformance | Mapping[str, float] | None = None,
     ) -> ModelMetadata:
         """Add key/value notes (and optionally evaluation metrics) to a version, e.g. validation results."""
-        if not isinstance(annotations, Mapping):
-            msg = f"annotations must be a mapping of names to values, got {type(annotations).__name__}"
-            raise InvalidInputError(msg)
-        notes = {str(k): str(v) for k, v in annotations.items()}
+        notes = clean_annotations(annotations)
         extra_metrics = ModelPerformance.from_mapping(metrics) if metrics is not None else None
         who = _actor(actor)
         label = self._label(model_name, version)
@@ -535,7 +544,9 @@ class ModelRegistry:
         def add_notes(record: ModelRecord | None) -> ModelRecord:
             record = _existing(record, model_name)
             metadata = record.get(label)
-            update: dict[str, Any] = {"annotations": metadata.annotations | notes}
+            merged_notes = metadata.annotations | notes
+            check_count(merged_notes, f"annotations of {record.name} {label}")
+            update: dict[str, Any] = {"annotations": merged_notes}
             if extra_metrics is not None:
                 merged = metadata.metrics.as_dict() | extra_metrics.as_dict()
                 update["metrics"] = ModelPerformance.from_mapping(merged)
@@ -763,7 +774,7 @@ def _actor(actor: str | None) -> str:
 
 def _clean_actor(value: object, role: str) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 256 or not value.isprintable():
-        msg = f"invalid {role} {value!r}: expected a non-empty printable name"
+        msg = f"invalid {role} {shown(value)}: expected a non-empty printable name"
         raise InvalidInputError(msg)
     return value.strip()
 
@@ -774,5 +785,8 @@ def _refuse_overlap(folder: Path, root: Path | None) -> None:
         return
     source, registry_root = folder.resolve(), root.resolve()
     if registry_root.is_relative_to(source) or source.is_relative_to(registry_root):
-        msg = f"artifact path {str(folder)!r} overlaps the registry root {str(root)!r}; register a folder outside it"
+        msg = (
+            f"artifact path {shown(str(folder))} overlaps the registry root {shown(str(root))}; "
+            "register a folder outside it"
+        )
         raise InvalidInputError(msg)

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from registry_core.errors import InvalidInputError, InvalidVersionError
+from registry_core.text import shown
 
 _AUTO = re.compile(r"v?([1-9][0-9]{0,8})")
 _SEMVER = re.compile(r"v?(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
@@ -26,7 +27,7 @@ class VersioningStrategy(StrEnum):
             return cls(str(value).strip().lower().replace("-", "_"))
         except ValueError:
             names = ", ".join(s.value for s in cls)
-            msg = f"unknown versioning strategy {value!r}; expected one of: {names}"
+            msg = f"unknown versioning strategy {shown(value)}; expected one of: {names}"
             raise InvalidInputError(msg) from None
 
 
@@ -40,7 +41,7 @@ def version_key(label: str) -> tuple[int, ...]:
         match = pattern.fullmatch(label)
         if match:
             return tuple(int(part) for part in match.groups())
-    msg = f"invalid version {label!r}: expected 'v<N>' (e.g. v3) or 'v<major>.<minor>.<patch>' (e.g. v1.2.0)"
+    msg = f"invalid version {shown(label)}: expected 'v<N>' (e.g. v3) or 'v<major>.<minor>.<patch>' (e.g. v1.2.0)"
     raise InvalidVersionError(msg)
 
 
@@ -55,15 +56,15 @@ def normalize_version(label: object, strategy: VersioningStrategy | None = None)
         InvalidVersionError: malformed, or of the other strategy.
     """
     if not isinstance(label, str):
-        msg = f"invalid version {label!r}: expected a string such as 'v3' or 'v1.2.0'"
+        msg = f"invalid version {shown(label)}: expected a string such as 'v3' or 'v1.2.0'"
         raise InvalidVersionError(msg)
     text = label.strip()
     parts = version_key(text)
     if strategy is VersioningStrategy.AUTO_INCREMENT and len(parts) != 1:
-        msg = f"invalid version {label!r}: this model uses auto-increment versions like 'v3'"
+        msg = f"invalid version {shown(label)}: this model uses auto-increment versions like 'v3'"
         raise InvalidVersionError(msg)
     if strategy is VersioningStrategy.SEMANTIC and len(parts) != 3:
-        msg = f"invalid version {label!r}: this model uses semantic versions like 'v1.2.0'"
+        msg = f"invalid version {shown(label)}: this model uses semantic versions like 'v1.2.0'"
         raise InvalidVersionError(msg)
     return "v" + ".".join(str(p) for p in parts)
 
@@ -80,7 +81,7 @@ def next_version(strategy: VersioningStrategy, existing: Iterable[str], bump: st
         InvalidInputError: `bump` is not one of BUMPS.
     """
     if bump not in BUMPS:
-        msg = f"invalid bump {bump!r}; expected one of: {', '.join(BUMPS)}"
+        msg = f"invalid bump {shown(bump)}; expected one of: {', '.join(BUMPS)}"
         raise InvalidInputError(msg)
     keys = [version_key(label) for label in existing]
     if strategy is VersioningStrategy.AUTO_INCREMENT:

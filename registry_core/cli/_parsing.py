@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from registry_core.errors import InvalidInputError
+from registry_core.text import shown
 
 
 def pairs(items: list[str], what: str) -> dict[str, str]:
@@ -15,7 +16,7 @@ def pairs(items: list[str], what: str) -> dict[str, str]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            msg = f"invalid {what} {item!r}: expected NAME=VALUE"
+            msg = f"invalid {what} {shown(item)}: expected NAME=VALUE"
             raise InvalidInputError(msg)
         result[key.strip()] = value.strip()
     return result
@@ -26,7 +27,7 @@ def parse_number(text: str, what: str) -> float:
     try:
         return float(text)
     except ValueError:
-        msg = f"{what} must be a number, got {text!r}"
+        msg = f"{what} must be a number, got {shown(text)}"
         raise InvalidInputError(msg) from None
 
 
@@ -44,13 +45,13 @@ def read_instances(path: Path) -> list[Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        msg = f"cannot read {path}: {exc.strerror or exc}"
+        msg = f"cannot read {shown(str(path))}: {exc.strerror or exc}"
         raise InvalidInputError(msg) from None
     except ValueError as exc:
-        msg = f"{path} is not valid JSON: {exc}"
+        msg = f"{shown(str(path))} is not valid JSON: {exc}"
         raise InvalidInputError(msg) from None
     instances = data.get("instances") if isinstance(data, dict) else data
     if not isinstance(instances, list) or not instances:
-        msg = f'{path} must hold {{"instances": [...]}} or a non-empty list'
+        msg = f'{shown(str(path))} must hold {{"instances": [...]}} or a non-empty list'
         raise InvalidInputError(msg)
     return instances

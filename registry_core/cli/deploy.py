@@ -12,6 +12,7 @@ from registry_core.cli._context import open_registry
 from registry_core.cli._output import echo, emit, table
 from registry_core.cli._parsing import pairs, parse_number, read_instances
 from registry_core.errors import InvalidInputError
+from registry_core.text import shown
 
 commands = typer.Typer()
 endpoints_app = typer.Typer(help="Inspect endpoints.", no_args_is_help=True)
@@ -30,7 +31,7 @@ def _health_check(specs: list[str]) -> Any:
         return command_check(options["command"])
     known = {"probes", "max-error-rate", "max-latency-ms", "instances"}
     if unknown := sorted(set(options) - known):
-        msg = f"unknown health check settings {unknown}; use {sorted(known)} or command=CMD"
+        msg = f"unknown health check settings {shown(unknown)}; use {sorted(known)} or command=CMD"
         raise InvalidInputError(msg)
     if "instances" not in options:
         msg = "a probing health check needs instances=FILE (JSON with the probe instances)"

@@ -10,6 +10,7 @@ import typer
 from registry_core.cli._context import open_registry, state
 from registry_core.cli._output import echo, emit, metrics_summary, table, when
 from registry_core.cli._parsing import pairs, param_value, parse_number
+from registry_core.text import shown
 
 commands = typer.Typer()
 
@@ -132,7 +133,7 @@ def register(
     from registry_core.config import RegistryConfig
     from registry_core.registry import ModelRegistry
 
-    metrics = {k: parse_number(v, f"metric {k!r}") for k, v in pairs(metric or [], "metric").items()}
+    metrics = {k: parse_number(v, f"metric {shown(k)}") for k, v in pairs(metric or [], "metric").items()}
     params = {k: param_value(v) for k, v in pairs(param or [], "param").items()}
     settings: dict[str, Any] = {"root": state.registry_uri}
     if versioning is not None:

@@ -8,6 +8,7 @@ from registry_core.deploy.base import DeploymentTarget, DeployResult, Prediction
 from registry_core.deploy.records import EndpointDeployment, EndpointEvent, EndpointRecord
 from registry_core.errors import InvalidInputError
 from registry_core.storage.base import StorageBackend
+from registry_core.text import shown
 
 TARGETS = ("local", "vertex")
 
@@ -33,7 +34,7 @@ def open_target(kind: str, settings: dict[str, Any], storage: StorageBackend) ->
         from registry_core.deploy.local import LocalTarget
 
         if settings:
-            msg = f"the local target takes no settings, got {sorted(settings)}"
+            msg = f"the local target takes no settings, got {shown(sorted(settings))}"
             raise InvalidInputError(msg)
         return LocalTarget(storage)
     if kind == "vertex":
@@ -42,8 +43,8 @@ def open_target(kind: str, settings: dict[str, Any], storage: StorageBackend) ->
         try:
             vertex: DeploymentTarget = VertexTarget(**settings)
         except TypeError as exc:  # an unknown or missing setting
-            msg = f"bad Vertex AI target settings {sorted(settings)}: {exc}"
+            msg = f"bad Vertex AI target settings {shown(sorted(settings))}: {exc}"
             raise InvalidInputError(msg) from exc
         return vertex
-    msg = f"unknown deployment target {kind!r}; expected one of: {', '.join(TARGETS)}"
+    msg = f"unknown deployment target {shown(kind)}; expected one of: {', '.join(TARGETS)}"
     raise InvalidInputError(msg)

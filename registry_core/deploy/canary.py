@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_core.errors import RegistryError
+from registry_core.text import shown
 
 
 class HealthCheck(BaseModel):
@@ -131,6 +132,6 @@ def command_check(command: str, timeout: float = 300.0) -> UserCheck:
         )
         lines = (done.stdout + done.stderr).strip().splitlines()
         reason = lines[-1] if lines else f"exit status {done.returncode}"
-        return done.returncode == 0, f"{command!r}: {reason}"
+        return done.returncode == 0, f"{shown(command)}: {reason}"
 
     return check

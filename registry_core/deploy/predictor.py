@@ -9,6 +9,7 @@ from typing import Any
 
 from registry_core.errors import DeploymentError, InvalidInputError
 from registry_core.tensorflow_import import import_tensorflow
+from registry_core.text import shown
 
 SIGNATURE = "serving_default"
 
@@ -61,11 +62,8 @@ class SavedModelPredictor:
             missing = sorted(set(self.inputs) - set(instance))
             unknown = sorted(set(instance) - set(self.inputs))
             if missing or unknown:
-                detail = "; ".join(
-                    part
-                    for part in (f"missing {missing}" if missing else "", f"unknown {unknown}" if unknown else "")
-                    if part
-                )
+                parts = (f"missing {missing}" if missing else "", f"unknown {shown(unknown)}" if unknown else "")
+                detail = "; ".join(part for part in parts if part)
                 msg = f"instance {index}: {detail}"
                 raise InvalidInputError(msg)
             for name in self.inputs:

@@ -15,6 +15,7 @@ from registry_core.loading import verified_folder
 from registry_core.metadata import ModelMetadata
 from registry_core.storage.base import StorageBackend
 from registry_core.store import DocumentStore, MetadataStore, ModelRecord
+from registry_core.text import shown
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,6 @@ class EndpointRuntime:
             record = self.record
         if predictor is None or record is None:
             reason = self.load_errors.get(chosen, "it is not deployed")
-            msg = f"deployed model {chosen!r} of endpoint {self.endpoint_name!r} cannot serve: {reason}"
+            msg = f"deployed model {shown(chosen)} of endpoint {shown(self.endpoint_name)} cannot serve: {reason}"
             raise DeploymentError(msg)
         return Prediction(predictor.predict(instances), chosen, record.deployment(chosen).version)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from registry_core.errors import InvalidInputError
+from registry_core.text import shown
 
 
 def check_percent(percent: object, what: str = "traffic_percent") -> int:
     """Return `percent` if it is an integer in 1..100. Raises: InvalidInputError."""
     if isinstance(percent, bool) or not isinstance(percent, int) or not 1 <= percent <= 100:
-        msg = f"{what} must be an integer from 1 to 100, got {percent!r}"
+        msg = f"{what} must be an integer from 1 to 100, got {shown(percent)}"
         raise InvalidInputError(msg)
     return percent
 

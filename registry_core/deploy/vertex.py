@@ -36,7 +36,7 @@ from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
 from registry_core.google_errors import api_message
 from registry_core.metadata import ModelMetadata, ModelStage
-from registry_core.text import one_line
+from registry_core.text import one_line, shown
 
 __all__ = ["DEFAULT_SERVING_IMAGE", "VertexTarget"]
 
@@ -56,6 +56,8 @@ ROUTED_PREDICT_MAX_ATTEMPTS = 1000
 _INSTALL_HINT = "deploying to Vertex AI needs google-cloud-aiplatform: pip install 'registry-core[kfp]'"
 _LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 _LOCATION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+_MAX_SETTING = 1024  # characters of a text setting
+_MAX_REPLICAS = 10_000  # far above any quota; an integer every JSON reader keeps
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ class VertexTarget(DeploymentTarget):
         self.project = _text(project, "project")
         self.location = _text(location, "location")
         if not _LOCATION.match(self.location):
-            msg = f"the Vertex AI location must be a region such as 'us-central1', got {location!r}"
+            msg = f"the Vertex AI location must be a region such as 'us-central1', got {shown(location)}"
             raise InvalidInputError(msg)
         self.machine_type = _text(machine_type, "machine_type")
         self.min_replica_count = _count(min_replica_count, "min_replica_count")
@@ -154,7 +156,7 @@ class VertexTarget(DeploymentTarget):
             )
             raise DeploymentError(msg)
         if NEW_DEPLOYMENT not in traffic:
-            msg = f"the traffic split for a new deployment must name it as {NEW_DEPLOYMENT!r}, got {traffic}"
+            msg = f"the traffic split for a new deployment must name it as {NEW_DEPLOYMENT!r}, got {shown(traffic)}"
             raise DeploymentError(msg)
         sdk = self._sdk()
         version_name = self._model_version(sdk, metadata)
@@ -240,13 +242,16 @@ class VertexTarget(DeploymentTarget):
             return self._prediction(endpoint, self._predict_once(sdk, vertex_endpoint, instances))
         active = {d.id for d in endpoint.active()}
         if deployed_id not in active:
-            msg = f"endpoint {endpoint.name!r} has no deployed model {deployed_id!r}; deployed: {sorted(active)}"
+            msg = (
+                f"endpoint {shown(endpoint.name)} has no deployed model {shown(deployed_id)}; "
+                f"deployed: {sorted(active)}"
+            )
             raise DeploymentError(msg)
         share = endpoint.traffic.get(deployed_id, 0)
         if share <= 0:
             msg = (
-                f"deployed model {deployed_id!r} of endpoint {endpoint.name!r} gets no traffic, and Vertex AI "
-                "routes predictions by the traffic split only; give it a share first"
+                f"deployed model {shown(deployed_id)} of endpoint {shown(endpoint.name)} gets no traffic, and "
+                "Vertex AI routes predictions by the traffic split only; give it a share first"
             )
             raise DeploymentError(msg)
         attempts = _routed_attempts(share)
@@ -257,7 +262,7 @@ class VertexTarget(DeploymentTarget):
                 return self._prediction(endpoint, answer)
             answered[str(answer.deployed_model_id)] = answered.get(str(answer.deployed_model_id), 0) + 1
         msg = (
-            f"deployed model {deployed_id!r} ({share}% of endpoint {endpoint.name!r}) did not answer any of "
+            f"deployed model {shown(deployed_id)} ({share}% of endpoint {shown(endpoint.name)}) did not answer any of "
             f"{attempts} predictions sent through the endpoint (answered: {answered})"
         )
         raise DeploymentError(msg)
@@ -441,15 +446,19 @@ class VertexTarget(DeploymentTarget):
 
 
 def _text(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        msg = f"the Vertex AI setting {what} must be a non-empty string, got {value!r}"
+    # Settings are kept in the endpoint's record: bounded, so that the record always reads back.
+    if not isinstance(value, str) or not value.strip() or len(value) > _MAX_SETTING or not value.isprintable():
+        msg = (
+            f"the Vertex AI setting {what} must be a non-empty printable string of at most {_MAX_SETTING} "
+            f"characters, got {shown(value)}"
+        )
         raise InvalidInputError(msg)
     return value.strip()
 
 
 def _count(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        msg = f"the Vertex AI setting {what} must be an integer of at least 1, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_REPLICAS:
+        msg = f"the Vertex AI setting {what} must be an integer from 1 to {_MAX_REPLICAS}, got {shown(value)}"
         raise InvalidInputError(msg)
     return value
 

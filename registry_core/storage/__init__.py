@@ -5,6 +5,7 @@ from __future__ import annotations
 from registry_core.errors import InvalidInputError
 from registry_core.storage.base import StorageBackend, StoredFile
 from registry_core.storage.local import LocalStorage
+from registry_core.text import shown
 
 __all__ = ["LocalStorage", "StorageBackend", "StoredFile", "open_storage"]
 
@@ -31,6 +32,6 @@ def open_storage(uri: str, *, create: bool = True, project: str | None = None) -
         return GCSStorage(uri, project=project)
     if "://" in uri and not uri.startswith("file://"):
         scheme = uri.split("://", 1)[0]
-        msg = f"unsupported registry root scheme {scheme!r}; use a local path, file:// or gs://"
+        msg = f"unsupported registry root scheme {shown(scheme)}; use a local path, file:// or gs://"
         raise InvalidInputError(msg)
     return LocalStorage(uri, create=create)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry_core.errors import InvalidInputError
+from registry_core.text import shown
 
 CHUNK = 1 << 20
 
@@ -115,7 +116,7 @@ def check_key(key: str) -> str:
     """Return `key` if it is a safe relative key, else raise InvalidInputError."""
     parts = key.split("/")
     if not key or "\0" in key or "\\" in key or any(p in ("", ".", "..") for p in parts):
-        msg = f"invalid storage key {key!r}"
+        msg = f"invalid storage key {shown(key)}"
         raise InvalidInputError(msg)
     return key
 
@@ -136,16 +137,55 @@ def hash_file(path: Path) -> tuple[int, str]:
 def walk_files(local_dir: Path) -> builtins.list[tuple[str, Path]]:
     """Return (relative '/'-path, absolute path) of every regular file under `local_dir`, sorted.
 
-    A single file gives itself, under its own name. Symlinked files are followed: the artifact is what they
-    point at.
+    A single file gives itself, under its own name; `local_dir` itself may be a symbolic link (whoever passed it
+    named it). Inside a folder, symbolic links (to files or to folders alike) and special files (FIFOs, sockets,
+    devices) are refused, neither followed nor skipped: following a link can bring in files from outside the
+    folder (a key, another model), and skipping one would store something other than what the folder shows.
+
+    Raises:
+        InvalidInputError: a link, a special file or an unreadable folder inside `local_dir`, named.
     """
     if local_dir.is_file():
         return [(local_dir.name, local_dir)]
+
+    def unreadable(error: OSError) -> None:  # os.walk skips what it cannot list unless told otherwise
+        msg = f"cannot read {shown(str(error.filename))} in {shown(str(local_dir))}: {error.strerror or error}"
+        raise InvalidInputError(msg)
+
     result = []
-    for dirpath, _dirnames, filenames in os.walk(local_dir):
-        for filename in filenames:
-            absolute = Path(dirpath) / filename
-            if absolute.is_file():
-                result.append((absolute.relative_to(local_dir).as_posix(), absolute))
+    for dirpath, dirnames, filenames in os.walk(local_dir, onerror=unreadable):
+        for name in dirnames:
+            _refuse_link(Path(dirpath) / name, local_dir)
+        for name in filenames:
+            absolute = Path(dirpath) / name
+            _refuse_link(absolute, local_dir)
+            relative = absolute.relative_to(local_dir).as_posix()
+            if not absolute.is_file():
+                msg = f"{shown(str(local_dir))} contains {shown(relative)}, which is not a regular file or folder"
+                raise InvalidInputError(msg)
+            if not relative.isprintable() or _undecodable(relative):
+                # the path goes into the manifest (JSON text) and into object names (UTF-8 on GCS)
+                msg = f"{shown(str(local_dir))} contains {shown(relative)}, whose name is not printable UTF-8 text"
+                raise InvalidInputError(msg)
+            result.append((relative, absolute))
     result.sort()
     return result
+
+
+def _refuse_link(path: Path, folder: Path) -> None:
+    if path.is_symlink():
+        msg = (
+            f"{shown(str(folder))} contains a symbolic link, {shown(path.relative_to(folder).as_posix())} -> "
+            f"{shown(os.readlink(path))}; links are not registered (they could bring in files from elsewhere): "
+            "copy what it points to into the folder (e.g. cp -rL)"
+        )
+        raise InvalidInputError(msg)
+
+
+def _undecodable(name: str) -> bool:
+    """True if `name` holds bytes the file system could not decode (Python keeps them as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

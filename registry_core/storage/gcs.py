@@ -28,7 +28,7 @@ from registry_core.storage.base import (
     hash_file,
     walk_files,
 )
-from registry_core.text import one_line
+from registry_core.text import one_line, shown
 
 if TYPE_CHECKING:
     from google.cloud.storage import Blob, Bucket, Client
@@ -126,12 +126,12 @@ class GCSStorage(StorageBackend):
 
     def __init__(self, uri: str, *, project: str | None = None, client: Client | None = None) -> None:
         if not isinstance(uri, str) or not uri.startswith("gs://"):
-            msg = f"not a gs:// URI: {uri!r}"
+            msg = f"not a gs:// URI: {shown(uri)}"
             raise InvalidInputError(msg)
         bucket, _, prefix = uri[len("gs://") :].partition("/")
         prefix = prefix.strip("/")
         if not _BUCKET_NAME.match(bucket) or ".." in bucket:
-            msg = f"invalid bucket name {bucket!r} in {uri!r}"
+            msg = f"invalid bucket name {shown(bucket)} in {shown(uri)}"
             raise InvalidInputError(msg)
         if prefix:
             check_key(prefix)
@@ -233,7 +233,7 @@ class GCSStorage(StorageBackend):
         if expected <= 0:
             # Not a generation this backend hands out (0 would even turn the swap into a create), so the object
             # cannot be at it: a conflict, as on the local backend, without a request.
-            msg = f"{key} is not at generation {generation!r}"
+            msg = f"{key} is not at generation {shown(generation)}"
             raise ConflictError(msg)
         return self._conditional_upload(key, data, expected)
 

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry_core import errors
 from registry_core.registry import ModelRegistry
+from registry_core.text import MAX_SHOWN, one_line
 from registry_core.web.auth import SESSION_COOKIE, Authenticator, AuthError, Identity, Session, SessionCodec
 from registry_core.web.config import WebConfig
 from registry_core.web.notifications import Notifier, Watcher
@@ -117,9 +118,12 @@ def error_status(exc: errors.RegistryError) -> int:
     return 500
 
 
+_LISTED_PROBLEMS = 20  # validation problems listed in an error body
+
+
 def error_body(status: int, kind: str, message: str) -> dict[str, Any]:
-    """Return the JSON error body the API answers with."""
-    return {"error": {"code": status, "type": kind, "message": message}}
+    """Return the JSON error body the API answers with (the message on one bounded line)."""
+    return {"error": {"code": status, "type": kind, "message": one_line(message)}}
 
 
 def create_app(config: WebConfig | None = None, registry: ModelRegistry | None = None) -> FastAPI:
@@ -240,7 +244,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         problems = exc.errors()
         first = problems[0] if problems else {}
-        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        where = ".".join(one_line(p, MAX_SHOWN) for p in first.get("loc", ()) if p != "body")
         message = f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg", "invalid"))
         if _wants_json(request):
             body = error_body(422, "RequestValidationError", message)
@@ -273,7 +277,7 @@ def _filesize(size: int | None) -> str:
 
 def _jsonable_errors(problems: Any) -> list[dict[str, Any]]:
     return [
-        {"loc": [str(p) for p in problem.get("loc", ())], "msg": str(problem.get("msg", "")),
-         "type": str(problem.get("type", ""))}
-        for problem in problems
+        {"loc": [one_line(p, MAX_SHOWN) for p in problem.get("loc", ())], "msg": one_line(problem.get("msg", "")),
+         "type": one_line(problem.get("type", ""), MAX_SHOWN)}
+        for problem in problems[:_LISTED_PROBLEMS]
     ]  # fmt: skip

@@ -23,6 +23,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from registry_core.text import shown
 from registry_core.web.config import IAP_HEADER, IAPSettings, WebConfig
 
 logger = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class IAPVerifier:
             msg = f"malformed IAP assertion: {exc}"
             raise AuthError(msg) from None
         if header.get("alg") != "ES256":
-            msg = f"IAP assertions are signed with ES256, not {header.get('alg')!r}"
+            msg = f"IAP assertions are signed with ES256, not {shown(header.get('alg'))}"
             raise AuthError(msg)
         claims = self._decode(assertion, self._candidates(header.get("kid")))
         email = claims.get("email")
@@ -122,7 +123,7 @@ class IAPVerifier:
         unnamed = [key for name, key in keys.items() if name.startswith(_UNNAMED)]
         if unnamed:  # PEM keys carry no key id: try each
             return unnamed
-        msg = f"the IAP assertion is signed with an unknown key {kid!r}"
+        msg = f"the IAP assertion is signed with an unknown key {shown(kid)}"
         raise AuthError(msg)
 
     def _load(self) -> dict[str, EllipticCurvePublicKey]:

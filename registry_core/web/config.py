@@ -47,6 +47,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from registry_core.errors import InvalidInputError
+from registry_core.text import shown
 
 ENV_PREFIX = "MODEL_REGISTRY_UI_"
 CONFIG_ENV = "MODEL_REGISTRY_UI_CONFIG"
@@ -172,7 +173,7 @@ class WebhookSettings(_Settings):
     @classmethod
     def _http(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            msg = f"webhook url must start with http:// or https://, got {value!r}"
+            msg = f"webhook url must start with http:// or https://, got {shown(value)}"
             raise ValueError(msg)
         return value
 

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from registry_core.errors import RegistryError
 from registry_core.metadata import HistoryAction, ModelStage
+from registry_core.text import one_line
 from registry_core.web import charts, views
 from registry_core.web.app import (
     API_PREFIX,
@@ -65,7 +66,7 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """Return the error page."""
     titles = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "Not found", 409: "Conflict",
               422: "Bad request"}  # fmt: skip
-    return render(request, "error.html", status, title=titles.get(status, "Error"), message=message)
+    return render(request, "error.html", status, title=titles.get(status, "Error"), message=one_line(message))
 
 
 def sign_in_needed(request: Request, message: str) -> Response:
