@@ -39,6 +39,7 @@ from registry_core.deploy.records import EndpointRecord
 from registry_core.deploy.runtime import EndpointRuntime
 from registry_core.errors import DeploymentError, InvalidInputError, RegistryError
 from registry_core.storage.base import StorageBackend
+from registry_core.text import one_line, shown
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
@@ -52,6 +53,10 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 """Largest request body accepted (413 above)."""
 _DRAIN_LIMIT = 8 * MAX_BODY_BYTES  # read and discard an oversized body up to this size so the client sees the 413
 _READ_CHUNK = 1024 * 1024
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,16}")  # 16 hex digits reach 2**64: longer is an attack, not a body
+_MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions, or one trailer field
+MAX_CHUNK_OVERHEAD = 1024 * 1024
+"""Most bytes of chunked framing (size lines, extensions, line ends, trailers) in one request (413 above)."""
 _CONNECTION_TIMEOUT = 60.0  # seconds an idle keep-alive connection (or a slow client) may hold a thread
 _STOP_GRACE = 5.0  # seconds `stop` waits for requests in flight
 
@@ -88,7 +93,7 @@ class _HTTPError(Exception):
 
 
 def _error_body(code: int, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "status": _STATUS.get(code, "UNKNOWN")}}
+    return {"error": {"code": code, "message": one_line(message), "status": _STATUS.get(code, "UNKNOWN")}}
 
 
 def _refuse_constant(name: str) -> Any:
@@ -243,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             match = _PREDICT.match(path)
             if match is None:
-                raise _HTTPError(404, f"no route {path!r}; see GET /openapi.json")
+                raise _HTTPError(404, f"no route {shown(path)}; see GET /openapi.json")
             self._allow("POST")
             payload = self._read_json()
             endpoint = unquote(match["endpoint"])
@@ -284,7 +289,11 @@ class _Handler(BaseHTTPRequestHandler):
         if encoding and encoding != "identity":
             if encoding != "chunked":
                 self.close_connection = True
-                raise _HTTPError(501, f"unsupported Transfer-Encoding {encoding!r}")
+                raise _HTTPError(501, f"unsupported Transfer-Encoding {shown(encoding)}")
+            if self.headers.get("Content-Length") is not None:
+                # two framings of one body: a proxy in front may pick the other one (request smuggling)
+                self.close_connection = True
+                raise _HTTPError(400, "a request must not have both Transfer-Encoding and Content-Length")
             return self._read_chunked(limit)
         declared = self.headers.get("Content-Length")
         if declared is None:
@@ -295,7 +304,7 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValueError(declared)
         except ValueError:
             self.close_connection = True
-            raise _HTTPError(400, f"invalid Content-Length {declared!r}") from None
+            raise _HTTPError(400, f"invalid Content-Length {shown(declared)}") from None
         if length > limit:
             self._drain(length)
             raise _HTTPError(413, f"the request body has {length} bytes; the limit is {limit}")
@@ -306,19 +315,25 @@ class _Handler(BaseHTTPRequestHandler):
         return body
 
     def _read_chunked(self, limit: int) -> bytes:
+        """Read a chunked body (RFC 9112 section 7.1) of at most `limit` bytes of data.
+
+        Chunk sizes are 1 to 16 hex digits, nothing else (no sign, no ``0x``, no spaces before them); each size or
+        trailer line is at most _MAX_CHUNK_LINE bytes, and the framing (size lines, extensions, line ends and
+        trailers) at most MAX_CHUNK_OVERHEAD bytes in all, so the wire never carries much more than `limit`.
+        """
         parts: list[bytes] = []
-        total = 0
+        total = overhead = 0
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
+            line = self._chunk_line()
+            overhead += len(line)
+            self._check_overhead(overhead)
+            text = line.split(b";", 1)[0].rstrip(b" \t\r\n")
+            if not _CHUNK_SIZE.fullmatch(text):
                 self.close_connection = True
-                raise _HTTPError(400, "malformed chunked request body") from None
+                raise _HTTPError(400, f"malformed chunked request body: bad chunk size {shown(text)}")
+            size = int(text, 16)
             if size == 0:
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return b"".join(parts)
+                break
             total += size
             if total > limit:
                 self.close_connection = True
@@ -328,7 +343,37 @@ class _Handler(BaseHTTPRequestHandler):
                 msg = "the client closed the connection mid-body"
                 raise ConnectionError(msg)
             parts.append(chunk)
-            self.rfile.readline(1024)
+            end = self.rfile.read(1)
+            if end == b"\r":
+                end += self.rfile.read(1)
+            if end not in (b"\r\n", b"\n"):
+                if end in (b"", b"\r"):
+                    msg = "the client closed the connection mid-body"
+                    raise ConnectionError(msg)
+                self.close_connection = True
+                raise _HTTPError(400, "malformed chunked request body: a chunk is longer than its size")
+            overhead += len(end)
+        while (line := self._chunk_line()) not in (b"\r\n", b"\n"):  # trailer fields, ignored
+            overhead += len(line)
+            self._check_overhead(overhead)
+        return b"".join(parts)
+
+    def _chunk_line(self) -> bytes:
+        """Read one size or trailer line of a chunked body (400 if it is too long, ConnectionError at EOF)."""
+        line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+        if not line:
+            msg = "the client closed the connection mid-body"
+            raise ConnectionError(msg)
+        if not line.endswith(b"\n"):
+            self.close_connection = True
+            raise _HTTPError(400, f"malformed chunked request body: a line longer than {_MAX_CHUNK_LINE} bytes")
+        return line
+
+    def _check_overhead(self, overhead: int) -> None:
+        if overhead > MAX_CHUNK_OVERHEAD:
+            self.close_connection = True
+            msg = f"the chunked request body has more than {MAX_CHUNK_OVERHEAD} bytes of framing; send larger chunks"
+            raise _HTTPError(413, msg)
 
     def _drain(self, length: int) -> None:
         """Read and drop a body we refuse, so the client gets the answer; close the connection if it is huge."""
@@ -422,10 +467,10 @@ class PredictionServer:
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         if not poll_interval > 0:
-            msg = f"poll_interval must be positive, got {poll_interval!r}"
+            msg = f"poll_interval must be positive, got {shown(poll_interval)}"
             raise InvalidInputError(msg)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            msg = f"port must be an integer from 0 to 65535, got {port!r}"
+            msg = f"port must be an integer from 0 to 65535, got {shown(port)}"
             raise InvalidInputError(msg)
         self.runtime = EndpointRuntime(_storage_of(registry), endpoint_name)
         self.endpoint_name = endpoint_name
@@ -561,7 +606,7 @@ class PredictionServer:
     def predict(self, endpoint_name: str, deployed_id: str | None, payload: Any) -> dict[str, Any]:
         """Answer a predict request (raises _HTTPError for every refusal)."""
         if endpoint_name != self.endpoint_name:
-            raise _HTTPError(404, f"endpoint {endpoint_name!r} is not served here; this server serves "
+            raise _HTTPError(404, f"endpoint {shown(endpoint_name)} is not served here; this server serves "
                              f"{self.endpoint_name!r}")  # fmt: skip
         instances = _instances(payload)
         runtime = self.runtime
@@ -573,7 +618,8 @@ class PredictionServer:
                 raise _HTTPError(503, str(exc)) from None
         else:
             if record is None or deployed_id not in {d.id for d in record.active()}:
-                raise _HTTPError(404, f"endpoint {self.endpoint_name!r} has no deployed model {deployed_id!r}")
+                where = f"endpoint {shown(self.endpoint_name)}"
+                raise _HTTPError(404, f"{where} has no deployed model {shown(deployed_id)}")
             chosen = deployed_id
         try:
             prediction = runtime.predict(instances, chosen)
@@ -611,7 +657,7 @@ def _instances(payload: Any) -> list[Any]:
     if not isinstance(payload, dict):
         raise _HTTPError(400, 'the request body must be a JSON object: {"instances": [...]}')
     if unknown := sorted(set(payload) - {"instances", "parameters"}):
-        raise _HTTPError(400, f"unknown fields {unknown}; a predict request has 'instances' and optional "
+        raise _HTTPError(400, f"unknown fields {shown(unknown)}; a predict request has 'instances' and optional "
                          "'parameters'")  # fmt: skip
     if "instances" not in payload:
         raise _HTTPError(400, "the request has no 'instances'")

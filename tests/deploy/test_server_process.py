@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from collections import Counter
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
@@ -24,7 +25,7 @@ from deploy_support import (
 
 from eyewear_model import FRAME_STYLES
 from registry_core import ModelRegistry
-from registry_core.deploy.server import MAX_BODY_BYTES
+from registry_core.deploy.server import MAX_BODY_BYTES, MAX_CHUNK_OVERHEAD
 
 ENDPOINT = "shop"
 
@@ -296,3 +297,103 @@ def test_tampered_artifact_is_refused_broken_model_is_500_and_nothing_left_is_50
     registry.deploy_model(MODEL, "v1", endpoint_name=ENDPOINT)
     assert wait_until_following(server.url, registry, ENDPOINT).status == 200
     assert call("POST", url, {"instances": [INSTANCE]}).body["modelVersion"] == "v1"
+
+
+# ------------------------------------------------------------------------------------------------ chunked bodies
+
+
+def send_raw(url: str, data: bytes, timeout: float = 10.0) -> tuple[int, dict[str, object], str | None]:
+    """Send `data` as is over a new socket, read one response; return its status, JSON body and Connection header."""
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, json.loads(response.read()), response.getheader("Connection")
+
+
+def chunked_head(path: str) -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+
+
+def test_a_chunked_body_with_extensions_and_trailers_is_read(served: tuple[ModelRegistry, ServerProcess]) -> None:
+    _, server = served
+    body = json.dumps({"instances": [INSTANCE]}).encode()
+    middle = len(body) // 2
+    chunks = (
+        f"{middle:x};note=first\r\n".encode() + body[:middle] + b"\r\n"
+        + f"{len(body) - middle:X}\r\n".encode() + body[middle:] + b"\r\n"
+        + b"0\r\nX-Checksum: none\r\n\r\n"
+    )  # fmt: skip
+
+    status, reply, _ = send_raw(server.url, chunked_head(f"/v1/endpoints/{ENDPOINT}:predict") + chunks)
+
+    assert status == 200, reply
+    assert reply["modelVersion"]
+
+
+@pytest.mark.parametrize(
+    "size_line",
+    [b"-1\r\n", b"+1\r\n", b"0x10\r\n", b" 1\r\n", b"1_0\r\n", b"\r\n", b"f" * 17 + b"\r\n", b"1" * 4097],
+    ids=["negative", "signed", "0x", "leading-space", "underscore", "empty", "17-digits", "endless-line"],
+)
+def test_a_chunk_size_that_is_not_1_to_16_hex_digits_is_a_400(
+    served: tuple[ModelRegistry, ServerProcess], size_line: bytes
+) -> None:
+    # Nothing follows the size line and the client does not close: a server that took -1 as "read to the end"
+    # would wait here (reading past its 10 MB limit if the client kept sending) instead of answering.
+    _, server = served
+
+    status, reply, connection = send_raw(server.url, chunked_head(f"/v1/endpoints/{ENDPOINT}:predict") + size_line)
+
+    assert status == 400, reply
+    assert "malformed chunked request body" in str(reply["error"])
+    assert connection == "close"
+
+
+def test_chunks_beyond_the_body_limit_are_a_413_before_their_data(
+    served: tuple[ModelRegistry, ServerProcess],
+) -> None:
+    _, server = served
+
+    status, reply, connection = send_raw(
+        server.url, chunked_head(f"/v1/endpoints/{ENDPOINT}:predict") + f"{MAX_BODY_BYTES + 1:x}\r\n".encode()
+    )
+
+    assert status == 413, reply
+    assert str(MAX_BODY_BYTES) in str(reply["error"])
+    assert connection == "close"
+
+
+def test_framing_beyond_its_bound_is_a_413_even_when_the_data_is_small(
+    served: tuple[ModelRegistry, ServerProcess],
+) -> None:
+    # one-byte chunks cost five bytes of framing each: 200,000 of them send 1 MB to deliver 200 KB
+    _, server = served
+    sent, overhead = [], 0
+    while True:
+        sent.append(b"1\r\n")  # the size line that takes the framing over the bound ends what is sent
+        overhead += 3
+        if overhead > MAX_CHUNK_OVERHEAD:
+            break
+        sent.append(b" \r\n")
+        overhead += 2
+
+    status, reply, connection = send_raw(server.url, chunked_head(f"/v1/endpoints/{ENDPOINT}:predict") + b"".join(sent))
+
+    assert status == 413, reply
+    assert "framing" in str(reply["error"])
+    assert connection == "close"
+
+
+def test_transfer_encoding_with_content_length_is_a_400(served: tuple[ModelRegistry, ServerProcess]) -> None:
+    _, server = served
+    head = chunked_head(f"/v1/endpoints/{ENDPOINT}:predict").replace(b"\r\n\r\n", b"\r\nContent-Length: 0\r\n\r\n")
+
+    status, reply, connection = send_raw(server.url, head)
+
+    assert status == 400, reply
+    assert "both Transfer-Encoding and Content-Length" in str(reply["error"])
+    assert connection == "close"
