@@ -4,18 +4,30 @@ from __future__ import annotations
 
 import json
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry_core.consistency import endpoint_problems, model_problems
+from registry_core.deploy.records import ENDPOINTS_PREFIX, EndpointRecord
 from registry_core.errors import CorruptRecordError, NotFoundError, RegistryError
 from registry_core.metadata import utc_now
 from registry_core.processes import is_running, own_process
 from registry_core.storage.base import StorageBackend
-from registry_core.store import ARTIFACTS_PREFIX, PENDING_PREFIX, MetadataStore
+from registry_core.store import (
+    ARTIFACTS_PREFIX,
+    MODELS_PREFIX,
+    PENDING_PREFIX,
+    DocumentStore,
+    MetadataStore,
+    ModelRecord,
+    model_key,
+)
+from registry_core.transitions import ApprovalPolicy
 
 STALE_AFTER = timedelta(hours=24)
+_JSON = ".json"
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,10 @@ class Problem(BaseModel):
     """One finding of check.
 
     Attributes:
-        kind: "corrupt_record", "missing_artifacts", "leftover_upload", "stale_marker" or "temp_file".
+        kind: "corrupt_record" (a document that does not parse), "unreadable_record" (one that cannot be read, e.g.
+            a folder where the file should be), "invalid_record" (one that parses but breaks a rule, e.g. two
+            versions labelled v1), "missing_artifacts", "leftover_upload", "kept_upload" (an upload gc may not
+            remove because it cannot prove it unused), "stale_marker" or "temp_file".
         key: Storage key concerned.
         message: What is wrong, in one line.
     """
@@ -86,12 +101,14 @@ class CheckReport(BaseModel):
     Attributes:
         models_checked: How many model documents were read.
         versions_checked: How many versions were checked.
+        endpoints_checked: How many endpoint documents were read.
         problems: Everything found.
         removed: Keys (or folders) that gc removed.
     """
 
     models_checked: int = 0
     versions_checked: int = 0
+    endpoints_checked: int = 0
     problems: list[Problem] = Field(default_factory=list)
     removed: list[str] = Field(default_factory=list)
 
@@ -100,11 +117,34 @@ class CheckReport(BaseModel):
         """True if nothing that needs attention remains (removed leftovers do not count)."""
         return all(p.key in self.removed for p in self.problems)
 
+    def add(self, kind: str, key: str, message: str) -> None:
+        """Record a problem."""
+        self.problems.append(Problem(kind=kind, key=key, message=message))
 
-def run_check(storage: StorageBackend, store: MetadataStore, *, gc: bool, deep: bool) -> CheckReport:
-    """Check every model of the registry behind `storage`; see ModelRegistry.check."""
-    from registry_core.loading import artifact_key, verified_folder
 
+@dataclass
+class _Models:
+    """The model documents as check read them."""
+
+    records: dict[str, ModelRecord] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)  # model -> why nothing of it may be removed
+    unreadable: set[str] = field(default_factory=set)  # models whose document exists but cannot be read
+
+
+def run_check(
+    storage: StorageBackend,
+    store: MetadataStore,
+    *,
+    gc: bool,
+    deep: bool,
+    policy: ApprovalPolicy | None = None,
+) -> CheckReport:
+    """Check every model and endpoint of the registry behind `storage`; see ModelRegistry.check.
+
+    gc removes an upload only when it is proven unused: the document of its model was read, means what it must
+    (`consistency.model_problems`) and names no version using it. Of a model whose document cannot be read, is
+    not a file or breaks a rule, nothing is removed; each of its uploads is reported as "kept_upload", with why.
+    """
     report = CheckReport()
     # Order matters: uploads are listed before markers, and markers before documents. A registration writes
     # its marker before uploading and deletes it after committing, so any upload seen here is either still
@@ -116,35 +156,10 @@ def run_check(storage: StorageBackend, store: MetadataStore, *, gc: bool, deep: 
             markers[key] = storage.read(key)
         except NotFoundError:
             continue  # that registration finished while we listed
-    referenced: set[str] = set()
-    unreadable_models: set[str] = set()
-    for name in store.list_models():
-        try:
-            record = store.load(name)
-        except CorruptRecordError as exc:
-            unreadable_models.add(name)
-            report.problems.append(Problem(kind="corrupt_record", key=f"models/{name}.json", message=str(exc)))
-            continue
-        report.models_checked += 1
-        for metadata in record.versions:
-            report.versions_checked += 1
-            key = artifact_key(storage, metadata)
-            referenced.add(key)
-            stored = uploads.get(key, set())
-            missing = sorted({e.path for e in metadata.artifact_manifest} - stored)
-            if missing:
-                report.problems.append(
-                    Problem(
-                        kind="missing_artifacts",
-                        key=key,
-                        message=f"{name} {metadata.version}: {len(missing)} file(s) missing, e.g. {missing[0]}",
-                    )
-                )
-            elif deep:
-                try:
-                    verified_folder(storage, metadata)
-                except RegistryError as exc:
-                    report.problems.append(Problem(kind="missing_artifacts", key=key, message=str(exc)))
+    owners = {upload.split("/")[1] for upload in uploads} | {_upload_of_marker(key).split("/")[1] for key in markers}
+    models = _read_models(storage, store, owners, report)
+    referenced = _check_versions(storage, models, uploads, report, deep=deep, policy=policy)
+    _check_endpoints(storage, models, report)
 
     now = utc_now()
     live_uploads: set[str] = set()
@@ -154,29 +169,136 @@ def run_check(storage: StorageBackend, store: MetadataStore, *, gc: bool, deep: 
         if upload not in referenced and marker is not None and not marker.is_abandoned(now):
             live_uploads.add(upload)
             continue
-        report.problems.append(Problem(kind="stale_marker", key=key, message="marker of a finished registration"))
+        report.add("stale_marker", key, "marker of a finished registration")
         if gc:
-            if upload not in referenced and upload not in uploads and upload.split("/")[1] not in unreadable_models:
+            if upload not in referenced and upload not in uploads and upload.split("/")[1] not in models.held:
                 # A writer killed after creating its upload folder but before storing a file leaves an empty folder
                 # (local backend) that no listing shows; remove it before the marker that leads to it.
                 storage.delete_prefix(upload)
             storage.delete(key)
             report.removed.append(key)
     for upload in sorted(uploads.keys() - referenced - live_uploads):
-        if upload.split("/")[1] in unreadable_models:
-            continue  # its document cannot be read, so we cannot tell whether a version uses it
-        report.problems.append(
-            Problem(kind="leftover_upload", key=upload, message="artifacts of a registration that never committed")
-        )
+        why = models.held.get(upload.split("/")[1])
+        if why is not None:
+            report.add("kept_upload", upload, f"not removed, it may be in use: {why}")
+            continue
+        report.add("leftover_upload", upload, "artifacts of a registration that never committed")
         if gc:
             storage.delete_prefix(upload)
             report.removed.append(upload)
     for key in storage.abandoned_temp_files():
-        report.problems.append(Problem(kind="temp_file", key=key, message="temporary file of a killed writer"))
+        report.add("temp_file", key, "temporary file of a killed writer")
         if gc:
             storage.remove_temp_file(key)
             report.removed.append(key)
     return report
+
+
+def _read_models(storage: StorageBackend, store: MetadataStore, owners: set[str], report: CheckReport) -> _Models:
+    """Read every model document, and the document of every model that owns uploads or markers.
+
+    A model with uploads but no listed document either never committed its first version (then the document is
+    absent and its uploads are leftovers) or has a document that is not a readable file: only an absent one is
+    taken as absent.
+    """
+    models = _Models()
+    listed: set[str] = set()
+    folders: dict[str, str] = {}  # model -> a key found under models/<model>.json/: the document is a folder
+    for key in storage.list(MODELS_PREFIX):
+        first, slash, _ = key[len(MODELS_PREFIX) :].partition("/")
+        if not first.endswith(_JSON):
+            continue
+        if slash:
+            folders.setdefault(first.removesuffix(_JSON), key)
+        else:
+            listed.add(first.removesuffix(_JSON))
+    for name in sorted(listed | owners | folders.keys()):
+        key = model_key(name)
+        if name in folders:
+            why = f"{key} is a folder, not a file (it holds {folders[name]})"
+            models.held[name], models.unreadable = why, models.unreadable | {name}
+            report.add("unreadable_record", key, why)
+            continue
+        try:
+            record = store.get(name)
+        except CorruptRecordError as exc:
+            why, kind = str(exc), "corrupt_record"
+        except RegistryError as exc:  # not a valid name, not a file, permission denied...
+            why, kind = f"{key} cannot be read: {exc}", "unreadable_record"
+        else:
+            if record is not None:
+                models.records[name] = record
+                continue
+            if name not in listed:
+                continue  # no document: its uploads are leftovers of a first registration that never committed
+            why, kind = f"{key} was listed but then not found", "unreadable_record"
+        models.held[name], models.unreadable = why, models.unreadable | {name}
+        report.add(kind, key, why)
+    return models
+
+
+def _check_versions(
+    storage: StorageBackend,
+    models: _Models,
+    uploads: dict[str, set[str]],
+    report: CheckReport,
+    *,
+    deep: bool,
+    policy: ApprovalPolicy | None,
+) -> set[str]:
+    """Check what each readable document means and whether its artifacts are there; return the uploads in use."""
+    from registry_core.loading import artifact_key, verified_folder
+
+    referenced: set[str] = set()
+    for name, record in models.records.items():
+        report.models_checked += 1
+        key = model_key(name)
+        problems = model_problems(name, record, policy)
+        for problem in problems:
+            report.add("invalid_record", key, problem)
+        for metadata in record.versions:
+            report.versions_checked += 1
+            try:
+                folder = artifact_key(storage, metadata)
+            except RegistryError as exc:
+                problems.append(str(exc))
+                report.add("invalid_record", key, str(exc))
+                continue
+            referenced.add(folder)
+            stored = uploads.get(folder, set())
+            missing = sorted({e.path for e in metadata.artifact_manifest} - stored)
+            if missing:
+                message = f"{name} {metadata.version}: {len(missing)} file(s) missing, e.g. {missing[0]}"
+                report.add("missing_artifacts", folder, message)
+            elif deep:
+                try:
+                    verified_folder(storage, metadata)
+                except RegistryError as exc:
+                    report.add("missing_artifacts", folder, str(exc))
+        if problems:
+            models.held[name] = f"{key} breaks {len(problems)} rule(s) (see its invalid_record problems)"
+    return referenced
+
+
+def _check_endpoints(storage: StorageBackend, models: _Models, report: CheckReport) -> None:
+    """Check that every endpoint document reads, and serves versions that exist with the artifacts deployed."""
+    endpoints = DocumentStore(storage, EndpointRecord, ENDPOINTS_PREFIX, "endpoint")
+    known: dict[str, ModelRecord | None] = {**dict.fromkeys(models.unreadable), **models.records}
+    for name in endpoints.names():
+        key = f"{ENDPOINTS_PREFIX}{name}{_JSON}"
+        try:
+            record = endpoints.get(name)
+        except CorruptRecordError as exc:
+            report.add("corrupt_record", key, str(exc))
+            continue
+        except RegistryError as exc:
+            report.add("unreadable_record", key, f"{key} cannot be read: {exc}")
+            continue
+        if record is None:
+            continue  # removed while we listed
+        report.endpoints_checked += 1
+        for problem in endpoint_problems(name, record, known):
+            report.add("invalid_record", key, problem)
 
 
 def _group_uploads(keys: list[str]) -> dict[str, set[str]]:

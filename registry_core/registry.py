@@ -697,11 +697,17 @@ class ModelRegistry:
     def check(self, gc: bool = False, *, deep: bool = False) -> CheckReport:
         """Find broken records, missing artifacts and leftovers of interrupted registrations.
 
+        Besides parsing each model and endpoint document, check judges what it means: unique version labels, at
+        most one production version, approvals (bound to the version's artifacts) wherever this registry's config
+        requires them, stage histories and the model history consistent with the stages, endpoints serving
+        versions that exist. gc removes an upload only when it is proven unused; nothing of a model whose
+        document cannot be read or breaks a rule is removed, and the report says so.
+
         Args:
             gc: Remove leftovers (unreferenced uploads of dead registrations, stale markers, temp files).
             deep: Also re-hash every artifact file against its manifest.
         """
-        return run_check(self.storage, self.store, gc=gc, deep=deep)
+        return run_check(self.storage, self.store, gc=gc, deep=deep, policy=self._policy)
 
     # -------------------------------------------------------------------------------------------- events
 
