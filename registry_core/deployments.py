@@ -131,7 +131,7 @@ class Deployments:
         def add(current: EndpointRecord | None) -> EndpointRecord:
             current = current or base
             traffic = with_new(current.traffic, deployment.id, percent)
-            event = _event(actor, "deployed", deployment, traffic, reason)
+            event = self._event(actor, "deployed", deployment, traffic, reason)
             return current.model_copy(
                 update={
                     "deployments": (*current.deployments, deployment),
@@ -165,8 +165,9 @@ class Deployments:
             current = current or record
             _check_split(current, split)
             event = EndpointEvent(
-                id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, traffic=split, reason=reason
-            )
+                id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, traffic=split, reason=reason,
+                principal=self._principal_for(actor),
+            )  # fmt: skip
             return current.model_copy(update={"traffic": split, "history": (*current.history, event)})
 
         updated = self.endpoints.update(endpoint_name, apply)
@@ -298,13 +299,26 @@ class Deployments:
                 return current
             done = target.model_copy(update={"undeployed_at": utc_now()})
             traffic = without(current.traffic, deployed_id)
-            event = _event(actor, action, target, traffic, reason)
+            event = self._event(actor, action, target, traffic, reason)
             deployments = tuple(done if d.id == deployed_id else d for d in current.deployments)
             return current.model_copy(
                 update={"deployments": deployments, "traffic": traffic, "history": (*current.history, event)}
             )
 
         return self.endpoints.update(record.name, mark)
+
+    def _principal_for(self, actor: str) -> str:
+        """The authenticated identity acting on behalf of `actor`, if it is someone else ("" otherwise)."""
+        principal = self.registry.principal()
+        return principal if principal and principal != actor else ""
+
+    def _event(
+        self, actor: str, action: str, deployment: EndpointDeployment, traffic: dict[str, int], reason: str
+    ) -> EndpointEvent:
+        return EndpointEvent(
+            id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, model_name=deployment.model_name,
+            version=deployment.version, traffic=traffic, reason=reason, principal=self._principal_for(actor),
+        )  # fmt: skip
 
     def sync_models(self, record: EndpointRecord, actor: str) -> None:
         """Mirror the endpoint's deployments into each version's metadata, with DEPLOYED/UNDEPLOYED history."""
@@ -367,15 +381,6 @@ def _history(
     return HistoryEntry(
         id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, version=version,
         reason=last.reason if last else "", details=details,
-    )  # fmt: skip
-
-
-def _event(
-    actor: str, action: str, deployment: EndpointDeployment, traffic: dict[str, int], reason: str
-) -> EndpointEvent:
-    return EndpointEvent(
-        id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, model_name=deployment.model_name,
-        version=deployment.version, traffic=traffic, reason=reason,
     )  # fmt: skip
 
 

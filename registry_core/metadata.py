@@ -10,9 +10,19 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Annotated, Any, Protocol, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from registry_core.bounds import check_count, check_text
 from registry_core.errors import InvalidInputError, InvalidStageError
@@ -22,6 +32,32 @@ SCHEMA_VERSION = 1
 _MAX_METRIC_NAME = 128
 
 ParamValue = str | int | float | bool | None
+LOCATIONS_CONTEXT = "artifact_locations"  # key of the ArtifactLocations in a (de)serialization context
+
+
+class ArtifactLocations(Protocol):
+    """How a stored document spells artifact folders (the store gives one in the pydantic context)."""
+
+    def stored(self, uri: str) -> str:
+        """Return `uri` as the document keeps it."""
+
+    def resolved(self, stored: str, model_name: str) -> str:
+        """Return the URI of a folder the document keeps as `stored`."""
+
+
+def _resolve_location(value: str, info: ValidationInfo) -> str:
+    locations = (info.context or {}).get(LOCATIONS_CONTEXT)
+    return locations.resolved(value, info.data.get("model_name", "")) if locations is not None else value
+
+
+def _store_location(value: str, info: SerializationInfo) -> str:
+    locations = (info.context or {}).get(LOCATIONS_CONTEXT)
+    return locations.stored(value) if locations is not None else value
+
+
+# An artifact folder: in memory and in every answer an absolute URI under the registry's current root; in a stored
+# document a key relative to that root, so a registry copied or moved to another folder or bucket keeps working.
+ArtifactUri = Annotated[str, AfterValidator(_resolve_location), PlainSerializer(_store_location)]
 
 
 def utc_now() -> datetime:
@@ -282,7 +318,7 @@ class ModelMetadata(_Record):
         metrics: Evaluation metrics.
         params: Training parameters.
         lineage: Provenance.
-        artifact_uri: Folder holding the artifacts (file://... or gs://...).
+        artifact_uri: Folder holding the artifacts (file://... or gs://...); documents keep it relative to the root.
         artifact_manifest: Every artifact file with its size and sha256.
         artifact_digest: sha256 over the manifest; identifies the artifacts.
         registered_by: Who registered it.
@@ -305,7 +341,7 @@ class ModelMetadata(_Record):
     metrics: ModelPerformance = Field(default_factory=ModelPerformance)
     params: dict[str, ParamValue] = Field(default_factory=dict)
     lineage: Lineage = Field(default_factory=Lineage)
-    artifact_uri: str
+    artifact_uri: ArtifactUri
     artifact_manifest: tuple[FileEntry, ...] = ()
     artifact_digest: str
     registered_by: str
@@ -356,6 +392,8 @@ class HistoryEntry(_Record):
         to_stage: Stage after (stage changes, approvals).
         reason: Why, as given by the actor.
         details: Anything else worth keeping, as strings.
+        principal: The authenticated identity (a Google account) that made the change on behalf of `actor`, when
+            it is not `actor` itself; "" otherwise.
     """
 
     id: str
@@ -367,6 +405,7 @@ class HistoryEntry(_Record):
     to_stage: ModelStage | None = None
     reason: str = ""
     details: dict[str, str] = Field(default_factory=dict)
+    principal: str = ""
 
 
 def first_error(exc: ValueError) -> str:

@@ -13,7 +13,7 @@ from registry_core import transitions
 from registry_core.artifacts import build_manifest
 from registry_core.bounds import check_count
 from registry_core.comparison import ModelComparison, compare
-from registry_core.config import RegistryConfig, current_user
+from registry_core.config import USER_ENV, RegistryConfig, current_user
 from registry_core.errors import (
     InvalidInputError,
     LifecycleError,
@@ -155,7 +155,7 @@ class ModelRegistry:
             "lineage": clean_lineage(lineage),
             "framework": clean_framework(framework) if framework is not None else detect_framework(folder),
         }
-        actor = _actor(registered_by)
+        actor = self._actor(registered_by)
         requested = normalize_version(version) if version is not None else None
         if bump not in ("major", "minor", "patch"):
             msg = f"invalid bump {shown(bump)}; expected one of: major, minor, patch"
@@ -359,7 +359,7 @@ class ModelRegistry:
             ConflictError: a request for that stage is already pending.
         """
         target = ModelStage.parse(stage)
-        who = _actor(requested_by)
+        who = self._actor(requested_by)
         comment = clean_description(comment)
         label = self._label(model_name, version)
         if target not in self._policy.required_stages:
@@ -432,7 +432,7 @@ class ModelRegistry:
             ApprovalError: `approved_by` may not approve this version.
         """
         target = ModelStage.parse(target_stage)
-        who = _actor(actor)
+        who = self._actor(actor)
         reason = clean_description(reason)
         approver = _clean_actor(approved_by, "approver") if approved_by is not None else None
         label = self._label(model_name, version)
@@ -473,7 +473,7 @@ class ModelRegistry:
         """
         if endpoint_name is not None:
             self.deployments.get_endpoint(endpoint_name)
-        who = _actor(actor)
+        who = self._actor(actor)
         reason = clean_description(reason)
         wanted = self._label(model_name, to_version) if to_version is not None else None
 
@@ -538,7 +538,7 @@ class ModelRegistry:
         """Add key/value notes (and optionally evaluation metrics) to a version, e.g. validation results."""
         notes = clean_annotations(annotations)
         extra_metrics = ModelPerformance.from_mapping(metrics) if metrics is not None else None
-        who = _actor(actor)
+        who = self._actor(actor)
         label = self._label(model_name, version)
 
         def add_notes(record: ModelRecord | None) -> ModelRecord:
@@ -563,7 +563,7 @@ class ModelRegistry:
         A version in DEVELOPMENT moves to VALIDATION; a failed version stays registered, marked with why, and
         cannot be promoted to STAGING until a later validation passes.
         """
-        who = _actor(actor)
+        who = self._actor(actor)
         label = self._label(model_name, version)
         holdout = ModelPerformance.from_mapping({f"holdout_{k}": v for k, v in decision.metrics.items()})
         notes = {
@@ -639,7 +639,7 @@ class ModelRegistry:
         """
         metadata = self.get_model_metadata(model_name, version, stage)
         deployment, endpoint = self.deployments.deploy(
-            metadata, endpoint_name, target=target, traffic_percent=traffic_percent, actor=_actor(actor),
+            metadata, endpoint_name, target=target, traffic_percent=traffic_percent, actor=self._actor(actor),
             settings=target_settings, reason=clean_description(reason),
         )  # fmt: skip
         return deployment, endpoint, self.get_model_metadata(model_name, metadata.version)
@@ -665,20 +665,20 @@ class ModelRegistry:
         metadata = self.get_model_metadata(model_name, version, stage)
         return self.deployments.canary(
             metadata, endpoint_name, canary_percent=canary_percent, check=health_check, target=target,
-            actor=_actor(actor), settings=target_settings,
+            actor=self._actor(actor), settings=target_settings,
         )  # fmt: skip
 
     def set_traffic(
         self, endpoint_name: str, traffic: Mapping[str, int], *, reason: str = "", actor: str | None = None
     ) -> EndpointRecord:
         """Set an endpoint's traffic split (deployed model id -> percent, summing to 100)."""
-        return self.deployments.set_traffic(endpoint_name, traffic, actor=_actor(actor), reason=reason)
+        return self.deployments.set_traffic(endpoint_name, traffic, actor=self._actor(actor), reason=reason)
 
     def undeploy_model(
         self, endpoint_name: str, deployed_model_id: str, *, reason: str = "", actor: str | None = None
     ) -> EndpointRecord:
         """Stop serving one deployed model of an endpoint."""
-        return self.deployments.undeploy(endpoint_name, deployed_model_id, actor=_actor(actor), reason=reason)
+        return self.deployments.undeploy(endpoint_name, deployed_model_id, actor=self._actor(actor), reason=reason)
 
     def list_endpoints(self) -> list[EndpointRecord]:
         """Return every endpoint's record."""
@@ -726,7 +726,24 @@ class ModelRegistry:
             base[0] = len(current.history) if current is not None else 0
             return mutate(current)
 
-        record = self.store.update(model_name, tracked)
+        principal = self.principal()
+
+        def stamped(current: ModelRecord | None) -> ModelRecord:
+            updated = tracked(current)
+            if not principal or updated is current:
+                return updated
+            new = updated.history[base[0] :]
+            if all(entry.actor == principal or entry.principal for entry in new):
+                return updated
+            marked = tuple(
+                entry
+                if entry.actor == principal or entry.principal
+                else entry.model_copy(update={"principal": principal})
+                for entry in new
+            )  # fmt: skip
+            return updated.model_copy(update={"history": (*updated.history[: base[0]], *marked)})
+
+        record = self.store.update(model_name, stamped)
         for entry in record.history[base[0] :]:
             for listener in self._listeners:
                 try:
@@ -736,6 +753,18 @@ class ModelRegistry:
         return record
 
     # ------------------------------------------------------------------------------------------ helpers
+
+    def principal(self) -> str | None:
+        """Return the authenticated identity this registry writes as (the Google account on GCS), else None."""
+        return self.storage.principal()
+
+    def _actor(self, actor: str | None) -> str:
+        """Return who acts: `actor` if given, else $MODEL_REGISTRY_USER, else the principal, else the login name."""
+        if actor is not None:
+            return _clean_actor(actor, "actor")
+        if os.environ.get(USER_ENV):
+            return current_user()
+        return self.principal() or current_user()
 
     def _load(self, model_name: str) -> ModelRecord:
         try:
@@ -772,10 +801,6 @@ def _existing(record: ModelRecord | None, model_name: str) -> ModelRecord:
         msg = f"model {model_name!r} is not registered"
         raise ModelNotFoundError(msg)
     return record
-
-
-def _actor(actor: str | None) -> str:
-    return _clean_actor(actor, "actor") if actor is not None else current_user()
 
 
 def _clean_actor(value: object, role: str) -> str:

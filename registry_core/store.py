@@ -27,6 +27,7 @@ from registry_core.errors import (
     VersionNotFoundError,
 )
 from registry_core.metadata import (
+    LOCATIONS_CONTEXT,
     SCHEMA_VERSION,
     HistoryEntry,
     ModelMetadata,
@@ -46,6 +47,33 @@ CAS_DEADLINE_SECONDS = 120.0
 _BACKOFF_CAP_SECONDS = 4.0
 _BACKOFF_BASE_SECONDS = 0.005
 _PARSED_DOCUMENTS = 64  # parsed documents a store keeps for reuse
+
+
+class RootRelativeLocations:
+    """Artifact folders as documents keep them: keys relative to the root (``artifacts/<name>/<upload-id>``).
+
+    Documents written before locations were relative hold absolute URIs, possibly of the place the registry was
+    copied from; those resolve to the same key under the current root.
+
+    Args:
+        root_uri: The registry root's URI (``file:///...`` or ``gs://bucket/prefix``).
+    """
+
+    def __init__(self, root_uri: str) -> None:
+        self.root = root_uri.rstrip("/")
+
+    def stored(self, uri: str) -> str:
+        """Return `uri` relative to the root (unchanged if it lies elsewhere)."""
+        prefix = f"{self.root}/"
+        return uri[len(prefix) :] if uri.startswith(prefix) else uri
+
+    def resolved(self, stored: str, model_name: str) -> str:
+        """Return the absolute URI under the current root of a stored location."""
+        if "://" not in stored:
+            return f"{self.root}/{stored}"
+        marker = f"/{ARTIFACTS_PREFIX}{model_name}/"
+        at = stored.rfind(marker)
+        return f"{self.root}/{stored[at + 1 :]}" if model_name and at >= 0 else stored
 
 
 def model_key(name: str) -> str:
@@ -133,6 +161,7 @@ class DocumentStore(Generic[Record]):
         # name -> (bytes, record) of the last version of each document read or written here: parsing is a pure
         # function of the bytes, so unchanged bytes (compared in full) reuse the record. Records are frozen and shared.
         self._parsed: dict[str, tuple[bytes, Record]] = {}
+        self.context: dict[str, object] = {LOCATIONS_CONTEXT: RootRelativeLocations(storage.uri)}
 
     def key(self, name: str) -> str:
         """Key of the document of `name` (validated, so it can never leave the prefix)."""
@@ -169,7 +198,7 @@ class DocumentStore(Generic[Record]):
         cached = self._parsed.get(name)
         if cached is not None and cached[0] == data:
             return cached[1]
-        record = parse_document(self.record_type, data, key)
+        record = parse_document(self.record_type, data, key, self.context)
         self._remember(name, data, record)
         return record
 
@@ -208,7 +237,7 @@ class DocumentStore(Generic[Record]):
             updated = mutate(current)
             if updated == current:
                 return updated  # nothing changed: no write, no new generation
-            data = updated.model_dump_json().encode()
+            data = updated.model_dump_json(context=self.context).encode()
             try:
                 if generation is None:
                     self.storage.create(key, data)
@@ -258,15 +287,21 @@ class MetadataStore(DocumentStore[ModelRecord]):
         return record
 
 
-def parse_record(data: bytes, key: str) -> ModelRecord:
+def parse_record(data: bytes, key: str, context: dict[str, object] | None = None) -> ModelRecord:
     """Parse a model document. Raises: CorruptRecordError naming the key and the first problem."""
-    return parse_document(ModelRecord, data, key)
+    return parse_document(ModelRecord, data, key, context)
 
 
-def parse_document(record_type: type[Record], data: bytes, key: str) -> Record:
-    """Parse a document. Raises: CorruptRecordError naming the key and the first problem."""
+def parse_document(
+    record_type: type[Record], data: bytes, key: str, context: dict[str, object] | None = None
+) -> Record:
+    """Parse a document (`context`: the store's, which resolves artifact locations).
+
+    Raises:
+        CorruptRecordError: naming the key and the first problem.
+    """
     try:
-        return record_type.model_validate_json(data)
+        return record_type.model_validate_json(data, context=context)
     except ValidationError as exc:
         first = exc.errors()[0]
         # Keys and validator messages come from the document itself: keep the message on one line.

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from registry_core.cli._context import open_registry
-from registry_core.cli._output import echo, emit, table
+from registry_core.cli._output import echo, emit, table, when
 from registry_core.cli._parsing import pairs, parse_number, read_instances
 from registry_core.errors import InvalidInputError
 from registry_core.text import shown
@@ -172,7 +172,16 @@ def endpoints_describe(endpoint_name: Annotated[str, typer.Argument(help="Endpoi
         echo("")
         table(
             ["when", "who", "action", "version", "reason"],
-            [[e.at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.version, e.reason] for e in record.history],
+            [
+                [
+                    when(e.at),
+                    f"{e.actor} (via {e.principal})" if e.principal else e.actor,
+                    e.action,
+                    e.version,
+                    e.reason,
+                ]
+                for e in record.history
+            ],
         )
 
     emit(record, render)

@@ -87,7 +87,7 @@ def history(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
     rows = [
         [
             when(e.at),
-            e.actor,
+            f"{e.actor} (via {e.principal})" if e.principal else e.actor,
             e.action.value,
             e.version,
             f"{e.from_stage.value if e.from_stage else ''} -> {e.to_stage.value}" if e.to_stage else "",

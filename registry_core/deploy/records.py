@@ -7,7 +7,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from registry_core.metadata import SCHEMA_VERSION
+from registry_core.metadata import SCHEMA_VERSION, ArtifactUri
 
 ENDPOINTS_PREFIX = "endpoints/"
 
@@ -35,7 +35,7 @@ class EndpointDeployment(_Record):
     model_name: str
     version: str
     artifact_digest: str
-    artifact_uri: str
+    artifact_uri: ArtifactUri
     deployed_by: str
     deployed_at: datetime
     target_ref: str = ""
@@ -54,6 +54,7 @@ class EndpointEvent(_Record):
         version: Version concerned.
         traffic: The split after the change.
         reason: Why.
+        principal: The authenticated identity that made the change on behalf of `actor`, when it is not `actor`.
     """
 
     id: str
@@ -64,6 +65,7 @@ class EndpointEvent(_Record):
     version: str = ""
     traffic: dict[str, int] = Field(default_factory=dict)
     reason: str = ""
+    principal: str = ""
 
 
 class EndpointRecord(_Record):

@@ -89,6 +89,10 @@ class StorageBackend(abc.ABC):
         """Return a local filesystem path for `key` if the backend has one (the local backend), else None."""
         return None
 
+    def principal(self) -> str | None:
+        """Return the authenticated identity this backend writes as (a Google account), None if it has none."""
+        return None
+
     def abandoned_temp_files(self) -> builtins.list[str]:
         """Return temporary files left by writers that died mid-write (only backends that make them)."""
         return []

@@ -38,6 +38,7 @@ __all__ = ["GCSStorage"]
 _INSTALL_HINT = "google-cloud-storage is not installed: pip install 'google-cloud-storage>=3,<4'"
 _EMULATOR_ENV = "STORAGE_EMULATOR_HOST"
 _EMULATOR_PROJECT = "test"
+_CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 # Custom metadata stamped on every conditional write, so that after an ambiguous retry (the first attempt may
 # have landed, the retry then gets 412) we can tell our own write from a rival's even when the bytes are equal.
 _WRITE_ID = "registry-write-id"
@@ -144,6 +145,7 @@ class GCSStorage(StorageBackend):
         self._lazy_client: Client | None = None
         self._lazy_bucket: Bucket | None = None
         self._lock = threading.Lock()
+        self._principal: tuple[str | None] | None = None
 
     def __repr__(self) -> str:
         return f"GCSStorage({self.uri!r})"
@@ -162,14 +164,21 @@ class GCSStorage(StorageBackend):
     def _make_client(self) -> Client:
         storage = _import_storage()
         with _gcs_errors(f"cannot create a GCS client for {self.uri}"):
-            if os.environ.get(_EMULATOR_ENV):
+            if os.environ.get(_EMULATOR_ENV) and not os.environ.get(_CREDENTIALS_ENV):
                 from google.auth.credentials import AnonymousCredentials
 
-                # The client reads STORAGE_EMULATOR_HOST itself for the endpoint; the emulator wants no auth.
+                # The client reads STORAGE_EMULATOR_HOST itself for the endpoint; the emulator wants no auth, but
+                # credentials given explicitly are used (the emulator ignores them) so that identities can be tried.
                 client = storage.Client(
                     project=self._project or _EMULATOR_PROJECT,
                     credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
                 )
+            elif os.environ.get(_EMULATOR_ENV):
+                import google.auth
+
+                # The client itself would go anonymous with STORAGE_EMULATOR_HOST set: hand it the credentials.
+                credentials, _ = google.auth.default()
+                client = storage.Client(project=self._project or _EMULATOR_PROJECT, credentials=credentials)
             else:
                 client = storage.Client(project=self._project)
         return _without_span_prefetch(client)
@@ -359,6 +368,14 @@ class GCSStorage(StorageBackend):
             )
 
     # -- naming and existence ---------------------------------------------------------------------------------
+
+    def principal(self) -> str | None:
+        """Return the e-mail of the Google account the client's credentials belong to (None when anonymous)."""
+        if self._principal is None:
+            from registry_core.identity import google_principal
+
+            self._principal = (google_principal(getattr(self._client(), "_credentials", None)),)
+        return self._principal[0]
 
     def uri_for(self, key: str) -> str:
         """Return ``gs://bucket/prefix/key``."""

@@ -38,9 +38,11 @@ def test_unchanged_bytes_are_parsed_once(
     reader = MetadataStore(storage)
     parses: list[str] = []
 
-    def counting(record_type: type[ModelRecord], data: bytes, key: str) -> ModelRecord:
+    def counting(
+        record_type: type[ModelRecord], data: bytes, key: str, context: dict[str, object] | None = None
+    ) -> ModelRecord:
         parses.append(key)
-        return parse_document(record_type, data, key)
+        return parse_document(record_type, data, key, context)
 
     monkeypatch.setattr("registry_core.store.parse_document", counting)
     first, second = reader.load(MODEL), reader.load(MODEL)
@@ -92,7 +94,7 @@ def test_record_kept_after_a_write_equals_a_fresh_parse(storage: StorageBackend,
     registry.annotate(MODEL, second, {"note": "ok"}, metrics={"latency_ms": 3.5})
     registry.rollback(MODEL, reason="test")
     kept = registry.store.load(MODEL)  # served from what the last write kept
-    fresh = parse_document(ModelRecord, storage.read(model_key(MODEL)), model_key(MODEL))
+    fresh = parse_document(ModelRecord, storage.read(model_key(MODEL)), model_key(MODEL), registry.store.context)
     assert kept == fresh
     assert kept.model_dump_json() == fresh.model_dump_json()
     assert [(m.version, m.stage) for m in kept.in_stage(ModelStage.PRODUCTION)] == [(first, ModelStage.PRODUCTION)]
