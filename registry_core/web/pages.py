@@ -314,59 +314,32 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Redirec
 # ------------------------------------------------------------------------------------------------ actions
 
 
-@router.post("/models/{name}/versions/{version}/request-promotion")
-def request_form(
-    request: Request,
-    name: str,
-    version: str,
-    identity: FormWriter,
-    stage: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form(max_length=2000)] = "",
-) -> RedirectResponse:
-    """Ask for a promotion."""
-    registry = state_of(request).registry
-    return _act(
-        request, lambda: views.request_promotion(registry, identity, name, version, ModelStage.parse(stage), comment),
-        _version_url(name, version),
-    )  # fmt: skip
+def _stage_form(action: views.StageAction) -> Callable[..., RedirectResponse]:
+    """Return the form action of one stage decision; it goes back to `next` (a path here) or the version."""
+
+    def decide(
+        request: Request,
+        name: str,
+        version: str,
+        identity: FormWriter,
+        stage: Annotated[str, Form()] = "",
+        comment: Annotated[str, Form(max_length=2000)] = "",
+        next: Annotated[str, Form()] = "",  # noqa: A002 - the usual parameter name
+    ) -> RedirectResponse:
+        state = state_of(request)
+
+        def act() -> views.ActionResult:
+            body = views.StageBody(stage=ModelStage.parse(stage), comment=comment)
+            return action(state.registry, state.config, identity, name, version, body)
+
+        return _act(request, act, _safe_next(next, _version_url(name, version)))
+
+    return decide
 
 
-@router.post("/models/{name}/versions/{version}/approve")
-def approve_form(
-    request: Request,
-    name: str,
-    version: str,
-    identity: FormWriter,
-    stage: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form(max_length=2000)] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002 - the usual parameter name
-) -> RedirectResponse:
-    """Approve a version for a stage."""
-    state = state_of(request)
-    return _act(
-        request,
-        lambda: views.approve(state.registry, state.config, identity, name, version, ModelStage.parse(stage), comment),
-        _safe_next(next, _version_url(name, version)),
-    )
-
-
-@router.post("/models/{name}/versions/{version}/reject")
-def reject_form(
-    request: Request,
-    name: str,
-    version: str,
-    identity: FormWriter,
-    stage: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form(max_length=2000)] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002 - the usual parameter name
-) -> RedirectResponse:
-    """Reject a pending promotion request."""
-    state = state_of(request)
-    return _act(
-        request,
-        lambda: views.reject(state.registry, state.config, identity, name, version, ModelStage.parse(stage), comment),
-        _safe_next(next, _version_url(name, version)),
-    )
+for _path, _action in (("request-promotion", views.request_promotion), ("approve", views.approve),
+                       ("reject", views.reject)):  # fmt: skip
+    router.post(f"/models/{{name}}/versions/{{version}}/{_path}", name=f"{_action.__name__}_form")(_stage_form(_action))
 
 
 @router.post("/models/{name}/versions/{version}/promote")
