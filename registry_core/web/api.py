@@ -134,7 +134,7 @@ VersionLabel = Annotated[
 ModelFilter = Annotated[str | None, Query(pattern=f"^{NAME_PATTERN.pattern}$", description="Only this model.")]
 EndpointName = Annotated[str, Path(pattern=f"^{NAME_PATTERN.pattern}$", max_length=63, description="Endpoint name.")]
 
-router = APIRouter(responses=_errors(400, 401, 404, 422))
+router = APIRouter(responses=_errors(400, 401, 404, 413, 422, 429))
 
 
 @router.get("/health", response_model=Health, tags=["service"])

@@ -21,6 +21,7 @@ from registry_core.web.app import (
     API_PREFIX,
     CSRFError,
     NotAuthenticatedError,
+    client_of,
     identity_of,
     session_of,
     state_of,
@@ -64,7 +65,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """Return the error page."""
     titles = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "Not found", 409: "Conflict",
-              422: "Bad request"}  # fmt: skip
+              413: "Too large", 422: "Bad request", 429: "Too many attempts"}  # fmt: skip
     return render(request, "error.html", status, title=titles.get(status, "Error"), message=message)
 
 
@@ -285,28 +286,27 @@ def login(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/models",  # noqa: A002 - the usual parameter name
 ) -> Response:
-    """Check the token and start a session."""
+    """Check the token and start a session (a sign-in the server holds, tied to this token)."""
     state, session = state_of(request), session_of(request)
     if not session.csrf_matches(csrf_token):
         msg = "the sign-in form expired; reload the page and retry"
         raise CSRFError(msg)
-    user = state.auth.tokens.user_for(token.strip()) if state.auth.tokens and token.strip() else None
+    user = state.auth.sign_in(token.strip(), session, client_of(request))
     if user is None:
         session.flash("error", "unknown token")
         return render(request, "login.html", 401, title="Sign in", next=_safe_next(next))
-    session.login(user, state.config.session_max_age_seconds)
     session.flash("ok", f"signed in as {user}")
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> RedirectResponse:
-    """End the session."""
+    """End the session on the server, so that copies of its cookie end too."""
     session = session_of(request)
     if not session.csrf_matches(csrf_token):
         msg = "the sign-out form expired; reload the page and retry"
         raise CSRFError(msg)
-    session.logout()
+    state_of(request).auth.sign_out(session)
     session.flash("ok", "signed out")
     return RedirectResponse("/login", status_code=303)
 

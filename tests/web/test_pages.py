@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from fastapi.testclient import TestClient
-from web_support import BEARER, MODEL, RecordingTarget
+from web_support import BEARER, MODEL, RecordingTarget, csrf_of, sign_in
 
 from registry_core import ModelRegistry, ModelStage
 
 BOB = BEARER["bob"]
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def sign_in(client: TestClient, token: str, next_page: str = "/models") -> str:
-    """Sign in through the form; return the session's CSRF token."""
-    page = client.get(f"/login?next={next_page}")
-    response = client.post("/login", data={"token": token, "csrf_token": csrf_of(page.text), "next": next_page},
-                           follow_redirects=False)  # fmt: skip
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == next_page
-    return csrf_of(client.get(next_page).text)
 
 
 def test_a_browser_without_identity_is_sent_to_the_login_form(client: TestClient) -> None:
