@@ -7,6 +7,7 @@ a flash message naming the rule.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -78,10 +79,15 @@ def sign_in_needed(request: Request, message: str) -> Response:
 
 
 def _safe_next(target: str | None, default: str = "/models") -> str:
-    """Return `target` if it is a path on this site, else `default` (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Return `target` if it is a path on this site, else `default` (no open redirects).
+
+    Browsers drop tabs and line breaks anywhere in a URL and read a backslash as a slash, so "/<tab>/evil.com"
+    leads to evil.com: judge what is left once those are dropped, and refuse backslashes and anything unprintable.
+    """
+    cleaned = re.sub(r"[\t\n\r]", "", target or "")
+    if not cleaned.startswith("/") or cleaned.startswith("//") or "\\" in cleaned or not cleaned.isprintable():
         return default
-    return target
+    return cleaned
 
 
 def _stage_or_none(value: str | None) -> ModelStage | None:
