@@ -30,6 +30,9 @@ Example ``registry-ui.toml``::
     secret_env = "REGISTRY_WEBHOOK_SECRET"
     events = ["promoted", "rolled_back"]
 
+Limits: ``max_request_bytes`` (413 beyond), ``wrong_token_limit`` per ``wrong_token_window_seconds`` and client
+address (429 beyond), ``webhook_allowed_networks`` (loopback/link-local networks webhooks may reach anyway).
+
 Every top-level setting can also come from ``MODEL_REGISTRY_UI_<NAME>`` (e.g. ``MODEL_REGISTRY_UI_AUTH_MODE=token``,
 ``MODEL_REGISTRY_UI_TOKENS='{"s3cret": "alice"}'``); a variable wins over the file. Structured values are JSON.
 """

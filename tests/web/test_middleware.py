@@ -177,3 +177,14 @@ def test_a_body_within_the_limit_still_works(server: Server) -> None:
                   [body])  # fmt: skip
     assert answer.status == 200, answer.body
     assert json.loads(answer.body)["version"]["stage"] == "validation"
+
+
+def test_wrong_tokens_are_counted_per_client_address_behind_a_local_proxy(server: Server) -> None:
+    def whoami(token: str, client: str) -> Answer:
+        return send(server, head("GET", "/api/v1/whoami", token, X_Forwarded_For=client))
+
+    assert all(whoami("guessed-token-00", "203.0.113.5").status == 401 for _ in range(10))
+    refused = whoami(BOB, "203.0.113.5")
+    assert refused.status == 429
+    assert int(refused.headers["retry-after"]) > 0
+    assert whoami(BOB, "203.0.113.6").status == 200  # another client behind the same proxy
