@@ -11,6 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from web_support import csrf_of, sign_in
 
+from registry_core.web.sessions import SignIns
+
 DAVE_TOKEN = "dave-token-00004"
 
 
@@ -117,3 +119,20 @@ def test_signing_in_twice_ends_the_first_session(client: TestClient) -> None:
     client.post("/login", data={"token": "carol-token-003", "csrf_token": csrf_of(page.text)})
     assert signed_in_as(client) == "carol"
     assert signed_in_as(first) is None
+
+
+def test_sign_ins_expire_and_the_oldest_ends_first_beyond_capacity() -> None:
+    now = [1000.0]
+    table = SignIns(max_age=60, capacity=2, clock=lambda: now[0])
+    first = table.start("bob", "key-1")
+    now[0] += 30
+    second = table.start("carol", "key-2")
+    third = table.start("dave", "key-3")  # beyond capacity: bob's, the oldest, ends
+    assert table.get(first) is None
+    assert table.get(second) is not None
+    now[0] += 31  # carol's and dave's are 31 s old, bob's would have been 61 s
+    assert table.get(second) is not None
+    now[0] += 30
+    assert table.get(second) is None
+    assert table.get(third) is None
+    assert len(table) == 0
