@@ -49,4 +49,6 @@ def ui(
     echo(f"model registry UI on http://{host}:{port} (registry {web_app.state.web.registry.storage.uri})")
     if note:
         echo(note)
-    uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=settings.auth_mode == "iap")
+    # Client addresses count wrong tokens; uvicorn takes them from X-Forwarded-For only when it comes from a proxy
+    # in FORWARDED_ALLOW_IPS (default: 127.0.0.1), so a client cannot pick its own.
+    uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=True)

@@ -134,7 +134,7 @@ VersionLabel = Annotated[
 ModelFilter = Annotated[str | None, Query(pattern=f"^{NAME_PATTERN.pattern}$", description="Only this model.")]
 EndpointName = Annotated[str, Path(pattern=f"^{NAME_PATTERN.pattern}$", max_length=63, description="Endpoint name.")]
 
-router = APIRouter(responses=_errors(400, 401, 404, 422))
+router = APIRouter(responses=_errors(400, 401, 404, 413, 422, 429))
 
 
 @router.get("/health", response_model=Health, tags=["service"])
@@ -258,39 +258,33 @@ def endpoint(request: Request, endpoint: EndpointName, _: Reader) -> EndpointRec
 _CHANGE_ERRORS = _errors(403, 409)
 
 
-@router.post(
-    "/models/{name}/versions/{version}/promotion-requests",
-    response_model=views.ActionResult, tags=["approvals"], responses=_CHANGE_ERRORS,
-)  # fmt: skip
-def request_promotion(
-    request: Request, name: ModelName, version: VersionLabel, body: views.StageBody, identity: Writer
-) -> views.ActionResult:
-    """Ask for a promotion; approval-gated stages wait for an approver, others are promoted to at once."""
-    return views.request_promotion(state_of(request).registry, identity, name, version, body.stage, body.comment)
+# The three stage decisions share their route: (path, the view doing it, the operation's description).
+_STAGE_ACTIONS: list[tuple[str, views.StageAction, str]] = [
+    ("promotion-requests", views.request_promotion,
+     "Ask for a promotion; approval-gated stages wait for an approver, others are promoted to at once."),
+    ("approvals", views.approve,
+     "Approve a version for a stage (not your own: four-eyes); a pending request then proceeds."),
+    ("rejections", views.reject, "Reject the pending request to move a version to a stage."),
+]  # fmt: skip
 
 
-@router.post(
-    "/models/{name}/versions/{version}/approvals",
-    response_model=views.ActionResult, tags=["approvals"], responses=_CHANGE_ERRORS,
-)  # fmt: skip
-def approve(
-    request: Request, name: ModelName, version: VersionLabel, body: views.StageBody, identity: Writer
-) -> views.ActionResult:
-    """Approve a version for a stage (not your own: four-eyes); a pending request then proceeds."""
-    state = state_of(request)
-    return views.approve(state.registry, state.config, identity, name, version, body.stage, body.comment)
+def _stage_route(path: str, action: views.StageAction, description: str) -> None:
+    """Add the POST route of one stage decision (named after its view, as its operation id and summary are)."""
+
+    def decide(
+        request: Request, name: ModelName, version: VersionLabel, body: views.StageBody, identity: Writer
+    ) -> views.ActionResult:
+        state = state_of(request)
+        return action(state.registry, state.config, identity, name, version, body)
+
+    router.post(
+        f"/models/{{name}}/versions/{{version}}/{path}", response_model=views.ActionResult, tags=["approvals"],
+        responses=_CHANGE_ERRORS, name=action.__name__, description=description,
+    )(decide)  # fmt: skip
 
 
-@router.post(
-    "/models/{name}/versions/{version}/rejections",
-    response_model=views.ActionResult, tags=["approvals"], responses=_CHANGE_ERRORS,
-)  # fmt: skip
-def reject(
-    request: Request, name: ModelName, version: VersionLabel, body: views.StageBody, identity: Writer
-) -> views.ActionResult:
-    """Reject the pending request to move a version to a stage."""
-    state = state_of(request)
-    return views.reject(state.registry, state.config, identity, name, version, body.stage, body.comment)
+for _path, _action, _description in _STAGE_ACTIONS:
+    _stage_route(_path, _action, _description)
 
 
 @router.post(

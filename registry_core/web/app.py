@@ -1,15 +1,16 @@
 """The web application: FastAPI with server-rendered pages and a JSON API under /api/v1.
 
 `create_app(config, registry)` wires the registry, the authenticator, the session cookie (with its CSRF token),
-the notifier and the routes. Registry calls block (files, GCS), so routes are plain functions that FastAPI runs
-in its thread pool.
+the notifier, the routes and the middleware that settles identity and caps bodies before a route reads one
+(`middleware`). Registry calls block (files, GCS), so routes are plain functions that FastAPI runs in its thread
+pool.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,18 +26,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from registry_core import errors
 from registry_core.registry import ModelRegistry
 from registry_core.text import MAX_SHOWN, one_line
-from registry_core.web.auth import SESSION_COOKIE, Authenticator, AuthError, Identity, Session, SessionCodec
+from registry_core.web.auth import Authenticator, Identity
 from registry_core.web.config import WebConfig
+from registry_core.web.middleware import BodyLimit, RequestGate
 from registry_core.web.notifications import Notifier, Watcher
+from registry_core.web.ratelimit import TooManyAttemptsError
+from registry_core.web.sessions import Session, SessionCodec
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 API_PREFIX = "/api/v1"
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
 
 
 class NotAuthenticatedError(Exception):
@@ -84,18 +84,22 @@ def session_of(request: Request) -> Session:
 
 
 def identity_of(request: Request) -> Identity | None:
-    """Return who is asking, or None.
+    """Return who is asking (as `middleware.RequestGate` found before the route ran), or None.
 
     Raises:
         NotAuthenticatedError: a credential was presented and refused.
     """
-    if not hasattr(request.state, "identity"):
-        try:
-            request.state.identity = state_of(request).auth.identify(request.headers, session_of(request))
-        except AuthError as exc:
-            raise NotAuthenticatedError(str(exc)) from None
-    identity: Identity | None = request.state.identity
+    problem = getattr(request.state, "auth_error", None)
+    if problem:
+        raise NotAuthenticatedError(problem)
+    identity: Identity | None = getattr(request.state, "identity", None)
     return identity
+
+
+def client_of(request: Request) -> str:
+    """Return the key wrong tokens of this request's client are counted under (`ratelimit.client_key`)."""
+    client: str = request.state.client
+    return client
 
 
 def error_status(exc: errors.RegistryError) -> int:
@@ -173,24 +177,10 @@ def create_app(config: WebConfig | None = None, registry: ModelRegistry | None =
         lifespan=lifespan,
     )
     app.state.web = state
-
-    @app.middleware("http")
-    async def sessions_and_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        session = state.codec.loads(request.cookies.get(SESSION_COOKIE))
-        request.state.session = session
-        response = await call_next(request)
-        path = request.url.path
-        if session.changed and not path.startswith(("/api/", "/static/")):
-            response.set_cookie(
-                SESSION_COOKIE, state.codec.dumps(session), max_age=config.session_max_age_seconds, httponly=True,
-                samesite="lax", secure=config.secure_cookies, path="/",
-            )  # fmt: skip
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
+    # The last one added runs first: identity (401/429) before the body's size (413), both before a body is read.
+    app.add_middleware(BodyLimit, max_bytes=config.max_request_bytes, refuse=refuse)
+    app.add_middleware(RequestGate, codec=state.codec, auth=state.auth, refuse=refuse,
+                       secure_cookies=config.secure_cookies)  # fmt: skip
     _add_error_handlers(app)
 
     from registry_core.web import api, pages
@@ -203,6 +193,20 @@ def create_app(config: WebConfig | None = None, registry: ModelRegistry | None =
 
 def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/")
+
+
+def refuse(request: Request, status: int, kind: str, message: str, headers: dict[str, str]) -> Response:
+    """Return an error response: the JSON error body under /api/, else the error page (or the sign-in form)."""
+    from registry_core.web import pages
+
+    if _wants_json(request):
+        if status == 401:
+            scheme = "Bearer" if state_of(request).config.auth_mode == "token" else "IAP"
+            headers = {**headers, "WWW-Authenticate": f'{scheme} realm="model-registry"'}
+        return JSONResponse(error_body(status, kind, message), status_code=status, headers=headers)
+    response = pages.sign_in_needed(request, message) if status == 401 else pages.error_page(request, status, message)
+    response.headers.update(headers)
+    return response
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -219,13 +223,11 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(NotAuthenticatedError)
     async def not_authenticated(request: Request, exc: NotAuthenticatedError) -> Response:
-        if _wants_json(request):
-            scheme = "Bearer" if state_of(request).config.auth_mode == "token" else "IAP"
-            return JSONResponse(
-                error_body(401, "NotAuthenticated", str(exc)), status_code=401,
-                headers={"WWW-Authenticate": f'{scheme} realm="model-registry"'},
-            )  # fmt: skip
-        return pages.sign_in_needed(request, str(exc))
+        return refuse(request, 401, "NotAuthenticated", str(exc), {})
+
+    @app.exception_handler(TooManyAttemptsError)
+    async def too_many_attempts(request: Request, exc: TooManyAttemptsError) -> Response:
+        return refuse(request, 429, "TooManyAttempts", str(exc), {"Retry-After": str(exc.retry_after)})
 
     @app.exception_handler(CSRFError)
     async def csrf_error(request: Request, exc: CSRFError) -> Response:
@@ -235,10 +237,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        message = str(exc.detail)
-        if _wants_json(request):
-            return JSONResponse(error_body(exc.status_code, "HTTPError", message), exc.status_code, headers=exc.headers)
-        return pages.error_page(request, exc.status_code, message)
+        kind = "ContentTooLarge" if exc.status_code == 413 else "HTTPError"
+        return refuse(request, exc.status_code, kind, str(exc.detail), dict(exc.headers or {}))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

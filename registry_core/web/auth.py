@@ -1,21 +1,18 @@
-"""Who is asking: Google IAP assertions (ES256 JWTs), bearer tokens, and signed session cookies with CSRF tokens.
+"""Who is asking: Google IAP assertions (ES256 JWTs), bearer tokens, and sessions started with the login form.
 
-Identity comes, in this order, from the ``x-goog-iap-jwt-assertion`` header (iap mode), an
-``Authorization: Bearer`` token, or the session cookie set by the login form (token mode). The session cookie
-also carries the CSRF token that every form post must echo in a hidden field.
+Identity comes from the ``x-goog-iap-jwt-assertion`` header (iap mode: on every request, nothing else counts), or
+(token mode) an ``Authorization: Bearer`` token, else the session cookie of a sign-in (see `sessions`).
 """
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
 import logging
 import secrets
 import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,12 +20,14 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from registry_core.errors import InvalidInputError
 from registry_core.text import shown
 from registry_core.web.config import IAP_HEADER, IAPSettings, WebConfig
+from registry_core.web.ratelimit import AttemptLimiter
+from registry_core.web.sessions import Session, SignIns
 
 logger = logging.getLogger(__name__)
 
-SESSION_COOKIE = "mr_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 _UNNAMED = "\0unnamed-"  # key ids of keys that came without one (never a real kid)
@@ -185,141 +184,82 @@ def read_public_keys(path: Path) -> dict[str, EllipticCurvePublicKey]:
 
 
 class TokenAuthenticator:
-    """Bearer tokens of token mode (compared in constant time).
+    """Bearer tokens of token mode, re-read from `tokens_file` whenever it changes.
+
+    Tokens are held by a keyed hash (`key_of`, with a key of this process), which is also what a sign-in
+    remembers of its token, so that removing a token ends its sign-ins. A tokens file that cannot be read any
+    more counts as empty (its tokens stop working) until it is fixed.
 
     Args:
-        config: Where the tokens come from (re-read from `tokens_file` when it changes).
+        config: Where the tokens come from.
+
+    Raises:
+        InvalidInputError: the tokens file cannot be read at start.
     """
 
     def __init__(self, config: WebConfig) -> None:
         self.config = config
-        self._tokens = config.all_tokens()
+        self._key = secrets.token_bytes(32)
+        self._lock = threading.Lock()
         self._stamp = _stamp(config.tokens_file)
+        self._users = self._keyed(config.all_tokens())
+
+    def key_of(self, token: str) -> str:
+        """Return the keyed hash `token` is known by."""
+        return hmac.new(self._key, token.encode(), hashlib.sha256).hexdigest()
 
     def user_for(self, token: str) -> str | None:
         """Return the user of `token`, or None."""
-        if self.config.tokens_file is not None and _stamp(self.config.tokens_file) != self._stamp:
-            self._tokens = self.config.all_tokens()
-            self._stamp = _stamp(self.config.tokens_file)
-        given = token.encode()
-        found = None
-        for known, user in self._tokens.items():
-            if hmac.compare_digest(known.encode(), given):
-                found = user
-        return found
+        return self.user_for_key(self.key_of(token))
+
+    def user_for_key(self, key: str) -> str | None:
+        """Return the user of the token whose keyed hash is `key`, or None if no such token is configured now."""
+        self._refresh()
+        return self._users.get(key)
 
     @property
     def users(self) -> list[str]:
         """Return the configured user names."""
-        return sorted(set(self._tokens.values()))
+        self._refresh()
+        return sorted(set(self._users.values()))
+
+    def _refresh(self) -> None:
+        if self.config.tokens_file is None:
+            return
+        with self._lock:
+            stamp = _stamp(self.config.tokens_file)
+            if stamp == self._stamp:
+                return
+            try:
+                tokens = self.config.all_tokens()
+            except InvalidInputError as exc:
+                logger.error("%s; its tokens are refused until it is fixed", exc)  # noqa: TRY400 - one line is enough
+                tokens = dict(self.config.tokens)
+            self._users, self._stamp = self._keyed(tokens), stamp
+
+    def _keyed(self, tokens: dict[str, str]) -> dict[str, str]:
+        return {self.key_of(token): user for token, user in tokens.items()}
 
 
-def _stamp(path: Path | None) -> tuple[float, int] | None:
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """Return what tells a changed file apart: modification time (ns), size and inode (an atomic replace)."""
     if path is None:
         return None
     try:
         stat = path.stat()
     except OSError:
         return None
-    return (stat.st_mtime, stat.st_size)
-
-
-# --------------------------------------------------------------------------------------------------- sessions
-
-
-@dataclass
-class Session:
-    """The signed cookie's content: the logged-in user (token mode), the CSRF token and pending flash messages.
-
-    Attributes:
-        csrf: Token every form post must echo.
-        user: Logged-in user (token mode), if any.
-        expires: Unix time after which the login is void.
-        flashes: (kind, text) messages shown on the next page.
-        changed: Whether the cookie must be re-sent.
-    """
-
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(24))
-    user: str | None = None
-    expires: float = 0.0
-    flashes: list[tuple[str, str]] = field(default_factory=list)
-    changed: bool = False
-
-    def flash(self, kind: str, text: str) -> None:
-        """Queue a message ("ok" or "error") for the next page."""
-        self.flashes.append((kind, text))
-        self.changed = True
-
-    def pop_flashes(self) -> list[tuple[str, str]]:
-        """Return and forget the queued messages."""
-        found, self.flashes = self.flashes, []
-        if found:
-            self.changed = True
-        return found
-
-    def login(self, user: str, max_age: int) -> None:
-        """Start a login (with a fresh CSRF token)."""
-        self.user, self.expires, self.csrf, self.changed = user, time.time() + max_age, secrets.token_urlsafe(24), True
-
-    def logout(self) -> None:
-        """End the login (with a fresh CSRF token)."""
-        self.user, self.expires, self.csrf, self.changed = None, 0.0, secrets.token_urlsafe(24), True
-
-    def current_user(self) -> str | None:
-        """Return the logged-in user if the login has not expired."""
-        return self.user if self.user and self.expires > time.time() else None
-
-    def csrf_matches(self, given: str | None) -> bool:
-        """Return True if `given` is this session's CSRF token."""
-        return bool(given) and hmac.compare_digest(self.csrf.encode(), str(given).encode())
-
-
-class SessionCodec:
-    """Signs and reads session cookies (HMAC-SHA256 over a compact JSON payload).
-
-    Args:
-        secret: The signing key.
-        max_age: Seconds a cookie stays valid.
-    """
-
-    def __init__(self, secret: str, max_age: int) -> None:
-        self._key = hashlib.sha256(b"model-registry-session:" + secret.encode()).digest()
-        self.max_age = max_age
-
-    def dumps(self, session: Session) -> str:
-        """Return the cookie value for `session`."""
-        payload = {"c": session.csrf, "u": session.user, "e": session.expires, "f": session.flashes,
-                   "t": int(time.time())}  # fmt: skip
-        body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).rstrip(b"=")
-        return f"{body.decode()}.{self._sign(body)}"
-
-    def loads(self, value: str | None) -> Session:
-        """Return the session in a cookie value; a new one if it is missing, forged or too old."""
-        if not value or "." not in value:
-            return Session(changed=True)
-        body, _, signature = value.rpartition(".")
-        if not hmac.compare_digest(self._sign(body.encode()), signature):
-            return Session(changed=True)
-        try:
-            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-            if time.time() - float(data["t"]) > self.max_age:
-                return Session(changed=True)
-            return Session(
-                csrf=str(data["c"]), user=data.get("u"), expires=float(data.get("e") or 0),
-                flashes=[(str(k), str(t)) for k, t in data.get("f") or []],
-            )  # fmt: skip
-        except (ValueError, KeyError, TypeError):
-            return Session(changed=True)
-
-    def _sign(self, body: bytes) -> str:
-        return base64.urlsafe_b64encode(hmac.new(self._key, body, hashlib.sha256).digest()).rstrip(b"=").decode()
+    return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
 
 # ---------------------------------------------------------------------------------------------------- resolve
 
 
 class Authenticator:
-    """Establishes who is asking, for one app.
+    """Establishes who is asking, for one app: IAP assertions, bearer tokens and signed-in sessions.
+
+    In token mode, wrong tokens are counted per client address (`limiter`); an address over the limit is refused
+    before its token is even looked at.
 
     Args:
         config: The UI's settings.
@@ -329,11 +269,19 @@ class Authenticator:
         self.config = config
         self.iap = IAPVerifier(config.iap) if config.auth_mode == "iap" and config.iap is not None else None
         self.tokens = TokenAuthenticator(config) if config.auth_mode == "token" else None
+        self.sign_ins = SignIns(config.session_max_age_seconds)
+        self.limiter = AttemptLimiter(config.wrong_token_limit, config.wrong_token_window_seconds)
 
-    def identify(self, headers: Any, session: Session) -> Identity | None:
+    def identify(self, headers: Any, session: Session, client: str) -> Identity | None:
         """Return the caller's identity, or None if it presents no credential.
 
+        Args:
+            headers: The request's headers.
+            session: The request's session (a sign-in id it carries is checked, and dropped if void).
+            client: The key of the caller's address (`ratelimit.client_key`).
+
         Raises:
+            TooManyAttemptsError: a token came from an address with too many wrong ones.
             AuthError: a credential was presented and is invalid.
         """
         if self.iap is not None:
@@ -341,14 +289,48 @@ class Authenticator:
             return self.iap.verify(assertion) if assertion else None
         authorization = headers.get("authorization")
         if authorization:
+            self.limiter.check(client)
             scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                msg = "expected 'Authorization: Bearer <token>'"
-                raise AuthError(msg)
-            user = self.tokens.user_for(token.strip()) if self.tokens else None
+            bearer = scheme.lower() == "bearer" and bool(token.strip())
+            user = self.tokens.user_for(token.strip()) if bearer and self.tokens is not None else None
             if user is None:
-                msg = "unknown bearer token"
+                self.limiter.failed(client)  # a malformed header is a wrong guess too
+                msg = "unknown bearer token" if bearer else "expected 'Authorization: Bearer <token>'"
                 raise AuthError(msg)
             return Identity(user, "bearer")
-        user = session.current_user()
-        return Identity(user, "session") if user else None
+        return self._session_identity(session)
+
+    def sign_in(self, token: str, session: Session, client: str) -> str | None:
+        """Start a sign-in with `token` (ending the session's previous one); return the user, or None if unknown.
+
+        Raises:
+            TooManyAttemptsError: the address has tried too many wrong tokens.
+        """
+        self.limiter.check(client)
+        if self.tokens is None or not token:
+            return None
+        key = self.tokens.key_of(token)
+        user = self.tokens.user_for_key(key)
+        if user is None:
+            self.limiter.failed(client)
+            return None
+        self.sign_out(session)
+        session.restart(self.sign_ins.start(user, key))
+        return user
+
+    def sign_out(self, session: Session) -> None:
+        """End the session's sign-in on the server (so copies of its cookie end too)."""
+        if session.sid:
+            self.sign_ins.end(session.sid)
+        session.restart(None)
+
+    def _session_identity(self, session: Session) -> Identity | None:
+        if not session.sid or self.tokens is None:
+            return None
+        found = self.sign_ins.get(session.sid)
+        if found is not None and self.tokens.user_for_key(found.token_key) == found.user:
+            return Identity(found.user, "session")
+        # Never started here, expired, or its token was removed or given to someone else: it is over for good.
+        self.sign_ins.end(session.sid)
+        session.sid, session.changed = None, True
+        return None

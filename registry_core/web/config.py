@@ -30,6 +30,9 @@ Example ``registry-ui.toml``::
     secret_env = "REGISTRY_WEBHOOK_SECRET"
     events = ["promoted", "rolled_back"]
 
+Limits: ``max_request_bytes`` (413 beyond), ``wrong_token_limit`` per ``wrong_token_window_seconds`` and client
+address (429 beyond), ``webhook_allowed_networks`` (loopback/link-local networks webhooks may reach anyway).
+
 Every top-level setting can also come from ``MODEL_REGISTRY_UI_<NAME>`` (e.g. ``MODEL_REGISTRY_UI_AUTH_MODE=token``,
 ``MODEL_REGISTRY_UI_TOKENS='{"s3cret": "alice"}'``); a variable wins over the file. Structured values are JSON.
 """
@@ -41,6 +44,7 @@ import os
 import secrets
 import tomllib
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -204,12 +208,20 @@ class WebConfig(_Settings):
         allow_anonymous_read: Let requests without identity browse (never change anything).
         approvers: Identities allowed to approve or reject; empty: anyone the four-eyes rule allows. Those that
             are e-mail addresses also get "promotion_requested" mails.
-        session_secret: Key signing session cookies; unset: a random one per process (logins end on restart).
-        session_max_age_seconds: How long a login lasts.
+        session_secret: Key signing session cookies (CSRF token, messages, session id); unset: a random one per
+            process. Sign-ins themselves are held by the server process, so a restart ends them either way.
+        session_max_age_seconds: How long a sign-in lasts.
         secure_cookies: Mark cookies Secure (behind HTTPS).
+        max_request_bytes: Largest request body accepted (413 beyond it, before it is read).
+        wrong_token_limit: Wrong tokens (bearer or login form) accepted from one client address (IPv6: one /64)
+            within `wrong_token_window_seconds`; after that its tokens get 429 with Retry-After.
+        wrong_token_window_seconds: The window of `wrong_token_limit`.
         base_url: Public URL of the UI, for links in notifications.
         email: SMTP notifications.
         webhooks: Webhook notifications.
+        webhook_allowed_networks: Networks (CIDR) webhooks may reach although they are loopback, link-local or
+            otherwise not meant for them (e.g. ``["127.0.0.1/32"]`` for a relay on this machine); checked on the
+            addresses a webhook's host resolves to, at each delivery.
         watch_interval_seconds: Also notify about changes made by other processes (CLI, pipelines), found by
             re-reading the models this often; 0 turns it off.
         drain_timeout_seconds: On shutdown, how long to wait for queued notifications.
@@ -225,9 +237,13 @@ class WebConfig(_Settings):
     session_secret: str = Field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     session_max_age_seconds: int = Field(default=8 * 3600, ge=60)
     secure_cookies: bool = False
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    wrong_token_limit: int = Field(default=10, ge=1)
+    wrong_token_window_seconds: float = Field(default=300.0, gt=0)
     base_url: str = "http://127.0.0.1:8080"
     email: EmailSettings | None = None
     webhooks: list[WebhookSettings] = Field(default_factory=list)
+    webhook_allowed_networks: list[IPv4Network | IPv6Network] = Field(default_factory=list)
     watch_interval_seconds: float = Field(default=15.0, ge=0)
     drain_timeout_seconds: float = Field(default=10.0, ge=0)
 

@@ -7,6 +7,7 @@ re-reads the models now and then to notify about changes made by other processes
 
 Webhook requests are ``POST`` with a JSON body and the headers ``X-Registry-Event``, ``X-Registry-Delivery`` (the
 history entry id, the same on every retry) and ``X-Registry-Signature: sha256=<hex HMAC-SHA256 of the body>``.
+They connect only to addresses `destinations` allows, checked on each connection.
 """
 
 from __future__ import annotations
@@ -16,23 +17,25 @@ import collections
 import email.policy
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import queue
 import smtplib
 import ssl
 import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from registry_core.errors import InvalidInputError
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelStage, utc_now
+from registry_core.web import destinations
 from registry_core.web.config import EmailSettings, WebConfig, WebhookSettings
+from registry_core.web.destinations import Network
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
@@ -230,15 +233,23 @@ class EmailSink(Sink):
 
 
 class WebhookSink(Sink):
-    """POSTs each event as signed JSON to one URL.
+    """POSTs each event as signed JSON to one URL, connecting only to addresses webhooks may reach.
 
     Args:
         settings: URL, secret, kinds, retry policy.
+        allowed: Networks webhooks may reach although they are loopback, link-local or the like.
+
+    Raises:
+        InvalidInputError: no secret, or the URL's host is an address webhooks may not reach.
     """
 
-    def __init__(self, settings: WebhookSettings) -> None:
+    def __init__(self, settings: WebhookSettings, allowed: Sequence[Network] = ()) -> None:
         self.settings = settings
         self.key = settings.signing_key()
+        self.allowed = list(allowed)
+        if problem := destinations.literal_refusal(settings.url, self.allowed):
+            msg = f"webhook {settings.url}: {problem}; list it in webhook_allowed_networks to allow it"
+            raise InvalidInputError(msg)
         self.name = f"webhook:{settings.url}"
 
     def wants(self, event: Event) -> bool:
@@ -262,16 +273,17 @@ class WebhookSink(Sink):
         }
         delay = s.backoff_seconds
         for attempt in range(1, s.max_attempts + 1):
-            request = urllib.request.Request(s.url, data=body, headers=headers, method="POST")
             try:
-                with urllib.request.urlopen(request, timeout=s.timeout_seconds) as response:  # noqa: S310 - http(s) only
-                    response.read()
-                return
-            except urllib.error.HTTPError as exc:
-                retry = exc.code >= 500 or exc.code == 429
-                problem = f"HTTP {exc.code}"
-            except (OSError, ValueError) as exc:  # URLError, refused, reset, timeout
-                retry, problem = True, str(getattr(exc, "reason", exc))
+                status = destinations.post(s.url, body, headers, timeout=s.timeout_seconds, allowed=self.allowed)
+            except destinations.RefusedDestinationError as exc:
+                msg = f"webhook {s.url} not sent: {exc}"
+                raise DeliveryError(msg) from exc
+            except (OSError, http.client.HTTPException) as exc:  # unresolvable, refused, reset, timeout, not HTTP
+                retry, problem = True, str(exc) or type(exc).__name__
+            else:
+                if status < 300:
+                    return
+                retry, problem = status >= 500 or status == 429, f"HTTP {status}"
             if not retry or attempt == s.max_attempts:
                 msg = f"webhook {s.url} failed after {attempt} attempt(s): {problem}"
                 raise DeliveryError(msg)
@@ -322,7 +334,7 @@ class Notifier:
     def __init__(self, config: WebConfig, sinks: list[Sink] | None = None) -> None:
         self.base_url = config.base_url.rstrip("/")
         if sinks is None:
-            sinks = [WebhookSink(w) for w in config.webhooks]
+            sinks = [WebhookSink(w, config.webhook_allowed_networks) for w in config.webhooks]
             if config.email is not None:
                 sinks.insert(0, EmailSink(config.email, config.approvers))
         self.stats: collections.Counter[str] = collections.Counter()

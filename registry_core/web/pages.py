@@ -7,6 +7,7 @@ a flash message naming the rule.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from registry_core.web.app import (
     API_PREFIX,
     CSRFError,
     NotAuthenticatedError,
+    client_of,
     identity_of,
     session_of,
     state_of,
@@ -65,7 +67,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """Return the error page."""
     titles = {400: "Bad request", 401: "Sign in needed", 403: "Not allowed", 404: "Not found", 409: "Conflict",
-              422: "Bad request"}  # fmt: skip
+              413: "Too large", 422: "Bad request", 429: "Too many attempts"}  # fmt: skip
     return render(request, "error.html", status, title=titles.get(status, "Error"), message=one_line(message))
 
 
@@ -78,10 +80,15 @@ def sign_in_needed(request: Request, message: str) -> Response:
 
 
 def _safe_next(target: str | None, default: str = "/models") -> str:
-    """Return `target` if it is a path on this site, else `default` (no open redirects)."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """Return `target` if it is a path on this site, else `default` (no open redirects).
+
+    Browsers drop tabs and line breaks anywhere in a URL and read a backslash as a slash, so "/<tab>/evil.com"
+    leads to evil.com: judge what is left once those are dropped, and refuse backslashes and anything unprintable.
+    """
+    cleaned = re.sub(r"[\t\n\r]", "", target or "")
+    if not cleaned.startswith("/") or cleaned.startswith("//") or "\\" in cleaned or not cleaned.isprintable():
         return default
-    return target
+    return cleaned
 
 
 def _stage_or_none(value: str | None) -> ModelStage | None:
@@ -286,28 +293,27 @@ def login(
     csrf_token: Annotated[str, Form()] = "",
     next: Annotated[str, Form()] = "/models",  # noqa: A002 - the usual parameter name
 ) -> Response:
-    """Check the token and start a session."""
+    """Check the token and start a session (a sign-in the server holds, tied to this token)."""
     state, session = state_of(request), session_of(request)
     if not session.csrf_matches(csrf_token):
         msg = "the sign-in form expired; reload the page and retry"
         raise CSRFError(msg)
-    user = state.auth.tokens.user_for(token.strip()) if state.auth.tokens and token.strip() else None
+    user = state.auth.sign_in(token.strip(), session, client_of(request))
     if user is None:
         session.flash("error", "unknown token")
         return render(request, "login.html", 401, title="Sign in", next=_safe_next(next))
-    session.login(user, state.config.session_max_age_seconds)
     session.flash("ok", f"signed in as {user}")
     return RedirectResponse(_safe_next(next), status_code=303)
 
 
 @router.post("/logout")
 def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> RedirectResponse:
-    """End the session."""
+    """End the session on the server, so that copies of its cookie end too."""
     session = session_of(request)
     if not session.csrf_matches(csrf_token):
         msg = "the sign-out form expired; reload the page and retry"
         raise CSRFError(msg)
-    session.logout()
+    state_of(request).auth.sign_out(session)
     session.flash("ok", "signed out")
     return RedirectResponse("/login", status_code=303)
 
@@ -315,59 +321,32 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Redirec
 # ------------------------------------------------------------------------------------------------ actions
 
 
-@router.post("/models/{name}/versions/{version}/request-promotion")
-def request_form(
-    request: Request,
-    name: str,
-    version: str,
-    identity: FormWriter,
-    stage: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form(max_length=2000)] = "",
-) -> RedirectResponse:
-    """Ask for a promotion."""
-    registry = state_of(request).registry
-    return _act(
-        request, lambda: views.request_promotion(registry, identity, name, version, ModelStage.parse(stage), comment),
-        _version_url(name, version),
-    )  # fmt: skip
+def _stage_form(action: views.StageAction) -> Callable[..., RedirectResponse]:
+    """Return the form action of one stage decision; it goes back to `next` (a path here) or the version."""
+
+    def decide(
+        request: Request,
+        name: str,
+        version: str,
+        identity: FormWriter,
+        stage: Annotated[str, Form()] = "",
+        comment: Annotated[str, Form(max_length=2000)] = "",
+        next: Annotated[str, Form()] = "",  # noqa: A002 - the usual parameter name
+    ) -> RedirectResponse:
+        state = state_of(request)
+
+        def act() -> views.ActionResult:
+            body = views.StageBody(stage=ModelStage.parse(stage), comment=comment)
+            return action(state.registry, state.config, identity, name, version, body)
+
+        return _act(request, act, _safe_next(next, _version_url(name, version)))
+
+    return decide
 
 
-@router.post("/models/{name}/versions/{version}/approve")
-def approve_form(
-    request: Request,
-    name: str,
-    version: str,
-    identity: FormWriter,
-    stage: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form(max_length=2000)] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002 - the usual parameter name
-) -> RedirectResponse:
-    """Approve a version for a stage."""
-    state = state_of(request)
-    return _act(
-        request,
-        lambda: views.approve(state.registry, state.config, identity, name, version, ModelStage.parse(stage), comment),
-        _safe_next(next, _version_url(name, version)),
-    )
-
-
-@router.post("/models/{name}/versions/{version}/reject")
-def reject_form(
-    request: Request,
-    name: str,
-    version: str,
-    identity: FormWriter,
-    stage: Annotated[str, Form()] = "",
-    comment: Annotated[str, Form(max_length=2000)] = "",
-    next: Annotated[str, Form()] = "",  # noqa: A002 - the usual parameter name
-) -> RedirectResponse:
-    """Reject a pending promotion request."""
-    state = state_of(request)
-    return _act(
-        request,
-        lambda: views.reject(state.registry, state.config, identity, name, version, ModelStage.parse(stage), comment),
-        _safe_next(next, _version_url(name, version)),
-    )
+for _path, _action in (("request-promotion", views.request_promotion), ("approve", views.approve),
+                       ("reject", views.reject)):  # fmt: skip
+    router.post(f"/models/{{name}}/versions/{{version}}/{_path}", name=f"{_action.__name__}_form")(_stage_form(_action))
 
 
 @router.post("/models/{name}/versions/{version}/promote")

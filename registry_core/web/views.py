@@ -7,7 +7,7 @@ of its own: an optional list of approvers, and the stage the user saw when decid
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -294,17 +294,12 @@ def may_approve(config: WebConfig, identity: Identity | None) -> bool:
     return not allowed or identity.name.strip().lower() in allowed
 
 
-def _require_approver(config: WebConfig, identity: Identity) -> None:
-    if not may_approve(config, identity):
-        msg = f"{identity.name} is not one of the configured approvers"
-        raise NotAnApproverError(msg)
-
-
 def request_promotion(
-    registry: ModelRegistry, identity: Identity, name: str, version: str, stage: ModelStage, comment: str
+    registry: ModelRegistry, config: WebConfig, identity: Identity, name: str, version: str, body: StageBody
 ) -> ActionResult:
-    """Ask for a promotion (done at once for a stage that needs no approval)."""
-    metadata = registry.request_promotion(name, version, stage, requested_by=identity.name, comment=comment)
+    """Ask for a promotion (done at once for a stage that needs no approval); anyone signed in may ask."""
+    stage = body.stage
+    metadata = registry.request_promotion(name, version, stage, requested_by=identity.name, comment=body.comment)
     if transitions.pending_request(metadata, stage) is not None:
         message = f"requested {name} {metadata.version} -> {stage.value}; waiting for an approver"
     else:
@@ -313,39 +308,43 @@ def request_promotion(
 
 
 def approve(
-    registry: ModelRegistry,
-    config: WebConfig,
-    identity: Identity,
-    name: str,
-    version: str,
-    stage: ModelStage,
-    comment: str,
+    registry: ModelRegistry, config: WebConfig, identity: Identity, name: str, version: str, body: StageBody
 ) -> ActionResult:
     """Approve a version for a stage; a pending request for it proceeds if the rules now hold."""
-    _require_approver(config, identity)
-    metadata = registry.approve(name, version, stage, identity.name, comment)
-    if metadata.stage is stage:
-        message = f"{identity.name} approved {name} {metadata.version}; it is now in {stage.value}"
+    metadata = _decide(registry.approve, config, identity, name, version, body)
+    if metadata.stage is body.stage:
+        message = f"{identity.name} approved {name} {metadata.version}; it is now in {body.stage.value}"
     else:
-        message = f"{identity.name} approved {name} {metadata.version} for {stage.value}"
+        message = f"{identity.name} approved {name} {metadata.version} for {body.stage.value}"
     return ActionResult(message=message, version=metadata)
 
 
 def reject(
-    registry: ModelRegistry,
+    registry: ModelRegistry, config: WebConfig, identity: Identity, name: str, version: str, body: StageBody
+) -> ActionResult:
+    """Reject the pending request for a stage."""
+    metadata = _decide(registry.reject, config, identity, name, version, body)
+    message = f"{identity.name} rejected {name} {metadata.version} -> {body.stage.value}"
+    return ActionResult(message=message, version=metadata)
+
+
+StageAction = Callable[["ModelRegistry", "WebConfig", "Identity", str, str, StageBody], ActionResult]
+"""The shape of `request_promotion`, `approve` and `reject`, which the API and the pages route alike."""
+
+
+def _decide(
+    record: Callable[[str, str, ModelStage, str, str], ModelMetadata],
     config: WebConfig,
     identity: Identity,
     name: str,
     version: str,
-    stage: ModelStage,
-    comment: str,
-) -> ActionResult:
-    """Reject the pending request for a stage."""
-    _require_approver(config, identity)
-    metadata = registry.reject(name, version, stage, identity.name, comment)
-    return ActionResult(
-        message=f"{identity.name} rejected {name} {metadata.version} -> {stage.value}", version=metadata
-    )
+    body: StageBody,
+) -> ModelMetadata:
+    """Record an approver's decision with `record` (ModelRegistry.approve or .reject) once the caller may decide."""
+    if not may_approve(config, identity):
+        msg = f"{identity.name} is not one of the configured approvers"
+        raise NotAnApproverError(msg)
+    return record(name, version, body.stage, identity.name, body.comment)
 
 
 def promote(

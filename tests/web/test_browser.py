@@ -141,3 +141,11 @@ def test_approve_a_pending_promotion_as_a_second_user(page: Any, registry: Model
     page.goto("/history")
     assert "approved after review" in page.inner_text("#timeline")
     shoot(page, "history")
+
+
+def test_the_link_onward_from_sign_in_stays_on_this_site(page: Any, server: str) -> None:
+    sign_in(page, "bob-token-00002")
+    for target in ("/%09/evil.example.com", "/%0A/evil.example.com", "/%5Cevil.example.com"):
+        page.goto(f"/login?next={target}")
+        href = page.eval_on_selector("main a:text('Continue')", "a => a.href")  # as the browser resolves it
+        assert href == f"{server}/models", target

@@ -11,7 +11,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from fastapi.testclient import TestClient
-from web_support import AUDIENCE, MODEL, IAPKeys
+from web_support import AUDIENCE, MODEL, IAPKeys, csrf_of
 
 from registry_core import ModelRegistry, ModelStage
 
@@ -104,3 +104,18 @@ def test_pages_show_the_iap_identity(iap_client: TestClient, keys: IAPKeys) -> N
     assert page.status_code == 200
     assert "dana@example.com" in page.text
     assert iap_client.get(f"/models/{MODEL}").status_code == 401  # no login form to send a browser to
+
+
+def test_an_iap_identity_lasts_one_request_and_the_login_form_signs_no_one_in(
+    make_client: Callable[..., TestClient], keys: IAPKeys
+) -> None:
+    client = make_client(auth_mode="iap", iap={"audience": AUDIENCE, "keys_file": str(keys.jwks_file)},
+                         tokens={"alice-token-0001": "alice"})  # fmt: skip
+    page = client.get(f"/models/{MODEL}/versions/v3", headers={IAP: keys.sign("dana@example.com")})
+    assert page.status_code == 200
+    assert client.get(f"/models/{MODEL}").status_code == 401  # the cookie it got names no one
+    csrf = csrf_of(page.text)
+    page = client.post("/login", data={"token": "alice-token-0001", "csrf_token": csrf})
+    assert page.status_code == 401
+    assert client.get("/api/v1/whoami").status_code == 401
+    assert client.get(f"/models/{MODEL}").status_code == 401

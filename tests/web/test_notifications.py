@@ -10,10 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from web_support import BEARER, MODEL, RecordingTarget, SMTPSink, WebhookReceiver, free_port
 
-from registry_core import ModelRegistry, RegistryConfig
+from registry_core import InvalidInputError, ModelRegistry, RegistryConfig
 from registry_core.web.notifications import Notifier
 
 SECRET = "webhook-signing-secret"
+LOCAL = ["127.0.0.0/8", "::1/128"]  # the test receivers listen on 127.0.0.1, which webhooks may reach only if allowed
 ALICE, BOB = BEARER["alice"], BEARER["bob"]
 
 
@@ -112,7 +113,7 @@ def test_smtp_login_uses_the_password_from_the_environment(
 def test_webhooks_are_signed_json_and_retried_after_a_500(make_client: Callable[..., TestClient]) -> None:
     receiver = WebhookReceiver(fail_first=1)
     try:
-        client = make_client(webhooks=[hook(receiver.url)])
+        client = make_client(webhooks=[hook(receiver.url)], webhook_allowed_networks=LOCAL)
         request_and_approve(client)
         deliveries = receiver.wait_for(lambda d: len(d) >= 3)
     finally:
@@ -136,7 +137,8 @@ def test_webhooks_are_signed_json_and_retried_after_a_500(make_client: Callable[
 def test_webhooks_get_only_the_kinds_they_subscribe_to_including_deploys_and_rollbacks(
     make_client: Callable[..., TestClient], registry: ModelRegistry, receiver: WebhookReceiver
 ) -> None:
-    client = make_client(webhooks=[hook(receiver.url, events=["deployed", "rolled_back", "rejected"])])
+    client = make_client(webhooks=[hook(receiver.url, events=["deployed", "rolled_back", "rejected"])],
+                         webhook_allowed_networks=LOCAL)  # fmt: skip
     registry.deploy_model(MODEL, "v1", endpoint_name="shop", target=RecordingTarget(), actor="alice")
     registry.promote_model(MODEL, "v2", "production", approved_by="bob", actor="alice")
     client.post(f"/api/v1/models/{MODEL}/rollback", json={"reason": "latency"}, headers=BOB)
@@ -152,7 +154,7 @@ def test_an_unreachable_webhook_neither_slows_nor_fails_the_action(
     make_client: Callable[..., TestClient], registry: ModelRegistry
 ) -> None:
     dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
-    client = make_client(webhooks=[hook(dead, max_attempts=3, backoff_seconds=0.3)])
+    client = make_client(webhooks=[hook(dead, max_attempts=3, backoff_seconds=0.3)], webhook_allowed_networks=LOCAL)
     started = time.monotonic()
     response = client.post(f"/api/v1/models/{MODEL}/versions/v3/promote", json={"stage": "validation"}, headers=BOB)
     assert response.status_code == 200
@@ -167,7 +169,7 @@ def test_an_unreachable_webhook_neither_slows_nor_fails_the_action(
 def test_changes_made_by_other_processes_are_notified(
     make_client: Callable[..., TestClient], registry: ModelRegistry, receiver: WebhookReceiver
 ) -> None:
-    make_client(webhooks=[hook(receiver.url)], watch_interval_seconds=0.1)
+    make_client(webhooks=[hook(receiver.url)], watch_interval_seconds=0.1, webhook_allowed_networks=LOCAL)
     elsewhere = ModelRegistry(RegistryConfig(root=registry.config.root))  # e.g. the CLI or a pipeline
     elsewhere.promote_model(MODEL, "v3", "validation", actor="pipeline")
     [delivery] = receiver.wait_for(lambda d: len(d) >= 1)
@@ -179,7 +181,7 @@ def test_changes_made_by_other_processes_are_notified(
 def test_stopping_drains_queued_notifications(registry: ModelRegistry, receiver: WebhookReceiver) -> None:
     from web_support import web_config
 
-    notifier = Notifier(web_config(webhooks=[hook(receiver.url)]))
+    notifier = Notifier(web_config(webhooks=[hook(receiver.url)], webhook_allowed_networks=LOCAL))
     registry.subscribe(notifier.on_entry)
     for version in ("v2", "v3"):
         registry.archive_model(MODEL, version, actor="alice")
@@ -187,3 +189,36 @@ def test_stopping_drains_queued_notifications(registry: ModelRegistry, receiver:
     assert notifier.stop(timeout=10)
     assert [d.json()["version"] for d in receiver.deliveries] == ["v2", "v3"]
     assert all(d.json()["event"] == "stage_changed" for d in receiver.deliveries)
+
+
+def test_a_webhook_that_resolves_to_loopback_is_not_sent_nor_retried_unless_allowed(
+    make_client: Callable[..., TestClient], receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    by_name = receiver.url.replace("127.0.0.1", "localhost")  # e.g. a name rebound to 127.0.0.1 after it was set up
+    client = make_client(webhooks=[hook(by_name, max_attempts=5, backoff_seconds=1)])
+    started = time.monotonic()
+    assert client.post(f"/api/v1/models/{MODEL}/versions/v3/promote", json={"stage": "validation"},
+                       headers=BOB).status_code == 200  # fmt: skip
+    while client.get("/api/v1/health").json()["notifications"]["failed"] < 1:
+        assert time.monotonic() - started < 5, "the refused delivery was never given up on"
+        time.sleep(0.02)
+    assert time.monotonic() - started < 1  # refused at once, not retried with backoff
+    assert receiver.attempts == 0
+    assert "127.0.0.1 (loopback), which webhooks may not reach" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://169.254.169.254/computeMetadata/v1/", "link-local"),
+        ("http://127.0.0.1:8080/hook", "loopback"),
+        ("http://[::ffff:127.0.0.1]:8080/hook", "loopback"),
+        ("http://0.0.0.0:8080/hook", "unspecified"),
+    ],
+)
+def test_a_webhook_at_an_address_it_may_not_reach_is_refused_at_start(url: str, kind: str) -> None:
+    from web_support import web_config
+
+    with pytest.raises(InvalidInputError, match=f"is a {kind} address; list it in webhook_allowed_networks"):
+        Notifier(web_config(webhooks=[hook(url)]))
+    assert Notifier(web_config(webhooks=[hook(url)], webhook_allowed_networks=["0.0.0.0/0", "::/0"])).sinks

@@ -18,9 +18,13 @@ from web_support import BEARER, build_registry, web_config
 
 from registry_core.web.app import create_app
 
-# The schema is read when the tests are collected, so the app (and its registry) exist from then on.
+# The schema is read when the tests are collected, so the app (and its registry) exist from then on. Generated
+# requests try wrong tokens too: a limit on them would soon answer every request with 429 and test nothing else.
 _FOLDER = tempfile.TemporaryDirectory(prefix="registry-fuzz-")
-_APP = create_app(web_config(), build_registry(Path(_FOLDER.name) / "registry", Path(_FOLDER.name) / "work"))
+_APP = create_app(
+    web_config(wrong_token_limit=1_000_000),
+    build_registry(Path(_FOLDER.name) / "registry", Path(_FOLDER.name) / "work"),
+)
 schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", _APP)
 
 

@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import re
+import urllib.parse
 from collections.abc import Callable
 
+import pytest
 from fastapi.testclient import TestClient
-from web_support import BEARER, MODEL, RecordingTarget
+from web_support import BEARER, MODEL, RecordingTarget, csrf_of, sign_in
 
 from registry_core import ModelRegistry, ModelStage
 
 BOB = BEARER["bob"]
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def sign_in(client: TestClient, token: str, next_page: str = "/models") -> str:
-    """Sign in through the form; return the session's CSRF token."""
-    page = client.get(f"/login?next={next_page}")
-    response = client.post("/login", data={"token": token, "csrf_token": csrf_of(page.text), "next": next_page},
-                           follow_redirects=False)  # fmt: skip
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == next_page
-    return csrf_of(client.get(next_page).text)
 
 
 def test_a_browser_without_identity_is_sent_to_the_login_form(client: TestClient) -> None:
@@ -197,3 +182,36 @@ def test_pages_send_a_content_security_policy(client: TestClient) -> None:
     response = client.get("/login")
     assert "default-src 'self'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/%09/evil.example.com",  # browsers drop tabs and newlines inside URLs: this reads as //evil.example.com
+        "/%0a/evil.example.com",
+        "/%0d%0a/evil.example.com",
+        "%09//evil.example.com",
+        "/%09%5Cevil.example.com",
+        "/%5Cevil.example.com",  # and read a backslash as a slash
+        "//evil.example.com",
+        "https://evil.example.com/",
+        "%20//evil.example.com",
+        "/models%00/x",
+    ],
+)
+def test_the_next_page_after_sign_in_is_always_on_this_site(client: TestClient, target: str) -> None:
+    form = client.get(f"/login?next={target}").text
+    assert 'name="next" value="/models"' in form
+    page = client.get("/login")
+    response = client.post("/login", data={"token": "bob-token-00002", "csrf_token": csrf_of(page.text),
+                                           "next": urllib.parse.unquote(target)}, follow_redirects=False)  # fmt: skip
+    assert response.headers["location"] == "/models"
+    signed_in = client.get(f"/login?next={target}").text
+    assert '<a href="/models">Continue</a>' in signed_in
+
+
+def test_a_next_page_on_this_site_is_kept(client: TestClient) -> None:
+    target = "/models/eyewear?stage=staging"
+    form = client.get(f"/login?next={urllib.parse.quote(target)}").text
+    assert 'name="next" value="/models/eyewear?stage=staging"' in form
+    sign_in(client, "bob-token-00002", target)

@@ -6,6 +6,7 @@ import email.policy
 import hashlib
 import hmac
 import json
+import re
 import socket
 import threading
 import time
@@ -90,6 +91,23 @@ class RecordingTarget(DeploymentTarget):
 
     def needs_local_artifacts(self) -> bool:
         return False
+
+
+def csrf_of(html: str) -> str:
+    """Return the CSRF token of the first form on a page."""
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF field on the page"
+    return found.group(1)
+
+
+def sign_in(client: Any, token: str, next_page: str = "/models") -> str:
+    """Sign in through the form (a TestClient); return the session's CSRF token."""
+    page = client.get(f"/login?next={next_page}")
+    response = client.post("/login", data={"token": token, "csrf_token": csrf_of(page.text), "next": next_page},
+                           follow_redirects=False)  # fmt: skip
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == next_page
+    return csrf_of(client.get(next_page).text)
 
 
 def free_port() -> int:
