@@ -132,6 +132,8 @@ def test_gc_keeps_the_uploads_of_a_model_whose_document_is_corrupt_and_says_why(
 
 
 def test_two_versions_labelled_v1_are_reported_and_hold_gc(registry: ModelRegistry, storage: StorageBackend) -> None:
+    leftover = f"artifacts/{MODEL}/20240101T000000-0123456789ab"
+    storage.write(f"{leftover}/model.json", b"{}")  # unreferenced: a leftover, if the document could be trusted
     stored = uploads(storage)
     edit(storage, lambda d: version(d, "v2").update(version="v1", stage="development", stage_history=[]))
 
@@ -140,6 +142,7 @@ def test_two_versions_labelled_v1_are_reported_and_hold_gc(registry: ModelRegist
     assert "version 'v1' appears 2 times" in messages(report)
     assert report.removed == []
     assert uploads(storage) == stored
+    assert [(p.kind, p.key) for p in report.problems if p.key == leftover] == [("kept_upload", leftover)]
     assert not report.ok
 
 
