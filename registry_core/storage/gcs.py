@@ -55,6 +55,21 @@ def _import_storage() -> Any:
     return storage
 
 
+def _emulator_credentials() -> Any:
+    """Credentials for an emulator: those $GOOGLE_APPLICATION_CREDENTIALS names if it is usable, else anonymous."""
+    from google.auth.credentials import AnonymousCredentials
+
+    if os.environ.get(_CREDENTIALS_ENV):
+        import google.auth
+        from google.auth.exceptions import DefaultCredentialsError
+
+        try:
+            return google.auth.default()[0]
+        except DefaultCredentialsError:
+            pass
+    return AnonymousCredentials()  # type: ignore[no-untyped-call]
+
+
 def _bucket_missing(exc: BaseException) -> bool:
     # GCS says "The specified bucket does not exist." on any request naming a missing bucket.
     return "bucket does not exist" in str(getattr(exc, "message", exc)).lower()
@@ -164,21 +179,11 @@ class GCSStorage(StorageBackend):
     def _make_client(self) -> Client:
         storage = _import_storage()
         with _gcs_errors(f"cannot create a GCS client for {self.uri}"):
-            if os.environ.get(_EMULATOR_ENV) and not os.environ.get(_CREDENTIALS_ENV):
-                from google.auth.credentials import AnonymousCredentials
-
-                # The client reads STORAGE_EMULATOR_HOST itself for the endpoint; the emulator wants no auth, but
-                # credentials given explicitly are used (the emulator ignores them) so that identities can be tried.
-                client = storage.Client(
-                    project=self._project or _EMULATOR_PROJECT,
-                    credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                )
-            elif os.environ.get(_EMULATOR_ENV):
-                import google.auth
-
-                # The client itself would go anonymous with STORAGE_EMULATOR_HOST set: hand it the credentials.
-                credentials, _ = google.auth.default()
-                client = storage.Client(project=self._project or _EMULATOR_PROJECT, credentials=credentials)
+            if os.environ.get(_EMULATOR_ENV):
+                # The client reads STORAGE_EMULATOR_HOST itself for the endpoint and would go anonymous; the
+                # emulator wants no auth, but credentials given explicitly are used (the emulator ignores them), so
+                # that the identity they carry is the actor, as on real GCS.
+                client = storage.Client(project=self._project or _EMULATOR_PROJECT, credentials=_emulator_credentials())
             else:
                 client = storage.Client(project=self._project)
         return _without_span_prefetch(client)
