@@ -4,10 +4,10 @@
 from kfp import dsl
 from kfp.dsl import ClassificationMetrics, Dataset, Input, Metrics, Model, Output
 
-from components.image import REGISTRY_IMAGE
+from components.image import DEFAULT_IMAGE
 
 
-@dsl.component(base_image=REGISTRY_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def train_model(
     dataset: Input[Dataset],
     model: Output[Model],
@@ -17,8 +17,9 @@ def train_model(
 ) -> None:
     """Train on the dataset's "train" split, evaluate on "validation", export a SavedModel into `model`."""
     from eyewear_model import EyewearModelConfig, evaluate, export_saved_model, train
+    from registry_core.tasks import whole_numbers
 
-    config = EyewearModelConfig.from_dict(model_config)
+    config = EyewearModelConfig.from_dict(whole_numbers(model_config))
     result = train(dataset.metadata["train"], dataset.metadata["validation"], config)
     evaluation = evaluate(result.model, dataset.metadata["validation"])
     export_saved_model(result.model, model.path)
