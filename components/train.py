@@ -16,6 +16,9 @@ def train_model(
     model_config: dict = {},  # noqa: B006 - KFP parameters take literal defaults
 ) -> None:
     """Train on the dataset's "train" split, evaluate on "validation", export a SavedModel into `model`."""
+    import json
+    from pathlib import Path
+
     from eyewear_model import EyewearModelConfig, evaluate, export_saved_model, train
     from registry_core.tasks import whole_numbers
 
@@ -28,4 +31,8 @@ def train_model(
     for name, value in summary.items():
         metrics.log_metric(name, value)
     classification_metrics.log_confusion_matrix(evaluation.class_names, evaluation.confusion_matrix)
+    # The metric artifacts also get their content as files: a cached result is reused only while its files exist.
+    for artifact in (metrics, classification_metrics):
+        Path(artifact.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(artifact.path).write_text(json.dumps(artifact.metadata, indent=2))
     model.metadata.update({"framework": "tensorflow", "metrics": summary, "config": config.to_dict()})

@@ -25,6 +25,7 @@ _CACHED = re.compile(r"^Task (?P<task>\S+) cache hit")
 _RETRYING = re.compile(
     r"^Task (?P<task>\S+) failed \(attempt (?P<attempt>\d+)/(?P<attempts>\d+)\)\. Retrying in (?P<delay>[0-9.]+)s"
 )
+_EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b")
 _SKIPPED = re.compile(r"^Skipping (?:conditional )?task (?P<task>\S+?):? (?P<why>.*)$")
 
 
@@ -83,6 +84,7 @@ class RunLog:
         self._before: set[str] = set()
         self._file: IO[str] | None = None
         self._saved: tuple[Any, Any] | None = None
+        self._level = logging.WARNING
 
     def __enter__(self) -> Self:
         self.pipeline_root.mkdir(parents=True, exist_ok=True)
@@ -91,13 +93,20 @@ class RunLog:
         self._saved = (sys.stdout, sys.stderr)
         tee = _Tee(self._file, sys.stdout if self.verbose else None)
         sys.stdout = sys.stderr = tee  # type: ignore[assignment]
-        logging.getLogger().addFilter(self._watch)
+        root = logging.getLogger()
+        root.addFilter(self._watch)
+        # kfp logs cache hits and retries at INFO outside its own logging context: let them reach the filter
+        self._level = root.level
+        if root.level > logging.INFO:
+            root.setLevel(logging.INFO)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        logging.getLogger().removeFilter(self._watch)
+        root = logging.getLogger()
+        root.removeFilter(self._watch)
+        root.setLevel(self._level)
         if self._saved is not None:
             sys.stdout, sys.stderr = self._saved
         if self._file is not None:
@@ -149,14 +158,14 @@ class RunLog:
         self._print(line)
 
     def _show_error(self, task: str) -> None:
-        """Print the last line the failed task wrote (its exception, as a rule)."""
+        """Print the exception the failed task ended with, if it wrote one (a killed task writes none)."""
         if self._file is None:
             return
         self._file.flush()
         with self.path.open(encoding="utf-8", errors="replace") as log:
             log.seek(self._offsets.get(task, 0))
             written = [line.strip() for line in log.read().splitlines()]
-        last = [line for line in written if line and not _ANSI.sub("", line)[:1].isdigit()]
+        last = [line for line in written if _EXCEPTION.match(line)]
         if last:
             self._print(f"  {'':<{self.width}}  {last[-1][:300]}")
 
