@@ -7,6 +7,9 @@ from kfp.dsl import Input, Model, Output
 
 from components.image import DEFAULT_IMAGE
 
+PROJECT_ID_PLACEHOLDER = "{{$.pipeline_google_cloud_project_id}}"  # google_cloud_pipeline_components._placeholders
+LOCATION_PLACEHOLDER = "{{$.pipeline_google_cloud_location}}"
+
 
 @dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def deploy_model(
@@ -19,8 +22,8 @@ def deploy_model(
     traffic_percent: int = 100,
     target_settings: dict = {},  # noqa: B006 - KFP parameters take literal defaults
     actor: str = "",
-    project: str = "{{$.pipeline_google_cloud_project_id}}",
-    location: str = "{{$.pipeline_google_cloud_location}}",
+    project: str = "",
+    location: str = "",
 ) -> str:
     """Deploy the registered version `model` to `endpoint_name` and return the deployed model's id.
 
@@ -28,7 +31,8 @@ def deploy_model(
     traffic, nothing changes (a retried task). On Vertex AI, `project` and `location` default to the pipeline run's
     own (Vertex fills these placeholders in) unless `target_settings` names them; `vertex_model` and
     `vertex_endpoint` then name the uploaded model version and the endpoint, so that Google's first-party
-    components can follow this one. On the local target they stay empty.
+    components can follow this one. On the local target they stay empty. Under kfp's local runner give `project`
+    and `location` (or leave them in `target_settings`): it cannot fill in Vertex AI's placeholders.
     """
     from registry_core.tasks import (
         clean_actor,
@@ -58,3 +62,10 @@ def deploy_model(
         vertex_endpoint.metadata["resourceName"] = endpoint.target_ref
     print(f"deployed {model_name} {version} to {endpoint_name} as {deployment.id}: {endpoint.traffic}")
     return deployment.id
+
+
+# Vertex AI fills these in with the run's own project and region, as it does for Google's components. They are set
+# on the spec rather than in the function's source: kfp's local runner fails on every placeholder it meets in a
+# task's command, and the source is part of it.
+deploy_model.component_spec.inputs["project"].default = PROJECT_ID_PLACEHOLDER
+deploy_model.component_spec.inputs["location"].default = LOCATION_PLACEHOLDER
