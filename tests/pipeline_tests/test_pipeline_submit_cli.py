@@ -6,6 +6,7 @@ happens before any request: the stand-in records none.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -159,3 +160,16 @@ def test_submit_to_a_missing_pipeline_root_bucket_is_one_line(
     assert err.startswith("error: ")
     assert err.count("\n") == 1
     assert standin.pipeline_jobs == {}
+
+
+def test_the_readme_s_pipeline_commands_use_only_options_the_cli_has(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Pipelines") : readme.index("## Deployment")]
+    pattern = r"model-registry (?:--registry \S+ )?pipeline (compile|run-local|submit)((?:.|\\\n)*)"
+    commands = re.findall(pattern, section)
+    assert {name for name, _ in commands} == {"compile", "run-local", "submit"}
+    for name, rest in commands:
+        main(["pipeline", name, "--help"])
+        help_text = capsys.readouterr().out
+        for option in re.findall(r"(--[a-z][a-z-]+)", rest.split("#")[0]):
+            assert option in help_text, (name, option)
