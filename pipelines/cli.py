@@ -164,9 +164,12 @@ def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version
 
     import numpy as np
 
-    from eyewear_model.data import simulate_examples
-    from eyewear_model.schema import LABEL_KEY
+    from pipelines.progress import native_stderr_caught
     from registry_core.errors import EndpointNotFoundError
+
+    with native_stderr_caught():  # TensorFlow's runtime notices, written as it loads (eyewear_model imports it)
+        from eyewear_model.data import simulate_examples
+        from eyewear_model.schema import LABEL_KEY
 
     try:
         endpoint = registry.get_endpoint(endpoint_name)
@@ -176,7 +179,8 @@ def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version
     serving = ", ".join(f"{d.model_name} {d.version}={endpoint.traffic[d.id]}%" for d in endpoint.serving())
     example = simulate_examples(1, np.random.default_rng())[0]
     truth = example.pop(LABEL_KEY)
-    answer = registry.predict(endpoint_name, [example])
+    with native_stderr_caught():
+        answer = registry.predict(endpoint_name, [example])
     typer.echo(f"endpoint {endpoint_name}: {serving}")
     typer.echo(f"prediction by {model_name} {answer.model_version} for {json.dumps(example)}:")
     typer.echo(f"  frame_style={answer.predictions[0]['frame_style']} (true label: {truth})")
