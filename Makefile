@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint typecheck clean browser
+.PHONY: venv run test lint typecheck clean browser image lock specs
 
 venv: $(STAMP)
 
@@ -55,3 +55,28 @@ bench-pipeline: $(STAMP)
 
 bench: $(STAMP) $(MLFLOW_STAMP)
 	BENCH_MLFLOW_PYTHON=$(MLFLOW_VENV)/bin/python $(PY) -m benchmarks
+
+# `make image`: the image every pipeline task runs in (Dockerfile), for linux/amd64, with a Docker engine where
+# there is one (PUSH=1 pushes it too; then `docker login` or `gcloud auth configure-docker REGION-docker.pkg.dev`).
+# Without an engine, Cloud Build does the same: gcloud builds submit --config cloudbuild.yaml
+IMAGE ?= model-registry-python:dev
+PLATFORM ?= linux/amd64
+image:
+	@docker info >/dev/null 2>&1 || { echo "make image needs a Docker engine, and the docker client finds none here;" \
+		"build with Cloud Build instead: gcloud builds submit --config cloudbuild.yaml" \
+		"--substitutions _REGION=us-central1,_REPOSITORY=ml,_TAG=0.1.0" >&2; exit 2; }
+	docker build --platform $(PLATFORM) --tag $(IMAGE) .
+	@if [ -n "$(PUSH)" ]; then docker push $(IMAGE) && \
+		echo "pushed $$(docker inspect --format '{{index .RepoDigests 0}}' $(IMAGE)) (pin it with --image)"; \
+	else echo "built $(IMAGE) (PUSH=1 pushes it)"; fi
+
+# The image's dependency lock (exact versions and hashes of pyproject's [all] extra, for Linux and Python 3.11).
+lock: $(STAMP)
+	$(PY) -m pip install --dry-run --ignore-installed --quiet --report requirements/.report.json \
+		'.[all]' 'setuptools>=68' wheel
+	$(PY) requirements/lock_image.py requirements/.report.json requirements/image.txt
+	rm -f requirements/.report.json
+
+# The published component specs (components/specs/*.yaml), generated from the code.
+specs: $(STAMP)
+	$(PY) -m pipelines.specs

@@ -5,10 +5,10 @@ No `from __future__ import annotations` here: KFP reads the annotation objects.
 
 from kfp import dsl
 
-from components.image import REGISTRY_IMAGE
+from components.image import DEFAULT_IMAGE
 
 
-@dsl.component(base_image=REGISTRY_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def noop(value: int) -> int:
     """Return `value` + 1."""
     return value + 1

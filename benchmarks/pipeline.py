@@ -46,12 +46,14 @@ def in_process(root: Path) -> dict[str, float]:
         dataset=dataset, model=model, metrics=artifact(Metrics, "train-metrics"),
         classification_metrics=artifact(ClassificationMetrics, "confusion"), model_config={"epochs": EPOCHS},
     ))  # fmt: skip
+    registered = artifact(Model, "registered_model")
     version = timed("register", lambda: register_model.python_func(
-        model=model, dataset=dataset, registry_root=registry, model_name=MODEL, pipeline_run="in-process",
+        model=model, dataset=dataset, registry_root=registry, model_name=MODEL, registered_model=registered,
+        pipeline_run="in-process",
     ))  # fmt: skip
     timed("validate", lambda: validate_model.python_func(
-        dataset=dataset, registry_root=registry, model_name=MODEL, version=version,
-        metrics=artifact(Metrics, "holdout"), report=artifact(Artifact, "report"), thresholds=THRESHOLDS,
+        dataset=dataset, model=registered, registry_root=registry, metrics=artifact(Metrics, "holdout"),
+        report=artifact(Artifact, "report"), thresholds=THRESHOLDS,
     ))  # fmt: skip
     timed("promote", lambda: promote_model.python_func(
         registry_root=registry, model_name=MODEL, version=version, stage="staging",

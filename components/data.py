@@ -4,10 +4,10 @@
 from kfp import dsl
 from kfp.dsl import Dataset, Output
 
-from components.image import REGISTRY_IMAGE
+from components.image import DEFAULT_IMAGE
 
 
-@dsl.component(base_image=REGISTRY_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def generate_data(
     dataset: Output[Dataset],
     num_train: int = 2000,

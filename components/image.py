@@ -1,12 +1,8 @@
-"""The one container image every component runs in (built from the repo's Dockerfile).
+"""The one container image every component runs in, built from the repo's Dockerfile (`make image`, cloudbuild.yaml).
 
-Set REGISTRY_IMAGE when compiling to point the pipeline at your build, e.g.
-``REGISTRY_IMAGE=us-docker.pkg.dev/my-project/ml/model-registry-python:0.1.0 model-registry pipeline compile``.
+Components are defined on `DEFAULT_IMAGE`, a name that nobody publishes; compiling or submitting the pipeline pins
+the image you built instead (``--image REF`` or $REGISTRY_IMAGE, read when the command runs: `pipelines.image`).
 """
 
-from __future__ import annotations
-
-import os
-
+IMAGE_ENV = "REGISTRY_IMAGE"
 DEFAULT_IMAGE = "us-docker.pkg.dev/eyewearml/registry/model-registry-python:0.1.0"
-REGISTRY_IMAGE = os.environ.get("REGISTRY_IMAGE", DEFAULT_IMAGE)

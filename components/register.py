@@ -1,39 +1,54 @@
-"""Component: register a trained Model artifact as a new version, with the run and data as lineage."""
+"""Component: register a trained Model artifact as a version (once per artifact), with the run and data as lineage."""
 
 # no `from __future__ import annotations`: KFP reads the real annotation objects
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model
+from kfp.dsl import Dataset, Input, Model, Output
 
-from components.image import REGISTRY_IMAGE
+from components.image import DEFAULT_IMAGE
 
 
-@dsl.component(base_image=REGISTRY_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def register_model(
     model: Input[Model],
     dataset: Input[Dataset],
     registry_root: str,
     model_name: str,
-    pipeline_run: str,
+    registered_model: Output[Model],
+    pipeline_run: str = "",
     description: str = "",
     tags: list = [],  # noqa: B006 - KFP parameters take literal defaults
     registered_by: str = "",
 ) -> str:
-    """Register `model` under `model_name` and return the new version's label.
+    """Register `model` under `model_name` and return the version's label.
 
-    A single output rather than a NamedTuple: kfp's local runner cannot resolve NamedTuple fields used in
+    The trained artifact's URI is the registration's idempotency key: a retry of this task, or a later run whose
+    training came from the cache, gets the version already registered for that artifact instead of a new one.
+    `registered_model` is the registered version for Vertex ML Metadata: its URI is the registered artifact folder
+    and its metadata names the registry, model, version and digest; validate and deploy take it as input.
+
+    A single output parameter rather than a NamedTuple: kfp's local runner cannot resolve NamedTuple fields used in
     conditions or inside condition branches. The config is re-validated because integers in artifact metadata
     come back as floats after a task boundary.
     """
     from eyewear_model import EyewearModelConfig
-    from registry_core import ModelRegistry
     from registry_core.integration import register_trained_model
+    from registry_core.tasks import (
+        clean_actor,
+        open_task_registry,
+        registered_model_metadata,
+        runtime_value,
+        whole_numbers,
+    )
 
+    registry = open_task_registry(registry_root)
     data_uris = [path.replace(dataset.path, dataset.uri, 1) for path in dataset.metadata["train"]]
-    config = EyewearModelConfig.from_dict(model.metadata.get("config", {}))
+    config = EyewearModelConfig.from_dict(whole_numbers(model.metadata.get("config", {})))
     metadata = register_trained_model(
         model.path, model_name, metrics=model.metadata.get("metrics"), config=config,
-        training_data_uris=data_uris, pipeline_run=pipeline_run, description=description, tags=tags,
-        registered_by=registered_by or None, registry=ModelRegistry.from_uri(registry_root or None),
+        training_data_uris=data_uris, pipeline_run=runtime_value(pipeline_run) or None, description=description,
+        tags=tags, registered_by=clean_actor(registered_by), registry=registry, idempotency_key=model.uri,
     )  # fmt: skip
+    registered_model.uri = metadata.artifact_uri
+    registered_model.metadata.update(registered_model_metadata(registry, metadata))
     print(f"registered {metadata.model_name} {metadata.version} at {metadata.artifact_uri}")
     return metadata.version

@@ -2,38 +2,42 @@
 
 # no `from __future__ import annotations`: KFP reads the real annotation objects
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Metrics, Output
+from kfp.dsl import Artifact, Dataset, Input, Metrics, Model, Output
 
-from components.image import REGISTRY_IMAGE
+from components.image import DEFAULT_IMAGE
 
 
-@dsl.component(base_image=REGISTRY_IMAGE, install_kfp_package=False)
+@dsl.component(base_image=DEFAULT_IMAGE, install_kfp_package=False)
 def validate_model(
     dataset: Input[Dataset],
+    model: Input[Model],
     registry_root: str,
-    model_name: str,
-    version: str,
     metrics: Output[Metrics],
     report: Output[Artifact],
     thresholds: dict = {},  # noqa: B006 - KFP parameters take literal defaults
     primary_metric: str = "accuracy",
     max_regression: float = 0.0,
+    actor: str = "",
 ) -> bool:
     """Record the holdout metrics and the decision on the version; return whether it passed.
 
-    `report` carries the whole decision (reason, champion and both sets of metrics) as JSON and metadata. The
-    single boolean output is what kfp's local runner can use in a condition (it cannot with NamedTuple fields).
+    `model` is the registered version (register_model's `registered_model`). `report` carries the whole decision
+    (reason, champion and both sets of metrics) as JSON and metadata. The single boolean output is what kfp's local
+    runner can use in a condition (it cannot with NamedTuple fields).
     """
     from pathlib import Path
 
-    from registry_core import ModelRegistry
     from registry_core.integration import validate_registered_version
+    from registry_core.tasks import clean_actor, open_task_registry, registered_version, whole_numbers
     from registry_core.validation import ValidationPolicy
 
-    registry = ModelRegistry.from_uri(registry_root or None)
-    policy = ValidationPolicy(thresholds=thresholds, primary_metric=primary_metric, max_regression=max_regression)
+    registry = open_task_registry(registry_root)
+    model_name, version = registered_version(registry, model.metadata)
+    policy = ValidationPolicy(
+        thresholds=whole_numbers(thresholds), primary_metric=primary_metric, max_regression=max_regression
+    )
     decision = validate_registered_version(registry, model_name, version, dataset.metadata["test"], policy)
-    registry.record_validation(model_name, version, decision)
+    registry.record_validation(model_name, version, decision, actor=clean_actor(actor))
     for name, value in decision.metrics.items():
         metrics.log_metric(f"holdout_{name}", value)
     for name, value in decision.champion_metrics.items():

@@ -11,7 +11,6 @@ import typer
 from registry_core.cli._context import registry_uri
 from registry_core.cli._output import emit, table
 from registry_core.cli._parsing import pairs, parse_number
-from registry_core.errors import InvalidInputError
 
 app = typer.Typer(help="Compile, run locally or submit the train-and-register pipeline.", no_args_is_help=True)
 
@@ -20,16 +19,20 @@ def _thresholds(items: list[str] | None) -> dict[str, float]:
     return {k: parse_number(v, f"threshold {k!r}") for k, v in pairs(items or [], "threshold").items()}
 
 
+_IMAGE_HELP = "Image every task runs in, pinned as given (tag or @sha256 digest); default: $REGISTRY_IMAGE."
+
+
 @app.command("compile")
 def compile_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the YAML.")] = Path(
         "eyewear-train-and-register.yaml"
     ),
+    image: Annotated[Optional[str], typer.Option(help=_IMAGE_HELP)] = None,  # noqa: UP045
 ) -> None:
     """Compile the pipeline to Vertex AI Pipelines YAML."""
     from pipelines.compile import compile_pipeline
 
-    path = compile_pipeline(output)
+    path = compile_pipeline(output, image=image)
     emit({"output": str(path)}, lambda: typer.echo(f"wrote {path}"))
 
 
@@ -48,8 +51,13 @@ def run_local_command(
     pipeline_root: Annotated[Optional[Path], typer.Option(help="Folder for run artifacts.")] = None,  # noqa: UP045
     deploy: Annotated[bool, typer.Option(help="Deploy to a local endpoint when validation passes.")] = False,
     endpoint_name: Annotated[str, typer.Option(help="Endpoint to deploy to.")] = "eyewear-local",
+    cache: Annotated[bool, typer.Option(help="Reuse data and training of earlier runs with the same inputs.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Stream the full log to the terminal.")] = False,
 ) -> None:
-    """Run the whole pipeline on this machine with kfp's local runner, then show what happened."""
+    """Run the whole pipeline on this machine with kfp's local runner, then show what happened.
+
+    One line per task as it finishes; the full log is in run-local.log in the run's folder (path printed).
+    """
     from pipelines.local import run_local
     from registry_core.config import RegistryConfig
     from registry_core.errors import ModelNotFoundError, RegistryRootNotFoundError
@@ -70,7 +78,8 @@ def run_local_command(
         model_config={"epochs": epochs}, num_train=num_train, data_seed=data_seed, data_source_uri=data_source_uri,
         thresholds=_thresholds(threshold) or {"accuracy": 0.5}, max_regression=max_regression,
         promote_to_staging=promote_to_staging, promote_to_production=bool(approved_by), approved_by=approved_by,
-        registered_by=registered_by, deploy=deploy, endpoint_name=endpoint_name,
+        registered_by=registered_by, deploy=deploy, endpoint_name=endpoint_name, enable_caching=cache,
+        verbose=verbose,
     )  # fmt: skip
     report(registry, model_name, version, endpoint_name if deploy else None)
 
@@ -114,36 +123,39 @@ def submit_command(
     project: Annotated[str, typer.Option(help="Google Cloud project.")],
     region: Annotated[str, typer.Option(help="Vertex AI region, e.g. us-central1.")],
     pipeline_root: Annotated[str, typer.Option(help="gs:// folder for the run's artifacts.")],
+    image: Annotated[Optional[str], typer.Option(help=_IMAGE_HELP)] = None,  # noqa: UP045
     service_account: Annotated[Optional[str], typer.Option(help="Service account the run uses.")] = None,  # noqa: UP045
     param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="NAME=VALUE, repeatable.")] = None,  # noqa: UP045
     template: Annotated[Optional[Path], typer.Option(help="A compiled YAML (default: compile now).")] = None,  # noqa: UP045
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045
 ) -> None:
-    """Submit the pipeline to Vertex AI Pipelines; the registry is --registry (a gs:// root)."""
-    import json
-
-    from pipelines.compile import compile_pipeline
+    """Submit the pipeline to Vertex AI Pipelines; the registry is --registry or $MODEL_REGISTRY_ROOT (gs://)."""
+    from pipelines.submission import prepare_submission
     from pipelines.vertex import submit_pipeline
 
-    values: dict[str, Any] = {}
-    for key, raw in pairs(param or [], "param").items():
-        try:
-            values[key] = json.loads(raw)
-        except ValueError:
-            values[key] = raw
-    root = registry_uri()
-    if root is not None:
-        if not root.startswith("gs://"):
-            msg = f"a Vertex AI run needs a gs:// registry, got {root!r}"
-            raise InvalidInputError(msg)
-        values.setdefault("registry_root", root)
+    values = _param_values(param)
     with tempfile.TemporaryDirectory() as scratch:
-        path = template or compile_pipeline(Path(scratch) / "pipeline.yaml")
+        path, values = prepare_submission(
+            values, registry=registry_uri(), image=image, template=template, scratch=Path(scratch)
+        )
         job = submit_pipeline(
             path, project=project, region=region, pipeline_root=pipeline_root, parameter_values=values,
             service_account=service_account, api_endpoint=api_endpoint,
         )  # fmt: skip
     emit({"job": job}, lambda: typer.echo(f"submitted {job}"))
+
+
+def _param_values(items: list[str] | None) -> dict[str, Any]:
+    """Parse --param NAME=VALUE pairs; a VALUE that is JSON is taken as JSON, anything else as a string."""
+    import json
+
+    values: dict[str, Any] = {}
+    for key, raw in pairs(items or [], "param").items():
+        try:
+            values[key] = json.loads(raw)
+        except ValueError:
+            values[key] = raw
+    return values
 
 
 def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version: str) -> None:
@@ -152,9 +164,12 @@ def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version
 
     import numpy as np
 
-    from eyewear_model.data import simulate_examples
-    from eyewear_model.schema import LABEL_KEY
+    from pipelines.progress import native_stderr_caught
     from registry_core.errors import EndpointNotFoundError
+
+    with native_stderr_caught():  # TensorFlow's runtime notices, written as it loads (eyewear_model imports it)
+        from eyewear_model.data import simulate_examples
+        from eyewear_model.schema import LABEL_KEY
 
     try:
         endpoint = registry.get_endpoint(endpoint_name)
@@ -164,7 +179,8 @@ def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version
     serving = ", ".join(f"{d.model_name} {d.version}={endpoint.traffic[d.id]}%" for d in endpoint.serving())
     example = simulate_examples(1, np.random.default_rng())[0]
     truth = example.pop(LABEL_KEY)
-    answer = registry.predict(endpoint_name, [example])
+    with native_stderr_caught():
+        answer = registry.predict(endpoint_name, [example])
     typer.echo(f"endpoint {endpoint_name}: {serving}")
     typer.echo(f"prediction by {model_name} {answer.model_version} for {json.dumps(example)}:")
     typer.echo(f"  frame_style={answer.predictions[0]['frame_style']} (true label: {truth})")

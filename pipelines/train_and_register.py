@@ -16,16 +16,32 @@ from components import (
 
 PIPELINE_NAME = "eyewear-train-and-register"
 
+# Retries of the tasks that change the registry (each is idempotent: registry_core.tasks). Vertex AI waits
+# 30 s, 60 s, 120 s between attempts; transient failures there are quota, preemption or API hiccups.
+RETRIES = 3
+BACKOFF = "30s"
+BACKOFF_FACTOR = 2.0
+MAX_BACKOFF = "600s"
+
+
+def _state_changing(task: dsl.PipelineTask, display_name: str) -> dsl.PipelineTask:
+    """Name a task that changes the registry, never serve it from the cache, and let it retry."""
+    task.set_display_name(display_name)
+    task.set_caching_options(False)  # a cached result would skip the change
+    task.set_retry(
+        num_retries=RETRIES, backoff_duration=BACKOFF, backoff_factor=BACKOFF_FACTOR, backoff_max_duration=MAX_BACKOFF
+    )
+    return task
+
 
 def _deploy(
-    registry_root: Any, model_name: Any, version: Any, endpoint_name: Any, target: Any, percent: Any, settings: Any
+    registry_root: Any, model: Any, endpoint_name: Any, target: Any, percent: Any, settings: Any, actor: Any
 ) -> dsl.PipelineTask:
     task = deploy_model(
-        registry_root=registry_root, model_name=model_name, version=version, endpoint_name=endpoint_name,
-        target=target, traffic_percent=percent, target_settings=settings,
-    ).set_display_name("deploy")  # fmt: skip
-    task.set_caching_options(False)
-    return task
+        registry_root=registry_root, model=model, endpoint_name=endpoint_name, target=target, traffic_percent=percent,
+        target_settings=settings, actor=actor,
+    )  # fmt: skip
+    return _state_changing(task, "deploy")
 
 
 @dsl.pipeline(
@@ -34,7 +50,7 @@ def _deploy(
     "champion, and promote it to staging (optionally production and an endpoint) if it passes.",
 )
 def train_and_register(
-    registry_root: str = "",
+    registry_root: str,
     model_name: str = "eyewear-recommender",
     data_source_uri: str = "",
     num_train: int = 2000,
@@ -57,7 +73,10 @@ def train_and_register(
     tags: list = [],  # noqa: B006
     registered_by: str = "",
 ) -> str:
-    """Wire the components; every registry task gets `registry_root` ("" means the embedded default).
+    """Wire the components; every registry task gets `registry_root` (required: ``gs://`` on Vertex AI).
+
+    `registered_by` is who registers and the actor of every later change (validation, promotions, deploy);
+    "" leaves it to the registry (the job's service account on ``gs://``). `approved_by` approves production.
 
     Returns:
         The registered version's label.
@@ -71,39 +90,38 @@ def train_and_register(
 
     registered = register_model(
         model=trained.outputs["model"], dataset=data.outputs["dataset"], registry_root=registry_root,
-        model_name=model_name, pipeline_run=dsl.PIPELINE_JOB_NAME_PLACEHOLDER, description=description, tags=tags,
-        registered_by=registered_by,
-    ).set_display_name("register")  # fmt: skip
+        model_name=model_name, pipeline_run=dsl.PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER, description=description,
+        tags=tags, registered_by=registered_by,
+    )  # fmt: skip
+    _state_changing(registered, "register")
+    version = registered.outputs["Output"]
+    model = registered.outputs["registered_model"]
     validated = validate_model(
-        dataset=data.outputs["dataset"], registry_root=registry_root, model_name=model_name,
-        version=registered.output, thresholds=thresholds, primary_metric=primary_metric,
-        max_regression=max_regression,
-    ).set_display_name("validate")  # fmt: skip
-    # Registry tasks change state: a cached result would skip the change, so they always run.
-    for task in (registered, validated):
-        task.set_caching_options(False)
+        dataset=data.outputs["dataset"], model=model, registry_root=registry_root, thresholds=thresholds,
+        primary_metric=primary_metric, max_regression=max_regression, actor=registered_by,
+    )  # fmt: skip
+    _state_changing(validated, "validate")
 
     with (
         dsl.If(validated.outputs["Output"] == True, name="validation-passed"),  # noqa: E712 - KFP condition
         dsl.If(promote_to_staging == True, name="promote-to-staging"),  # noqa: E712
     ):
         staged = promote_model(
-            registry_root=registry_root, model_name=model_name, version=registered.output, stage="staging",
-            reason="validation passed",
-        ).set_display_name("promote-staging")  # fmt: skip
-        staged.set_caching_options(False)
+            registry_root=registry_root, model_name=model_name, version=version, stage="staging",
+            reason="validation passed", actor=registered_by,
+        )  # fmt: skip
+        _state_changing(staged, "promote-staging")
         # Deploy after the last promotion that runs, so a refused production promotion deploys nothing.
         with dsl.If(promote_to_production == True, name="promote-to-production"):  # noqa: E712
             released = promote_model(
-                registry_root=registry_root, model_name=model_name, version=registered.output, stage="production",
-                approved_by=approved_by, reason="validation passed",
-            ).set_display_name("promote-production")  # fmt: skip
-            released.set_caching_options(False)
-            released.after(staged)
+                registry_root=registry_root, model_name=model_name, version=version, stage="production",
+                approved_by=approved_by, reason="validation passed", actor=registered_by,
+            )  # fmt: skip
+            _state_changing(released, "promote-production").after(staged)
             with dsl.If(deploy == True, name="deploy-production"):  # noqa: E712
-                _deploy(registry_root, model_name, registered.output, endpoint_name, deploy_target,
-                        traffic_percent, deploy_settings).after(released)  # fmt: skip
+                _deploy(registry_root, model, endpoint_name, deploy_target, traffic_percent, deploy_settings,
+                        registered_by).after(released)  # fmt: skip
         with dsl.Else(), dsl.If(deploy == True, name="deploy-staging"):  # noqa: E712
-            _deploy(registry_root, model_name, registered.output, endpoint_name, deploy_target, traffic_percent,
-                    deploy_settings).after(staged)  # fmt: skip
-    return registered.output
+            _deploy(registry_root, model, endpoint_name, deploy_target, traffic_percent, deploy_settings,
+                    registered_by).after(staged)  # fmt: skip
+    return version

@@ -38,6 +38,7 @@ def register_trained_model(
     tags: Iterable[str] = (),
     registered_by: str | None = None,
     registry: ModelRegistry | None = None,
+    idempotency_key: str | None = None,
 ) -> ModelMetadata:
     """Register a trained model: an exported SavedModel folder, or a Keras model (exported here first).
 
@@ -53,9 +54,11 @@ def register_trained_model(
         tags: Labels.
         registered_by: Who registers; default: the current user.
         registry: Registry to use; default: the embedded local one.
+        idempotency_key: Names this registration (a pipeline registers a trained Model artifact under its URI):
+            a version registered before with the same key and identical artifacts is returned instead of a new one.
 
     Returns:
-        The new version's metadata.
+        The new (or, by `idempotency_key`, the earlier) version's metadata.
     """
     registry = registry or ModelRegistry()
     params = _params(config)
@@ -71,6 +74,7 @@ def register_trained_model(
         "tags": tags,
         "lineage": lineage,
         "registered_by": registered_by,
+        "idempotency_key": idempotency_key,
     }
     if isinstance(model, str | os.PathLike):
         return registry.register_model(model_name, model, framework="tensorflow", **arguments)

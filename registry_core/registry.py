@@ -59,6 +59,8 @@ from registry_core.versioning import next_version, normalize_version
 
 Listener = Callable[[str, HistoryEntry], None]
 
+IDEMPOTENCY_KEY = "idempotency_key"  # the lineage extra that names a registration (register_model)
+
 if TYPE_CHECKING:
     from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
     from registry_core.deploy.canary import HealthCheck, UserCheck
@@ -110,6 +112,7 @@ class ModelRegistry:
         version: str | None = None,
         bump: str = "minor",
         reuse_existing: bool = False,
+        idempotency_key: str | None = None,
     ) -> ModelMetadata:
         """Register a new version of `model_name` from a local artifact folder (or single file).
 
@@ -137,6 +140,9 @@ class ModelRegistry:
             version: Explicit label (must be free and fit the model's strategy); default: the next one.
             bump: For semantic versioning: "major", "minor" or "patch".
             reuse_existing: If a version with identical artifacts exists, return it instead of adding one.
+            idempotency_key: Names this registration (e.g. the pipeline task output it comes from), recorded in
+                the lineage as ``extra["idempotency_key"]``: if a version with the same key and identical artifacts
+                exists, it is returned instead of adding one, so a retried or re-run task registers once.
 
         Returns:
             The metadata of the new (or reused) version.
@@ -152,7 +158,7 @@ class ModelRegistry:
             "params": clean_params(params),
             "description": clean_description(description),
             "tags": clean_tags(tags),
-            "lineage": clean_lineage(lineage),
+            "lineage": _keyed(clean_lineage(lineage), idempotency_key),
             "framework": clean_framework(framework) if framework is not None else detect_framework(folder),
         }
         actor = self._actor(registered_by)
@@ -174,13 +180,19 @@ class ModelRegistry:
             manifest, digest = build_manifest(stored)
             now = utc_now()
 
+            def same(existing: ModelMetadata) -> bool:
+                """Whether `existing` is this registration made before (see reuse_existing, idempotency_key)."""
+                if existing.artifact_digest != digest:
+                    return False
+                return reuse_existing or (
+                    idempotency_key is not None and existing.lineage.extra.get(IDEMPOTENCY_KEY) == idempotency_key
+                )
+
             def add_version(record: ModelRecord | None) -> ModelRecord:
                 if record is None:
                     record = ModelRecord(name=name, created_at=now, versioning=self.config.versioning)
-                if reuse_existing:
-                    for existing in record.versions:
-                        if existing.artifact_digest == digest:
-                            return record
+                if any(same(existing) for existing in record.versions):
+                    return record
                 strategy = record.versioning
                 labels = [m.version for m in record.versions]
                 if requested is not None:
@@ -217,9 +229,9 @@ class ModelRegistry:
                     unsure = found is None  # then check(gc=True) removes the upload later if no version uses it
                     raise
                 record = found
-            # Ours by its upload; by digest only if an identical version was reused (reuse_existing).
+            # Ours by its upload; else the identical version that was reused (reuse_existing, idempotency_key).
             registered = next((m for m in record.versions if m.artifact_uri == uri), None) or next(
-                m for m in reversed(record.versions) if m.artifact_digest == digest
+                m for m in reversed(record.versions) if same(m)
             )
             committed = registered.artifact_uri == uri
         finally:
@@ -801,6 +813,15 @@ def _existing(record: ModelRecord | None, model_name: str) -> ModelRecord:
         msg = f"model {model_name!r} is not registered"
         raise ModelNotFoundError(msg)
     return record
+
+
+def _keyed(lineage: Lineage, idempotency_key: str | None) -> Lineage:
+    if idempotency_key is None:
+        return lineage
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+        msg = f"invalid idempotency_key {shown(idempotency_key)}: expected a non-empty string"
+        raise InvalidInputError(msg)
+    return lineage.model_copy(update={"extra": lineage.extra | {IDEMPOTENCY_KEY: idempotency_key}})
 
 
 def _clean_actor(value: object, role: str) -> str:

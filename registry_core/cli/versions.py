@@ -52,6 +52,8 @@ def get_model(
     stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Latest version in this stage.")] = None,  # noqa: UP045
 ) -> None:
     """Show one version (by label, by stage, or the latest)."""
+    from registry_core.runs import pipeline_run_url
+
     metadata = open_registry().get_model_metadata(name, version=version, stage=stage)
 
     def render() -> None:
@@ -67,6 +69,7 @@ def get_model(
             ["params", ", ".join(f"{k}={v}" for k, v in metadata.params.items())],
             ["training data", ", ".join(metadata.lineage.training_data_uris)],
             ["pipeline run", metadata.lineage.pipeline_run or ""],
+            *([["run in console", url]] if (url := pipeline_run_url(metadata.lineage.pipeline_run)) else []),
             [
                 "artifacts",
                 f"{metadata.artifact_uri} ({len(metadata.artifact_manifest)} files, {metadata.artifact_size} bytes)",

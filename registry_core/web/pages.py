@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from registry_core.errors import RegistryError
 from registry_core.metadata import HistoryAction, ModelStage
+from registry_core.runs import pipeline_run_url
 from registry_core.text import one_line
 from registry_core.web import charts, views
 from registry_core.web.app import (
@@ -187,7 +188,7 @@ def version_page(request: Request, name: str, version: str, _: PageReader) -> HT
     return render(
         request, "version.html", title=f"{name} {metadata.version}", m=metadata, history=list(reversed(history)),
         targets=targets, gated=gated, pending=pending, request_targets=[t for t in targets if t in gated],
-        approve_targets=[t for t in targets if t in gated],
+        approve_targets=[t for t in targets if t in gated], run_url=pipeline_run_url(metadata.lineage.pipeline_run),
     )  # fmt: skip
 
 

@@ -7,6 +7,8 @@ One small dataset and one trained model are shared by the whole module.
 
 # no `from __future__ import annotations`: kept like the components, whose annotations KFP reads
 import json
+import shutil
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,7 @@ from registry_core.errors import (  # noqa: E402
     ApprovalError,
     ApprovalRequiredError,
     EndpointNotFoundError,
+    InvalidInputError,
     InvalidTransitionError,
     LifecycleError,
     RegistryError,
@@ -85,10 +88,30 @@ def registry_at(root: str) -> ModelRegistry:
     return ModelRegistry.from_uri(root)
 
 
-def register(root: str, trained: Trained, dataset: Dataset, *, run: str = "run-1", by: str = "alice") -> str:
+def trained_again(trained: Trained, root: str) -> Model:
+    """Return a copy of the trained model at a new URI: what another training run would hand to register."""
+    folder = Path(root).parent / f"trained-{uuid.uuid4().hex[:8]}" / "model"
+    shutil.copytree(trained.model.path, folder)
+    return Model(name="model", uri=str(folder), metadata=dict(trained.model.metadata))
+
+
+def register(
+    root: str, trained: Trained, dataset: Dataset, *, run: str = "run-1", by: str = "alice", model: Model | None = None,
+    output: Model | None = None,
+) -> str:
+    """Register a model (by default a fresh copy of the trained one, as from a new run) and return its version."""
     return register_model.python_func(
-        model=trained.model, dataset=dataset, registry_root=root, model_name=NAME, pipeline_run=run,
+        model=model or trained_again(trained, root), dataset=dataset, registry_root=root, model_name=NAME,
+        registered_model=output or Model(name="registered_model", uri="", metadata={}), pipeline_run=run,
         description="from a test", tags=["test"], registered_by=by,
+    )  # fmt: skip
+
+
+def registered(root: str, version: str) -> Model:
+    """Return the Model artifact that names `version` of the registry at `root`, as register_model outputs it."""
+    return Model(
+        name="registered_model", uri="", metadata={"registry": registry_at(root).storage.uri, "model_name": NAME,
+                                                   "version": version},
     )  # fmt: skip
 
 
@@ -99,16 +122,17 @@ def validate(
     report = Artifact(name="report", uri=str(tmp_path / f"validate-{version}" / "report"), metadata={})
     Path(report.path).parent.mkdir(parents=True, exist_ok=True)
     passed = validate_model.python_func(
-        dataset=dataset, registry_root=root, model_name=NAME, version=version, metrics=metrics, report=report,
+        dataset=dataset, model=registered(root, version), registry_root=root, metrics=metrics, report=report,
         thresholds=thresholds, **kwargs,
     )  # fmt: skip
     return passed, metrics, report
 
 
-def promote(root: str, version: str, stage: str, approved_by: str = "") -> str:
+def promote(root: str, version: str, stage: str, approved_by: str = "", actor: str = "") -> str:
     return promote_model.python_func(
-        registry_root=root, model_name=NAME, version=version, stage=stage, approved_by=approved_by, reason="test"
-    )
+        registry_root=root, model_name=NAME, version=version, stage=stage, approved_by=approved_by, reason="test",
+        actor=actor,
+    )  # fmt: skip
 
 
 def deploy(root: str, version: str, endpoint: str, tmp_path: Path, **kwargs: object) -> tuple[str, Artifact, Artifact]:
@@ -117,7 +141,7 @@ def deploy(root: str, version: str, endpoint: str, tmp_path: Path, **kwargs: obj
         name="vertex_endpoint", uri=str(tmp_path / f"deploy-{version}" / "vertex_endpoint")
     )
     deployed_id = deploy_model.python_func(
-        registry_root=root, model_name=NAME, version=version, endpoint_name=endpoint, vertex_model=vertex_model,
+        registry_root=root, model=registered(root, version), endpoint_name=endpoint, vertex_model=vertex_model,
         vertex_endpoint=vertex_endpoint, **kwargs,
     )  # fmt: skip
     return deployed_id, vertex_model, vertex_endpoint
@@ -274,8 +298,9 @@ def test_register_model_revalidates_the_config_so_float_integers_are_recorded_as
     floated = {k: ([float(x) for x in v] if isinstance(v, list) else float(v)) for k, v in config.items()}
     assert floated["epochs"] == 1.0
     assert isinstance(floated["epochs"], float)
-    model = Model(name="model", uri=trained.model.uri, metadata={**trained.model.metadata, "config": floated})
-    version = register(root, Trained(model, trained.metrics, trained.classification_metrics), dataset)
+    model = trained_again(trained, root)
+    model.metadata["config"] = floated
+    version = register(root, trained, dataset, model=model)
     params = registry_at(root).get_model_metadata(NAME, version).params
     assert params["epochs"] == 1
     assert type(params["epochs"]) is int
@@ -287,7 +312,8 @@ def test_register_model_revalidates_the_config_so_float_integers_are_recorded_as
 def test_register_model_refuses_a_bad_model_name(root: str, trained: Trained, dataset: Dataset) -> None:
     with pytest.raises(RegistryError):
         register_model.python_func(
-            model=trained.model, dataset=dataset, registry_root=root, model_name="../escape", pipeline_run="r"
+            model=trained.model, dataset=dataset, registry_root=root, model_name="../escape", pipeline_run="r",
+            registered_model=Model(name="registered_model", uri="", metadata={}),
         )
 
 
@@ -521,3 +547,133 @@ def test_deploy_model_of_an_unknown_version_fails_with_a_registry_error(
         deploy(root, "v9", "shop", tmp_path)
     with pytest.raises(RegistryError):
         registry_at(root).deployments.get_endpoint("shop")
+
+
+# ------------------------------------------------------- issue 9: registry root, idempotency, identity, lineage
+
+
+def test_register_model_outputs_the_registered_version_as_a_model_artifact(
+    root: str, trained: Trained, dataset: Dataset
+) -> None:
+    output = Model(name="registered_model", uri="", metadata={})
+    version = register(root, trained, dataset, output=output)
+    metadata = registry_at(root).get_model_metadata(NAME, version)
+    assert output.uri == metadata.artifact_uri
+    assert output.metadata == {
+        "registry": registry_at(root).storage.uri, "model_name": NAME, "version": version,
+        "artifact_digest": metadata.artifact_digest, "registered_by": "alice",
+    }  # fmt: skip
+
+
+def test_registering_the_same_trained_artifact_again_returns_its_version(
+    root: str, trained: Trained, dataset: Dataset
+) -> None:
+    # what a retried register task, or a run whose training came from the cache, does: the same Model artifact again
+    model = trained_again(trained, root)
+    first = register(root, trained, dataset, model=model, run="run-1")
+    again = register(root, trained, dataset, model=model, run="run-2")
+    assert again == first == "v1"
+    assert [m.version for m in registry_at(root).list_versions(NAME)] == ["v1"]
+    assert [e.action.value for e in registry_at(root).history(NAME)] == ["registered"]
+    lineage = registry_at(root).get_model_metadata(NAME, first).lineage
+    assert lineage.extra["idempotency_key"] == model.uri
+    assert lineage.pipeline_run == "run-1"
+
+
+def test_a_changed_artifact_at_the_same_uri_is_a_new_version(root: str, trained: Trained, dataset: Dataset) -> None:
+    model = trained_again(trained, root)
+    assert register(root, trained, dataset, model=model) == "v1"
+    (Path(model.path) / "notes.txt").write_text("retrained in place")
+    assert register(root, trained, dataset, model=model) == "v2"
+
+
+def test_a_registry_task_never_falls_back_to_the_default_registry(
+    trained: Trained, dataset: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MODEL_REGISTRY_ROOT", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    with pytest.raises(InvalidInputError, match="registry_root is required"):
+        register("", trained, dataset, model=trained.model)
+    with pytest.raises(InvalidInputError, match="registry_root is required"):
+        promote_model.python_func(registry_root="", model_name=NAME, version="v1", stage="validation")
+    assert not (tmp_path / "data-home").exists()
+
+
+@pytest.mark.parametrize(
+    ("local_root", "hint"),
+    [("/home/registry/.local/share/model-registry", ""), ("/gcs/bucket/registry", "use gs://bucket/registry")],
+)
+def test_in_a_container_a_registry_task_refuses_a_local_root(
+    local_root: str, hint: str, trained: Trained, dataset: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MODEL_REGISTRY_CONTAINER", "1")  # as the project's image sets it
+    with pytest.raises(InvalidInputError, match="thrown away when the task ends") as caught:
+        register(local_root, trained, dataset, model=trained.model)
+    assert hint in str(caught.value)
+    assert not Path(local_root).exists()
+
+
+def test_validate_and_deploy_refuse_a_model_artifact_of_another_registry(
+    root: str, trained: Trained, dataset: Dataset, tmp_path: Path
+) -> None:
+    version = register(root, trained, dataset)
+    other = str(tmp_path / "other-registry")
+    with pytest.raises(InvalidInputError, match="not of"):
+        validate_model.python_func(
+            dataset=dataset, model=registered(root, version), registry_root=other,
+            metrics=Metrics(name="m", uri=str(tmp_path / "m"), metadata={}),
+            report=Artifact(name="r", uri=str(tmp_path / "r"), metadata={}),
+        )  # fmt: skip
+    with pytest.raises(InvalidInputError, match="not a registered version"):
+        deploy_model.python_func(
+            registry_root=root, model=Model(name="m", uri="", metadata={}), endpoint_name="shop",
+            vertex_model=VertexModel(name="vm", uri=str(tmp_path / "vm")),
+            vertex_endpoint=VertexEndpoint(name="ve", uri=str(tmp_path / "ve")),
+        )  # fmt: skip
+
+
+def test_promote_model_to_the_stage_the_version_is_in_changes_nothing(
+    root: str, trained: Trained, dataset: Dataset
+) -> None:
+    version = register(root, trained, dataset)
+    assert promote(root, version, "validation") == "validation"
+    entries = len(registry_at(root).history(NAME))
+    assert promote(root, version, "validation") == "validation"  # a retry of a promotion that had landed
+    assert len(registry_at(root).history(NAME)) == entries
+
+
+def test_deploy_model_again_with_the_same_share_keeps_the_deployment(
+    root: str, trained: Trained, dataset: Dataset, tmp_path: Path
+) -> None:
+    version = register(root, trained, dataset)
+    first_id, _, _ = deploy(root, version, "shop", tmp_path)
+    again_id, _, _ = deploy(root, version, "shop", tmp_path)  # a retry of a deploy that had landed
+    assert again_id == first_id
+    record = registry_at(root).deployments.get_endpoint("shop")
+    assert [d.id for d in record.deployments] == [first_id]
+    assert [e.action for e in record.history] == ["deployed"]
+
+
+def test_every_registry_component_records_the_actor_it_is_given(
+    root: str, trained: Trained, dataset: Dataset, tmp_path: Path
+) -> None:
+    first = register(root, trained, dataset, by="pipeline@p.iam.gserviceaccount.com")
+    validate(root, first, dataset, tmp_path, EASY, actor="validator@p.iam.gserviceaccount.com")
+    promote(root, first, "staging", actor="stager@p.iam.gserviceaccount.com")
+    promote(root, first, "production", approved_by="bob", actor="releaser@p.iam.gserviceaccount.com")
+    deploy(root, first, "shop", tmp_path, actor="deployer@p.iam.gserviceaccount.com")
+    second = register(root, trained, dataset, by="pipeline@p.iam.gserviceaccount.com")
+    to_production(root, second)
+    rollback_model.python_func(registry_root=root, model_name=NAME, actor="oncall@p.iam.gserviceaccount.com")
+
+    actors = [(e.action.value, e.version, e.actor) for e in registry_at(root).history(NAME)]
+    assert ("registered", first, "pipeline@p.iam.gserviceaccount.com") in actors
+    assert ("annotated", first, "validator@p.iam.gserviceaccount.com") in actors
+    assert ("stage_changed", first, "stager@p.iam.gserviceaccount.com") in actors
+    assert ("approved", first, "bob") in actors
+    assert actors[-1][2] == "oncall@p.iam.gserviceaccount.com"
+    history = registry_at(root).history(NAME)
+    stage_changes = [e for e in history if e.to_stage is ModelStage.PRODUCTION and e.action.value == "stage_changed"]
+    assert stage_changes[0].actor == "releaser@p.iam.gserviceaccount.com"
+    (deployment,) = registry_at(root).deployments.get_endpoint("shop").deployments
+    assert deployment.deployed_by == "deployer@p.iam.gserviceaccount.com"

@@ -62,7 +62,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     release = cli("--registry", str(root), "promote", NAME, "v1", "production", "--approved-by", "bob")
     second = cli(
         "--registry", str(root), "pipeline", "run-local", *SMALL, "--registered-by", "alice", "--approved-by", "bob",
-        "--max-regression", "0.5", "--pipeline-root", str(base / "runs-2"),
+        "--max-regression", "0.5", "--pipeline-root", str(base / "runs-2"), "--verbose",
     )  # fmt: skip
     return Runs(root, first, release, second)
 
@@ -121,6 +121,44 @@ def test_run_local_with_a_champion_prints_the_comparison_table(runs: Runs) -> No
     assert "vs champion v1" in validation
 
 
+TASKS = ["generate-data", "train-model", "register-model", "validate-model", "promote-model"]
+
+
+def test_run_local_prints_one_line_per_task_with_its_status_and_time(runs: Runs) -> None:
+    lines = runs.first.out.splitlines()
+    task_lines = [line.split() for line in lines if line.startswith("  ") and line.split()[0] in TASKS]
+    assert [words[0] for words in task_lines] == TASKS
+    for words in task_lines:
+        assert words[1] == "SUCCESS"
+        assert float(words[2]) >= 0
+        assert words[3] == "s"
+
+
+def test_run_local_keeps_kfp_s_output_out_of_the_terminal_and_in_the_run_s_log_file(runs: Runs) -> None:
+    out = runs.first.out
+    assert "Executing task" not in out
+    assert "executor_input" not in out
+    assert "WARNING" not in out
+    assert len(out.splitlines()) < 40  # the task lines and the summary, not hundreds of log lines
+    (line,) = [line for line in out.splitlines() if line.startswith("log: ")]
+    log = Path(line.removeprefix("log: "))
+    assert log.name == "run-local.log"
+    assert log.parent.parent == runs.root.parent.parent / "runs-1"
+    assert log.parent.name.startswith(PIPELINE_NAME)
+    text = log.read_text()
+    assert "Executing task" in text
+    assert "executor_input" in text
+    assert "registered eyewear v1" in text  # what the register task printed
+
+
+def test_run_local_verbose_streams_the_full_log_as_well(runs: Runs) -> None:
+    out = runs.second.out
+    assert "Executing task" in out
+    assert "executor_input" in out
+    assert any(line.startswith("log: ") for line in out.splitlines())
+    assert f"registered {NAME} v2 -> stage: production" in out.splitlines()
+
+
 def test_run_local_with_a_threshold_that_is_not_a_number_is_a_one_line_error(tmp_path: Path) -> None:
     result = cli(
         "--registry", str(tmp_path / "registry"), "pipeline", "run-local", "--threshold", "accuracy=abc",
@@ -171,3 +209,10 @@ def test_run_local_whose_task_fails_is_a_one_line_error_naming_the_task(tmp_path
     ]
     assert "Traceback" not in result.err
     assert not (tmp_path / "registry").exists()  # nothing was registered
+    # the failed task's line, then the exception it ended with, then where the whole log is
+    lines = result.out.splitlines()
+    failed = next(i for i, line in enumerate(lines) if line.split()[:2] == ["generate-data", "FAILURE"])
+    assert lines[failed + 1].strip().startswith("ValueError: no train-")
+    (log,) = [line.removeprefix("log: ") for line in lines if line.startswith("log: ")]
+    assert Path(log).is_file()
+    assert "Traceback" in Path(log).read_text()

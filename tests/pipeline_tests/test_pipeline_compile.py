@@ -13,15 +13,17 @@ from typing import Any
 import pytest
 import yaml
 
-from components.image import DEFAULT_IMAGE, REGISTRY_IMAGE  # noqa: E402
+from components.image import DEFAULT_IMAGE  # noqa: E402
 from pipelines.compile import compile_pipeline  # noqa: E402
+from pipelines.image import executor_images  # noqa: E402
 from pipelines.train_and_register import PIPELINE_NAME  # noqa: E402
 from registry_core.cli import main  # noqa: E402
 
 Spec = dict[str, Any]
 
+REQUIRED = object()
 EXPECTED_PARAMETERS: dict[str, tuple[str, Any]] = {
-    "registry_root": ("STRING", ""),
+    "registry_root": ("STRING", REQUIRED),
     "model_name": ("STRING", "eyewear-recommender"),
     "data_source_uri": ("STRING", ""),
     "num_train": ("NUMBER_INTEGER", 2000),
@@ -96,8 +98,12 @@ def test_the_root_parameters_are_the_pipeline_arguments_with_their_defaults(spec
     assert set(parameters) == set(EXPECTED_PARAMETERS)
     for name, (kind, default) in EXPECTED_PARAMETERS.items():
         assert parameters[name]["parameterType"] == kind, name
-        assert parameters[name]["defaultValue"] == default, name
-        assert parameters[name]["isOptional"] is True, name
+        if default is REQUIRED:
+            assert "defaultValue" not in parameters[name], name
+            assert not parameters[name].get("isOptional", False), name
+        else:
+            assert parameters[name]["defaultValue"] == default, name
+            assert parameters[name]["isOptional"] is True, name
 
 
 def test_the_pipeline_outputs_the_registered_version(spec: Spec) -> None:
@@ -108,7 +114,7 @@ def test_the_pipeline_outputs_the_registered_version(spec: Spec) -> None:
 
 def test_every_executor_runs_in_the_project_image(spec: Spec) -> None:
     executors = spec["deploymentSpec"]["executors"]
-    assert {e["container"]["image"] for e in executors.values()} == {REGISTRY_IMAGE}
+    assert {e["container"]["image"] for e in executors.values()} == {DEFAULT_IMAGE}
 
 
 def test_no_executor_installs_packages_at_run_time(spec: Spec) -> None:
@@ -254,3 +260,100 @@ def test_the_registry_image_variable_at_compile_time_sets_every_executor_image(t
     assert result.returncode == 0, result.stderr
     executors = yaml.safe_load(output.read_text())["deploymentSpec"]["executors"]
     assert {e["container"]["image"] for e in executors.values()} == {image}
+
+
+# ------------------------------------------------------------------------------------------ image (issue 9, point 2)
+
+DIGEST_IMAGE = "europe-west4-docker.pkg.dev/acme/ml/model-registry-python@sha256:" + "ab" * 32
+
+
+def test_compile_with_an_image_pins_it_as_given_in_every_executor(tmp_path: Path) -> None:
+    output = tmp_path / "pinned.yaml"
+    assert main(["pipeline", "compile", "-o", str(output), "--image", DIGEST_IMAGE]) == 0
+    text = output.read_text()
+    assert text.startswith("# PIPELINE DEFINITION")  # kfp's layout is kept
+    assert executor_images(yaml.safe_load(text)) == {DIGEST_IMAGE}
+    assert DEFAULT_IMAGE not in text
+
+
+def test_the_image_variable_is_read_when_the_command_runs_not_when_components_are_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import components  # already imported by this module: the variable set below comes later
+
+    assert components.train_model is not None
+    monkeypatch.setenv("REGISTRY_IMAGE", DIGEST_IMAGE)
+    path = compile_pipeline(tmp_path / "env.yaml")
+    assert executor_images(yaml.safe_load(path.read_text())) == {DIGEST_IMAGE}
+
+
+def test_the_image_option_wins_over_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REGISTRY_IMAGE", "europe-docker.pkg.dev/acme/ml/other:1")
+    path = compile_pipeline(tmp_path / "option.yaml", image=DIGEST_IMAGE)
+    assert executor_images(yaml.safe_load(path.read_text())) == {DIGEST_IMAGE}
+
+
+@pytest.mark.parametrize("reference", ["not an image", "gcr.io/acme/x:tag with space", "Upper/Case:1", "x@sha256:12"])
+def test_compile_with_a_malformed_image_is_a_one_line_error(
+    reference: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "bad.yaml"
+    assert main(["pipeline", "compile", "-o", str(output), "--image", reference]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: invalid image reference")
+    assert err.count("\n") == 1
+    assert not output.exists()
+
+
+# ---------------------------------------------------------------------------- registry tasks: retries, identity
+
+
+def test_every_registry_task_retries_with_exponential_backoff(spec: Spec) -> None:
+    for name in STATEFUL:
+        policy = task_named(spec, name)[0]["retryPolicy"]
+        assert policy == {
+            "maxRetryCount": 3, "backoffDuration": "30s", "backoffFactor": 2.0, "backoffMaxDuration": "600s"
+        }, name  # fmt: skip
+
+
+def test_data_and_training_are_not_retried(spec: Spec) -> None:
+    for name in ("generate-data", "train-model"):
+        assert "retryPolicy" not in task_named(spec, name)[0], name
+
+
+def test_registered_by_is_the_actor_of_every_registry_task(spec: Spec) -> None:
+    registered_by = {"componentInputParameter": "pipelinechannel--registered_by"}
+    assert task_named(spec, "register-model")[0]["inputs"]["parameters"]["registered_by"] == {
+        "componentInputParameter": "registered_by"
+    }
+    for name in STATEFUL[1:]:
+        parameters = task_named(spec, name)[0]["inputs"]["parameters"]
+        assert parameters["actor"] in (registered_by, {"componentInputParameter": "registered_by"}), name
+
+
+def test_the_run_is_recorded_by_its_full_resource_name(spec: Spec) -> None:
+    parameters = task_named(spec, "register-model")[0]["inputs"]["parameters"]
+    assert parameters["pipeline_run"] == {"runtimeValue": {"constant": "{{$.pipeline_job_resource_name}}"}}
+
+
+# --------------------------------------------------------------------------------------------- lineage, regions
+
+
+def test_register_outputs_a_model_that_validate_and_deploy_take_as_input(spec: Spec) -> None:
+    outputs = spec["components"]["comp-register-model"]["outputDefinitions"]["artifacts"]
+    assert outputs["registered_model"]["artifactType"]["schemaTitle"] == "system.Model"
+    assert task_named(spec, "validate-model")[0]["inputs"]["artifacts"]["model"] == {
+        "taskOutputArtifact": {"outputArtifactKey": "registered_model", "producerTask": "register-model"}
+    }
+    for name in ("deploy-model", "deploy-model-2"):
+        assert task_named(spec, name)[0]["inputs"]["artifacts"]["model"] == {
+            "componentInputArtifact": "pipelinechannel--register-model-registered_model"
+        }, name
+
+
+def test_deploy_defaults_project_and_location_to_the_vertex_run_s_own(spec: Spec) -> None:
+    inputs = spec["components"]["comp-deploy-model"]["inputDefinitions"]["parameters"]
+    assert inputs["project"]["defaultValue"] == "{{$.pipeline_google_cloud_project_id}}"
+    assert inputs["location"]["defaultValue"] == "{{$.pipeline_google_cloud_location}}"
+    for name in ("deploy-model", "deploy-model-2"):
+        assert not {"project", "location"} & set(task_named(spec, name)[0]["inputs"]["parameters"]), name

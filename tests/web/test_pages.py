@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import urllib.parse
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -140,6 +141,24 @@ def test_the_version_page_shows_manifest_lineage_approvals_and_history(client: T
     assert "train-and-register-1" in page
     assert "first release" in page
     assert 'id="promote-form"' in page
+
+
+def test_the_version_page_links_a_vertex_pipeline_run_to_the_cloud_console(
+    client: TestClient, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    folder = tmp_path / "from-vertex"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"trained on Vertex AI")
+    run = "projects/123456/locations/europe-west4/pipelineJobs/eyewear-train-and-register-20261129"
+    version = registry.register_model(MODEL, folder, lineage={"pipeline_run": run}, registered_by="alice").version
+    sign_in(client, "bob-token-00002")
+    page = client.get(f"/models/{MODEL}/versions/{version}").text
+    url = (
+        "https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/"
+        "eyewear-train-and-register-20261129?project=123456"
+    )
+    assert f'<a href="{url}" rel="noopener noreferrer">open in the Cloud console</a>' in page
+    assert "open in the Cloud console" not in client.get(f"/models/{MODEL}/versions/v1").text  # a local run: no page
 
 
 def test_the_compare_page_draws_a_chart(client: TestClient) -> None:
