@@ -12,7 +12,7 @@ can catch one class; the CLI turns each into a one-line message and an exit code
   * IntegrityError              - ArtifactIntegrityError, CorruptRecordError
   * StorageError                (backend failures; the SDK error is chained with ``from``)
   * DependencyMissingError      (an optional extra such as [tf] is not installed)
-  * DeploymentError
+  * DeploymentError             - RegionMismatchError
 """
 
 from __future__ import annotations
@@ -126,3 +126,7 @@ class DeploymentError(RegistryError):
     """A deployment target failed or cannot serve the request."""
 
     exit_code = 9
+
+
+class RegionMismatchError(DeploymentError):
+    """A resource is in a region the operation cannot use (e.g. model artifacts outside the Vertex AI region)."""
