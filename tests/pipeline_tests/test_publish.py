@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -54,7 +55,8 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 def test_upload_compiles_the_pipeline_and_makes_a_tagged_template_version(
     standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    result = _run(["pipeline", "upload", "--host", HOST, "--tag", "latest", "--tag", "v3", "--api-endpoint", standin.url])
+    tags = ["--tag", "latest", "--tag", "v3"]
+    result = _run(["pipeline", "upload", "--host", HOST, *tags, "--api-endpoint", standin.url])
 
     assert result.returncode == 0, result.stderr
     package = standin.kfp_packages[f"{REGION}/{PROJECT}/pipelines/{PIPELINE_NAME}"]
@@ -118,8 +120,6 @@ def test_upload_mistakes_and_refusals_are_one_line(
     assert out == ""
     assert err.startswith("error: ")
     assert err.count("\n") == 1
-    import re
-
     assert re.search(message, err), err
     assert standin.kfp_packages == {}
 
