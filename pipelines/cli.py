@@ -143,7 +143,10 @@ def submit_command(
             path, project=project, region=region, pipeline_root=pipeline_root, parameter_values=values,
             service_account=service_account, api_endpoint=api_endpoint,
         )  # fmt: skip
-    emit({"job": job}, lambda: typer.echo(f"submitted {job}"))
+    from registry_core.console import pipeline_run_url
+
+    url = pipeline_run_url(job)
+    emit({"job": job, "console_url": url}, lambda: typer.echo(f"submitted {job}\n  {url}"))
 
 
 def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version: str) -> None:
