@@ -367,12 +367,11 @@ class VertexTarget(DeploymentTarget):
                         registry.add_version_aliases(missing, version=info.version_id)
                 return f"{parent}@{info.version_id}"
         check_artifact_bucket(metadata.artifact_uri, self.location, self.project, sdk.credentials)
-        default = parent is None or metadata.stage is ModelStage.PRODUCTION  # the first version is the default
         model = aiplatform.gapic.Model(
             display_name=name,
             artifact_uri=metadata.artifact_uri,
             container_spec=aiplatform.gapic.ModelContainerSpec(image_uri=self.serving_container_image_uri),
-            version_aliases=[a for a in aliases if a != "default" or default],
+            version_aliases=aliases,  # "default" in production; Vertex makes a model's first version the default
             version_description=f"{name} {metadata.version} ({metadata.artifact_digest}) from the model registry",
             labels={MODEL_LABEL: name, VERSION_LABEL: version_label, DIGEST_LABEL: digest_label},
         )

@@ -252,6 +252,23 @@ def test_reconcile_refuses_models_that_are_no_registry_versions(
         registry.deploy_model(MODEL, v1, endpoint_name="shop", traffic_percent=20, **_settings(standin))
 
 
+def test_an_endpoint_deleted_on_vertex_is_reconciled_and_the_next_deploy_creates_another(
+    registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
+) -> None:
+    (v1,) = _register(registry, tmp_path, 1)
+    _, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    deleted = record.target_ref
+    del standin.endpoints[deleted]  # in the console
+
+    result = registry.reconcile_endpoint("shop")
+
+    assert [(e.action, e.version) for e in result.changes] == [("undeployed", v1)]
+    assert (result.endpoint.target_ref, result.endpoint.traffic, result.endpoint.active()) == ("", {}, [])
+    d2, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    assert record.target_ref == _only_endpoint(standin)["name"] != deleted
+    assert record.traffic == {d2.id: 100}
+
+
 def test_reconcile_of_an_endpoint_without_record_needs_its_settings(
     registry: ModelRegistry, standin: VertexStandIn
 ) -> None:
@@ -427,3 +444,30 @@ def test_an_api_endpoint_of_another_region_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="serves europe-west4, not the location us-central1"):
         VertexTarget(project=PROJECT, location=REGION, api_endpoint="europe-west4-aiplatform.googleapis.com")
     assert VertexTarget(project=PROJECT, location="europe-west4", api_endpoint="europe-west4-aiplatform.googleapis.com")
+
+
+# ---------------------------------------------------------------------------------------------- the stand-in itself
+
+
+def test_standin_operations_take_their_time_and_change_nothing_until_done(standin: VertexStandIn) -> None:
+    parent = f"{standin.url}/v1/projects/{PROJECT}/locations/{REGION}"
+    standin.operation_seconds = 0.3
+
+    started = requests.post(f"{parent}/endpoints", json={"displayName": "slow"}, timeout=10).json()
+    assert "done" not in started  # in progress, as the service answers it
+    assert started["metadata"]["@type"].endswith("aiplatform.v1.CreateEndpointOperationMetadata")
+    assert requests.get(f"{parent}/endpoints", timeout=10).json() == {"endpoints": []}
+    time.sleep(0.35)
+    done = requests.get(f"{standin.url}/ui/{started['name']}", timeout=10).json()
+    assert done["done"] is True
+    assert done["response"]["displayName"] == "slow"
+
+    standin.operation_seconds = 0.0
+    standin.held.add("Endpoint")
+    held = requests.post(f"{parent}/endpoints", json={"displayName": "held"}, timeout=10).json()
+    assert "done" not in requests.get(f"{standin.url}/v1/{held['name']}", timeout=10).json()
+    listed = requests.get(f"{standin.url}/v1/{done['response']['name']}/operations", timeout=10).json()
+    assert [op["name"] for op in listed["operations"]] == [started["name"]]
+    standin.finish_operations()
+    assert requests.get(f"{standin.url}/v1/{held['name']}", timeout=10).json()["done"] is True
+    assert len(requests.get(f"{parent}/endpoints", timeout=10).json()["endpoints"]) == 2
