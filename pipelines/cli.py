@@ -133,16 +133,19 @@ def submit_command(
     from pipelines.submission import prepare_submission
     from pipelines.vertex import submit_pipeline
 
-    values = _param_values(param)
+    _quiet_vertex_sdk()
     with tempfile.TemporaryDirectory() as scratch:
         path, values = prepare_submission(
-            values, registry=registry_uri(), image=image, template=template, scratch=Path(scratch)
+            _param_values(param), registry=registry_uri(), image=image, template=template, scratch=Path(scratch)
         )
         job = submit_pipeline(
             path, project=project, region=region, pipeline_root=pipeline_root, parameter_values=values,
             service_account=service_account, api_endpoint=api_endpoint,
         )  # fmt: skip
-    emit({"job": job}, lambda: typer.echo(f"submitted {job}"))
+    from registry_core.console import pipeline_run_url
+
+    url = pipeline_run_url(job)
+    emit({"job": job, "console_url": url}, lambda: typer.echo(f"submitted {job}\n  {url}"))
 
 
 def _param_values(items: list[str] | None) -> dict[str, Any]:
@@ -185,3 +188,82 @@ def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version
     typer.echo(f"prediction by {model_name} {answer.model_version} for {json.dumps(example)}:")
     typer.echo(f"  frame_style={answer.predictions[0]['frame_style']} (true label: {truth})")
     typer.echo(f"serve it over HTTP: model-registry serve {endpoint_name} --port 8080")
+
+
+# ----------------------------------------------------------------------------------------- publishing on Google Cloud
+
+
+def _quiet_vertex_sdk() -> None:
+    """Silence the SDK's progress lines: it logs them at INFO on stdout, where this command's output (--json) goes.
+
+    Each of its loggers sets its own level, so every one of them is raised (they exist once the SDK is imported).
+    """
+    import logging
+
+    import google.cloud.aiplatform  # noqa: F401 - creates the SDK's loggers
+
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith("google.cloud.aiplatform"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@app.command("upload")
+def upload_command(
+    host: Annotated[str, typer.Option(help="Artifact Registry repository: https://REGION-kfp.pkg.dev/PROJECT/REPO.")],
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", "-t", help="Tag the version (repeatable).")] = None,  # noqa: UP045
+    template: Annotated[Optional[Path], typer.Option(help="A compiled YAML (default: compile now).")] = None,  # noqa: UP045
+    image: Annotated[Optional[str], typer.Option(help=_IMAGE_HELP)] = None,  # noqa: UP045
+    api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a local stand-in
+) -> None:
+    """Upload the compiled pipeline to Artifact Registry as a template version, to run or schedule from there."""
+    from pipelines.publish import upload_template
+    from pipelines.submission import prepare_template
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = prepare_template(image=image, template=template, scratch=Path(scratch))
+        uploaded = upload_template(path, host=host, tags=tag or [], api_endpoint=api_endpoint)
+
+    def render() -> None:
+        typer.echo(f"uploaded {uploaded.package} {uploaded.version} to {uploaded.host}")
+        typer.echo(f"template: {uploaded.template_url}")
+        for name in uploaded.tags:
+            typer.echo(f"tag {name}: {uploaded.tag_url(name)}")
+
+    emit(uploaded.as_dict(), render)
+
+
+@app.command("schedule")
+def schedule_command(
+    cron: Annotated[str, typer.Option(help='When to run, e.g. "0 3 * * 1" or "TZ=Europe/Paris 0 3 * * *".')],
+    project: Annotated[str, typer.Option(help="Google Cloud project.")],
+    region: Annotated[str, typer.Option(help="Vertex AI region, e.g. us-central1.")],
+    pipeline_root: Annotated[str, typer.Option(help="gs:// folder for the runs' artifacts.")],
+    display_name: Annotated[Optional[str], typer.Option(help="The schedule's name (default: the pipeline's).")] = None,  # noqa: UP045
+    service_account: Annotated[Optional[str], typer.Option(help="Service account the runs use.")] = None,  # noqa: UP045
+    param: Annotated[Optional[list[str]], typer.Option("--param", "-p", help="NAME=VALUE, repeatable.")] = None,  # noqa: UP045
+    template: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="A compiled YAML or an Artifact Registry template URL (default: compile now)."),
+    ] = None,
+    max_concurrent_runs: Annotated[int, typer.Option(help="Runs that may go at once.")] = 1,
+    max_runs: Annotated[Optional[int], typer.Option(help="Stop after this many runs.")] = None,  # noqa: UP045
+    image: Annotated[Optional[str], typer.Option(help=_IMAGE_HELP)] = None,  # noqa: UP045
+    api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a local stand-in
+) -> None:
+    """Run the pipeline on Vertex AI Pipelines on a schedule; the registry is --registry or $MODEL_REGISTRY_ROOT."""
+    from pipelines.publish import schedule_pipeline
+    from pipelines.submission import prepare_submission
+    from registry_core.console import pipeline_schedule_url
+
+    _quiet_vertex_sdk()
+    with tempfile.TemporaryDirectory() as scratch:
+        path, values = prepare_submission(
+            _param_values(param), registry=registry_uri(), image=image, template=template, scratch=Path(scratch)
+        )
+        schedule = schedule_pipeline(
+            path, project=project, region=region, pipeline_root=pipeline_root, cron=cron, display_name=display_name,
+            parameter_values=values, service_account=service_account, max_concurrent_runs=max_concurrent_runs,
+            max_runs=max_runs, api_endpoint=api_endpoint,
+        )  # fmt: skip
+    url = pipeline_schedule_url(schedule)
+    emit({"schedule": schedule, "console_url": url}, lambda: typer.echo(f"scheduled {schedule}\n  {url}"))

@@ -37,39 +37,48 @@ def vertex_registry_root(option: str | None, parameter: object = None) -> str:
 
 
 def prepare_submission(
-    values: dict[str, Any], *, registry: str | None, image: str | None, template: Path | None, scratch: Path
+    values: dict[str, Any], *, registry: str | None, image: str | None, template: str | Path | None, scratch: Path
 ) -> tuple[Path | str, dict[str, Any]]:
-    """Check a submission and return the template to send and its parameter values (with registry_root).
-
-    Without `template`, the pipeline is compiled into `scratch` with `image` (or $REGISTRY_IMAGE). A local
-    `template` is sent as it is, or re-pinned to `image` if one is given. Nothing is sent if the tasks would run in
-    the unpublished default image.
+    """Check a run (or a schedule of runs) and return the template to send and its values (with registry_root).
 
     Raises:
         InvalidInputError: no gs:// registry, a malformed or unpublished image, an unreadable template.
     """
+    values = values | {"registry_root": vertex_registry_root(registry, values.get("registry_root"))}
+    return prepare_template(image=image, template=template, scratch=scratch), values
+
+
+def prepare_template(*, image: str | None, template: str | Path | None, scratch: Path) -> Path | str:
+    """Return the compiled pipeline to send to Vertex AI: its tasks must run in a published image.
+
+    Without `template`, the pipeline is compiled into `scratch` with `image` (or $REGISTRY_IMAGE). A local
+    `template` is sent as it is, or re-pinned to `image` if one is given; a remote one (``gs://``, ``https://``)
+    as it is. Nothing is sent if the tasks would run in the unpublished default image.
+
+    Raises:
+        InvalidInputError: a malformed or unpublished image, an unreadable template.
+    """
     from pipelines.compile import compile_pipeline
     from pipelines.image import check_published, executor_images, resolve_image
 
-    values = values | {"registry_root": vertex_registry_root(registry, values.get("registry_root"))}
     if template is None:
         pinned = resolve_image(image)
         check_published([pinned])
-        return compile_pipeline(scratch / "pipeline.yaml", image=pinned), values
+        return compile_pipeline(scratch / "pipeline.yaml", image=pinned)
     if _REMOTE.match(str(template)):
         if image is not None:
             msg = "--image cannot re-pin a remote template: compile it with --image instead"
             raise InvalidInputError(msg)
-        return str(template), values
-    spec = _read_template(template)
+        return str(template)
+    spec = _read_template(Path(template))
     if image is not None:
         pinned = resolve_image(image)
         _pin_executors(spec, pinned)
         path = scratch / "pipeline.yaml"
         path.write_text(_dump(spec), encoding="utf-8")
-        return path, values
+        return path
     check_published(executor_images(spec))
-    return template, values
+    return Path(template)
 
 
 def _read_template(template: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from registry_core.comparison import ModelComparison
 from registry_core.config import RegistryConfig
 from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport
-from registry_core.deployments import CanaryResult
+from registry_core.deployments import CanaryResult, ReconcileResult
 from registry_core.errors import (
     ApprovalError,
     ApprovalRequiredError,
@@ -32,6 +32,7 @@ from registry_core.errors import (
     LifecycleError,
     ModelNotFoundError,
     NotFoundError,
+    RegionMismatchError,
     RegistryError,
     RegistryRootNotFoundError,
     StorageError,
@@ -97,6 +98,8 @@ __all__ = [
     "ModelStage",
     "NotFoundError",
     "Prediction",
+    "ReconcileResult",
+    "RegionMismatchError",
     "RegistryConfig",
     "RegistryError",
     "RegistryRootNotFoundError",

@@ -2,7 +2,9 @@
 
 Every change goes to the target first (Vertex AI, or nothing for the local server), then into the endpoint's
 record by compare-and-swap, then into the versions' metadata and history. The endpoint record is the truth about
-what serves; `ModelRegistry` exposes these operations.
+what serves; a target that keeps its own state (Vertex AI) can drift from it when a client dies between the two
+steps, so `reconcile` (also run before every deploy there) makes the record agree with the target again.
+`ModelRegistry` exposes these operations.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from pydantic import BaseModel, ConfigDict
 from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointEvent, EndpointRecord, open_target
 from registry_core.deploy.base import NEW_DEPLOYMENT, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport, UserCheck, probe, run_user_check
+from registry_core.deploy.reconcile import reconcile
 from registry_core.deploy.records import ENDPOINTS_PREFIX
 from registry_core.deploy.traffic import check_percent, with_new, without
-from registry_core.errors import DeploymentError, EndpointNotFoundError, InvalidInputError
+from registry_core.errors import DeploymentError, EndpointNotFoundError, InvalidInputError, NotFoundError
 from registry_core.loading import verified_folder
 from registry_core.metadata import Deployment, HistoryAction, HistoryEntry, ModelMetadata, utc_now
 from registry_core.names import validate_name
@@ -45,6 +48,20 @@ class CanaryResult(BaseModel):
     report: HealthReport
     deployment: EndpointDeployment
     endpoint: EndpointRecord
+
+
+class ReconcileResult(BaseModel):
+    """Outcome of reconciling an endpoint's record with its target.
+
+    Attributes:
+        endpoint: The endpoint's record afterwards.
+        changes: The history events that reconciling added (none if the record already agreed).
+    """
+
+    model_config = ConfigDict(frozen=True, protected_namespaces=())
+
+    endpoint: EndpointRecord
+    changes: tuple[EndpointEvent, ...] = ()
 
 
 class Deployments:
@@ -110,14 +127,21 @@ class Deployments:
             msg = f"endpoint {endpoint_name!r} is a {existing.target} endpoint, not {kind}"
             raise InvalidInputError(msg)
         merged = dict(existing.target_settings if existing else {}) | dict(settings)
+        runner = target if isinstance(target, DeploymentTarget) else open_target(kind, merged, self.registry.storage)
+        runner.check_deployable(metadata)
+        # First record what the target serves that the record lacks (e.g. this very deploy, by a client that died
+        # before recording it), so that a retry finds it below instead of deploying a second copy.
+        fresh = EndpointRecord(name=endpoint_name, target=kind, target_settings=merged, created_at=utc_now())
+        reconciled = self._reconcile(existing or fresh, runner, actor)
+        if existing is not None or reconciled.changes or reconciled.endpoint.target_ref:
+            existing = reconciled.endpoint
         if existing is not None and merged == existing.target_settings:  # no new settings (or the same again)
             same = [
                 d for d in existing.active() if (d.model_name, d.version) == (metadata.model_name, metadata.version)
             ]
             if same:  # already deployed there: change its share instead of deploying a second copy
                 return self._reweigh(existing, same[-1], percent, actor, reason)
-        base = existing or EndpointRecord(name=endpoint_name, target=kind, target_settings=merged, created_at=utc_now())
-        runner = target if isinstance(target, DeploymentTarget) else open_target(kind, merged, self.registry.storage)
+        base = existing or fresh
         # Verified even when the target reads the artifacts itself (Vertex): never deploy a silently different model.
         verified = verified_folder(self.registry.storage, metadata)
         artifacts = verified if runner.needs_local_artifacts() else None
@@ -147,6 +171,65 @@ class Deployments:
             record = self._retire_others(record, deployment.id, runner, actor, f"replaced by {_label(deployment)}")
         self.sync_models(record, actor)
         return deployment, record
+
+    def reconcile(
+        self, endpoint_name: str, *, actor: str, target: str | None = None, settings: Mapping[str, Any] | None = None
+    ) -> ReconcileResult:
+        """Make the endpoint's record agree with what its target serves, recording each difference.
+
+        Deployed models the target has and the record lacks (e.g. a deploy whose client died before recording it)
+        become recorded deployments of the registry version they are; recorded ones the target no longer has
+        become undeployed; the traffic split becomes the target's. Targets without state of their own (the local
+        server) always agree. An endpoint without a record (its first deploy never got recorded) is reconciled
+        with `target` and `settings` (e.g. "vertex", {"project": ..., "location": ...}).
+
+        Raises:
+            EndpointNotFoundError: no record and no target settings, or the target has no such endpoint either.
+            DeploymentError: the target failed, or serves models that are no registry versions.
+        """
+        validate_name(endpoint_name, "endpoint")
+        record = self.endpoints.get(endpoint_name)
+        if record is None:
+            if target is None or not settings:
+                msg = (
+                    f"endpoint {endpoint_name!r} has no record; to adopt what a deploy left on its target, "
+                    "give the target and its settings (e.g. --target vertex --project P --region R)"
+                )
+                raise EndpointNotFoundError(msg)
+            record = EndpointRecord(
+                name=endpoint_name, target=target, target_settings=dict(settings), created_at=utc_now()
+            )
+            result = self._reconcile(record, open_target(target, dict(settings), self.registry.storage), actor)
+            if not result.endpoint.target_ref:
+                msg = f"endpoint {endpoint_name!r} has no record, and {target} has no endpoint of that name either"
+                raise EndpointNotFoundError(msg)
+            return result
+        return self._reconcile(record, self.target_for(record), actor)
+
+    def _reconcile(self, record: EndpointRecord, runner: DeploymentTarget, actor: str) -> ReconcileResult:
+        """Reconcile `record` (perhaps not stored yet) with `runner`; store and mirror the changes, if any."""
+        observed = runner.observe(record, self._versions)
+        if observed is None:
+            return ReconcileResult(endpoint=record)
+        if not reconcile(record, observed, actor).changed and observed.endpoint_ref == record.target_ref:
+            return ReconcileResult(endpoint=record)  # checked first: nothing to write
+        added: list[EndpointEvent] = []
+
+        def apply(current: EndpointRecord | None) -> EndpointRecord:
+            result = reconcile(current or record, observed, actor)  # again on fresh state, if the write retries
+            added[:] = result.events
+            return result.record
+
+        updated = self.endpoints.update(record.name, apply)
+        self.sync_models(updated, actor)
+        return ReconcileResult(endpoint=updated, changes=tuple(added))
+
+    def _versions(self, model_name: str) -> list[ModelMetadata]:
+        """The registered versions of `model_name`, none if it is not a registered model (or not a model name)."""
+        try:
+            return list(self.registry.list_versions(model_name))
+        except (NotFoundError, InvalidInputError):
+            return []
 
     def set_traffic(
         self, endpoint_name: str, traffic: Mapping[str, int], *, actor: str, reason: str = "", action: str = "traffic"
@@ -254,9 +337,11 @@ class Deployments:
         self, record: EndpointRecord, deployment: EndpointDeployment, percent: int, actor: str, reason: str
     ) -> tuple[EndpointDeployment, EndpointRecord]:
         split = {d.id: 0 for d in record.active()} | with_new(record.traffic, deployment.id, percent)
-        updated = self.set_traffic(
-            record.name, split, actor=actor, reason=reason or f"{_label(deployment)} to {percent}%"
-        )
+        updated = record
+        if _positive(split) != _positive(record.traffic):  # the same share again (e.g. a retried deploy): no change
+            updated = self.set_traffic(
+                record.name, split, actor=actor, reason=reason or f"{_label(deployment)} to {percent}%"
+            )
         if percent == 100:
             updated = self._retire_others(updated, deployment.id, self.target_for(updated), actor, reason)
             self.sync_models(updated, actor)
@@ -404,3 +489,7 @@ def _check_split(record: EndpointRecord, traffic: Mapping[str, int]) -> dict[str
 
 def _label(deployment: EndpointDeployment) -> str:
     return f"{deployment.model_name} {deployment.version}"
+
+
+def _positive(traffic: Mapping[str, int]) -> dict[str, int]:
+    return {k: v for k, v in traffic.items() if v > 0}

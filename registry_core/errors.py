@@ -14,7 +14,7 @@ Messages quote what a caller passed with ``text.shown``, and are never longer th
   * IntegrityError              - ArtifactIntegrityError, CorruptRecordError
   * StorageError                (backend failures; the SDK error is chained with ``from``)
   * DependencyMissingError      (an optional extra such as [tf] is not installed)
-  * DeploymentError
+  * DeploymentError             - RegionMismatchError
 """
 
 from __future__ import annotations
@@ -138,3 +138,7 @@ class DeploymentError(RegistryError):
     """A deployment target failed or cannot serve the request."""
 
     exit_code = 9
+
+
+class RegionMismatchError(DeploymentError):
+    """A resource is in a region the operation cannot use (e.g. model artifacts outside the Vertex AI region)."""

@@ -64,7 +64,7 @@ IDEMPOTENCY_KEY = "idempotency_key"  # the lineage extra that names a registrati
 if TYPE_CHECKING:
     from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
     from registry_core.deploy.canary import HealthCheck, UserCheck
-    from registry_core.deployments import CanaryResult, Deployments
+    from registry_core.deployments import CanaryResult, Deployments, ReconcileResult
 
 logger = logging.getLogger(__name__)
 
@@ -691,6 +691,25 @@ class ModelRegistry:
     ) -> EndpointRecord:
         """Stop serving one deployed model of an endpoint."""
         return self.deployments.undeploy(endpoint_name, deployed_model_id, actor=self._actor(actor), reason=reason)
+
+    def reconcile_endpoint(
+        self, endpoint_name: str, *, actor: str | None = None, target: str | None = None, **target_settings: Any
+    ) -> ReconcileResult:
+        """Make an endpoint's record agree with what its target (Vertex AI) really serves, recording the changes.
+
+        Deployed models the record lacks (e.g. a deploy whose client died before recording it) become recorded
+        deployments of their registry version, recorded ones the target no longer has become undeployed, and the
+        traffic split follows the target; each change goes into the endpoint's history and the versions' metadata.
+        Deploying to a Vertex endpoint does this first. For an endpoint with no record yet, give `target` and its
+        settings (e.g. ``target="vertex", project=..., location=...``).
+
+        Raises:
+            EndpointNotFoundError: no record (and no settings), or the target has no such endpoint either.
+            DeploymentError: the target failed or serves models that are no registry versions.
+        """
+        return self.deployments.reconcile(
+            endpoint_name, actor=self._actor(actor), target=target, settings=target_settings or None
+        )
 
     def list_endpoints(self) -> list[EndpointRecord]:
         """Return every endpoint's record."""

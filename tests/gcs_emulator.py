@@ -73,9 +73,11 @@ class GCSEmulator:
 
     Args:
         log_dir: Folder for ``fake-gcs-server.log``; a temporary folder if None.
+        location: The location of every bucket (fake-gcs-server ignores the one a create request asks for and
+            reports this one), e.g. "US" for a multi-region; None: the server's default, US-CENTRAL1.
     """
 
-    def __init__(self, log_dir: Path | None = None) -> None:
+    def __init__(self, log_dir: Path | None = None, location: str | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -85,6 +87,7 @@ class GCSEmulator:
         self.log_path = Path(log_dir) / "fake-gcs-server.log"
         self._process: subprocess.Popen[bytes] | None = None
         self._admin: storage.Client | None = None
+        self.location = location
 
     def start(self) -> Self:
         """Start the server and wait until it answers (on another free port if the first was taken meanwhile).
@@ -110,6 +113,7 @@ class GCSEmulator:
             "-port", str(self.port),
             "-backend", "memory",
             "-log-level", "warn",
+            *(["-location", self.location] if self.location else []),
         ]  # fmt: skip
         with open(self.log_path, "ab") as log:
             self._process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)

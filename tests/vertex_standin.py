@@ -6,28 +6,48 @@ Point the real ``google-cloud-aiplatform`` SDK at it with::
                     api_transport="rest", credentials=AnonymousCredentials())
 
 The SDK keeps the ``http://`` scheme of such an endpoint when the transport is REST (gRPC would need TLS), sends
-``/v1/...`` (or ``/v1beta1/...``) paths and parses JSON answers with unknown fields ignored. Long-running operations
-are answered already done, so ``operation.result()`` never polls; ``GET .../operations/{id}`` answers them again.
+``/v1/...`` (or ``/v1beta1/...``) paths and parses JSON answers with unknown fields ignored; it polls long-running
+operations at ``GET /ui/{operation name}`` (the first path binding of api-core's REST operations client).
 
-Implemented (all under ``/{v1|v1beta1}/projects/{project}/locations/{location}/``):
+Long-running operations (model upload, endpoint creation, deploy, undeploy) behave as the service's do: the request
+is checked at once, the change happens when the operation completes, and until then nothing of it is visible (a
+deployed model appears on its endpoint, with its traffic split, when the deployment is done). By default they
+complete when created; `VertexStandIn.operation_polls` makes each answer "not done" (no ``done`` field) to that
+many polls first, `VertexStandIn.operation_seconds` makes each take that long, and response types in
+`VertexStandIn.held` (e.g. ``"DeployModelResponse"``) wait until the test removes them or calls
+`VertexStandIn.finish_operations` - the service carries on whether or not the client that started an operation is
+still polling it. `VertexStandIn.fail_next` makes the next operation of a type end with an error half-way.
+
+Implemented (all under ``/{v1|v1beta1|ui}/projects/{project}/locations/{location}/``):
 
 * ``pipelineJobs`` create (``?pipelineJobId=``), get, list. A created job is ``PIPELINE_STATE_RUNNING``; the first
   get moves it to `VertexStandIn.pipeline_final_state` (``PIPELINE_STATE_SUCCEEDED`` unless a test changes it).
+* ``schedules`` create (a cron schedule with a ``createPipelineJobRequest``, checked like a pipeline job), get, list.
 * ``models:upload`` (new model, or a new version ``<id>@<n>`` with ``parentModel``), ``models`` list,
   ``models/{id}[@version|@alias]`` get, ``:listVersions``, ``:mergeVersionAliases``. Version aliases are unique per
-  model: giving another version an alias moves it; the first version always gets ``default``.
+  model: giving another version an alias moves it; the first version always gets ``default``. With
+  `VertexStandIn.bucket_location`, an upload whose ``gs://`` artifact bucket is not in the model's region (a
+  multi-region included) is refused with the service's FAILED_PRECONDITION message.
 * ``endpoints`` create, get, list, patch (``?updateMask=`` of ``trafficSplit``, ``displayName``, ``description``,
-  ``labels``; an ``etag`` in the body must be the current one, as ``Endpoint.update`` sends it), ``:deployModel``,
-  ``:undeployModel``, ``:predict``. Deploying, undeploying and patching change the endpoint's ``etag``.
-* ``.../operations/{id}`` get.
+  ``labels``; an ``etag`` in the body must be the current one, as ``Endpoint.update`` sends it), ``:deployModel``
+  (of a model version in the endpoint's own project and region only), ``:undeployModel``, ``:predict``.
+  Deploying, undeploying and patching change the endpoint's ``etag``.
+* ``.../operations/{id}`` get, and ``endpoints/{id}/operations`` list (done and in progress).
+* Artifact Registry's Kubeflow Pipelines template host, ``https://{location}-kfp.pkg.dev/{project}/{repo}``, served
+  at the path ``/{location}-kfp.pkg.dev/{project}/{repo}`` (give kfp's ``RegistryClient`` that URL): a multipart
+  ``POST`` (field ``content``, optional comma-separated ``tags``) makes the version ``sha256:<digest>`` of the
+  package named after the pipeline and answers ``{package}/{version}``; ``GET .../{package}/{version or tag}``
+  downloads it. Repositories must be created first (`VertexStandIn.kfp_repositories`).
 
 Every request is validated (resource names, traffic splits summing to 100 over existing deployed model ids, alias
-format and uniqueness, labels, pipeline parameters) and recorded in `VertexStandIn.requests`. A bad request gets a
-400 and an unknown resource a 404, both with a Google-style body
-``{"error": {"code": ..., "message": ..., "status": ...}}`` that the SDK raises as ``google.api_core.exceptions``.
+format and uniqueness, labels, pipeline parameters, cron schedules) and recorded in `VertexStandIn.requests`. A bad
+request gets a 400 and an unknown resource a 404, both with a Google-style body
+``{"error": {"code": ..., "message": ..., "status": ...}}`` that the SDK raises as ``google.api_core.exceptions``
+(by HTTP status over REST: a FAILED_PRECONDITION answer is a ``BadRequest``); a failed operation carries the gRPC
+code, which api-core raises by that code (``FailedPrecondition``).
 
-The state (``pipeline_jobs``, ``models``, ``endpoints``, ``operations``) is plain JSON-shaped dicts that tests may
-read; take `VertexStandIn.lock` if you read while SDK calls run on other threads.
+The state (``pipeline_jobs``, ``schedules``, ``models``, ``endpoints``, ``operations``, ``kfp_packages``) is plain
+JSON-shaped dicts that tests may read; take `VertexStandIn.lock` if you read while SDK calls run on other threads.
 
 Use `isolated_aiplatform_config` around tests that call ``aiplatform.init``: the SDK's global configuration cannot be
 unset through ``init`` (an ``api_endpoint`` or credentials would leak into later tests), and
@@ -38,12 +58,16 @@ that call retries for 60 s. With a fresh configuration and ADC made unavailable 
 
 from __future__ import annotations
 
+import email.parser
+import email.policy
+import hashlib
 import itertools
 import json
 import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -60,9 +84,17 @@ Predictor = Callable[[JSON, list[Any], Any], list[Any]]
 _PROJECT = re.compile(r"^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$")
 _LOCATION = re.compile(r"^(?:[a-z]+-[a-z]+[0-9]+|global)$")
 _ROUTE = re.compile(
-    r"^/(?P<api>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
-    r"/(?P<collection>[A-Za-z]+)(?:/(?P<id>[^/:]+))?(?:/operations/(?P<op>[^/:]+))?(?::(?P<verb>[A-Za-z]+))?$"
+    r"^/(?P<api>v1|v1beta1|ui)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)"
+    r"/(?P<collection>[A-Za-z]+)(?:/(?P<id>[^/:]+))?(?P<operations>/operations(?:/(?P<op>[^/:]+))?)?"
+    r"(?::(?P<verb>[A-Za-z]+))?$"
 )
+# Artifact Registry's Kubeflow Pipelines host https://{location}-kfp.pkg.dev/{project}/{repo}, as a path here.
+_KFP_ROUTE = re.compile(
+    r"^/(?P<location>[a-z]+-[a-z]+[0-9]+)-kfp\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)"
+    r"(?:/(?P<package>[^/]+)/(?P<ref>[^/]+))?/?$"
+)
+_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?LW#-]+$")
+_GRPC_CODE = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "ALREADY_EXISTS": 6, "FAILED_PRECONDITION": 9, "ABORTED": 10}
 _JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
 _RESOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
 _ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
@@ -77,6 +109,7 @@ _PIPELINE_TERMINAL = {
     "PIPELINE_STATE_PAUSED",
 }
 _STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 405: "UNIMPLEMENTED"}
+_AIPLATFORM_TYPE = "type.googleapis.com/google.cloud.aiplatform.{api}.{name}"
 _ENDPOINT_MASK = {  # updateMask paths of endpoints.patch (camelCase as REST sends them, or snake_case) -> field
     "trafficSplit": "trafficSplit",
     "traffic_split": "trafficSplit",
@@ -125,6 +158,26 @@ class RecordedRequest:
 
 
 @dataclass
+class _Operation:
+    """A long-running operation that is not done yet: what it will do, and how long it has been waited for."""
+
+    name: str
+    api: str
+    response_type: str
+    finish: Callable[[], JSON]  # applies the change; returns the response, or raises VertexApiError (a failure)
+    started: float  # time.monotonic() at creation
+    pending_answers: int = 0  # how many polls were answered "not done"
+
+
+@dataclass
+class _Raw:
+    """A response that is not JSON (Artifact Registry's upload answer, a downloaded template)."""
+
+    body: bytes
+    content_type: str
+
+
+@dataclass
 class _Route:
     api: str
     parent: str  # projects/{p}/locations/{l}
@@ -144,6 +197,11 @@ class VertexStandIn:
         pipeline_final_state: The state a pipeline job reaches on its first get after creation.
         predictor: ``(deployed_model, instances, parameters) -> predictions``; the default echoes each instance
             with the id, model and version of the deployed model that answered.
+        operation_polls: How many polls of a long-running operation are answered "not done" before it completes
+            (0: operations are done when created). Tests may change it while operations are pending.
+        operation_seconds: How long (wall time) an operation takes at least before it completes.
+        bucket_location: ``bucket name -> location`` (e.g. ``"US-CENTRAL1"``, ``"US"``; None: no such bucket), to
+            refuse model uploads from a bucket outside the model's region, as Vertex AI does; None: not checked.
     """
 
     def __init__(
@@ -151,15 +209,27 @@ class VertexStandIn:
         *,
         pipeline_final_state: str = "PIPELINE_STATE_SUCCEEDED",
         predictor: Predictor | None = None,
+        operation_polls: int = 0,
+        operation_seconds: float = 0.0,
+        bucket_location: Callable[[str], str | None] | None = None,
     ) -> None:
         self.pipeline_final_state = pipeline_final_state
         self.predictor: Predictor = predictor or _echo_predictor
+        self.operation_polls = operation_polls
+        self.operation_seconds = operation_seconds
+        self.held: set[str] = set()  # response types (e.g. "DeployModelResponse") whose operations wait for the test
+        self.bucket_location = bucket_location
         self.lock = threading.RLock()
         self.requests: list[RecordedRequest] = []
         self.pipeline_jobs: dict[str, JSON] = {}
         self.models: dict[str, list[JSON]] = {}  # model name (no version) -> versions, oldest first
         self.endpoints: dict[str, JSON] = {}
         self.operations: dict[str, JSON] = {}
+        self.schedules: dict[str, JSON] = {}
+        self.kfp_repositories: set[str] = set()  # "{location}/{project}/{repo}" that exist
+        self.kfp_packages: dict[str, JSON] = {}  # "{location}/{project}/{repo}/{package}" -> versions and tags
+        self._pending: dict[str, _Operation] = {}
+        self._failures: dict[str, list[str]] = {}  # response type -> messages of the next operations to fail
         self._ids = itertools.count(1001)
         self._etags = itertools.count(1)
         self._predict_counter: dict[str, int] = {}
@@ -224,13 +294,43 @@ class VertexStandIn:
         with self.lock:
             return self._resolve_model(model_name)
 
+    def pending_operations(self) -> dict[str, int]:
+        """Return the operations not done yet: name -> how many polls were answered "not done"."""
+        with self.lock:
+            return {name: op.pending_answers for name, op in self._pending.items()}
+
+    def finish_operations(self) -> None:
+        """Complete every pending operation now, as the service does in its own time."""
+        with self.lock:
+            for name in list(self._pending):
+                self._complete(name)
+
+    def fail_next(self, response_type: str, message: str) -> None:
+        """Make the next operation answering `response_type` (e.g. "DeployModelResponse") fail half-way.
+
+        The request is accepted (the operation starts); the operation then ends with a FAILED_PRECONDITION error and
+        changes nothing, like a deployment whose model server never becomes healthy.
+        """
+        with self.lock:
+            self._failures.setdefault(response_type, []).append(message)
+
     # ------------------------------------------------------------------ dispatch
 
-    def handle(self, method: str, raw_path: str, raw_body: bytes) -> tuple[int, JSON]:
-        """Record and answer one request; return (HTTP status, JSON body)."""
+    def handle(
+        self, method: str, raw_path: str, raw_body: bytes, content_type: str = "application/json"
+    ) -> tuple[int, JSON | _Raw]:
+        """Record and answer one request; return (HTTP status, JSON body or a raw one)."""
         split = urlsplit(raw_path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
+        kfp = _KFP_ROUTE.match(path)
+        if kfp is not None:  # Artifact Registry's template host: multipart uploads and YAML downloads, not JSON
+            with self.lock:
+                self.requests.append(RecordedRequest(method, path, query, None, raw_path))
+                try:
+                    return 200, self._kfp(method, kfp, raw_body, content_type)
+                except VertexApiError as exc:
+                    return exc.code, exc.body()
         body: Any = None
         parse_error = None
         if raw_body.strip():
@@ -240,6 +340,7 @@ class VertexStandIn:
                 parse_error = f"Invalid JSON payload received. {exc}"
         with self.lock:
             self.requests.append(RecordedRequest(method, path, query, body, raw_path))
+            self._advance()
             try:
                 if parse_error is not None:
                     raise _bad(parse_error)
@@ -252,7 +353,7 @@ class VertexStandIn:
     def _dispatch(self, method: str, path: str, query: dict[str, str], body: JSON) -> JSON:
         match = _ROUTE.match(path)
         if match is None:
-            if re.match(r"^/v1(beta1)?/", path):
+            if re.match(r"^/(v1|v1beta1|ui)/", path):
                 raise _bad(
                     f"Invalid resource name in {path!r}: expected projects/{{project}}/locations/{{location}}/..."
                 )
@@ -275,6 +376,10 @@ class VertexStandIn:
             if method != "GET" or route.verb is not None:
                 raise VertexApiError(405, f"Method {method} {path} is not implemented by the stand-in.")
             return self._get_operation(path.split("/", 2)[2])
+        if match["operations"]:  # GET .../endpoints/{id}/operations: the endpoint's operations
+            if method != "GET" or route.verb is not None or route.collection != "endpoints" or route.id is None:
+                raise VertexApiError(405, f"Method {method} {path} is not implemented by the stand-in.")
+            return self._list_operations(self._endpoint(route)["name"])
         key = (method, route.collection, route.id is not None, route.verb)
         handler = self._handlers().get(key)
         if handler is None:
@@ -298,6 +403,9 @@ class VertexStandIn:
             ("POST", "endpoints", True, "deployModel"): self._deploy_model,
             ("POST", "endpoints", True, "undeployModel"): self._undeploy_model,
             ("POST", "endpoints", True, "predict"): self._predict,
+            ("POST", "schedules", False, None): self._create_schedule,
+            ("GET", "schedules", True, None): self._get_schedule,
+            ("GET", "schedules", False, None): self._list_schedules,
         }
 
     # ------------------------------------------------------------------ shared helpers
@@ -305,21 +413,73 @@ class VertexStandIn:
     def _next_id(self) -> str:
         return str(next(self._ids))
 
-    def _done_operation(self, api: str, resource: str, response_type: str, response: JSON) -> JSON:
+    # ------------------------------------------------------------------ long-running operations
+
+    def _start_operation(
+        self, api: str, resource: str, response_type: str, metadata_type: str, finish: Callable[[], JSON]
+    ) -> JSON:
+        """Start an operation that will apply `finish` when it completes (at once, unless operations take time).
+
+        Until then nothing it changes is visible (a deployed model appears on its endpoint when the deployment is
+        done), and the operation is answered without ``done``, as the service answers operations in progress.
+        """
         name = f"{resource}/operations/{self._next_id()}"
-        operation = {
+        now = _now()
+        self.operations[name] = {
             "name": name,
-            "done": True,
-            "response": {"@type": f"type.googleapis.com/google.cloud.aiplatform.{api}.{response_type}", **response},
+            "metadata": {
+                "@type": _AIPLATFORM_TYPE.format(api=api, name=metadata_type),
+                "genericMetadata": {"createTime": now, "updateTime": now},
+            },
         }
-        self.operations[name] = operation
-        return operation
+        self._pending[name] = _Operation(name, api, response_type, finish, time.monotonic())
+        if self._due(self._pending[name]):
+            self._complete(name)
+        return self.operations[name]
+
+    def _due(self, operation: _Operation) -> bool:
+        return (
+            operation.response_type not in self.held
+            and operation.pending_answers >= self.operation_polls
+            and time.monotonic() - operation.started >= self.operation_seconds
+        )
+
+    def _complete(self, name: str) -> None:
+        operation = self._pending.pop(name)
+        public = self.operations[name]
+        public["metadata"]["genericMetadata"]["updateTime"] = _now()
+        failures = self._failures.get(operation.response_type)
+        try:
+            if failures:
+                raise VertexApiError(400, failures.pop(0), "FAILED_PRECONDITION")
+            response = operation.finish()
+        except VertexApiError as exc:
+            public.update(done=True, error={"code": _GRPC_CODE.get(exc.status, 2), "message": exc.message})
+            return
+        response_type = _AIPLATFORM_TYPE.format(api=operation.api, name=operation.response_type)
+        public.update(done=True, response={"@type": response_type, **response})
+
+    def _advance(self) -> None:
+        """Complete the operations whose time has come (the service works on them whether anyone polls or not)."""
+        for name, operation in list(self._pending.items()):
+            if self._due(operation):
+                self._complete(name)
 
     def _get_operation(self, name: str) -> JSON:
         operation = self.operations.get(name)
         if operation is None:
             raise _not_found(f"Operation {name} not found.")
+        pending = self._pending.get(name)
+        if pending is not None:
+            if self._due(pending):
+                self._complete(name)
+            else:
+                pending.pending_answers += 1
         return operation
+
+    def _list_operations(self, resource: str) -> JSON:
+        prefix = f"{resource}/operations/"
+        return {"operations": [op for name, op in self.operations.items() if name.startswith(prefix)]}
 
     @staticmethod
     def _check_labels(labels: Any) -> dict[str, str]:
@@ -376,25 +536,13 @@ class VertexStandIn:
         name = f"{route.parent}/pipelineJobs/{job_id}"
         if name in self.pipeline_jobs:
             raise VertexApiError(409, f"PipelineJob {name} already exists.")
-        spec = body.get("pipelineSpec")
-        if not isinstance(spec, dict) or not isinstance(spec.get("root"), dict):
-            raise _bad("pipelineSpec with a root is required.")
-        if not (spec.get("pipelineInfo") or {}).get("name"):
-            raise _bad("pipelineSpec.pipelineInfo.name is required.")
-        runtime = body.get("runtimeConfig") or {}
-        output_dir = runtime.get("gcsOutputDirectory")
-        if not isinstance(output_dir, str) or not output_dir.startswith("gs://") or len(output_dir) <= 5:
-            raise _bad(f"runtimeConfig.gcsOutputDirectory must be a gs:// URI, got {output_dir!r}.")
-        self._check_pipeline_parameters(spec, runtime.get("parameterValues") or {})
-        service_account = body.get("serviceAccount")
-        if service_account is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", service_account):
-            raise _bad(f"Invalid serviceAccount {service_account!r}.")
+        labels = self._check_pipeline_job(body, "")
         now = _now()
         job = {
             **body,
             "name": name,
             "displayName": body.get("displayName") or job_id,
-            "labels": self._check_labels(body.get("labels")),
+            "labels": labels,
             "state": "PIPELINE_STATE_RUNNING",
             "createTime": now,
             "startTime": now,
@@ -402,6 +550,25 @@ class VertexStandIn:
         }
         self.pipeline_jobs[name] = job
         return job
+
+    def _check_pipeline_job(self, job: Any, where: str) -> dict[str, str]:
+        """Check a PipelineJob body (`where` prefixes field names in messages); return its labels."""
+        if not isinstance(job, dict):
+            raise _bad(f"{where}pipelineJob is required.")
+        spec = job.get("pipelineSpec")
+        if not isinstance(spec, dict) or not isinstance(spec.get("root"), dict):
+            raise _bad(f"{where}pipelineSpec with a root is required.")
+        if not (spec.get("pipelineInfo") or {}).get("name"):
+            raise _bad(f"{where}pipelineSpec.pipelineInfo.name is required.")
+        runtime = job.get("runtimeConfig") or {}
+        output_dir = runtime.get("gcsOutputDirectory")
+        if not isinstance(output_dir, str) or not output_dir.startswith("gs://") or len(output_dir) <= 5:
+            raise _bad(f"{where}runtimeConfig.gcsOutputDirectory must be a gs:// URI, got {output_dir!r}.")
+        self._check_pipeline_parameters(spec, runtime.get("parameterValues") or {})
+        service_account = job.get("serviceAccount")
+        if service_account is not None and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", service_account):
+            raise _bad(f"Invalid {where}serviceAccount {service_account!r}.")
+        return self._check_labels(job.get("labels"))
 
     @staticmethod
     def _check_pipeline_parameters(spec: JSON, values: Any) -> None:
@@ -432,6 +599,105 @@ class VertexStandIn:
     def _list_pipeline_jobs(self, route: _Route, body: JSON) -> JSON:
         jobs = [j for n, j in self.pipeline_jobs.items() if n.startswith(f"{route.parent}/")]
         return {"pipelineJobs": self._filtered(jobs, route)}
+
+    # ------------------------------------------------------------------ schedules
+
+    def _create_schedule(self, route: _Route, body: JSON) -> JSON:
+        if not body.get("displayName"):
+            raise _bad("schedule.displayName is required.")
+        cron = body.get("cron")
+        if not isinstance(cron, str) or not cron.strip():
+            raise _bad("schedule.cron is required (the stand-in knows cron schedules only).")
+        self._check_cron(cron)
+        max_concurrent = int(body.get("maxConcurrentRunCount") or 0)  # int64: a string in JSON
+        if max_concurrent < 1:
+            raise _bad("schedule.maxConcurrentRunCount must be positive.")
+        if body.get("maxRunCount") is not None and int(body["maxRunCount"]) < 1:
+            raise _bad("schedule.maxRunCount must be positive.")
+        request = body.get("createPipelineJobRequest")
+        if not isinstance(request, dict):
+            raise _bad("schedule.createPipelineJobRequest is required.")
+        if request.get("parent") != route.parent:
+            raise _bad(f"createPipelineJobRequest.parent {request.get('parent')!r} is not {route.parent}.")
+        self._check_pipeline_job(request.get("pipelineJob"), "createPipelineJobRequest.pipelineJob.")
+        name = f"{route.parent}/schedules/{self._next_id()}"
+        now = _now()
+        schedule = {
+            **body,
+            "name": name,
+            "state": "ACTIVE",
+            "createTime": now,
+            "updateTime": now,
+            "startTime": body.get("startTime") or now,
+            "nextRunTime": body.get("startTime") or now,
+            "startedRunCount": "0",
+        }
+        self.schedules[name] = schedule
+        return schedule
+
+    @staticmethod
+    def _check_cron(cron: str) -> None:
+        fields = cron.split()
+        if fields and re.match(r"^(CRON_TZ|TZ)=[A-Za-z_]+(?:/[A-Za-z_+-]+)*$", fields[0]):
+            fields = fields[1:]
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise _bad(f"Invalid cron schedule {cron!r}: expected five fields, optionally after TZ=<zone>.")
+
+    def _get_schedule(self, route: _Route, body: JSON) -> JSON:
+        name = f"{route.parent}/schedules/{route.id}"
+        schedule = self.schedules.get(name)
+        if schedule is None:
+            raise _not_found(f"Schedule {name} not found.")
+        return schedule
+
+    def _list_schedules(self, route: _Route, body: JSON) -> JSON:
+        schedules = [s for n, s in self.schedules.items() if n.startswith(f"{route.parent}/")]
+        return {"schedules": self._filtered(schedules, route)}
+
+    # ------------------------------------------------------------------ Artifact Registry: pipeline templates
+
+    def _kfp(self, method: str, match: re.Match[str], raw_body: bytes, content_type: str) -> _Raw:
+        """Answer the template host ``{location}-kfp.pkg.dev/{project}/{repo}``: upload, or download by version/tag."""
+        repository = f"{match['location']}/{match['project']}/{match['repo']}"
+        if repository not in self.kfp_repositories:
+            raise _not_found(f"Repository {repository} not found.")
+        if method == "POST" and match["package"] is None:
+            return self._kfp_upload(repository, raw_body, content_type)
+        if method == "GET" and match["package"] is not None:
+            package = self.kfp_packages.get(f"{repository}/{match['package']}")
+            ref = match["ref"]
+            if package is not None:
+                version = package["tags"].get(ref, ref)
+                if version in package["versions"]:
+                    return _Raw(package["versions"][version], "application/x-yaml")
+            raise _not_found(f"Package version {match['package']}/{ref} not found in {repository}.")
+        raise VertexApiError(405, f"Method {method} is not implemented by the stand-in's template host.")
+
+    def _kfp_upload(self, repository: str, raw_body: bytes, content_type: str) -> _Raw:
+        fields = _multipart(raw_body, content_type)
+        content = fields.get("content")
+        if content is None:
+            raise _bad("The upload needs a multipart field 'content' with the pipeline template.")
+        try:
+            import yaml
+
+            template = yaml.safe_load(content)
+        except Exception as exc:  # noqa: BLE001 - any parse error is the client's
+            raise _bad(f"The template is not YAML: {exc}") from None
+        spec = template.get("pipelineSpec", template) if isinstance(template, dict) else None
+        name = ((spec or {}).get("pipelineInfo") or {}).get("name") if isinstance(spec, dict) else None
+        if not isinstance(spec, dict) or not isinstance(spec.get("root"), dict) or not name:
+            raise _bad("The template is not a compiled pipeline (pipelineInfo.name and root are required).")
+        tags = [t.strip() for t in fields.get("tags", b"").decode().split(",") if t.strip()]
+        for tag in tags:
+            if tag.startswith("sha256:") or not re.match(r"^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,127}$", tag):
+                raise _bad(f"Invalid tag {tag!r}.")
+        version = "sha256:" + hashlib.sha256(content).hexdigest()
+        package = self.kfp_packages.setdefault(f"{repository}/{name}", {"versions": {}, "tags": {}})
+        package["versions"][version] = content  # the same bytes again are the same version
+        for tag in tags:
+            package["tags"][tag] = version  # a tag moves to the version uploaded last
+        return _Raw(f"{name}/{version}".encode(), "text/plain; charset=utf-8")
 
     # ------------------------------------------------------------------ models
 
@@ -485,20 +751,19 @@ class VertexStandIn:
         artifact_uri = model.get("artifactUri")
         if artifact_uri is not None and not str(artifact_uri).startswith("gs://"):
             raise _bad(f"model.artifactUri must be a gs:// URI, got {artifact_uri!r}.")
+        if artifact_uri is not None:
+            self._check_artifact_bucket(str(artifact_uri), route)
         aliases = self._check_aliases(model.get("versionAliases"))
         labels = self._check_labels(model.get("labels"))
         parent_model = body.get("parentModel")
-        now = _now()
         if parent_model:
             base = self._own_name(parent_model, route, "models", "parentModel")
             if "@" in base:
                 raise _bad(f"parentModel {base!r} must not name a version.")
             if body.get("modelId"):
                 raise _bad("modelId and parentModel cannot both be set.")
-            versions = self.models.get(base)
-            if versions is None:
+            if base not in self.models:
                 raise _not_found(f"Parent model {base} not found.")
-            version_id = str(int(versions[-1]["versionId"]) + 1)
         else:
             model_id = body.get("modelId") or self._next_id()
             if not _RESOURCE_ID.match(model_id):
@@ -506,30 +771,54 @@ class VertexStandIn:
             base = f"{route.parent}/models/{model_id}"
             if base in self.models:
                 raise VertexApiError(409, f"Model {base} already exists.")
-            versions = []
-            version_id = "1"
             if "default" not in aliases:
                 aliases.append("default")  # the first version is always the default one
-        stored = {
-            **model,
-            "name": base,
-            "versionId": version_id,
-            "versionAliases": [],
-            "labels": labels,
-            "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"],
-            "deployedModels": [],
-            "createTime": versions[0]["createTime"] if versions else now,
-            "updateTime": now,
-            "versionCreateTime": now,
-            "versionUpdateTime": now,
-            "etag": f"etag-{self._next_id()}",
-        }
-        versions.append(stored)
-        self.models[base] = versions
-        self._take_aliases(versions, stored, aliases)
-        return self._done_operation(
-            route.api, base, "UploadModelResponse", {"model": base, "modelVersionId": version_id}
-        )
+
+        def finish() -> JSON:  # the version exists once the upload is done
+            versions = self.models.get(base)
+            if parent_model and versions is None:
+                raise _not_found(f"Parent model {base} not found.")
+            if not parent_model and versions is not None:
+                raise VertexApiError(409, f"Model {base} already exists.")
+            versions = versions or []
+            version_id = str(int(versions[-1]["versionId"]) + 1) if versions else "1"
+            now = _now()
+            stored = {
+                **model,
+                "name": base,
+                "versionId": version_id,
+                "versionAliases": [],
+                "labels": labels,
+                "supportedDeploymentResourcesTypes": ["DEDICATED_RESOURCES"],
+                "deployedModels": [],
+                "createTime": versions[0]["createTime"] if versions else now,
+                "updateTime": now,
+                "versionCreateTime": now,
+                "versionUpdateTime": now,
+                "etag": f"etag-{self._next_id()}",
+            }
+            versions.append(stored)
+            self.models[base] = versions
+            self._take_aliases(versions, stored, aliases)
+            return {"model": base, "modelVersionId": version_id}
+
+        return self._start_operation(route.api, base, "UploadModelResponse", "UploadModelOperationMetadata", finish)
+
+    def _check_artifact_bucket(self, artifact_uri: str, route: _Route) -> None:
+        """Refuse artifacts in a bucket outside the model's region, with the service's own message."""
+        if self.bucket_location is None:
+            return
+        bucket = artifact_uri.removeprefix("gs://").split("/", 1)[0]
+        location = self.bucket_location(bucket)
+        if location is None:
+            raise _bad(f"The Cloud Storage bucket of `{artifact_uri}` does not exist.", "FAILED_PRECONDITION")
+        region = route.parent.rsplit("/", 1)[1]
+        if location.lower() != region:
+            raise _bad(
+                f"The Cloud Storage bucket of `{artifact_uri}` is in location `{location.lower()}`. "
+                f"It must be in the same regional location as the service location `{region}`.",
+                "FAILED_PRECONDITION",
+            )
 
     def _model_name(self, route: _Route) -> str:
         return f"{route.parent}/models/{route.id}"
@@ -589,19 +878,26 @@ class VertexStandIn:
         name = f"{route.parent}/endpoints/{endpoint_id}"
         if name in self.endpoints:
             raise VertexApiError(409, f"Endpoint {name} already exists.")
-        now = _now()
-        endpoint = {
-            **body,
-            "name": name,
-            "labels": self._check_labels(body.get("labels")),
-            "deployedModels": [],
-            "trafficSplit": {},
-            "createTime": now,
-            "updateTime": now,
-            "etag": f"etag-{self._next_id()}",
-        }
-        self.endpoints[name] = endpoint
-        return self._done_operation(route.api, name, "Endpoint", endpoint)
+        labels = self._check_labels(body.get("labels"))
+
+        def finish() -> JSON:  # the endpoint exists once the creation is done
+            if name in self.endpoints:
+                raise VertexApiError(409, f"Endpoint {name} already exists.")
+            now = _now()
+            endpoint = {
+                **body,
+                "name": name,
+                "labels": labels,
+                "deployedModels": [],
+                "trafficSplit": {},
+                "createTime": now,
+                "updateTime": now,
+                "etag": f"etag-{self._next_id()}",
+            }
+            self.endpoints[name] = endpoint
+            return endpoint
+
+        return self._start_operation(route.api, name, "Endpoint", "CreateEndpointOperationMetadata", finish)
 
     def _get_endpoint(self, route: _Route, body: JSON) -> JSON:
         return self._endpoint(route)
@@ -679,22 +975,32 @@ class VertexStandIn:
             raise _bad("deployedModel.dedicatedResources.minReplicaCount must be at least 1.")
         existing = {d["id"] for d in endpoint["deployedModels"]}
         split = body.get("trafficSplit")
-        new_split = self._check_traffic(split, existing | {"0"}) if split else None
+        if split:
+            self._check_traffic(split, existing | {"0"})
         deployed_id = self._next_id()
-        record = {
-            **deployed,
-            "id": deployed_id,
-            "model": version["name"],
-            "modelVersionId": version["versionId"],
-            "displayName": deployed.get("displayName") or version["displayName"],
-            "createTime": _now(),
-        }
-        endpoint["deployedModels"].append(record)
-        if new_split is not None:  # an empty trafficSplit leaves the endpoint's split as it was
-            endpoint["trafficSplit"] = {(deployed_id if k == "0" else k): v for k, v in new_split.items()}
-        self._touch(endpoint)
-        version["deployedModels"].append({"endpoint": endpoint["name"], "deployedModelId": deployed_id})
-        return self._done_operation(route.api, endpoint["name"], "DeployModelResponse", {"deployedModel": record})
+        created = _now()
+
+        def finish() -> JSON:  # the model serves (and the split applies) once the deployment is done
+            current = {d["id"] for d in endpoint["deployedModels"]}
+            new_split = self._check_traffic(split, current | {"0"}) if split else None
+            record = {
+                **deployed,
+                "id": deployed_id,
+                "model": version["name"],
+                "modelVersionId": version["versionId"],
+                "displayName": deployed.get("displayName") or version["displayName"],
+                "createTime": created,
+            }
+            endpoint["deployedModels"].append(record)
+            if new_split is not None:  # an empty trafficSplit leaves the endpoint's split as it was
+                endpoint["trafficSplit"] = {(deployed_id if k == "0" else k): v for k, v in new_split.items()}
+            self._touch(endpoint)
+            version["deployedModels"].append({"endpoint": endpoint["name"], "deployedModelId": deployed_id})
+            return {"deployedModel": record}
+
+        return self._start_operation(
+            route.api, endpoint["name"], "DeployModelResponse", "DeployModelOperationMetadata", finish
+        )
 
     def _undeploy_model(self, route: _Route, body: JSON) -> JSON:
         endpoint = self._endpoint(route)
@@ -704,32 +1010,45 @@ class VertexStandIn:
             raise _bad("deployedModelId is required.")
         if deployed_id not in ids:
             raise _not_found(f"Deployed model {deployed_id} not found on {endpoint['name']}.")
-        remaining = set(ids) - {deployed_id}
         split = body.get("trafficSplit")
+        self._undeploy_split(endpoint, deployed_id, split)  # refused now if the split is wrong
+
+        def finish() -> JSON:  # the model stops serving once the undeployment is done
+            gone = next((d for d in endpoint["deployedModels"] if d["id"] == deployed_id), None)
+            if gone is None:
+                raise _not_found(f"Deployed model {deployed_id} not found on {endpoint['name']}.")
+            new_split = self._undeploy_split(endpoint, deployed_id, split)
+            endpoint["deployedModels"].remove(gone)
+            endpoint["trafficSplit"] = new_split if endpoint["deployedModels"] else {}
+            self._touch(endpoint)
+            for version in self.models.get(gone["model"], []):
+                version["deployedModels"] = [
+                    d
+                    for d in version["deployedModels"]
+                    if not (d["endpoint"] == endpoint["name"] and d["deployedModelId"] == deployed_id)
+                ]
+            return {}
+
+        return self._start_operation(
+            route.api, endpoint["name"], "UndeployModelResponse", "UndeployModelOperationMetadata", finish
+        )
+
+    def _undeploy_split(self, endpoint: JSON, deployed_id: str, split: Any) -> dict[str, int]:
+        """Return the endpoint's split once `deployed_id` is gone, checking the one the request gives."""
+        ids = [d["id"] for d in endpoint["deployedModels"]]
+        remaining = set(ids) - {deployed_id}
         if split:
             new_split = self._check_traffic(split, set(ids))
             if new_split.get(deployed_id):
                 raise _bad(f"trafficSplit still sends traffic to the deployed model {deployed_id} being undeployed.")
             new_split.pop(deployed_id, None)
-        elif remaining and endpoint["trafficSplit"].get(deployed_id):
+            return new_split
+        if remaining and endpoint["trafficSplit"].get(deployed_id):
             raise _bad(
                 f"Deployed model {deployed_id} has traffic; give a trafficSplit that moves it elsewhere.",
                 "FAILED_PRECONDITION",
             )
-        else:
-            new_split = {k: v for k, v in endpoint["trafficSplit"].items() if k != deployed_id}
-        gone = next(d for d in endpoint["deployedModels"] if d["id"] == deployed_id)
-        endpoint["deployedModels"].remove(gone)
-        endpoint["trafficSplit"] = new_split if remaining else {}
-        self._touch(endpoint)
-        versions = self.models.get(gone["model"], [])
-        for version in versions:
-            version["deployedModels"] = [
-                d
-                for d in version["deployedModels"]
-                if not (d["endpoint"] == endpoint["name"] and d["deployedModelId"] == deployed_id)
-            ]
-        return self._done_operation(route.api, endpoint["name"], "UndeployModelResponse", {})
+        return {k: v for k, v in endpoint["trafficSplit"].items() if k != deployed_id}
 
     def _predict(self, route: _Route, body: JSON) -> JSON:
         endpoint = self._endpoint(route)
@@ -789,6 +1108,20 @@ def isolated_aiplatform_config(*, offline_adc: bool = True) -> Iterator[None]:
                 os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = previous_adc
 
 
+def _multipart(body: bytes, content_type: str) -> dict[str, bytes]:
+    """Return the fields of a multipart/form-data body by name."""
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise _bad(f"Expected a multipart/form-data upload, got {content_type!r}.")
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            fields[name] = part.get_payload(decode=True) or b""
+    return fields
+
+
 def _echo_predictor(deployed: JSON, instances: list[Any], parameters: Any) -> list[Any]:
     """Answer each instance with which deployed model (and model version) served it."""
     return [
@@ -815,10 +1148,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        status, body = self.server.owner.handle(self.command, self.path, raw)
-        payload = json.dumps(body).encode()
+        content_type = self.headers.get("Content-Type") or "application/json"
+        status, body = self.server.owner.handle(self.command, self.path, raw, content_type)
+        if isinstance(body, _Raw):
+            payload, content_type = body.body, body.content_type
+        else:
+            payload, content_type = json.dumps(body).encode(), "application/json; charset=UTF-8"
         self.send_response(status, HTTPStatus(status).phrase)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)

@@ -185,3 +185,38 @@ def endpoints_describe(endpoint_name: Annotated[str, typer.Argument(help="Endpoi
         )
 
     emit(record, render)
+
+
+@endpoints_app.command("reconcile")
+def endpoints_reconcile(
+    endpoint_name: Annotated[str, typer.Argument(help="Endpoint.")],
+    target: Annotated[Optional[str], typer.Option(help="No record yet: the endpoint's target (vertex).")] = None,  # noqa: UP045
+    project: Annotated[Optional[str], typer.Option(help="No record yet: Google Cloud project.")] = None,  # noqa: UP045
+    region: Annotated[Optional[str], typer.Option(help="No record yet: Vertex AI region.")] = None,  # noqa: UP045
+    api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
+) -> None:
+    """Record what the endpoint's target really serves: unrecorded deploys, undeploys, the traffic split.
+
+    Deploying to Vertex AI does this first. For an endpoint whose first deploy was never recorded, give
+    --project and --region (and --target vertex).
+    """
+    settings = {
+        key: value
+        for key, value in {"project": project, "location": region, "api_endpoint": api_endpoint}.items()
+        if value is not None
+    }
+    if settings and target is None:
+        target = "vertex"
+    result = open_registry().reconcile_endpoint(endpoint_name, target=target, **settings)
+    record = result.endpoint
+
+    def render() -> None:
+        if not result.changes:
+            echo(f"endpoint {endpoint_name} agrees with {record.target}: nothing to record")
+        for event in result.changes:
+            what = " ".join(part for part in (event.action, event.model_name, event.version) if part)
+            echo(f"{what}: {event.reason}")
+        split = ", ".join(f"{_version_of(record, i)}={p}%" for i, p in record.traffic.items() if p) or "nothing"
+        echo(f"endpoint {endpoint_name} ({record.target}) serves: {split}")
+
+    emit(result, render)

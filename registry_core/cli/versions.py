@@ -52,7 +52,7 @@ def get_model(
     stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Latest version in this stage.")] = None,  # noqa: UP045
 ) -> None:
     """Show one version (by label, by stage, or the latest)."""
-    from registry_core.runs import pipeline_run_url
+    from registry_core.console import pipeline_run_url
 
     metadata = open_registry().get_model_metadata(name, version=version, stage=stage)
 

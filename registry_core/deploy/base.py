@@ -7,7 +7,9 @@ endpoint's record (the truth about what serves) and computes every traffic split
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,6 +17,7 @@ from registry_core.deploy.records import EndpointRecord
 from registry_core.metadata import ModelMetadata
 
 NEW_DEPLOYMENT = "0"  # key of the model being deployed in a split, as Vertex AI spells it
+VersionLookup = Callable[[str], Sequence[ModelMetadata]]  # model name -> its registered versions ([] if none)
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,41 @@ class DeployResult:
     deployed_id: str
     target_ref: str = ""
     endpoint_ref: str = ""
+
+
+@dataclass(frozen=True)
+class ObservedDeployment:
+    """A model that the target itself says is deployed on an endpoint.
+
+    Attributes:
+        id: The deployed model id.
+        target_ref: The target's resource for the model version it serves.
+        deployed_at: When the target deployed it, if it says.
+        metadata: The registry version it serves, found by the target for ids that the endpoint's record lacks
+            (None for recorded ids, and for models that are not registry versions).
+        description: How to name it in a message (e.g. its model version resource).
+    """
+
+    id: str
+    target_ref: str = ""
+    deployed_at: datetime | None = None
+    metadata: ModelMetadata | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ObservedEndpoint:
+    """What serves on an endpoint according to the target, once its operations in progress have finished.
+
+    Attributes:
+        endpoint_ref: The target's resource for the endpoint ("" if the target has no such endpoint).
+        deployments: The deployed models.
+        traffic: Deployed model id -> percent, as the target splits traffic (empty when nothing gets any).
+    """
+
+    endpoint_ref: str
+    deployments: tuple[ObservedDeployment, ...] = ()
+    traffic: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,3 +121,23 @@ class DeploymentTarget(abc.ABC):
     def needs_local_artifacts(self) -> bool:
         """True if `deploy` wants a local folder of verified artifacts."""
         return True
+
+    def check_deployable(self, metadata: ModelMetadata) -> None:
+        """Refuse, before any call to the target, a version that it can never serve. Raises: DeploymentError."""
+        return  # every version can serve here, unless a target says otherwise
+
+    def observe(self, endpoint: EndpointRecord, versions: VersionLookup) -> ObservedEndpoint | None:
+        """Return what serves on `endpoint` according to the target, or None if the record is all there is.
+
+        Targets that keep their own state (Vertex AI) may have changed without the registry knowing: a deploy whose
+        client died before recording it, an undeploy done in the console. Reconciling compares this with the record.
+
+        Args:
+            endpoint: The endpoint's record (it may have no deployments and no target_ref yet).
+            versions: Returns a model's registered versions, to find the registry version of a deployed model
+                that the record lacks.
+
+        Raises:
+            DeploymentError: the target refused or failed.
+        """
+        return None

@@ -13,6 +13,14 @@ Endpoints are found by display name (= the registry's endpoint name; the record'
 created with the label ``registry_endpoint=<name>``. Traffic splits are the registry's, keyed by Vertex
 DeployedModel ids, with ``"0"`` for the model being deployed, exactly as Vertex spells it.
 
+Every long-running call (model upload, endpoint creation, deploy, undeploy) is waited for without a time limit:
+real deployments take 10-30 minutes, and api-core's default wait of 900 s would give up (with a `TimeoutError`)
+while Vertex AI carries on and finishes a deployment that nobody records. `observe` reads what the Vertex endpoint
+really serves, once the operations in progress on it are done, so that the registry can reconcile its record.
+
+Regions: the endpoint's record names its Vertex endpoint, whose region is where its models must be uploaded; a model
+is uploaded only from an artifact bucket in that region (see `vertex_regions`).
+
 ``google-cloud-aiplatform`` is imported inside the methods, never at module import. Credentials are not a setting:
 Application Default Credentials are used, or anonymous ones when `api_endpoint` is a local ``http://`` stand-in.
 The SDK has no per-call API endpoint, so a set `api_endpoint` goes into the SDK's global configuration
@@ -24,16 +32,27 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from registry_core.deploy.base import NEW_DEPLOYMENT, DeploymentTarget, DeployResult, Prediction
+from registry_core.deploy.base import (
+    NEW_DEPLOYMENT,
+    DeploymentTarget,
+    DeployResult,
+    ObservedDeployment,
+    ObservedEndpoint,
+    Prediction,
+    VersionLookup,
+)
 from registry_core.deploy.records import EndpointRecord
-from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
+from registry_core.deploy.vertex_regions import check_artifact_bucket, host_region, location_of
+from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError, RegionMismatchError
 from registry_core.google_errors import api_message
 from registry_core.metadata import ModelMetadata, ModelStage
 from registry_core.text import one_line, shown
@@ -114,6 +133,10 @@ class VertexTarget(DeploymentTarget):
             raise InvalidInputError(msg)
         self.serving_container_image_uri = _text(serving_container_image_uri, "serving_container_image_uri")
         self.api_endpoint = _text(api_endpoint, "api_endpoint").rstrip("/") if api_endpoint is not None else None
+        served = host_region(self.api_endpoint) if self.api_endpoint else None
+        if served is not None and served != self.location:
+            msg = f"the API endpoint {self.api_endpoint} serves {served}, not the location {self.location}"
+            raise InvalidInputError(msg)
         self.service_account = _text(service_account, "service_account") if service_account is not None else None
         self._loaded: _Sdk | None = None
         self._endpoints: dict[str, Any] = {}  # resource name -> aiplatform.Endpoint, read once for predictions
@@ -139,6 +162,19 @@ class VertexTarget(DeploymentTarget):
         """False: Vertex AI reads the version's gs:// artifact folder itself."""
         return False
 
+    def check_deployable(self, metadata: ModelMetadata) -> None:
+        """Refuse artifacts outside GCS: Vertex AI reads the artifact folder itself, from gs:// only.
+
+        Raises:
+            DeploymentError: the version's artifacts are not on gs://.
+        """
+        if not metadata.artifact_uri.startswith("gs://"):
+            msg = (
+                f"Vertex AI serves from gs://; use a gs:// registry "
+                f"({metadata.model_name} {metadata.version} is at {metadata.artifact_uri})"
+            )
+            raise DeploymentError(msg)
+
     # ------------------------------------------------------------------------------------------- the interface
 
     def deploy(
@@ -149,15 +185,11 @@ class VertexTarget(DeploymentTarget):
         Raises:
             DeploymentError: the registry is not on GCS, or Vertex AI refused or failed.
         """
-        if not metadata.artifact_uri.startswith("gs://"):
-            msg = (
-                f"Vertex AI serves from gs://; use a gs:// registry "
-                f"({metadata.model_name} {metadata.version} is at {metadata.artifact_uri})"
-            )
-            raise DeploymentError(msg)
+        self.check_deployable(metadata)
         if NEW_DEPLOYMENT not in traffic:
             msg = f"the traffic split for a new deployment must name it as {NEW_DEPLOYMENT!r}, got {shown(traffic)}"
             raise DeploymentError(msg)
+        self._check_endpoint_region(endpoint)
         sdk = self._sdk()
         version_name = self._model_version(sdk, metadata)
         vertex_endpoint = self._endpoint_for_deploy(sdk, endpoint)
@@ -177,7 +209,7 @@ class VertexTarget(DeploymentTarget):
             operation = vertex_endpoint.api_client.deploy_model(
                 endpoint=vertex_endpoint.resource_name, deployed_model=deployed, traffic_split=split
             )
-            response = operation.result()
+            response = _wait(operation)
         deployed_id = str(response.deployed_model.id)
         if not deployed_id:
             msg = f"Vertex AI deployed {version_name} on {vertex_endpoint.resource_name} but returned no id"
@@ -219,7 +251,54 @@ class VertexTarget(DeploymentTarget):
                 if split and dict(vertex_endpoint.traffic_split) != split:
                     vertex_endpoint.update(traffic_split=split)
             else:
-                vertex_endpoint.undeploy(deployed_id, traffic_split=split or None)
+                # The GAPIC call that Endpoint.undeploy wraps, so that its operation is waited for without a limit.
+                operation = vertex_endpoint.api_client.undeploy_model(
+                    endpoint=vertex_endpoint.resource_name, deployed_model_id=deployed_id, traffic_split=split
+                )
+                _wait(operation)
+
+    def observe(self, endpoint: EndpointRecord, versions: VersionLookup) -> ObservedEndpoint:
+        """Return what the Vertex endpoint serves, after waiting for the operations in progress on it.
+
+        The endpoint is the record's Vertex endpoint, else the one named like it (a first deploy whose client died
+        before recording anything); if there is none (or it was deleted), the observation has no endpoint_ref.
+        Deployed models that the record lacks get the registry version named by their Vertex model version's
+        labels (``registry_model``, ``registry_version``, ``registry_digest``).
+
+        Raises:
+            RegionMismatchError: the record's Vertex endpoint is in another region than this target's location.
+            DeploymentError: Vertex AI refused or failed.
+        """
+        self._check_endpoint_region(endpoint)
+        sdk = self._sdk()
+        vertex_endpoint = (
+            self._lookup_endpoint(sdk, endpoint.target_ref)
+            if endpoint.target_ref
+            else self._named_endpoint(sdk, endpoint.name)
+        )
+        if vertex_endpoint is None:
+            return ObservedEndpoint(endpoint_ref="")
+        if self._wait_for_operations(sdk, vertex_endpoint):
+            vertex_endpoint = self._fetch_endpoint(sdk, vertex_endpoint.resource_name)  # as they left it
+        resource = vertex_endpoint.gca_resource
+        recorded = {d.id for d in endpoint.deployments}
+        observed = []
+        for deployed in resource.deployed_models:
+            version_id = deployed.model_version_id
+            target_ref = f"{deployed.model}@{version_id}" if version_id else str(deployed.model)
+            observed.append(
+                ObservedDeployment(
+                    id=str(deployed.id),
+                    target_ref=target_ref,
+                    deployed_at=_utc(deployed.create_time),
+                    metadata=None if deployed.id in recorded else self._registry_version(sdk, target_ref, versions),
+                    description=f"{deployed.display_name or deployed.id} ({target_ref})",
+                )
+            )
+        traffic = {str(k): int(v) for k, v in resource.traffic_split.items() if v > 0}
+        return ObservedEndpoint(
+            endpoint_ref=vertex_endpoint.resource_name, deployments=tuple(observed), traffic=traffic
+        )
 
     def predict(self, endpoint: EndpointRecord, instances: list[Any], deployed_id: str | None = None) -> Prediction:
         """Predict through the Vertex endpoint; with `deployed_id`, return only an answer of that deployed model.
@@ -292,23 +371,24 @@ class VertexTarget(DeploymentTarget):
                     with self._translating(sdk, f"give {parent}@{info.version_id} the aliases {missing}"):
                         registry.add_version_aliases(missing, version=info.version_id)
                 return f"{parent}@{info.version_id}"
-        production = metadata.stage is ModelStage.PRODUCTION
+        check_artifact_bucket(metadata.artifact_uri, self.location, self.project, sdk.credentials)
+        model = aiplatform.gapic.Model(
+            display_name=name,
+            artifact_uri=metadata.artifact_uri,
+            container_spec=aiplatform.gapic.ModelContainerSpec(image_uri=self.serving_container_image_uri),
+            version_aliases=aliases,  # "default" in production; Vertex makes a model's first version the default
+            version_description=f"{name} {metadata.version} ({metadata.artifact_digest}) from the model registry",
+            labels={MODEL_LABEL: name, VERSION_LABEL: version_label, DIGEST_LABEL: digest_label},
+        )
         with self._translating(sdk, f"upload {name} {metadata.version} from {metadata.artifact_uri}"):
-            model = aiplatform.Model.upload(
-                display_name=name,
-                artifact_uri=metadata.artifact_uri,
-                serving_container_image_uri=self.serving_container_image_uri,
-                parent_model=parent,
-                is_default_version=parent is None or production,
-                version_aliases=[a for a in aliases if a != "default"],
-                version_description=f"{name} {metadata.version} ({metadata.artifact_digest}) from the model registry",
-                labels={MODEL_LABEL: name, VERSION_LABEL: version_label, DIGEST_LABEL: digest_label},
-                project=self.project,
-                location=self.location,
-                credentials=sdk.credentials,
-                sync=True,
+            # The GAPIC call that Model.upload wraps, so that its operation is waited for without a limit.
+            operation = self._client(sdk, "ModelClientWithOverride").upload_model(
+                request=aiplatform.gapic.UploadModelRequest(
+                    parent=self._parent(), model=model, parent_model=parent or ""
+                )
             )
-            version_name = str(model.versioned_resource_name)
+            response = _wait(operation)
+        version_name = f"{response.model}@{response.model_version_id}"
         _LOG.info("uploaded %s %s as %s", name, metadata.version, version_name)
         return version_name
 
@@ -334,31 +414,50 @@ class VertexTarget(DeploymentTarget):
         """Return the record's Vertex endpoint, else the one named like it, else a new one."""
         if record.target_ref:
             return self._fetch_endpoint(sdk, record.target_ref)
+        found = self._named_endpoint(sdk, record.name)
+        if found is not None:
+            return found
         aiplatform = sdk.aiplatform
-        with self._translating(sdk, f"look up the Vertex endpoint {record.name}"):
-            found = aiplatform.Endpoint.list(
-                filter=f'display_name="{record.name}"',
-                project=self.project,
-                location=self.location,
-                credentials=sdk.credentials,
-            )
-        if found:
-            ours = [e for e in found if dict(e.labels).get(ENDPOINT_LABEL) == record.name] or list(found)
-            if len(ours) > 1:
-                names = sorted(str(e.resource_name) for e in ours)
-                msg = f"several Vertex endpoints are named {record.name!r} ({', '.join(names)}); delete the extra ones"
-                raise DeploymentError(msg)
-            return ours[0]
         with self._translating(sdk, f"create the Vertex endpoint {record.name}"):
-            return aiplatform.Endpoint.create(
-                display_name=record.name,
-                description=f"endpoint {record.name} of the model registry",
-                labels={ENDPOINT_LABEL: record.name},
+            # The GAPIC call that Endpoint.create wraps, so that its operation is waited for without a limit.
+            operation = self._client(sdk, "EndpointClientWithOverride").create_endpoint(
+                parent=self._parent(),
+                endpoint=aiplatform.gapic.Endpoint(
+                    display_name=record.name,
+                    description=f"endpoint {record.name} of the model registry",
+                    labels={ENDPOINT_LABEL: record.name},
+                ),
+            )
+            created = _wait(operation)
+        return self._fetch_endpoint(sdk, str(created.name))
+
+    def _named_endpoint(self, sdk: _Sdk, name: str) -> Any | None:
+        """Return the Vertex endpoint displayed as `name` (preferring ours, by label) in this location, or None."""
+        with self._translating(sdk, f"look up the Vertex endpoint {name}"):
+            found = sdk.aiplatform.Endpoint.list(
+                filter=f'display_name="{name}"',
                 project=self.project,
                 location=self.location,
                 credentials=sdk.credentials,
-                sync=True,
             )
+        if not found:
+            return None
+        ours = [e for e in found if dict(e.labels).get(ENDPOINT_LABEL) == name] or list(found)
+        if len(ours) > 1:
+            names = sorted(str(e.resource_name) for e in ours)
+            msg = f"several Vertex endpoints are named {name!r} ({', '.join(names)}); delete the extra ones"
+            raise DeploymentError(msg)
+        return ours[0]
+
+    def _check_endpoint_region(self, record: EndpointRecord) -> None:
+        """Refuse to work in another region than the record's Vertex endpoint: models serve only in their region."""
+        where = location_of(record.target_ref) if record.target_ref else None
+        if where is not None and where != self.location:
+            msg = (
+                f"endpoint {record.name!r} is a Vertex AI endpoint in {where} ({record.target_ref}), and a model "
+                f"serves only on endpoints of the region it is uploaded to: use location {where}, not {self.location}"
+            )
+            raise RegionMismatchError(msg)
 
     def _existing_endpoint(self, sdk: _Sdk, record: EndpointRecord) -> Any:
         """Return the record's Vertex endpoint, freshly read."""
@@ -381,6 +480,58 @@ class VertexTarget(DeploymentTarget):
             vertex_endpoint = sdk.aiplatform.Endpoint(resource_name, credentials=sdk.credentials)
             _ = vertex_endpoint.gca_resource  # the constructor is lazy: read it now, inside the translation
         return vertex_endpoint
+
+    def _lookup_endpoint(self, sdk: _Sdk, resource_name: str) -> Any | None:
+        """Return the Vertex endpoint `resource_name`, or None if it does not exist (any more)."""
+        from google.api_core import exceptions as api_exceptions
+
+        try:
+            return self._fetch_endpoint(sdk, resource_name)
+        except DeploymentError as exc:
+            if isinstance(exc.__cause__, api_exceptions.NotFound):
+                return None
+            raise
+
+    def _wait_for_operations(self, sdk: _Sdk, vertex_endpoint: Any) -> bool:
+        """Wait (without a limit) until no operation is in progress on the endpoint; return True if one was.
+
+        A deploy or undeploy that another client started (perhaps one that died since) changes the endpoint only
+        when it is done; comparing before that would miss it, and a retry would deploy a second copy.
+        """
+        from google.api_core.retry import exponential_sleep_generator
+
+        client = vertex_endpoint.api_client
+        name = vertex_endpoint.resource_name
+        pending: list[str] = []
+        with self._translating(sdk, f"list the operations of {name}"):
+            token = ""
+            while True:
+                page = client.list_operations(request={"name": name, "page_token": token})
+                pending += [op.name for op in page.operations if not op.done]
+                token = page.next_page_token
+                if not token:
+                    break
+        for operation in pending:
+            _LOG.warning("waiting for Vertex AI to finish %s (a deployment takes 10-30 minutes)", operation)
+            delays = exponential_sleep_generator(initial=1.0, maximum=20.0, multiplier=1.5)  # as api-core polls
+            with self._translating(sdk, f"follow the operation {operation}"):
+                while not client.get_operation(request={"name": operation}).done:
+                    time.sleep(next(delays))
+        return bool(pending)
+
+    def _registry_version(self, sdk: _Sdk, target_ref: str, versions: VersionLookup) -> ModelMetadata | None:
+        """Return the registry version that a Vertex model version's labels name, or None if it is not one."""
+        base, _, version_id = target_ref.partition("@")
+        with self._translating(sdk, f"read the Vertex model version {target_ref}"):
+            model = sdk.aiplatform.Model(base, version=version_id or None, credentials=sdk.credentials)
+            labels = dict(model.labels)
+        name, version, digest = (labels.get(k, "") for k in (MODEL_LABEL, VERSION_LABEL, DIGEST_LABEL))
+        if not (name and version and digest):
+            return None
+        for metadata in versions(name):
+            if _label_value(metadata.version) == version and _digest_label(metadata.artifact_digest) == digest:
+                return metadata
+        return None
 
     # ------------------------------------------------------------------------------------------- predictions
 
@@ -430,6 +581,17 @@ class VertexTarget(DeploymentTarget):
         self._loaded = _Sdk(aiplatform=aiplatform, errors=errors, credentials=credentials)
         return self._loaded
 
+    def _client(self, sdk: _Sdk, kind: str) -> Any:
+        """Return a GAPIC client (``ModelClientWithOverride``...) for this target's location and credentials."""
+        config = sdk.aiplatform.initializer.global_config
+        client_class = getattr(sdk.aiplatform.utils, kind)
+        return config.create_client(
+            client_class=client_class, credentials=sdk.credentials, location_override=self.location
+        )
+
+    def _parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.location}"
+
     @contextmanager
     def _translating(self, sdk: _Sdk, what: str) -> Iterator[None]:
         """Turn SDK and API errors raised inside into a one-line DeploymentError chained to them."""
@@ -443,6 +605,22 @@ class VertexTarget(DeploymentTarget):
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+def _wait(operation: Any) -> Any:
+    """Return the result of a long-running operation, waiting as long as it takes.
+
+    ``operation.result()`` alone gives up after api-core's default 900 s with a TimeoutError, while Vertex AI carries
+    on; deployments take 10-30 minutes. Failures still raise (the operation's error as a GoogleAPICallError).
+    """
+    return operation.result(timeout=None)
+
+
+def _utc(value: Any) -> datetime | None:
+    """Return a protobuf timestamp (proto-plus datetime) as a plain UTC datetime, None if unset."""
+    if not value:
+        return None
+    return datetime.fromtimestamp(value.timestamp(), UTC)
 
 
 def _text(value: object, what: str) -> str:

@@ -15,9 +15,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from registry_core.console import pipeline_run_url
 from registry_core.errors import RegistryError
 from registry_core.metadata import HistoryAction, ModelStage
-from registry_core.runs import pipeline_run_url
 from registry_core.text import one_line
 from registry_core.web import charts, views
 from registry_core.web.app import (

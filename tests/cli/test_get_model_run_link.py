@@ -8,7 +8,7 @@ import pytest
 
 from registry_core import ModelRegistry
 from registry_core.cli import main
-from registry_core.runs import pipeline_run_url
+from registry_core.console import pipeline_run_url
 
 RUN = "projects/my-project/locations/us-east1/pipelineJobs/eyewear-train-and-register-20261129120000-ab12cd34"
 URL = (

@@ -54,8 +54,12 @@ def test_submit_sends_the_compiled_pipeline_with_the_gcs_registry_image_and_para
 
     assert code == 0, err
     (job,) = standin.pipeline_jobs.values()
-    assert out.strip() == f"submitted {job['name']}"
     assert job["name"].startswith(f"projects/{PROJECT}/locations/{REGION}/pipelineJobs/")
+    job_id = job["name"].rsplit("/", 1)[1]
+    assert out.splitlines() == [
+        f"submitted {job['name']}",
+        f"  https://console.cloud.google.com/vertex-ai/locations/{REGION}/pipelines/runs/{job_id}?project={PROJECT}",
+    ]
     assert job["pipelineSpec"]["pipelineInfo"]["name"] == "eyewear-train-and-register"
     runtime = job["runtimeConfig"]
     assert runtime["gcsOutputDirectory"] == f"gs://{gcs_bucket}/runs"
