@@ -10,7 +10,7 @@ Quick start::
 
 from registry_core.comparison import ModelComparison
 from registry_core.config import RegistryConfig
-from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
+from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointList, EndpointRecord, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport
 from registry_core.deployments import CanaryResult
 from registry_core.errors import (
@@ -46,11 +46,13 @@ from registry_core.metadata import (
     FileEntry,
     HistoryAction,
     HistoryEntry,
+    HistoryList,
     Lineage,
     ModelMetadata,
     ModelPerformance,
     ModelStage,
     StageChange,
+    VersionList,
 )
 from registry_core.registry import ModelRegistry
 from registry_core.versioning import VersioningStrategy
@@ -74,6 +76,7 @@ __all__ = [
     "DeploymentError",
     "DeploymentTarget",
     "EndpointDeployment",
+    "EndpointList",
     "EndpointNotFoundError",
     "EndpointRecord",
     "FileEntry",
@@ -81,6 +84,7 @@ __all__ = [
     "HealthReport",
     "HistoryAction",
     "HistoryEntry",
+    "HistoryList",
     "IntegrityError",
     "InvalidInputError",
     "InvalidNameError",
@@ -103,6 +107,7 @@ __all__ = [
     "StageChange",
     "StorageError",
     "VersionConflictError",
+    "VersionList",
     "VersionNotFoundError",
     "VersioningStrategy",
 ]

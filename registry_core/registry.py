@@ -35,11 +35,13 @@ from registry_core.maintenance import CheckReport, PendingMarker, run_check
 from registry_core.metadata import (
     HistoryAction,
     HistoryEntry,
+    HistoryList,
     Lineage,
     ModelMetadata,
     ModelPerformance,
     ModelStage,
     PromotionRequest,
+    VersionList,
     utc_now,
 )
 from registry_core.names import validate_name
@@ -56,7 +58,7 @@ from registry_core.versioning import next_version, normalize_version
 Listener = Callable[[str, HistoryEntry], None]
 
 if TYPE_CHECKING:
-    from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
+    from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointList, EndpointRecord, Prediction
     from registry_core.deploy.canary import HealthCheck, UserCheck
     from registry_core.deployments import CanaryResult, Deployments
 
@@ -247,9 +249,13 @@ class ModelRegistry:
             raise RegistryRootNotFoundError(msg)
         return self.store.list_models()
 
-    def list_versions(self, model_name: str) -> list[ModelMetadata]:
-        """Return every version of `model_name`, ordered by label. Raises: ModelNotFoundError."""
-        return self._load(model_name).sorted_versions()
+    def list_versions(self, model_name: str) -> VersionList:
+        """Return every version of `model_name`, ordered by label (a list; a table in Jupyter).
+
+        Raises:
+            ModelNotFoundError: no such model.
+        """
+        return VersionList(self._load(model_name).sorted_versions())
 
     def get_model_metadata(
         self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
@@ -261,9 +267,9 @@ class ModelRegistry:
         """
         return _resolve(self._load(model_name), version, stage)
 
-    def history(self, model_name: str) -> list[HistoryEntry]:
-        """Return the model's history, oldest first."""
-        return list(self._load(model_name).history)
+    def history(self, model_name: str) -> HistoryList:
+        """Return the model's history, oldest first (a list; a table in Jupyter)."""
+        return HistoryList(self._load(model_name).history)
 
     def compare_models(
         self, model_name: str, versions: Sequence[str], metrics: Sequence[str] | None = None
@@ -669,8 +675,8 @@ class ModelRegistry:
         """Stop serving one deployed model of an endpoint."""
         return self.deployments.undeploy(endpoint_name, deployed_model_id, actor=_actor(actor), reason=reason)
 
-    def list_endpoints(self) -> list[EndpointRecord]:
-        """Return every endpoint's record."""
+    def list_endpoints(self) -> EndpointList:
+        """Return every endpoint's record (a list; a table in Jupyter)."""
         return self.deployments.list_endpoints()
 
     def get_endpoint(self, endpoint_name: str) -> EndpointRecord:
