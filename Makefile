@@ -63,7 +63,9 @@ bench: $(STAMP) $(MLFLOW_STAMP)
 # them are left out, by path (tests/model, kfp_components, pipeline_tests, deploy, deploy_vertex) or by the marker
 # needs_tensorflow, and so are the reliability runs and the 1000-example fuzzing (2+ minutes, nothing in it depends on
 # the Python version): `make test` runs all of those on 3.11 (README "Python versions").
-PYTHON313 ?= $(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^3\.13') python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null)
+PYTHON313 ?= $(firstword \
+	$(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^3\.13') python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null) \
+	$(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
 VENV313 := .venv-3.13
 STAMP313 := $(VENV313)/.installed
 PY313_TESTS := tests/unit tests/contract tests/cli tests/fuzz/test_bad_input.py tests/web tests/test_public_api.py \
