@@ -1,4 +1,4 @@
-"""The README's library walk-through (examples/quickstart.py) runs as a new user would run it, twice."""
+"""The examples run as a new user would run them: examples/quickstart.py twice, examples/registry.ipynb in a kernel."""
 
 from __future__ import annotations
 
