@@ -27,6 +27,7 @@ test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy registry_core
 	$(PY) -m pytest
+	$(MAKE) test-py313
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -36,6 +37,7 @@ typecheck: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV313)
 
 # `make bench`: the benchmarks of issue 5 (README "Performance"). MLflow gets a virtual environment of its own.
 .PHONY: bench
@@ -80,3 +82,27 @@ lock: $(STAMP)
 # The published component specs (components/specs/*.yaml), generated from the code.
 specs: $(STAMP)
 	$(PY) -m pipelines.specs
+
+# `make test-py313` (run by `make test` after the main suite): the library, the CLI and the web UI on Python 3.13, in
+# .venv-3.13 with the ui and dev extras. TensorFlow, kfp and Vertex AI are not installed there, so the tests that need
+# them are left out, by path (tests/model, kfp_components, pipeline_tests, deploy, deploy_vertex) or by the marker
+# needs_tensorflow, and so are the reliability runs and the 1000-example fuzzing (2+ minutes, nothing in it depends on
+# the Python version): `make test` runs all of those on 3.11 (README "Python versions").
+PYTHON313 ?= $(firstword \
+	$(shell PYENV_VERSION=$$(pyenv versions --bare 2>/dev/null | grep -m1 '^3\.13') python3.13 -c 'import sys; print(sys.executable)' 2>/dev/null) \
+	$(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
+VENV313 := .venv-3.13
+STAMP313 := $(VENV313)/.installed
+PY313_TESTS := tests/unit tests/contract tests/cli tests/fuzz/test_bad_input.py tests/web tests/test_public_api.py \
+	tests/test_examples.py
+
+.PHONY: test-py313
+$(STAMP313): pyproject.toml
+	@test -n "$(PYTHON313)" || (echo "make test-py313 needs Python 3.13: pyenv's 3.13 or python3.13 on PATH" >&2; exit 1)
+	$(PYTHON313) -m venv $(VENV313)
+	$(VENV313)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV313)/bin/python -m pip install --quiet -e '.[ui,dev]'
+	touch $(STAMP313)
+
+test-py313: $(STAMP313) browser
+	$(VENV313)/bin/python -m pytest -m "not needs_tensorflow" $(PY313_TESTS)

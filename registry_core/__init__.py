@@ -10,7 +10,7 @@ Quick start::
 
 from registry_core.comparison import ModelComparison
 from registry_core.config import RegistryConfig
-from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
+from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointList, EndpointRecord, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport
 from registry_core.deployments import CanaryResult, ReconcileResult
 from registry_core.errors import (
@@ -47,11 +47,13 @@ from registry_core.metadata import (
     FileEntry,
     HistoryAction,
     HistoryEntry,
+    HistoryList,
     Lineage,
     ModelMetadata,
     ModelPerformance,
     ModelStage,
     StageChange,
+    VersionList,
 )
 from registry_core.registry import ModelRegistry
 from registry_core.versioning import VersioningStrategy
@@ -75,6 +77,7 @@ __all__ = [
     "DeploymentError",
     "DeploymentTarget",
     "EndpointDeployment",
+    "EndpointList",
     "EndpointNotFoundError",
     "EndpointRecord",
     "FileEntry",
@@ -82,6 +85,7 @@ __all__ = [
     "HealthReport",
     "HistoryAction",
     "HistoryEntry",
+    "HistoryList",
     "IntegrityError",
     "InvalidInputError",
     "InvalidNameError",
@@ -106,6 +110,7 @@ __all__ = [
     "StageChange",
     "StorageError",
     "VersionConflictError",
+    "VersionList",
     "VersionNotFoundError",
     "VersioningStrategy",
 ]

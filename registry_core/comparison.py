@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from registry_core import html_tables
 from registry_core.metadata import ModelMetadata
 
 _LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "latency", "perplexity")
@@ -45,6 +46,17 @@ class ModelComparison(BaseModel):
                 cells.append("-" if value is None else f"{value:.4g}{mark}")
             rows.append(cells)
         return rows
+
+    def _repr_html_(self) -> str:
+        """Return the comparison as an HTML table: a row per metric, a column per version, the best in bold."""
+        rows = [
+            [
+                metric,
+                *(html_tables.Strong(values[v]) if self.best.get(metric) == v else values[v] for v in self.versions),
+            ]
+            for metric, values in self.metrics.items()
+        ]
+        return html_tables.table(["metric", *self.versions], rows, caption=self.model_name)
 
 
 def compare(model_name: str, versions: Sequence[ModelMetadata], metrics: Sequence[str] | None) -> ModelComparison:

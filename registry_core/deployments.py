@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointEvent, EndpointRecord, open_target
+from registry_core.deploy import (
+    DeploymentTarget,
+    EndpointDeployment,
+    EndpointEvent,
+    EndpointList,
+    EndpointRecord,
+    open_target,
+)
 from registry_core.deploy.base import NEW_DEPLOYMENT, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport, UserCheck, probe, run_user_check
 from registry_core.deploy.reconcile import reconcile
@@ -74,9 +81,9 @@ class Deployments:
 
     # ------------------------------------------------------------------------------------------- reading
 
-    def list_endpoints(self) -> list[EndpointRecord]:
+    def list_endpoints(self) -> EndpointList:
         """Return every endpoint's record, by name."""
-        return [record for name in self.endpoints.names() if (record := self.endpoints.get(name)) is not None]
+        return EndpointList(r for name in self.endpoints.names() if (r := self.endpoints.get(name)) is not None)
 
     def get_endpoint(self, endpoint_name: str) -> EndpointRecord:
         """Return an endpoint's record. Raises: EndpointNotFoundError."""

@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from registry_core import html_tables
 from registry_core.bounds import check_count, check_text
 from registry_core.errors import InvalidInputError, InvalidStageError
 from registry_core.text import shown
@@ -364,6 +365,31 @@ class ModelMetadata(_Record):
         """Total size of the artifact files in bytes."""
         return sum(entry.size for entry in self.artifact_manifest)
 
+    def _repr_html_(self) -> str:
+        """Return the version as a two-column HTML table (Jupyter shows it for a bare expression)."""
+        lineage = self.lineage
+        rows = [
+            ("stage", self.stage),
+            ("description", self.description),
+            ("tags", self.tags),
+            ("metrics", self.metrics.as_dict()),
+            ("params", self.params),
+            ("framework", self.framework),
+            ("training data", lineage.training_data_uris),
+            ("pipeline run", lineage.pipeline_run),
+            ("code version", lineage.code_version),
+            ("parent version", lineage.parent_version),
+            ("registered by", self.registered_by),
+            ("registered at", self.registered_at),
+            ("artifacts", f"{self.artifact_uri} ({len(self.artifact_manifest)} files, {self.artifact_size} bytes)"),
+            ("artifact digest", self.artifact_digest),
+            ("approvals", [f"{a.approver} for {a.stage.value}" for a in self.approvals]),
+            ("deployments", [f"{d.endpoint} {d.traffic_percent}%" for d in self.deployments if not d.undeployed_at]),
+            ("annotations", self.annotations),
+        ]
+        shown = [(field, value) for field, value in rows if value not in (None, "", (), [], {})]
+        return html_tables.table(["field", "value"], shown, caption=f"{self.model_name} {self.version}")
+
 
 class HistoryAction(StrEnum):
     """Kinds of entry in a model's history."""
@@ -406,6 +432,43 @@ class HistoryEntry(_Record):
     reason: str = ""
     details: dict[str, str] = Field(default_factory=dict)
     principal: str = ""
+
+
+class VersionList(list[ModelMetadata]):
+    """Versions of a model: a plain list that Jupyter shows as a table (version, stage, metrics, who, when)."""
+
+    def _repr_html_(self) -> str:
+        """Return one HTML table row per version, with a column per metric."""
+        metrics = list(dict.fromkeys(name for m in self for name in m.metrics.as_dict()))
+        columns = ["version", "stage", *metrics, "tags", "registered by", "registered at", "description"]
+        rows = [
+            [
+                m.version,
+                m.stage,
+                *(m.metrics.as_dict().get(name) for name in metrics),
+                m.tags,
+                m.registered_by,
+                m.registered_at,
+                m.description,
+            ]
+            for m in self
+        ]
+        names = list(dict.fromkeys(m.model_name for m in self))
+        return html_tables.table(columns, rows, caption=", ".join(names))
+
+
+class HistoryList(list[HistoryEntry]):
+    """A model's history: a plain list that Jupyter shows as a table, oldest first."""
+
+    def _repr_html_(self) -> str:
+        """Return one HTML table row per entry."""
+        columns = ["at", "actor", "action", "version", "from", "to", "reason", "details"]
+        rows = [
+            [e.at, f"{e.actor} (via {e.principal})" if e.principal else e.actor, e.action, e.version, e.from_stage,
+             e.to_stage, e.reason, e.details]
+            for e in self
+        ]  # fmt: skip
+        return html_tables.table(columns, rows)
 
 
 def first_error(exc: ValueError) -> str:

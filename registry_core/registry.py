@@ -38,11 +38,13 @@ from registry_core.maintenance import CheckReport, PendingMarker, run_check
 from registry_core.metadata import (
     HistoryAction,
     HistoryEntry,
+    HistoryList,
     Lineage,
     ModelMetadata,
     ModelPerformance,
     ModelStage,
     PromotionRequest,
+    VersionList,
     utc_now,
 )
 from registry_core.names import validate_name
@@ -62,7 +64,7 @@ Listener = Callable[[str, HistoryEntry], None]
 IDEMPOTENCY_KEY = "idempotency_key"  # the lineage extra that names a registration (register_model)
 
 if TYPE_CHECKING:
-    from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointRecord, Prediction
+    from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointList, EndpointRecord, Prediction
     from registry_core.deploy.canary import HealthCheck, UserCheck
     from registry_core.deployments import CanaryResult, Deployments, ReconcileResult
 
@@ -271,9 +273,13 @@ class ModelRegistry:
             raise RegistryRootNotFoundError(msg)
         return self.store.list_models()
 
-    def list_versions(self, model_name: str) -> list[ModelMetadata]:
-        """Return every version of `model_name`, ordered by label. Raises: ModelNotFoundError."""
-        return self._load(model_name).sorted_versions()
+    def list_versions(self, model_name: str) -> VersionList:
+        """Return every version of `model_name`, ordered by label (a list; a table in Jupyter).
+
+        Raises:
+            ModelNotFoundError: no such model.
+        """
+        return VersionList(self._load(model_name).sorted_versions())
 
     def get_model_metadata(
         self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
@@ -285,9 +291,9 @@ class ModelRegistry:
         """
         return _resolve(self._load(model_name), version, stage)
 
-    def history(self, model_name: str) -> list[HistoryEntry]:
-        """Return the model's history, oldest first."""
-        return list(self._load(model_name).history)
+    def history(self, model_name: str) -> HistoryList:
+        """Return the model's history, oldest first (a list; a table in Jupyter)."""
+        return HistoryList(self._load(model_name).history)
 
     def compare_models(
         self, model_name: str, versions: Sequence[str], metrics: Sequence[str] | None = None
@@ -711,8 +717,8 @@ class ModelRegistry:
             endpoint_name, actor=self._actor(actor), target=target, settings=target_settings or None
         )
 
-    def list_endpoints(self) -> list[EndpointRecord]:
-        """Return every endpoint's record."""
+    def list_endpoints(self) -> EndpointList:
+        """Return every endpoint's record (a list; a table in Jupyter)."""
         return self.deployments.list_endpoints()
 
     def get_endpoint(self, endpoint_name: str) -> EndpointRecord:

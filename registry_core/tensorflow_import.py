@@ -37,7 +37,7 @@ def import_tensorflow(purpose: str) -> ModuleType:
             else:
                 _import_quietly()
         except ImportError as exc:
-            msg = f"{purpose} needs TensorFlow: pip install 'registry-core[tf]'"
+            msg = f"{purpose} needs TensorFlow: pip install 'registry-core[tf]' (on Python 3.11-3.13)"
             raise DependencyMissingError(msg) from exc
     return sys.modules["tensorflow"]
 

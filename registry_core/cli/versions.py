@@ -28,9 +28,9 @@ def list_versions(
     stage: Annotated[Optional[str], typer.Option(help="Only versions in this stage.")] = None,  # noqa: UP045
 ) -> None:
     """List the versions of a model."""
-    from registry_core.metadata import ModelStage
+    from registry_core.metadata import ModelMetadata, ModelStage
 
-    versions = open_registry().list_versions(name)
+    versions: list[ModelMetadata] = open_registry().list_versions(name)
     if stage is not None:
         wanted = ModelStage.parse(stage)
         versions = [v for v in versions if v.stage is wanted]

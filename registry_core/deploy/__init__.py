@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry_core.deploy.base import DeploymentTarget, DeployResult, Prediction
-from registry_core.deploy.records import EndpointDeployment, EndpointEvent, EndpointRecord
+from registry_core.deploy.records import EndpointDeployment, EndpointEvent, EndpointList, EndpointRecord
 from registry_core.errors import InvalidInputError
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
@@ -18,6 +18,7 @@ __all__ = [
     "DeploymentTarget",
     "EndpointDeployment",
     "EndpointEvent",
+    "EndpointList",
     "EndpointRecord",
     "Prediction",
     "open_target",

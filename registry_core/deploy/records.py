@@ -7,6 +7,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from registry_core import html_tables
 from registry_core.metadata import SCHEMA_VERSION, ArtifactUri
 
 ENDPOINTS_PREFIX = "endpoints/"
@@ -121,3 +122,24 @@ class EndpointRecord(_Record):
     def active(self) -> list[EndpointDeployment]:
         """Return the deployments not undeployed (serving or at 0%)."""
         return [d for d in self.deployments if d.undeployed_at is None]
+
+    def _repr_html_(self) -> str:
+        """Return the endpoint's deployments as an HTML table, with their traffic share."""
+        columns = ["deployed model id", "model", "version", "traffic %", "deployed by", "deployed at", "undeployed at"]
+        rows = [
+            [d.id, d.model_name, d.version, self.traffic.get(d.id, 0), d.deployed_by, d.deployed_at, d.undeployed_at]
+            for d in self.deployments
+        ]
+        return html_tables.table(columns, rows, caption=f"endpoint {self.name} ({self.target})")
+
+
+class EndpointList(list[EndpointRecord]):
+    """Endpoints: a plain list that Jupyter shows as a table (target, what serves, when created)."""
+
+    def _repr_html_(self) -> str:
+        """Return one HTML table row per endpoint."""
+        rows = [
+            [e.name, e.target, [f"{d.model_name} {d.version} {e.traffic[d.id]}%" for d in e.serving()], e.created_at]
+            for e in self
+        ]
+        return html_tables.table(["endpoint", "target", "serving", "created at"], rows)

@@ -118,7 +118,12 @@ def test_promote_approve_compare_rollback_history_flow(
         (["register", "churn", "/does/not/exist"], 2, "does not exist"),
         (["register", "churn", ".", "-m", "accuracy"], 2, "NAME=VALUE"),
         (["rollback", "churn"], 5, "no earlier production"),
-        (["deploy", "churn", "--version", "v1", "--endpoint-name", "e"], 9, "cannot load the SavedModel"),
+        pytest.param(
+            ["deploy", "churn", "--version", "v1", "--endpoint-name", "e"],
+            9,
+            "cannot load the SavedModel",
+            marks=pytest.mark.needs_tensorflow,
+        ),
         (["deploy", "churn", "--version", "v1", "--endpoint-name", "e", "--traffic-percent", "0"], 2, "1 to 100"),
         (["deploy", "churn", "--endpoint-name", "e", "--canary-percent", "10"], 2, "needs --health-check"),
         (["predict", "nowhere", "--json", "missing.json"], 2, "cannot read"),
