@@ -167,8 +167,8 @@ def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version
 
     import numpy as np
 
-    from pipelines.progress import native_stderr_caught
     from registry_core.errors import EndpointNotFoundError
+    from registry_core.tensorflow_import import native_stderr_caught
 
     with native_stderr_caught():  # TensorFlow's runtime notices, written as it loads (eyewear_model imports it)
         from eyewear_model.data import simulate_examples

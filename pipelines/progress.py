@@ -7,14 +7,11 @@ run lasts, `RunLog` sends all of it to a log file (and, verbose, to the terminal
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import sys
-import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -189,26 +186,3 @@ class RunLog:
             target = new[0] / LOG_NAME
             self.path.rename(target)
             self.path = target
-
-
-@contextlib.contextmanager
-def native_stderr_caught() -> Iterator[None]:
-    """Catch what native code writes to file descriptor 2 meanwhile; drop it, or replay it if an error escapes.
-
-    TensorFlow's runtime prints oneDNN notices there on a model's first prediction, past where its logging
-    settings reach.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            os.dup2(saved, 2)
-            caught.seek(0)
-            sys.stderr.write(caught.read().decode("utf-8", "replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)

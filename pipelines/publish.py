@@ -17,12 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipelines.vertex import (
-    InvalidPipelineSubmissionError,
-    PipelineSubmissionError,
-    _check_bucket,
-    _pipeline_name,
-)
+from pipelines.vertex import InvalidPipelineSubmissionError, PipelineSubmissionError, build_pipeline_job
 from registry_core.deploy.vertex import is_local_endpoint
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
 from registry_core.google_errors import api_message
@@ -34,8 +29,6 @@ _AR_HOST = re.compile(
     r"^https://(?P<location>[a-z][-a-z0-9]*)-kfp\.pkg\.dev/(?P<project>[^/\s]+)/(?P<repository>[^/\s]+)/?$"
 )
 _TAG = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9_.]{0,127}$")
-_GCS_URI = re.compile(r"^gs://(?P<bucket>[a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:/.*)?$")
-_REMOTE_TEMPLATE = re.compile(r"^(?:gs|https)://", re.IGNORECASE)
 _CRON_TIME_ZONE = re.compile(r"^(?:CRON_TZ|TZ)=[A-Za-z_]+(?:/[A-Za-z0-9_+-]+)*$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?LW#-]+$")
 _INSTALL_HINT = "publishing pipelines needs the kfp extra: pip install 'registry-core[kfp]'"
@@ -190,60 +183,16 @@ def schedule_pipeline(
         PipelineSubmissionError: the bucket does not exist, or Vertex AI refused the schedule.
         DependencyMissingError: google-cloud-aiplatform is not installed.
     """
-    root_match = _GCS_URI.match(pipeline_root or "")
-    if root_match is None:
-        msg = one_line(f"pipeline_root must be a gs://bucket[/prefix] URI, got {pipeline_root!r}")
-        raise InvalidPipelineSubmissionError(msg)
-    if not project or not region:
-        msg = "project and region are required to schedule a pipeline on Vertex AI"
-        raise InvalidPipelineSubmissionError(msg)
     _check_cron(cron)
     if max_concurrent_runs < 1 or (max_runs is not None and max_runs < 1):
         msg = f"run counts must be at least 1, got max_concurrent_runs={max_concurrent_runs}, max_runs={max_runs}"
         raise InvalidPipelineSubmissionError(msg)
-    template = str(template_path)
-    remote = bool(_REMOTE_TEMPLATE.match(template))
-    if not remote and not Path(template).is_file():
-        msg = f"the pipeline template {template} does not exist (compile the pipeline first)"
-        raise InvalidPipelineSubmissionError(msg)
-    try:
-        import requests
-        from google.api_core import exceptions as api_exceptions
-        from google.auth import exceptions as auth_exceptions
-        from google.cloud import aiplatform, storage
-    except ImportError as exc:
-        raise DependencyMissingError(_INSTALL_HINT) from exc
-    sdk_errors: tuple[type[BaseException], ...] = (
-        api_exceptions.GoogleAPIError,
-        auth_exceptions.GoogleAuthError,
-        requests.exceptions.RequestException,
-    )
-    name = display_name or (None if remote else _pipeline_name(template)) or "pipeline"
-    if credentials is None and is_local_endpoint(api_endpoint):
-        from google.auth.credentials import AnonymousCredentials
-
-        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]  # a local stand-in takes none
-    if api_endpoint:
-        aiplatform.init(api_endpoint=api_endpoint, api_transport="rest")
-
-    _check_bucket(storage, root_match["bucket"], project, credentials, sdk_errors)
-
-    try:
-        job = aiplatform.PipelineJob(
-            display_name=name,
-            template_path=template,
-            pipeline_root=pipeline_root,
-            parameter_values=parameter_values,
-            credentials=credentials,
-            project=project,
-            location=region,
-        )
-    except (ValueError, TypeError, KeyError) as exc:  # the SDK's own checks: parameters, display name
-        msg = one_line(f"cannot build the pipeline job from {template}: {exc}")
-        raise InvalidPipelineSubmissionError(msg) from exc
-    except sdk_errors as exc:  # reading a remote template
-        msg = one_line(f"cannot read the pipeline template {template}: {api_message(exc)}")
-        raise PipelineSubmissionError(msg) from exc
+    built = build_pipeline_job(
+        template_path, project=project, region=region, pipeline_root=pipeline_root,
+        parameter_values=parameter_values, display_name=display_name, api_endpoint=api_endpoint,
+        credentials=credentials, fresh_job_id=False,
+    )  # fmt: skip
+    job, name, sdk_errors = built.job, built.name, built.errors
     try:
         schedule = job.create_schedule(
             cron=cron,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,100 @@ def _check_bucket(
         raise PipelineSubmissionError(msg)
 
 
+@dataclass(frozen=True)
+class BuiltJob:
+    """A pipeline job ready to submit or schedule, and the SDK errors its calls may raise."""
+
+    job: Any
+    name: str
+    errors: tuple[type[BaseException], ...]
+
+
+def build_pipeline_job(
+    template_path: str | Path,
+    *,
+    project: str,
+    region: str,
+    pipeline_root: str,
+    parameter_values: dict[str, Any] | None = None,
+    display_name: str | None = None,
+    labels: dict[str, str] | None = None,
+    enable_caching: bool | None = None,
+    api_endpoint: str | None = None,
+    credentials: Any = None,
+    fresh_job_id: bool = True,
+) -> BuiltJob:
+    """Check a run's arguments and the pipeline-root bucket, then build its ``aiplatform.PipelineJob`` (not sent).
+
+    With `fresh_job_id` the job gets the id ``<pipeline name>-<UTC timestamp>-<random>`` (a schedule's runs get
+    theirs from Vertex AI); the other arguments are as `submit_pipeline`'s.
+
+    Raises:
+        InvalidPipelineSubmissionError: a malformed argument, a missing template, parameters the pipeline lacks.
+        PipelineSubmissionError: the bucket does not exist, or a remote template cannot be read.
+        DependencyMissingError: google-cloud-aiplatform is not installed.
+    """
+    root_match = _GCS_URI.match(pipeline_root or "")
+    if root_match is None:
+        msg = one_line(f"pipeline_root must be a gs://bucket[/prefix] URI, got {pipeline_root!r}")
+        raise InvalidPipelineSubmissionError(msg)
+    if not project or not region:
+        msg = "project and region are required to run a pipeline on Vertex AI"
+        raise InvalidPipelineSubmissionError(msg)
+    template = str(template_path)
+    remote_template = bool(_REMOTE_TEMPLATE.match(template))
+    if not remote_template and not Path(template).is_file():
+        msg = f"the pipeline template {template} does not exist (compile the pipeline first)"
+        raise InvalidPipelineSubmissionError(msg)
+
+    try:
+        import requests
+        from google.api_core import exceptions as api_exceptions
+        from google.auth import exceptions as auth_exceptions
+        from google.cloud import aiplatform, storage
+    except ImportError as exc:
+        raise DependencyMissingError(_INSTALL_HINT) from exc
+    sdk_errors: tuple[type[BaseException], ...] = (
+        api_exceptions.GoogleAPIError,  # HTTP/gRPC errors and retry timeouts
+        auth_exceptions.GoogleAuthError,  # no or unusable credentials
+        requests.exceptions.RequestException,  # unreachable endpoint
+    )
+
+    pipeline_name = None if remote_template else _pipeline_name(template)
+    name = display_name or pipeline_name or "pipeline"
+    if credentials is None and is_local_endpoint(api_endpoint):
+        from google.auth.credentials import AnonymousCredentials
+
+        credentials = AnonymousCredentials()  # a local stand-in of Vertex AI takes no Google credentials
+    if api_endpoint:
+        # REST, always: an http(s):// endpoint only works over REST, and init() without a project would switch to
+        # REST anyway. Project, location and credentials stay per job rather than global.
+        aiplatform.init(api_endpoint=api_endpoint, api_transport="rest")
+
+    _check_bucket(storage, root_match["bucket"], project, credentials, sdk_errors)
+
+    try:
+        job = aiplatform.PipelineJob(
+            display_name=name,
+            template_path=template,
+            job_id=_job_id(pipeline_name or display_name) if fresh_job_id else None,
+            pipeline_root=pipeline_root,
+            parameter_values=parameter_values,
+            enable_caching=enable_caching,
+            labels=labels,
+            credentials=credentials,
+            project=project,
+            location=region,
+        )
+    except (ValueError, TypeError, KeyError) as exc:  # the SDK's own checks: labels, parameters, display name
+        msg = one_line(f"cannot build the pipeline job from {template}: {exc}")
+        raise InvalidPipelineSubmissionError(msg) from exc
+    except sdk_errors as exc:  # reading a remote template
+        msg = one_line(f"cannot read the pipeline template {template}: {api_message(exc)}")
+        raise PipelineSubmissionError(msg) from exc
+    return BuiltJob(job=job, name=name, errors=sdk_errors)
+
+
 def submit_pipeline(
     template_path: str | Path,
     *,
@@ -136,65 +231,12 @@ def submit_pipeline(
         PipelineSubmissionError: the bucket does not exist, Vertex AI refused the job, or the job failed (`wait`).
         DependencyMissingError: google-cloud-aiplatform is not installed.
     """
-    root_match = _GCS_URI.match(pipeline_root or "")
-    if root_match is None:
-        msg = one_line(f"pipeline_root must be a gs://bucket[/prefix] URI, got {pipeline_root!r}")
-        raise InvalidPipelineSubmissionError(msg)
-    if not project or not region:
-        msg = "project and region are required to submit a pipeline to Vertex AI"
-        raise InvalidPipelineSubmissionError(msg)
-    template = str(template_path)
-    remote_template = bool(_REMOTE_TEMPLATE.match(template))
-    if not remote_template and not Path(template).is_file():
-        msg = f"the pipeline template {template} does not exist (compile the pipeline first)"
-        raise InvalidPipelineSubmissionError(msg)
-
-    try:
-        import requests
-        from google.api_core import exceptions as api_exceptions
-        from google.auth import exceptions as auth_exceptions
-        from google.cloud import aiplatform, storage
-    except ImportError as exc:
-        raise DependencyMissingError(_INSTALL_HINT) from exc
-    sdk_errors: tuple[type[BaseException], ...] = (
-        api_exceptions.GoogleAPIError,  # HTTP/gRPC errors and retry timeouts
-        auth_exceptions.GoogleAuthError,  # no or unusable credentials
-        requests.exceptions.RequestException,  # unreachable endpoint
-    )
-
-    pipeline_name = None if remote_template else _pipeline_name(template)
-    display_name = display_name or pipeline_name
-    if credentials is None and is_local_endpoint(api_endpoint):
-        from google.auth.credentials import AnonymousCredentials
-
-        credentials = AnonymousCredentials()  # a local stand-in of Vertex AI takes no Google credentials
-    if api_endpoint:
-        # REST, always: an http(s):// endpoint only works over REST, and init() without a project would switch to
-        # REST anyway. Project, location and credentials stay per job rather than global.
-        aiplatform.init(api_endpoint=api_endpoint, api_transport="rest")
-
-    _check_bucket(storage, root_match["bucket"], project, credentials, sdk_errors)
-
-    try:
-        job = aiplatform.PipelineJob(
-            display_name=display_name,  # type: ignore[arg-type]  # None lets the SDK generate one
-            template_path=template,
-            job_id=_job_id(pipeline_name or display_name),
-            pipeline_root=pipeline_root,
-            parameter_values=parameter_values,
-            enable_caching=enable_caching,
-            labels=labels,
-            credentials=credentials,
-            project=project,
-            location=region,
-        )
-    except (ValueError, TypeError, KeyError) as exc:  # the SDK's own checks: labels, parameters, display name
-        msg = one_line(f"cannot build the pipeline job from {template}: {exc}")
-        raise InvalidPipelineSubmissionError(msg) from exc
-    except sdk_errors as exc:  # reading a remote template
-        msg = one_line(f"cannot read the pipeline template {template}: {api_message(exc)}")
-        raise PipelineSubmissionError(msg) from exc
-
+    built = build_pipeline_job(
+        template_path, project=project, region=region, pipeline_root=pipeline_root,
+        parameter_values=parameter_values, display_name=display_name, labels=labels, enable_caching=enable_caching,
+        api_endpoint=api_endpoint, credentials=credentials,
+    )  # fmt: skip
+    job, sdk_errors = built.job, built.errors
     try:
         job.submit(service_account=service_account)
     except sdk_errors as exc:

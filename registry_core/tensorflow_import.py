@@ -8,10 +8,12 @@ on stderr if the import fails, so nothing that explains a failure is lost.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from types import ModuleType
 
 from registry_core.errors import DependencyMissingError
@@ -44,12 +46,23 @@ def import_tensorflow(purpose: str) -> ModuleType:
 
 def _import_quietly() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # Python-side TF logging: warnings and errors only
+    with native_stderr_caught():
+        import tensorflow  # noqa: F401 - the caller returns it from sys.modules
+
+
+@contextlib.contextmanager
+def native_stderr_caught() -> Iterator[None]:
+    """Catch what native code writes to file descriptor 2 meanwhile; drop it, or replay it if an error escapes.
+
+    TensorFlow's runtime prints its notices there (on import, and again on a model's first prediction), past where
+    its logging settings reach.
+    """
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as caught:
         os.dup2(caught.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            yield
         except BaseException:
             os.dup2(saved, 2)
             caught.seek(0)

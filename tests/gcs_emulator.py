@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -179,6 +180,16 @@ class GCSEmulator:
             self._admin = self.client()  # one client (and connection pool) for all buckets
         self._admin.create_bucket(name)
         return name
+
+    def bucket_locations(self) -> Callable[[str], str | None]:
+        """Return ``bucket name -> its location`` (None for no such bucket), as `VertexStandIn` wants it."""
+        client = self.client()
+
+        def location(bucket: str) -> str | None:
+            found = client.lookup_bucket(bucket)
+            return None if found is None else str(found.location)
+
+        return location
 
 
 def make_client(url: str, session: requests.Session | None = None) -> storage.Client:

@@ -41,19 +41,9 @@ CLI = str(Path(sys.executable).parent / "model-registry")
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 
 
-def _bucket_locations(emulator: GCSEmulator) -> Any:
-    client = emulator.client()
-
-    def location(bucket: str) -> str | None:
-        found = client.lookup_bucket(bucket)
-        return None if found is None else str(found.location)
-
-    return location
-
-
 @pytest.fixture
 def standin(gcs_emulator: GCSEmulator) -> Iterator[VertexStandIn]:
-    with isolated_aiplatform_config(), VertexStandIn(bucket_location=_bucket_locations(gcs_emulator)) as server:
+    with isolated_aiplatform_config(), VertexStandIn(bucket_location=gcs_emulator.bucket_locations()) as server:
         yield server
 
 
@@ -408,7 +398,7 @@ def test_a_multi_region_bucket_is_refused_as_vertex_refuses_it(
 
         # what the check spares: Vertex AI (and so the stand-in) refuses the upload itself (FAILED_PRECONDITION,
         # which api-core raises as BadRequest over REST: it goes by the HTTP status)
-        standin.bucket_location = _bucket_locations(us)
+        standin.bucket_location = us.bucket_locations()
         with pytest.raises(api_exceptions.BadRequest, match="is in location `us`. It must be in the same regional"):
             _sdk(standin).Model.upload(
                 display_name=MODEL, artifact_uri=registry.get_model_metadata(MODEL, v1).artifact_uri,

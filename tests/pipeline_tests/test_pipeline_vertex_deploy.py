@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gcs_emulator import GCSEmulator
 from kfp import dsl, local
 from kfp.dsl import Model
 from vertex_standin import VertexStandIn, isolated_aiplatform_config
@@ -23,12 +24,24 @@ REGION = "europe-west4"
 NAME = "eyewear"
 
 # kfp.local says that display names and resource limits mean nothing to it: true, and not what is tested here
-pytestmark = pytest.mark.filterwarnings("ignore:Task .* have no effect in the current local runner:UserWarning")
+# and that a gs:// artifact has no local path: the deploy task reads the registry, never the artifact's path
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:Task .* have no effect in the current local runner:UserWarning"),
+    pytest.mark.filterwarnings("ignore:It looks like you're using the remote file:UserWarning"),
+]
 
 
 @pytest.fixture
-def standin() -> Iterator[VertexStandIn]:
-    with isolated_aiplatform_config(), VertexStandIn() as server:
+def europe(monkeypatch: pytest.MonkeyPatch) -> Iterator[GCSEmulator]:
+    """A GCS emulator whose buckets are in the run's region (Vertex AI reads artifacts only from its own region)."""
+    with GCSEmulator(location=REGION.upper()) as emulator:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.url)  # the task subprocesses inherit it
+        yield emulator
+
+
+@pytest.fixture
+def standin(europe: GCSEmulator) -> Iterator[VertexStandIn]:
+    with isolated_aiplatform_config(), VertexStandIn(bucket_location=europe.bucket_locations()) as server:
         yield server
 
 
@@ -45,9 +58,9 @@ def deploy_registered_version(
 
 
 def test_integer_settings_and_the_run_s_region_reach_the_vertex_deployment(
-    gcs_bucket: str, standin: VertexStandIn, tmp_path: Path
+    europe: GCSEmulator, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    registry = ModelRegistry.from_uri(f"gs://{gcs_bucket}/registry")
+    registry = ModelRegistry.from_uri(f"gs://{europe.create_bucket()}/registry")
     folder = tmp_path / "saved_model"
     (folder / "variables").mkdir(parents=True)
     (folder / "saved_model.pb").write_text("not really a SavedModel")
