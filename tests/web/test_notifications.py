@@ -115,11 +115,12 @@ def test_webhooks_are_signed_json_and_retried_after_a_500(make_client: Callable[
     try:
         client = make_client(webhooks=[hook(receiver.url)], webhook_allowed_networks=LOCAL)
         request_and_approve(client)
-        deliveries = receiver.wait_for(lambda d: len(d) >= 3)
+        deliveries = receiver.wait_for(lambda d: len(d) >= 4)
     finally:
         receiver.stop()
-    assert receiver.attempts == 4  # the first attempt got a 500 and was retried
-    assert [d.json()["event"] for d in deliveries] == ["promotion_requested", "approved", "promoted"]
+    assert receiver.attempts == 5  # the first attempt got a 500 and was retried
+    # the approval promotes v2, which archives v1, the production version it supersedes
+    assert [d.json()["event"] for d in deliveries] == ["promotion_requested", "approved", "promoted", "stage_changed"]
     for delivery in deliveries:
         assert delivery.signed_with(SECRET)
         assert not delivery.signed_with("another-secret")
