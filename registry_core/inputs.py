@@ -11,9 +11,9 @@ from pydantic import ValidationError
 
 from registry_core.bounds import MAX_KEY, MAX_TAGS, MAX_TEXT, MAX_URI, check_count, check_number, check_text
 from registry_core.errors import InvalidInputError
-from registry_core.metadata import Lineage, ParamValue, first_error
+from registry_core.metadata import Lineage, ParamValue
 from registry_core.storage.base import walk_files
-from registry_core.text import shown
+from registry_core.text import one_line, shown
 
 MAX_TAG_LENGTH = 128
 MAX_DESCRIPTION_LENGTH = MAX_TEXT
@@ -109,7 +109,7 @@ def clean_lineage(lineage: Lineage | Mapping[str, Any] | None) -> Lineage:
         try:
             lineage = Lineage.model_validate(dict(lineage))
         except ValidationError as exc:
-            msg = f"invalid lineage: {first_error(exc)}"
+            msg = f"invalid lineage: {one_line(exc)}"
             raise InvalidInputError(msg) from None
     check_count(lineage.training_data_uris, "training data URIs")
     for uri in lineage.training_data_uris:

@@ -27,7 +27,7 @@ from pydantic import (
 from registry_core import html_tables
 from registry_core.bounds import check_count, check_text
 from registry_core.errors import InvalidInputError, InvalidStageError
-from registry_core.text import shown
+from registry_core.text import one_line, shown
 
 SCHEMA_VERSION = 1
 _MAX_METRIC_NAME = 128
@@ -92,11 +92,13 @@ class ModelStage(StrEnum):
             raise InvalidStageError(msg) from None
 
 
-class _Record(BaseModel):
+class Record(BaseModel):
+    """Base of every stored record: immutable, no unknown fields, ``model_*`` field names allowed."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
 
-class ModelPerformance(_Record):
+class ModelPerformance(Record):
     """Evaluation metrics of a model version; every value is a finite float.
 
     Attributes:
@@ -171,7 +173,7 @@ class ModelPerformance(_Record):
         try:
             return cls(**known, extra=extra)
         except ValueError as exc:
-            raise InvalidInputError(first_error(exc)) from None
+            raise InvalidInputError(one_line(exc)) from None
 
     def as_dict(self) -> dict[str, float]:
         """Return every metric that has a value as one flat mapping."""
@@ -182,7 +184,7 @@ class ModelPerformance(_Record):
 _NAMED_METRICS = ("accuracy", "precision", "recall", "f1_score", "auc", "loss")
 
 
-class FileEntry(_Record):
+class FileEntry(Record):
     """One file of an artifact folder.
 
     Attributes:
@@ -196,7 +198,7 @@ class FileEntry(_Record):
     sha256: str
 
 
-class Lineage(_Record):
+class Lineage(Record):
     """Where a version came from.
 
     Attributes:
@@ -214,7 +216,7 @@ class Lineage(_Record):
     extra: dict[str, str] = Field(default_factory=dict)
 
 
-class Approval(_Record):
+class Approval(Record):
     """A sign-off allowing a version into a stage; valid only for the digest it names.
 
     Attributes:
@@ -232,7 +234,7 @@ class Approval(_Record):
     artifact_digest: str
 
 
-class StageChange(_Record):
+class StageChange(Record):
     """One move of a version between stages.
 
     Attributes:
@@ -254,7 +256,7 @@ class StageChange(_Record):
     cause: str = "promote"
 
 
-class PromotionRequest(_Record):
+class PromotionRequest(Record):
     """A request to move a version to an approval-gated stage, waiting for (or decided by) an approver.
 
     Attributes:
@@ -282,7 +284,7 @@ class PromotionRequest(_Record):
     decision_comment: str = ""
 
 
-class Deployment(_Record):
+class Deployment(Record):
     """A version serving on an endpoint.
 
     Attributes:
@@ -304,7 +306,7 @@ class Deployment(_Record):
     undeployed_at: datetime | None = None
 
 
-class ModelMetadata(_Record):
+class ModelMetadata(Record):
     """One registered version of a model: immutable artifacts plus lifecycle state.
 
     Attributes:
@@ -405,7 +407,7 @@ class HistoryAction(StrEnum):
     UNDEPLOYED = "undeployed"
 
 
-class HistoryEntry(_Record):
+class HistoryEntry(Record):
     """One line of a model's append-only history.
 
     Attributes:
@@ -470,12 +472,3 @@ class HistoryList(list[HistoryEntry]):
         ]  # fmt: skip
         return html_tables.table(columns, rows)
 
-
-def first_error(exc: ValueError) -> str:
-    """Return a one-line message from a pydantic ValidationError (or any ValueError)."""
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg"))
-    return str(exc).splitlines()[0]

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from registry_core.errors import (
     ConcurrentModificationError,
@@ -32,9 +32,11 @@ from registry_core.metadata import (
     HistoryEntry,
     ModelMetadata,
     ModelStage,
+    Record,
 )
 from registry_core.names import validate_name
 from registry_core.storage.base import StorageBackend
+from registry_core.text import one_line
 from registry_core.versioning import VersioningStrategy, version_key
 
 logger = logging.getLogger(__name__)
@@ -91,7 +93,7 @@ def pending_key(name: str, upload_id: str) -> str:
     return f"{PENDING_PREFIX}{name}/{upload_id}{_DOC_SUFFIX}"
 
 
-class ModelRecord(BaseModel):
+class ModelRecord(Record):
     """Everything mutable about one model, kept in one document so that one conditional write changes it.
 
     Attributes:
@@ -102,8 +104,6 @@ class ModelRecord(BaseModel):
         versions: Every version, in registration order.
         history: Append-only log, oldest first.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
     schema_version: int = SCHEMA_VERSION
     name: str
@@ -140,10 +140,10 @@ class ModelRecord(BaseModel):
         return self.model_copy(update={"history": self.history + entries})
 
 
-Record = TypeVar("Record", bound=BaseModel)
+Doc = TypeVar("Doc", bound=Record)  # a document type: ModelRecord, EndpointRecord
 
 
-class DocumentStore(Generic[Record]):
+class DocumentStore(Generic[Doc]):
     """JSON documents of one pydantic type at ``<prefix><name>.json``, updated by compare-and-swap.
 
     Args:
@@ -153,14 +153,14 @@ class DocumentStore(Generic[Record]):
         kind: What a document describes, for messages ("model", "endpoint").
     """
 
-    def __init__(self, storage: StorageBackend, record_type: type[Record], prefix: str, kind: str) -> None:
+    def __init__(self, storage: StorageBackend, record_type: type[Doc], prefix: str, kind: str) -> None:
         self.storage = storage
         self.record_type = record_type
         self.prefix = prefix
         self.kind = kind
         # name -> (bytes, record) of the last version of each document read or written here: parsing is a pure
         # function of the bytes, so unchanged bytes (compared in full) reuse the record. Records are frozen and shared.
-        self._parsed: dict[str, tuple[bytes, Record]] = {}
+        self._parsed: dict[str, tuple[bytes, Doc]] = {}
         self.context: dict[str, object] = {LOCATIONS_CONTEXT: RootRelativeLocations(storage.uri)}
 
     def key(self, name: str) -> str:
@@ -176,7 +176,7 @@ class DocumentStore(Generic[Record]):
                 names.append(stem[: -len(_DOC_SUFFIX)])
         return sorted(names)
 
-    def get(self, name: str) -> Record | None:
+    def get(self, name: str) -> Doc | None:
         """Return the document of `name`, or None (one read). Raises: CorruptRecordError."""
         key = self.key(name)
         try:
@@ -185,7 +185,7 @@ class DocumentStore(Generic[Record]):
             return None
         return self._parse(name, key, data)
 
-    def _load_with_generation(self, name: str) -> tuple[Record | None, str | None]:
+    def _load_with_generation(self, name: str) -> tuple[Doc | None, str | None]:
         key = self.key(name)
         try:
             data, generation = self.storage.read_with_generation(key)
@@ -193,7 +193,7 @@ class DocumentStore(Generic[Record]):
             return None, None
         return self._parse(name, key, data), generation
 
-    def _parse(self, name: str, key: str, data: bytes) -> Record:
+    def _parse(self, name: str, key: str, data: bytes) -> Doc:
         """Parse `data`, or return the previous parse of `name` if its bytes are exactly the same."""
         cached = self._parsed.get(name)
         if cached is not None and cached[0] == data:
@@ -202,12 +202,12 @@ class DocumentStore(Generic[Record]):
         self._remember(name, data, record)
         return record
 
-    def _remember(self, name: str, data: bytes, record: Record) -> None:
+    def _remember(self, name: str, data: bytes, record: Doc) -> None:
         if len(self._parsed) >= _PARSED_DOCUMENTS and name not in self._parsed:
             self._parsed.clear()  # a bound on memory; clear() is safe against other threads, unlike eviction loops
         self._parsed[name] = (data, record)
 
-    def update(self, name: str, mutate: Callable[[Record | None], Record]) -> Record:
+    def update(self, name: str, mutate: Callable[[Doc | None], Doc]) -> Doc:
         """Apply `mutate` to the current document of `name` and write the result conditionally.
 
         `mutate` gets the document as last read (None if it does not exist yet) and returns the new one; it is
@@ -263,7 +263,7 @@ class DocumentStore(Generic[Record]):
             return updated
 
 
-def _history_ids(record: BaseModel) -> set[str]:
+def _history_ids(record: Record) -> set[str]:
     """Ids of a document's history entries (model and endpoint documents both keep an id'd history)."""
     return {entry.id for entry in getattr(record, "history", ())}
 
@@ -293,8 +293,8 @@ def parse_record(data: bytes, key: str, context: dict[str, object] | None = None
 
 
 def parse_document(
-    record_type: type[Record], data: bytes, key: str, context: dict[str, object] | None = None
-) -> Record:
+    record_type: type[Doc], data: bytes, key: str, context: dict[str, object] | None = None
+) -> Doc:
     """Parse a document (`context`: the store's, which resolves artifact locations).
 
     Raises:
@@ -303,9 +303,5 @@ def parse_document(
     try:
         return record_type.model_validate_json(data, context=context)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        # Keys and validator messages come from the document itself: keep the message on one line.
-        where = ".".join(str(p) if str(p).isprintable() else repr(p) for p in first.get("loc", ()))
-        problem = " ".join(str(first.get("msg", "invalid")).split())
-        msg = f"corrupt record {key}: {where + ': ' if where else ''}{problem}"
+        msg = f"corrupt record {key}: {one_line(exc)}"  # keys and messages come from the document: one line
         raise CorruptRecordError(msg) from None

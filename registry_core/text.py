@@ -25,12 +25,31 @@ def printable(text: object) -> str:
 
 
 def one_line(text: object, limit: int = MAX_MESSAGE) -> str:
-    """Return `text` printable, on one line and at most `limit` characters (cut with a count of what was left)."""
+    """Return `text` printable, on one line and at most `limit` characters (cut with a count of what was left).
+
+    A validation error (pydantic's or FastAPI's: an exception with an ``errors()`` list) becomes its first problem,
+    ``where: what``, instead of pydantic's multi-line text.
+    """
+    if isinstance(text, Exception) and callable(getattr(text, "errors", None)):
+        text = _first_problem(text)
     line = " ".join(printable(text).split())
     if len(line) <= limit:
         return line
     kept = max(limit - 40, 0)
     return f"{line[:kept]}... ({len(line) - kept} more characters)"
+
+
+def _first_problem(exc: Exception) -> str:
+    """Return ``where: what`` of the first problem of a validation error."""
+    problems = exc.errors()  # type: ignore[attr-defined]  # the caller checked that it has errors()
+    first = problems[0] if problems else {}
+    loc = tuple(first.get("loc", ()))
+    if loc[:1] == ("body",):  # FastAPI's: where in the request; the body is where it always is
+        loc = loc[1:]
+    # The location names fields of our own models, but also keys a caller or a stored document chose: bound each.
+    where = ".".join(one_line(str(p) if str(p).isprintable() else repr(p), MAX_SHOWN) for p in loc)
+    what = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    return f"{where}: {what}" if where else what
 
 
 class _BoundedRepr(reprlib.Repr):

@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except ValueError as exc:  # pydantic ValidationError of a config value
-        _error(str(exc).splitlines()[-1] if str(exc) else repr(exc))
+        _error(exc if str(exc) else repr(exc))
         return 2
     except OSError as exc:
         _error(exc)

@@ -5,19 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from registry_core import html_tables
-from registry_core.metadata import SCHEMA_VERSION, ArtifactUri
+from registry_core.metadata import SCHEMA_VERSION, ArtifactUri, Record
 
 ENDPOINTS_PREFIX = "endpoints/"
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
-
-
-class EndpointDeployment(_Record):
+class EndpointDeployment(Record):
     """One model version deployed on an endpoint (kept after undeployment, for rollback and audit).
 
     Attributes:
@@ -43,7 +39,7 @@ class EndpointDeployment(_Record):
     undeployed_at: datetime | None = None
 
 
-class EndpointEvent(_Record):
+class EndpointEvent(Record):
     """One line of an endpoint's history.
 
     Attributes:
@@ -69,7 +65,7 @@ class EndpointEvent(_Record):
     principal: str = ""
 
 
-class EndpointRecord(_Record):
+class EndpointRecord(Record):
     """An endpoint: its target, every deployment it had, the live traffic split and its history.
 
     Attributes:

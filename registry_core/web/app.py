@@ -242,13 +242,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        problems = exc.errors()
-        first = problems[0] if problems else {}
-        where = ".".join(one_line(p, MAX_SHOWN) for p in first.get("loc", ()) if p != "body")
-        message = f"{where}: {first.get('msg', 'invalid value')}" if where else str(first.get("msg", "invalid"))
+        message = one_line(exc)
         if _wants_json(request):
             body = error_body(422, "RequestValidationError", message)
-            body["detail"] = _jsonable_errors(problems)
+            body["detail"] = _jsonable_errors(exc.errors())
             return JSONResponse(body, status_code=422)
         return pages.error_page(request, 422, message)
 

@@ -51,7 +51,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from registry_core.errors import InvalidInputError
-from registry_core.text import shown
+from registry_core.text import one_line, shown
 
 ENV_PREFIX = "MODEL_REGISTRY_UI_"
 CONFIG_ENV = "MODEL_REGISTRY_UI_CONFIG"
@@ -287,10 +287,7 @@ class WebConfig(_Settings):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first.get("loc", ()))
-            text = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-            msg = f"invalid UI setting {where}: {text}" if where else f"invalid UI settings: {text}"
+            msg = f"invalid UI settings: {one_line(exc)}"
             raise InvalidInputError(msg) from None
 
     def all_tokens(self) -> dict[str, str]:
@@ -368,5 +365,5 @@ def _read_tokens(path: Path) -> dict[str, str]:
     try:
         return WebConfig.model_validate({"tokens": parsed}).tokens
     except ValidationError as exc:
-        msg = f"tokens file {path}: {exc.errors()[0].get('msg', 'invalid token')}"
+        msg = f"tokens file {path}: {one_line(exc)}"
         raise InvalidInputError(msg) from None
