@@ -471,4 +471,3 @@ class HistoryList(list[HistoryEntry]):
             for e in self
         ]  # fmt: skip
         return html_tables.table(columns, rows)
-

@@ -292,9 +292,7 @@ def parse_record(data: bytes, key: str, context: dict[str, object] | None = None
     return parse_document(ModelRecord, data, key, context)
 
 
-def parse_document(
-    record_type: type[Doc], data: bytes, key: str, context: dict[str, object] | None = None
-) -> Doc:
+def parse_document(record_type: type[Doc], data: bytes, key: str, context: dict[str, object] | None = None) -> Doc:
     """Parse a document (`context`: the store's, which resolves artifact locations).
 
     Raises:

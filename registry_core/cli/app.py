@@ -15,7 +15,7 @@ import typer
 from registry_core.cli import deploy, lifecycle, maintenance, ui, versions
 from registry_core.cli._context import state
 from registry_core.cli._output import echo
-from registry_core.errors import RegistryError
+from registry_core.errors import InvalidInputError, RegistryError, StorageError
 from registry_core.text import one_line
 
 PLUGIN_GROUP = "registry_core.commands"
@@ -96,10 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except ValueError as exc:  # pydantic ValidationError of a config value
         _error(exc if str(exc) else repr(exc))
-        return 2
+        return InvalidInputError.exit_code
     except OSError as exc:
         _error(exc)
-        return 7
+        return StorageError.exit_code
     return result if isinstance(result, int) else 0
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from registry_core.errors import DeploymentError, InvalidInputError
+from registry_core.errors import DeploymentError, InvalidInputError, PredictionError
 from registry_core.tensorflow_import import import_tensorflow
 from registry_core.text import shown
 
@@ -48,7 +48,7 @@ class SavedModelPredictor:
         Raises:
             InvalidInputError: an instance is not an object with exactly the signature's inputs, or a value
                 does not fit its input's type.
-            DeploymentError: the model failed on valid input.
+            PredictionError: the model failed on valid input.
         """
         tf = self._tf
         if not isinstance(instances, list | tuple) or not instances:
@@ -89,11 +89,11 @@ class SavedModelPredictor:
             raise InvalidInputError(msg) from None
         except Exception as exc:  # noqa: BLE001 - a model failing on valid input is the deployment's fault
             msg = f"the model failed: {_tf_message(exc)}"
-            raise DeploymentError(msg) from exc
+            raise PredictionError(msg) from exc
         arrays = {name: value.numpy() for name, value in outputs.items()}
         if unbatched := sorted(n for n, a in arrays.items() if a.ndim == 0 or a.shape[0] != len(instances)):
             msg = f"the model failed: outputs {unbatched} do not have one row per instance"
-            raise DeploymentError(msg)
+            raise PredictionError(msg)
         return [{name: _jsonable(array[i]) for name, array in arrays.items()} for i in range(len(instances))]
 
 

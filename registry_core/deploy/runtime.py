@@ -10,7 +10,7 @@ from typing import Any
 from registry_core.deploy.base import Prediction
 from registry_core.deploy.predictor import SavedModelPredictor
 from registry_core.deploy.records import ENDPOINTS_PREFIX, EndpointRecord
-from registry_core.errors import DeploymentError, EndpointNotFoundError, RegistryError, StorageError
+from registry_core.errors import DeploymentError, EndpointNotFoundError, NotServingError, RegistryError, StorageError
 from registry_core.loading import verified_folder
 from registry_core.metadata import ModelMetadata
 from registry_core.storage.base import StorageBackend
@@ -88,18 +88,18 @@ class EndpointRuntime:
         """Pick a deployed model by the traffic split, among those that loaded.
 
         Raises:
-            DeploymentError: nothing that gets traffic could be loaded.
+            NotServingError: nothing that gets traffic could be loaded.
         """
         with self._lock:
             record, predictors = self.record, self.predictors
         if record is None:
             msg = f"endpoint {self.endpoint_name!r} has not been loaded"
-            raise DeploymentError(msg)
+            raise NotServingError(msg)
         candidates = [(i, share) for i, share in record.traffic.items() if share > 0 and i in predictors]
         if not candidates:
             reasons = "; ".join(self.load_errors.values()) or "no model gets traffic"
             msg = f"endpoint {self.endpoint_name!r} has nothing to serve: {reasons}"
-            raise DeploymentError(msg)
+            raise NotServingError(msg)
         ids, weights = zip(*candidates, strict=True)
         return str(self._rng.choices(ids, weights=weights)[0])
 
@@ -107,7 +107,7 @@ class EndpointRuntime:
         """Predict with the deployed model `deployed_id`, or one chosen by the split.
 
         Raises:
-            InvalidInputError: bad instances. DeploymentError: nothing serves, or the model failed.
+            InvalidInputError: bad instances. NotServingError: nothing serves. PredictionError: the model failed.
         """
         chosen = deployed_id or self.choose()
         with self._lock:
@@ -116,5 +116,5 @@ class EndpointRuntime:
         if predictor is None or record is None:
             reason = self.load_errors.get(chosen, "it is not deployed")
             msg = f"deployed model {shown(chosen)} of endpoint {shown(self.endpoint_name)} cannot serve: {reason}"
-            raise DeploymentError(msg)
+            raise NotServingError(msg)
         return Prediction(predictor.predict(instances), chosen, record.deployment(chosen).version)

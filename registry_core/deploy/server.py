@@ -12,7 +12,8 @@ Routes (JSON in and out, in Vertex AI's shapes):
 - ``GET /health``: what serves, what loaded and what was refused (503 when nothing can serve).
 - ``GET /openapi.json``: an OpenAPI 3.1 description of these routes.
 
-Errors are ``{"error": {"code": 400, "message": "...", "status": "INVALID_ARGUMENT"}}``.
+Errors are ``{"error": {"code": 400, "type": "InvalidInputError", "message": "..."}}``, the body and statuses of the
+web API (`registry_core.errors`): a registry error answers its class's ``http_status`` under its class name.
 """
 
 from __future__ import annotations
@@ -37,9 +38,16 @@ from urllib.parse import unquote, urlsplit
 
 from registry_core.deploy.records import EndpointRecord
 from registry_core.deploy.runtime import EndpointRuntime
-from registry_core.errors import DeploymentError, InvalidInputError, RegistryError
+from registry_core.errors import (
+    DeploymentError,
+    EndpointNotFoundError,
+    InvalidInputError,
+    NotFoundError,
+    RegistryError,
+    error_body,
+)
 from registry_core.storage.base import StorageBackend
-from registry_core.text import one_line, shown
+from registry_core.text import shown
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
@@ -60,20 +68,6 @@ MAX_CHUNK_OVERHEAD = 1024 * 1024
 _CONNECTION_TIMEOUT = 60.0  # seconds an idle keep-alive connection (or a slow client) may hold a thread
 _STOP_GRACE = 5.0  # seconds `stop` waits for requests in flight
 
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    404: "NOT_FOUND",
-    405: "UNIMPLEMENTED",
-    408: "DEADLINE_EXCEEDED",
-    411: "INVALID_ARGUMENT",
-    413: "INVALID_ARGUMENT",
-    414: "INVALID_ARGUMENT",
-    431: "INVALID_ARGUMENT",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-    505: "UNIMPLEMENTED",
-}
 _PREDICT = re.compile(
     r"^/v1/(?:projects/[^/]+/locations/[^/]+/)?endpoints/(?P<endpoint>[^/:]+)"
     r"(?:/deployedModels/(?P<deployed>[^/:]+))?:predict$"
@@ -83,7 +77,7 @@ _JSON_TYPES = {"float": "number", "double": "number", "half": "number", "bfloat1
 
 
 class _HTTPError(Exception):
-    """An error response: status code and one-line message."""
+    """A refusal of the request itself (route, method, framing, size): status code and one-line message."""
 
     def __init__(self, code: int, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
@@ -91,9 +85,10 @@ class _HTTPError(Exception):
         self.message = message
         self.headers = headers or {}
 
-
-def _error_body(code: int, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": one_line(message), "status": _STATUS.get(code, "UNKNOWN")}}
+    @property
+    def kind(self) -> str:
+        """The error body's type (see `registry_core.errors`)."""
+        return "ContentTooLarge" if self.code == 413 else "HTTPError"
 
 
 def _refuse_constant(name: str) -> Any:
@@ -256,13 +251,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(200, app.predict(endpoint, deployed, payload))
         except _HTTPError as exc:
             self._finish_body()
-            self._reply(exc.code, _error_body(exc.code, exc.message), exc.headers)
+            self._reply(exc.code, error_body(exc.code, exc.kind, exc.message), exc.headers)
+        except RegistryError as exc:  # bad instances (400), nothing serves (503), the model failed (500)...
+            self._finish_body()
+            self._reply(exc.http_status, error_body(exc.http_status, type(exc).__name__, exc))
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:
             logger.exception("%s %s failed", self.command, self.path)
             self._finish_body()
-            self._reply(500, _error_body(500, "internal error of the prediction server (see its log)"))
+            self._reply(500, error_body(500, "InternalError", "internal error of the prediction server (see its log)"))
 
     def _allow(self, *methods: str) -> None:
         if self.command not in methods:
@@ -274,13 +272,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_json(self) -> Any:
         body = self._read_body()
         if not body.strip():
-            raise _HTTPError(400, 'the request body is empty; send {"instances": [...]}')
+            msg = 'the request body is empty; send {"instances": [...]}'
+            raise InvalidInputError(msg)
         try:
             return json.loads(body, parse_constant=_refuse_constant)
         except RecursionError:
-            raise _HTTPError(400, "the request body is nested too deeply") from None
+            msg = "the request body is nested too deeply"
+            raise InvalidInputError(msg) from None
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-            raise _HTTPError(400, f"the request body is not valid JSON: {exc}") from None
+            msg = f"the request body is not valid JSON: {exc}"
+            raise InvalidInputError(msg) from None
 
     def _read_body(self) -> bytes:
         self._body_read = True
@@ -406,7 +407,7 @@ class _Handler(BaseHTTPRequestHandler):
         if declared.strip().isdigit() and int(declared) > limit:
             self.close_connection = True
             message = f"the request body has {int(declared)} bytes; the limit is {limit}"
-            self._reply(413, _error_body(413, message))
+            self._reply(413, error_body(413, "ContentTooLarge", message))
             return False
         return super().handle_expect_100()
 
@@ -434,7 +435,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "error"
         with contextlib.suppress(OSError):
-            self._reply(code, _error_body(code, message or explain or phrase))
+            self._reply(code, error_body(code, "HTTPError", message or explain or phrase))
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
         """Log one line per request at DEBUG (never straight to stderr)."""
@@ -604,31 +605,27 @@ class PredictionServer:
         return (200 if serving else 503), body
 
     def predict(self, endpoint_name: str, deployed_id: str | None, payload: Any) -> dict[str, Any]:
-        """Answer a predict request (raises _HTTPError for every refusal)."""
+        """Answer a predict request.
+
+        Raises:
+            EndpointNotFoundError, NotFoundError: another endpoint, or a deployed model it does not have.
+            InvalidInputError: a malformed request or instances that do not fit the model.
+            NotServingError: nothing can serve. PredictionError: the model failed on valid input.
+        """
         if endpoint_name != self.endpoint_name:
-            raise _HTTPError(404, f"endpoint {shown(endpoint_name)} is not served here; this server serves "
-                             f"{self.endpoint_name!r}")  # fmt: skip
+            msg = f"endpoint {shown(endpoint_name)} is not served here; this server serves {self.endpoint_name!r}"
+            raise EndpointNotFoundError(msg)
         instances = _instances(payload)
         runtime = self.runtime
         record = runtime.record
         if deployed_id is None:
-            try:
-                chosen = runtime.choose()
-            except DeploymentError as exc:
-                raise _HTTPError(503, str(exc)) from None
+            chosen = runtime.choose()
         else:
             if record is None or deployed_id not in {d.id for d in record.active()}:
-                where = f"endpoint {shown(self.endpoint_name)}"
-                raise _HTTPError(404, f"{where} has no deployed model {shown(deployed_id)}")
+                msg = f"endpoint {shown(self.endpoint_name)} has no deployed model {shown(deployed_id)}"
+                raise NotFoundError(msg)
             chosen = deployed_id
-        try:
-            prediction = runtime.predict(instances, chosen)
-        except InvalidInputError as exc:
-            raise _HTTPError(400, str(exc)) from None
-        except DeploymentError as exc:
-            raise _HTTPError(500 if chosen in runtime.predictors else 503, str(exc)) from None
-        except RegistryError as exc:
-            raise _HTTPError(500, str(exc)) from None
+        prediction = runtime.predict(instances, chosen)
         return {
             "predictions": prediction.predictions,
             "deployedModelId": prediction.deployed_model_id,
@@ -654,22 +651,30 @@ class PredictionServer:
 
 
 def _instances(payload: Any) -> list[Any]:
+    """Return the instances of a predict request. Raises: InvalidInputError naming what is wrong with it."""
+    problem = _request_problem(payload)
+    if problem:
+        raise InvalidInputError(problem)
+    instances: list[Any] = payload["instances"]
+    return instances
+
+
+def _request_problem(payload: Any) -> str:
     if not isinstance(payload, dict):
-        raise _HTTPError(400, 'the request body must be a JSON object: {"instances": [...]}')
+        return 'the request body must be a JSON object: {"instances": [...]}'
     if unknown := sorted(set(payload) - {"instances", "parameters"}):
-        raise _HTTPError(400, f"unknown fields {shown(unknown)}; a predict request has 'instances' and optional "
-                         "'parameters'")  # fmt: skip
+        return f"unknown fields {shown(unknown)}; a predict request has 'instances' and optional 'parameters'"
     if "instances" not in payload:
-        raise _HTTPError(400, "the request has no 'instances'")
+        return "the request has no 'instances'"
     instances = payload["instances"]
     if not isinstance(instances, list):
-        raise _HTTPError(400, f"'instances' must be a list, got {type(instances).__name__}")
+        return f"'instances' must be a list, got {type(instances).__name__}"
     if not instances:
-        raise _HTTPError(400, "'instances' is empty")
+        return "'instances' is empty"
     parameters = payload.get("parameters")
     if parameters is not None and not isinstance(parameters, dict):
-        raise _HTTPError(400, "'parameters' must be an object")
-    return instances
+        return "'parameters' must be an object"
+    return ""
 
 
 def _model_name(record: EndpointRecord | None, deployed_id: str) -> str:
@@ -833,11 +838,11 @@ def openapi_document(endpoint_name: str, instance_schema: dict[str, Any], url: s
                     "properties": {
                         "error": {
                             "type": "object",
-                            "required": ["code", "message", "status"],
+                            "required": ["code", "type", "message"],
                             "properties": {
-                                "code": {"type": "integer"},
-                                "message": {"type": "string"},
-                                "status": {"type": "string"},
+                                "code": {"type": "integer", "description": "The HTTP status."},
+                                "type": {"type": "string", "description": "Error class, e.g. InvalidInputError."},
+                                "message": {"type": "string", "description": "One line for a person."},
                             },
                         }
                     },

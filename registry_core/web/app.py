@@ -24,6 +24,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry_core import errors
+from registry_core.errors import error_body
 from registry_core.registry import ModelRegistry
 from registry_core.text import MAX_SHOWN, one_line
 from registry_core.web.auth import Authenticator, Identity
@@ -102,32 +103,7 @@ def client_of(request: Request) -> str:
     return client
 
 
-def error_status(exc: errors.RegistryError) -> int:
-    """Return the HTTP status for a registry error: 4xx for what the caller can fix, 5xx for the rest."""
-    table: list[tuple[type[errors.RegistryError], int]] = [
-        (errors.ApprovalError, 403),
-        (errors.InvalidVersionError, 404),  # a label that cannot name a version of this model names none
-        (errors.InvalidInputError, 400),
-        (errors.NotFoundError, 404),
-        (errors.ConflictError, 409),
-        (errors.LifecycleError, 409),
-        (errors.IntegrityError, 500),
-        (errors.DependencyMissingError, 501),
-        (errors.DeploymentError, 502),
-        (errors.StorageError, 503),
-    ]
-    for kind, status in table:
-        if isinstance(exc, kind):
-            return status
-    return 500
-
-
 _LISTED_PROBLEMS = 20  # validation problems listed in an error body
-
-
-def error_body(status: int, kind: str, message: str) -> dict[str, Any]:
-    """Return the JSON error body the API answers with (the message on one bounded line)."""
-    return {"error": {"code": status, "type": kind, "message": one_line(message)}}
 
 
 def create_app(config: WebConfig | None = None, registry: ModelRegistry | None = None) -> FastAPI:
@@ -214,7 +190,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(errors.RegistryError)
     async def registry_error(request: Request, exc: errors.RegistryError) -> Response:
-        status = error_status(exc)
+        status = exc.http_status
         if status >= 500:
             logger.error("%s %s failed: %s", request.method, request.url.path, exc, exc_info=exc)
         if _wants_json(request):

@@ -124,7 +124,7 @@ def test_malformed_requests_get_400(served: tuple[ModelRegistry, ServerProcess],
     reply = call("POST", predict_url(server.url, ENDPOINT), body)
     assert reply.status == 400, reply.text
     assert reply.body["error"]["code"] == 400
-    assert reply.body["error"]["status"] == "INVALID_ARGUMENT"
+    assert reply.body["error"]["type"] == "InvalidInputError"
     assert message in reply.body["error"]["message"]
     assert "Traceback" not in reply.text
 
@@ -148,6 +148,7 @@ def test_instances_that_do_not_fit_the_model_get_400(
     _, server = served
     reply = call("POST", predict_url(server.url, ENDPOINT), {"instances": [instance]})
     assert reply.status == 400, reply.text
+    assert reply.body["error"]["type"] == "InvalidInputError"
     assert message in reply.body["error"]["message"]
     assert "Traceback" not in reply.text
 
@@ -158,16 +159,19 @@ def test_wrong_endpoint_route_and_method(served: tuple[ModelRegistry, ServerProc
     other = call("POST", predict_url(server.url, "elsewhere"), good)
     assert other.status == 404
     assert "'elsewhere' is not served here" in other.body["error"]["message"]
-    assert other.body["error"]["status"] == "NOT_FOUND"
+    assert other.body["error"]["type"] == "EndpointNotFoundError"
     unknown_model = call("POST", predict_url(server.url, ENDPOINT, "no-such-id"), good)
     assert unknown_model.status == 404
+    assert unknown_model.body["error"]["type"] == "NotFoundError"
     assert "no deployed model 'no-such-id'" in unknown_model.body["error"]["message"]
     for method, path in [("GET", "/"), ("POST", "/v1/endpoints"), ("GET", "/v1/models/x:predict")]:
         reply = call(method, server.url + path, b"{}" if method == "POST" else None)
         assert reply.status == 404, (method, path, reply.text)
-        assert reply.body["error"]["status"] == "NOT_FOUND"
+        assert reply.body["error"]["code"] == 404
+        assert reply.body["error"]["type"] == "HTTPError"
     wrong_method = call("GET", predict_url(server.url, ENDPOINT))
     assert wrong_method.status == 405
+    assert wrong_method.body["error"]["type"] == "HTTPError"
     assert wrong_method.headers["Allow"] == "POST"
     assert call("DELETE", f"{server.url}/health").status == 405
     assert call("POST", f"{server.url}/health", b"{}").status == 405
@@ -186,6 +190,7 @@ def test_body_over_the_limit_gets_413_and_the_connection_stays_usable(
         body = json.loads(response.read())
         assert response.status == 413
         assert body["error"]["code"] == 413
+        assert body["error"]["type"] == "ContentTooLarge"
         assert str(MAX_BODY_BYTES) in body["error"]["message"]
         # the refused body was drained: the next request on the same connection is answered normally
         connection.request("POST", path, body=json.dumps({"instances": [INSTANCE]}))
@@ -222,6 +227,7 @@ def test_health_and_openapi(served: tuple[ModelRegistry, ServerProcess]) -> None
     predict = document["paths"]["/v1/endpoints/{endpoint}:predict"]["post"]
     assert {"200", "400", "404", "413", "500", "503"} <= set(predict["responses"])
     schemas = document["components"]["schemas"]
+    assert schemas["Error"]["properties"]["error"]["required"] == ["code", "type", "message"]
     assert schemas["PredictRequest"]["required"] == ["instances"]
     assert set(schemas["PredictResponse"]["required"]) == {"predictions", "deployedModelId", "modelVersion", "model"}
     instance = schemas["Instance"]  # taken from the loaded model's signature
@@ -267,7 +273,7 @@ def test_tampered_artifact_is_refused_broken_model_is_500_and_nothing_left_is_50
     assert seen == Counter({"v1": 40})  # the refused model gets none of its 50%
     refused = call("POST", predict_url(server.url, ENDPOINT, tampered.id), {"instances": [INSTANCE]})
     assert refused.status == 503
-    assert refused.body["error"]["status"] == "UNAVAILABLE"
+    assert refused.body["error"]["type"] == "NotServingError"
     assert "modified saved_model.pb" in refused.body["error"]["message"]
 
     # a model that loads but fails on valid input: 500 with the model's message, no traceback
@@ -276,7 +282,7 @@ def test_tampered_artifact_is_refused_broken_model_is_500_and_nothing_left_is_50
     wait_until_following(server.url, registry, ENDPOINT)
     failed = call("POST", predict_url(server.url, ENDPOINT, broken.id), {"instances": [INSTANCE]})
     assert failed.status == 500
-    assert failed.body["error"]["status"] == "INTERNAL"
+    assert failed.body["error"]["type"] == "PredictionError"
     assert "the model failed" in failed.body["error"]["message"]
     assert "registry-core-test-file" in failed.body["error"]["message"]
     assert "Traceback" not in failed.text
@@ -290,7 +296,7 @@ def test_tampered_artifact_is_refused_broken_model_is_500_and_nothing_left_is_50
     assert health.body["deployedModels"] == []
     unavailable = call("POST", url, {"instances": [INSTANCE]})
     assert unavailable.status == 503
-    assert unavailable.body["error"]["status"] == "UNAVAILABLE"
+    assert unavailable.body["error"]["type"] == "NotServingError"
     assert "nothing to serve" in unavailable.body["error"]["message"]
 
     # and it comes back when something is deployed again
