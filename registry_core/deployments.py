@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from registry_core import layout
 from registry_core.deploy import (
     DeploymentTarget,
     EndpointDeployment,
@@ -26,7 +27,6 @@ from registry_core.deploy import (
 from registry_core.deploy.base import NEW_DEPLOYMENT, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport, UserCheck, probe, run_user_check
 from registry_core.deploy.reconcile import reconcile
-from registry_core.deploy.records import ENDPOINTS_PREFIX
 from registry_core.deploy.traffic import check_percent, with_new, without
 from registry_core.errors import DeploymentError, EndpointNotFoundError, InvalidInputError, NotFoundError
 from registry_core.loading import verified_folder
@@ -76,7 +76,7 @@ class Deployments:
 
     def __init__(self, registry: ModelRegistry) -> None:
         self.registry = registry
-        self.endpoints = DocumentStore(registry.storage, EndpointRecord, ENDPOINTS_PREFIX, "endpoint")
+        self.endpoints = DocumentStore(registry.storage, EndpointRecord, layout.ENDPOINTS)
         self._local: DeploymentTarget | None = None  # kept: its runtimes hold the loaded models between predicts
 
     # ------------------------------------------------------------------------------------------- reading

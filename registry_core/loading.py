@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from registry_core import layout
 from registry_core.artifacts import verify_folder
 from registry_core.errors import RegistryError
 from registry_core.metadata import ModelMetadata
@@ -26,12 +27,12 @@ def cache_root() -> Path:
 
 
 def artifact_key(storage: StorageBackend, metadata: ModelMetadata) -> str:
-    """Return the storage key of the version's artifact folder."""
-    root = storage.uri.rstrip("/") + "/"
-    if not metadata.artifact_uri.startswith(root):
+    """Return the storage key of the version's artifact folder. Raises: RegistryError if it is outside the root."""
+    key = layout.RootRelativeLocations(storage.uri).key(metadata.artifact_uri)
+    if key is None:
         msg = f"{metadata.model_name} {metadata.version} points outside this registry: {metadata.artifact_uri}"
         raise RegistryError(msg)
-    return metadata.artifact_uri[len(root) :]
+    return key
 
 
 def verified_folder(storage: StorageBackend, metadata: ModelMetadata) -> Path:

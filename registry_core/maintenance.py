@@ -9,25 +9,17 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from registry_core import layout
 from registry_core.consistency import endpoint_problems, model_problems
-from registry_core.deploy.records import ENDPOINTS_PREFIX, EndpointRecord
+from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import CorruptRecordError, NotFoundError, RegistryError
 from registry_core.metadata import utc_now
 from registry_core.processes import is_running, own_process
 from registry_core.storage.base import StorageBackend
-from registry_core.store import (
-    ARTIFACTS_PREFIX,
-    MODELS_PREFIX,
-    PENDING_PREFIX,
-    DocumentStore,
-    MetadataStore,
-    ModelRecord,
-    model_key,
-)
+from registry_core.store import DocumentStore, MetadataStore, ModelRecord
 from registry_core.transitions import ApprovalPolicy
 
 STALE_AFTER = timedelta(hours=24)
-_JSON = ".json"
 
 
 @dataclass(frozen=True)
@@ -149,36 +141,38 @@ def run_check(
     # Order matters: uploads are listed before markers, and markers before documents. A registration writes
     # its marker before uploading and deletes it after committing, so any upload seen here is either still
     # marked or already referenced by the documents read last.
-    uploads = _group_uploads(storage.list(ARTIFACTS_PREFIX))
-    markers: dict[str, bytes] = {}
-    for key in storage.list(PENDING_PREFIX):
+    uploads = _group_uploads(storage.list(layout.ARTIFACTS_PREFIX))
+    markers: dict[str, tuple[str, bytes]] = {}  # key -> (upload it marks, its bytes)
+    for key in storage.list(layout.PENDING_PREFIX):
+        upload = layout.upload_of_marker(key)
+        if upload is None:
+            continue  # not a marker: nothing the registry wrote, nothing check may remove
         try:
-            markers[key] = storage.read(key)
+            markers[key] = upload, storage.read(key)
         except NotFoundError:
             continue  # that registration finished while we listed
-    owners = {upload.split("/")[1] for upload in uploads} | {_upload_of_marker(key).split("/")[1] for key in markers}
+    owners = {layout.owner_of_upload(upload) for upload in [*uploads, *(u for u, _ in markers.values())]}
     models = _read_models(storage, store, owners, report)
     referenced = _check_versions(storage, models, uploads, report, deep=deep, policy=policy)
     _check_endpoints(storage, models, report)
 
     now = utc_now()
     live_uploads: set[str] = set()
-    for key, data in markers.items():
-        upload = _upload_of_marker(key)
+    for key, (upload, data) in markers.items():
         marker = PendingMarker.from_json(data)
         if upload not in referenced and marker is not None and not marker.is_abandoned(now):
             live_uploads.add(upload)
             continue
         report.add("stale_marker", key, "marker of a finished registration")
         if gc:
-            if upload not in referenced and upload not in uploads and upload.split("/")[1] not in models.held:
+            if upload not in referenced and upload not in uploads and layout.owner_of_upload(upload) not in models.held:
                 # A writer killed after creating its upload folder but before storing a file leaves an empty folder
                 # (local backend) that no listing shows; remove it before the marker that leads to it.
                 storage.delete_prefix(upload)
             storage.delete(key)
             report.removed.append(key)
     for upload in sorted(uploads.keys() - referenced - live_uploads):
-        why = models.held.get(upload.split("/")[1])
+        why = models.held.get(layout.owner_of_upload(upload))
         if why is not None:
             report.add("kept_upload", upload, f"not removed, it may be in use: {why}")
             continue
@@ -204,16 +198,13 @@ def _read_models(storage: StorageBackend, store: MetadataStore, owners: set[str]
     models = _Models()
     listed: set[str] = set()
     folders: dict[str, str] = {}  # model -> a key found under models/<model>.json/: the document is a folder
-    for key in storage.list(MODELS_PREFIX):
-        first, slash, _ = key[len(MODELS_PREFIX) :].partition("/")
-        if not first.endswith(_JSON):
-            continue
-        if slash:
-            folders.setdefault(first.removesuffix(_JSON), key)
-        else:
-            listed.add(first.removesuffix(_JSON))
+    for key in storage.list(layout.MODELS.prefix):
+        if (name := layout.MODELS.name_of(key)) is not None:
+            listed.add(name)
+        elif (name := layout.MODELS.folder_name_of(key)) is not None:
+            folders.setdefault(name, key)
     for name in sorted(listed | owners | folders.keys()):
-        key = model_key(name)
+        key = layout.MODELS.listed_key(name)
         if name in folders:
             why = f"{key} is a folder, not a file (it holds {folders[name]})"
             models.held[name], models.unreadable = why, models.unreadable | {name}
@@ -252,7 +243,7 @@ def _check_versions(
     referenced: set[str] = set()
     for name, record in models.records.items():
         report.models_checked += 1
-        key = model_key(name)
+        key = layout.MODELS.listed_key(name)
         problems = model_problems(name, record, policy)
         for problem in problems:
             report.add("invalid_record", key, problem)
@@ -282,10 +273,10 @@ def _check_versions(
 
 def _check_endpoints(storage: StorageBackend, models: _Models, report: CheckReport) -> None:
     """Check that every endpoint document reads, and serves versions that exist with the artifacts deployed."""
-    endpoints = DocumentStore(storage, EndpointRecord, ENDPOINTS_PREFIX, "endpoint")
+    endpoints = DocumentStore(storage, EndpointRecord, layout.ENDPOINTS)
     known: dict[str, ModelRecord | None] = {**dict.fromkeys(models.unreadable), **models.records}
     for name in endpoints.names():
-        key = f"{ENDPOINTS_PREFIX}{name}{_JSON}"
+        key = layout.ENDPOINTS.listed_key(name)
         try:
             record = endpoints.get(name)
         except CorruptRecordError as exc:
@@ -305,12 +296,6 @@ def _group_uploads(keys: list[str]) -> dict[str, set[str]]:
     """Map each upload folder (artifacts/<name>/<id>) to the relative paths of its files."""
     uploads: dict[str, set[str]] = {}
     for key in keys:
-        parts = key.split("/", 3)
-        if len(parts) == 4:
-            uploads.setdefault("/".join(parts[:3]), set()).add(parts[3])
+        if (found := layout.upload_of_file(key)) is not None:
+            uploads.setdefault(found[0], set()).add(found[1])
     return uploads
-
-
-def _upload_of_marker(key: str) -> str:
-    name, file = key[len(PENDING_PREFIX) :].split("/", 1)
-    return f"{ARTIFACTS_PREFIX}{name}/{file.removesuffix('.json')}"

@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry_core import transitions
+from registry_core import layout, transitions
 from registry_core.artifacts import build_manifest
 from registry_core.bounds import check_count
 from registry_core.comparison import ModelComparison, compare
@@ -49,12 +49,7 @@ from registry_core.metadata import (
 )
 from registry_core.names import validate_name
 from registry_core.storage import StorageBackend, open_storage
-from registry_core.store import (
-    MetadataStore,
-    ModelRecord,
-    artifacts_prefix,
-    pending_key,
-)
+from registry_core.store import MetadataStore, ModelRecord
 from registry_core.text import shown
 from registry_core.validation import ValidationDecision
 from registry_core.versioning import next_version, normalize_version
@@ -169,9 +164,9 @@ class ModelRegistry:
             msg = f"invalid bump {shown(bump)}; expected one of: major, minor, patch"
             raise InvalidInputError(msg)
 
-        upload_id = f"{utc_now():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
-        prefix = artifacts_prefix(name, upload_id)
-        marker = pending_key(name, upload_id)
+        upload_id = layout.new_upload_id()
+        prefix = layout.artifacts_folder(name, upload_id)
+        marker = layout.pending_key(name, upload_id)
         # The marker only has to be visible while this process runs (check --gc treats unmarked uploads as leftovers),
         # so it skips the fsync: a power loss takes this process with it.
         self.storage.write(marker, PendingMarker.for_this_process().to_json(), durable=False)

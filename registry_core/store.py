@@ -1,10 +1,6 @@
-"""MetadataStore: per-model JSON documents on a StorageBackend, updated by compare-and-swap.
+"""Documents on a StorageBackend, updated by compare-and-swap: the model documents (MetadataStore) and others.
 
-Key layout under the registry root (the only place that knows it):
-
-    models/<name>.json                    the model document: every version, its stage and approvals, history
-    artifacts/<name>/<upload-id>/...      immutable artifact folders, referenced by versions
-    pending/<name>/<upload-id>.json       markers of registrations in flight (for check/gc)
+Where each document lives is `layout`'s business; this module reads, parses, caches and conditionally writes them.
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ from typing import Generic, TypeVar
 
 from pydantic import ValidationError
 
+from registry_core import layout
 from registry_core.errors import (
     ConcurrentModificationError,
     ConflictError,
@@ -34,63 +31,16 @@ from registry_core.metadata import (
     ModelStage,
     Record,
 )
-from registry_core.names import validate_name
 from registry_core.storage.base import StorageBackend
 from registry_core.text import one_line
 from registry_core.versioning import VersioningStrategy, version_key
 
 logger = logging.getLogger(__name__)
 
-MODELS_PREFIX = "models/"
-ARTIFACTS_PREFIX = "artifacts/"
-PENDING_PREFIX = "pending/"
-_DOC_SUFFIX = ".json"
 CAS_DEADLINE_SECONDS = 120.0
 _BACKOFF_CAP_SECONDS = 4.0
 _BACKOFF_BASE_SECONDS = 0.005
 _PARSED_DOCUMENTS = 64  # parsed documents a store keeps for reuse
-
-
-class RootRelativeLocations:
-    """Artifact folders as documents keep them: keys relative to the root (``artifacts/<name>/<upload-id>``).
-
-    Documents written before locations were relative hold absolute URIs, possibly of the place the registry was
-    copied from; those resolve to the same key under the current root.
-
-    Args:
-        root_uri: The registry root's URI (``file:///...`` or ``gs://bucket/prefix``).
-    """
-
-    def __init__(self, root_uri: str) -> None:
-        self.root = root_uri.rstrip("/")
-
-    def stored(self, uri: str) -> str:
-        """Return `uri` relative to the root (unchanged if it lies elsewhere)."""
-        prefix = f"{self.root}/"
-        return uri[len(prefix) :] if uri.startswith(prefix) else uri
-
-    def resolved(self, stored: str, model_name: str) -> str:
-        """Return the absolute URI under the current root of a stored location."""
-        if "://" not in stored:
-            return f"{self.root}/{stored}"
-        marker = f"/{ARTIFACTS_PREFIX}{model_name}/"
-        at = stored.rfind(marker)
-        return f"{self.root}/{stored[at + 1 :]}" if model_name and at >= 0 else stored
-
-
-def model_key(name: str) -> str:
-    """Key of a model's document."""
-    return f"{MODELS_PREFIX}{name}{_DOC_SUFFIX}"
-
-
-def artifacts_prefix(name: str, upload_id: str) -> str:
-    """Folder of one uploaded artifact set."""
-    return f"{ARTIFACTS_PREFIX}{name}/{upload_id}"
-
-
-def pending_key(name: str, upload_id: str) -> str:
-    """Marker of a registration in flight."""
-    return f"{PENDING_PREFIX}{name}/{upload_id}{_DOC_SUFFIX}"
 
 
 class ModelRecord(Record):
@@ -144,37 +94,32 @@ Doc = TypeVar("Doc", bound=Record)  # a document type: ModelRecord, EndpointReco
 
 
 class DocumentStore(Generic[Doc]):
-    """JSON documents of one pydantic type at ``<prefix><name>.json``, updated by compare-and-swap.
+    """JSON documents of one pydantic type in one folder of the layout, updated by compare-and-swap.
 
     Args:
         storage: The backend.
         record_type: The pydantic model of the documents.
-        prefix: Folder of the documents, e.g. "models/".
-        kind: What a document describes, for messages ("model", "endpoint").
+        documents: Where they are (`layout.MODELS`, `layout.ENDPOINTS`).
     """
 
-    def __init__(self, storage: StorageBackend, record_type: type[Doc], prefix: str, kind: str) -> None:
+    def __init__(self, storage: StorageBackend, record_type: type[Doc], documents: layout.Documents) -> None:
         self.storage = storage
         self.record_type = record_type
-        self.prefix = prefix
-        self.kind = kind
+        self.documents = documents
+        self.kind = documents.kind
         # name -> (bytes, record) of the last version of each document read or written here: parsing is a pure
         # function of the bytes, so unchanged bytes (compared in full) reuse the record. Records are frozen and shared.
         self._parsed: dict[str, tuple[bytes, Doc]] = {}
-        self.context: dict[str, object] = {LOCATIONS_CONTEXT: RootRelativeLocations(storage.uri)}
+        self.context: dict[str, object] = {LOCATIONS_CONTEXT: layout.RootRelativeLocations(storage.uri)}
 
     def key(self, name: str) -> str:
-        """Key of the document of `name` (validated, so it can never leave the prefix)."""
-        return f"{self.prefix}{validate_name(name, self.kind)}{_DOC_SUFFIX}"
+        """Key of the document of `name` (validated, so it can never leave its folder)."""
+        return self.documents.key(name)
 
     def names(self) -> list[str]:
         """Return the names of every document, sorted."""
-        names = []
-        for key in self.storage.list(self.prefix):
-            stem = key[len(self.prefix) :]
-            if stem.endswith(_DOC_SUFFIX) and "/" not in stem:
-                names.append(stem[: -len(_DOC_SUFFIX)])
-        return sorted(names)
+        listed = (self.documents.name_of(key) for key in self.storage.list(self.documents.prefix))
+        return sorted(name for name in listed if name is not None)
 
     def get(self, name: str) -> Doc | None:
         """Return the document of `name`, or None (one read). Raises: CorruptRecordError."""
@@ -272,7 +217,7 @@ class MetadataStore(DocumentStore[ModelRecord]):
     """The model documents."""
 
     def __init__(self, storage: StorageBackend) -> None:
-        super().__init__(storage, ModelRecord, MODELS_PREFIX, "model")
+        super().__init__(storage, ModelRecord, layout.MODELS)
 
     def list_models(self) -> list[str]:
         """Return the names of every model with a document, sorted."""

@@ -10,8 +10,6 @@ from pydantic import Field, model_validator
 from registry_core import html_tables
 from registry_core.metadata import SCHEMA_VERSION, ArtifactUri, Record
 
-ENDPOINTS_PREFIX = "endpoints/"
-
 
 class EndpointDeployment(Record):
     """One model version deployed on an endpoint (kept after undeployment, for rollback and audit).

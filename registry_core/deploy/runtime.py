@@ -7,9 +7,10 @@ import random
 import threading
 from typing import Any
 
+from registry_core import layout
 from registry_core.deploy.base import Prediction
 from registry_core.deploy.predictor import SavedModelPredictor
-from registry_core.deploy.records import ENDPOINTS_PREFIX, EndpointRecord
+from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DeploymentError, EndpointNotFoundError, NotServingError, RegistryError, StorageError
 from registry_core.loading import verified_folder
 from registry_core.metadata import ModelMetadata
@@ -32,7 +33,7 @@ class EndpointRuntime:
     def __init__(self, storage: StorageBackend, endpoint_name: str, rng: random.Random | None = None) -> None:
         self.storage = storage
         self.endpoint_name = endpoint_name
-        self._endpoints = DocumentStore(storage, EndpointRecord, ENDPOINTS_PREFIX, "endpoint")
+        self._endpoints = DocumentStore(storage, EndpointRecord, layout.ENDPOINTS)
         self._models = MetadataStore(storage)
         self._rng = rng or random.Random()
         self._lock = threading.Lock()

@@ -266,3 +266,12 @@ def test_gc_keeps_uploads_of_a_model_whose_document_is_an_empty_folder(tmp_path:
     assert len(registry.storage.list(f"artifacts/{MODEL}/")) == 1
     assert [p.kind for p in report.problems] == ["unreadable_record", "kept_upload"]
     assert "cannot be read" in report.problems[0].message
+
+
+def test_a_file_under_pending_that_is_no_marker_is_left_alone(registry: ModelRegistry, storage: StorageBackend) -> None:
+    storage.write("pending/stray.json", b"{}")  # no pending/<model>/<upload-id>.json: nothing a registration wrote
+
+    report = registry.check(gc=True)
+
+    assert report.problems == []
+    assert storage.read("pending/stray.json") == b"{}"

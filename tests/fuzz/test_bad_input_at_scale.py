@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 from registry_core import ModelRegistry, ModelStage, RegistryConfig, RegistryError
 from registry_core.cli import main
-from registry_core.deploy.records import ENDPOINTS_PREFIX, EndpointDeployment, EndpointEvent, EndpointRecord
+from registry_core.deploy.records import EndpointDeployment, EndpointEvent, EndpointRecord
+from registry_core.layout import ENDPOINTS, MODELS
 from registry_core.loading import CACHE_ENV
-from registry_core.store import model_key
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -155,7 +155,7 @@ def _populate(registry: ModelRegistry, folder: Path) -> None:
         history=(EndpointEvent(id="e1", at=now, actor="operator", action="deployed", model_name="good", version="v1",
                                traffic=traffic),),
     )  # fmt: skip
-    registry.storage.write(f"{ENDPOINTS_PREFIX}ep.json", endpoint.model_dump_json().encode())
+    registry.storage.write(ENDPOINTS.key("ep"), endpoint.model_dump_json().encode())
 
 
 # -- the public API ---------------------------------------------------------------------------------------------
@@ -399,7 +399,7 @@ def _read_corrupt(
     assert set(registry.storage.list("")) == stored
 
 
-RECORDS = {"model": model_key("good"), "endpoint": f"{ENDPOINTS_PREFIX}ep.json"}
+RECORDS = {"model": MODELS.key("good"), "endpoint": ENDPOINTS.key("ep")}
 
 
 @pytest.mark.parametrize("record", sorted(RECORDS))

@@ -27,8 +27,9 @@ from registry_core import (
     ModelStage,
     RegistryConfig,
 )
+from registry_core.layout import MODELS
 from registry_core.loading import CACHE_ENV, artifact_key
-from registry_core.store import model_key, parse_record
+from registry_core.store import parse_record
 from registry_core.versioning import version_key
 
 WORKERS = Path(__file__).with_name("workers.py")
@@ -199,7 +200,7 @@ def _assert_consistent_document(registry: ModelRegistry, model: str) -> int:
 
     Returns how many promotions to production the history records.
     """
-    record = parse_record(registry.storage.read(model_key(model)), model_key(model))
+    record = parse_record(registry.storage.read(MODELS.key(model)), MODELS.key(model))
     production = [m.version for m in record.versions if m.stage is ModelStage.PRODUCTION]
     assert len(production) <= 1, production
     for metadata in record.versions:

@@ -14,8 +14,9 @@ import pytest
 
 from registry_core import ModelRegistry, ModelStage, RegistryConfig, processes
 from registry_core.errors import CorruptRecordError
+from registry_core.layout import MODELS
 from registry_core.storage import LocalStorage, StorageBackend
-from registry_core.store import MetadataStore, ModelRecord, model_key, parse_document
+from registry_core.store import MetadataStore, ModelRecord, parse_document
 
 MODEL = "cached"
 
@@ -47,7 +48,7 @@ def test_unchanged_bytes_are_parsed_once(
     monkeypatch.setattr("registry_core.store.parse_document", counting)
     first, second = reader.load(MODEL), reader.load(MODEL)
     assert second is first
-    assert parses == [model_key(MODEL)]
+    assert parses == [MODELS.key(MODEL)]
 
 
 def test_a_change_by_another_writer_is_seen(storage: StorageBackend, tmp_path: Path) -> None:
@@ -65,11 +66,11 @@ def test_same_size_change_is_seen(storage: StorageBackend, tmp_path: Path) -> No
     _register(registry, tmp_path, 1)
     store = MetadataStore(storage)
     before = store.load(MODEL)
-    data = storage.read(model_key(MODEL))
+    data = storage.read(MODELS.key(MODEL))
     changed = data.replace(b'"trainer"', b'"trainex"')
     assert len(changed) == len(data)
     assert changed != data
-    storage.write(model_key(MODEL), changed)
+    storage.write(MODELS.key(MODEL), changed)
     assert store.load(MODEL).versions[0].registered_by == "trainex"
     assert before.versions[0].registered_by == "trainer"
 
@@ -78,7 +79,7 @@ def test_corruption_after_a_good_read_is_reported(storage: StorageBackend, tmp_p
     registry = _registry(storage)
     _register(registry, tmp_path, 1)
     registry.list_versions(MODEL)
-    storage.write(model_key(MODEL), b'{"name": ')
+    storage.write(MODELS.key(MODEL), b'{"name": ')
     with pytest.raises(CorruptRecordError):
         registry.list_versions(MODEL)
 
@@ -94,7 +95,7 @@ def test_record_kept_after_a_write_equals_a_fresh_parse(storage: StorageBackend,
     registry.annotate(MODEL, second, {"note": "ok"}, metrics={"latency_ms": 3.5})
     registry.rollback(MODEL, reason="test")
     kept = registry.store.load(MODEL)  # served from what the last write kept
-    fresh = parse_document(ModelRecord, storage.read(model_key(MODEL)), model_key(MODEL), registry.store.context)
+    fresh = parse_document(ModelRecord, storage.read(MODELS.key(MODEL)), MODELS.key(MODEL), registry.store.context)
     assert kept == fresh
     assert kept.model_dump_json() == fresh.model_dump_json()
     assert [(m.version, m.stage) for m in kept.in_stage(ModelStage.PRODUCTION)] == [(first, ModelStage.PRODUCTION)]

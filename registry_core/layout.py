@@ -1,0 +1,187 @@
+"""The storage layout of a registry root: every key and prefix, how to build them and how to read them back.
+
+    models/<model>.json                  a model's document: versions, stages, approvals, history (`MODELS`)
+    endpoints/<endpoint>.json            an endpoint's document: deployments, traffic split, history (`ENDPOINTS`)
+    artifacts/<model>/<upload-id>/...    immutable artifact folders, one per registration (`artifacts_folder`)
+    pending/<model>/<upload-id>.json     markers of registrations in flight, for check --gc (`pending_key`)
+    .locks/<hash>.lock                   local backend: lock files of compare-and-swap (`lock_key`)
+    <key>.regtmp-<writer>-<random>       local backend: a file being written; <writer> names the process, so check
+                                         can tell an abandoned one from one still being written (`temp_name`)
+
+Builders validate the names they are given, so that a key never leaves its prefix; parsers take keys as a listing
+returns them and answer None for keys that are not theirs. Documents name their artifact folders relative to the
+root (`RootRelativeLocations`), so a registry copied or moved elsewhere keeps working.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from registry_core.errors import InvalidInputError
+from registry_core.names import validate_name
+from registry_core.text import shown
+
+DOCUMENT_SUFFIX = ".json"
+ARTIFACTS_PREFIX = "artifacts/"
+PENDING_PREFIX = "pending/"
+LOCKS_FOLDER = ".locks"
+TEMP_MARK = ".regtmp-"
+_UPLOAD_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,99}")
+
+
+@dataclass(frozen=True)
+class Documents:
+    """A folder of JSON documents, one per name: ``<prefix><name>.json``.
+
+    Attributes:
+        prefix: The folder, ending in "/".
+        kind: What a document describes, for messages ("model", "endpoint").
+    """
+
+    prefix: str
+    kind: str
+
+    def key(self, name: str) -> str:
+        """Return the key of the document of `name`. Raises: InvalidNameError."""
+        return f"{self.prefix}{validate_name(name, self.kind)}{DOCUMENT_SUFFIX}"
+
+    def listed_key(self, name: str) -> str:
+        """Return the key of the document of a name read from a listing (not validated: check reports bad names).
+
+        Raises:
+            InvalidInputError: `name` holds a "/", so it could not have come from a document's key.
+        """
+        if "/" in name:
+            msg = f"{shown(name)} is not the name of a document in {self.prefix}"
+            raise InvalidInputError(msg)
+        return f"{self.prefix}{name}{DOCUMENT_SUFFIX}"
+
+    def name_of(self, key: str) -> str | None:
+        """Return the name whose document `key` is, or None if it is not one (another folder, nested, not JSON)."""
+        stem = _under(self.prefix, key)
+        if stem is None or "/" in stem or not stem.endswith(DOCUMENT_SUFFIX):
+            return None
+        return stem.removesuffix(DOCUMENT_SUFFIX)
+
+    def folder_name_of(self, key: str) -> str | None:
+        """Return the name whose document `key` lies inside, or None.
+
+        A key such as ``models/churn.json/x`` means that the document of "churn" is a folder, not a file.
+        """
+        stem = _under(self.prefix, key)
+        if stem is None:
+            return None
+        first, slash, _ = stem.partition("/")
+        return first.removesuffix(DOCUMENT_SUFFIX) if slash and first.endswith(DOCUMENT_SUFFIX) else None
+
+
+MODELS = Documents("models/", "model")
+ENDPOINTS = Documents("endpoints/", "endpoint")
+
+
+def new_upload_id() -> str:
+    """Return a new upload id: when it started (sortable) and a random part (unique)."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:12]}"
+
+
+def artifacts_folder(model: str, upload_id: str) -> str:
+    """Return the folder of one registration's artifacts, ``artifacts/<model>/<upload-id>``.
+
+    Raises:
+        InvalidNameError: `model` is not a model name. InvalidInputError: `upload_id` is not one.
+    """
+    return f"{ARTIFACTS_PREFIX}{validate_name(model)}/{_upload_id(upload_id)}"
+
+
+def pending_key(model: str, upload_id: str) -> str:
+    """Return the key of the marker of a registration in flight, ``pending/<model>/<upload-id>.json``.
+
+    Raises:
+        InvalidNameError: `model` is not a model name. InvalidInputError: `upload_id` is not one.
+    """
+    return f"{PENDING_PREFIX}{validate_name(model)}/{_upload_id(upload_id)}{DOCUMENT_SUFFIX}"
+
+
+def upload_of_file(key: str) -> tuple[str, str] | None:
+    """Return the upload folder a listed artifact file lies in and its path inside it, or None if it lies in none."""
+    stem = _under(ARTIFACTS_PREFIX, key)
+    parts = stem.split("/", 2) if stem is not None else []
+    if len(parts) < 3 or not all(parts):
+        return None
+    model, upload_id, path = parts
+    return f"{ARTIFACTS_PREFIX}{model}/{upload_id}", path
+
+
+def upload_of_marker(key: str) -> str | None:
+    """Return the upload folder a listed pending marker stands for, or None if `key` is no marker."""
+    model, slash, file = (_under(PENDING_PREFIX, key) or "").partition("/")
+    upload_id = file.removesuffix(DOCUMENT_SUFFIX)
+    return f"{ARTIFACTS_PREFIX}{model}/{upload_id}" if slash and model and upload_id else None
+
+
+def owner_of_upload(folder: str) -> str:
+    """Return the model an upload folder (``artifacts/<model>/<upload-id>``) belongs to."""
+    return folder.removeprefix(ARTIFACTS_PREFIX).split("/", 1)[0]
+
+
+def lock_key(key: str) -> str:
+    """Return the key of the lock file that serializes compare-and-swap on `key` (local backend)."""
+    return f"{LOCKS_FOLDER}/{hashlib.sha256(key.encode()).hexdigest()[:40]}.lock"
+
+
+def temp_name(filename: str, writer: str) -> str:
+    """Return the name of a temporary file that process `writer` (`processes.self_token`) writes for `filename`."""
+    return f"{filename}{TEMP_MARK}{writer}-{uuid.uuid4().hex[:12]}"
+
+
+def temp_writer(filename: str) -> str | None:
+    """Return the writer named in a temporary file's name, or None if `filename` is no temporary file."""
+    _, mark, rest = filename.partition(TEMP_MARK)
+    return rest.rsplit("-", 1)[0] if mark else None
+
+
+class RootRelativeLocations:
+    """Artifact folders as documents keep them: keys relative to the root (``artifacts/<model>/<upload-id>``).
+
+    Documents written before locations were relative hold absolute URIs, possibly of the place the registry was
+    copied from; those resolve to the same key under the current root.
+
+    Args:
+        root_uri: The registry root's URI (``file:///...`` or ``gs://bucket/prefix``).
+    """
+
+    def __init__(self, root_uri: str) -> None:
+        self.root = root_uri.rstrip("/")
+
+    def stored(self, uri: str) -> str:
+        """Return `uri` relative to the root (unchanged if it lies elsewhere)."""
+        key = self.key(uri)
+        return uri if key is None else key
+
+    def resolved(self, stored: str, model_name: str) -> str:
+        """Return the absolute URI under the current root of a stored location."""
+        if "://" not in stored:
+            return f"{self.root}/{stored}"
+        marker = f"/{ARTIFACTS_PREFIX}{model_name}/"
+        at = stored.rfind(marker)
+        return f"{self.root}/{stored[at + 1 :]}" if model_name and at >= 0 else stored
+
+    def key(self, uri: str) -> str | None:
+        """Return the key of `uri` under the root, or None if it lies elsewhere."""
+        prefix = f"{self.root}/"
+        return uri[len(prefix) :] if uri.startswith(prefix) else None
+
+
+def _under(prefix: str, key: str) -> str | None:
+    return key[len(prefix) :] if key.startswith(prefix) else None
+
+
+def _upload_id(upload_id: str) -> str:
+    if not isinstance(upload_id, str) or not _UPLOAD_ID.fullmatch(upload_id):
+        msg = f"invalid upload id {shown(upload_id)}"
+        raise InvalidInputError(msg)
+    return upload_id
