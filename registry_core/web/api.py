@@ -19,10 +19,10 @@ from registry_core.comparison import ModelComparison
 from registry_core.deploy import EndpointRecord
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, ModelStage
 from registry_core.names import NAME_PATTERN
-from registry_core.web import views
-from registry_core.web.app import CSRFError, NotAuthenticatedError, identity_of, session_of, state_of
+from registry_core.web import services
 from registry_core.web.auth import CSRF_HEADER, Identity
 from registry_core.web.config import IAP_HEADER
+from registry_core.web.deps import CSRFError, NotAuthenticatedError, identity_of, session_of, state_of
 
 _bearer = HTTPBearer(auto_error=False, description="Token mode: a configured token.")
 _iap = APIKeyHeader(name=IAP_HEADER, auto_error=False, description="IAP mode: the assertion IAP adds.")
@@ -129,7 +129,7 @@ Writer = Annotated[Identity, Depends(writer)]
 
 ModelName = Annotated[str, Path(pattern=f"^{NAME_PATTERN.pattern}$", max_length=63, description="Model name.")]
 VersionLabel = Annotated[
-    str, Path(pattern=f"^{views.VERSION_PATTERN}$", description="Version label, e.g. v3 or v1.2.0.")
+    str, Path(pattern=f"^{services.VERSION_PATTERN}$", description="Version label, e.g. v3 or v1.2.0.")
 ]
 ModelFilter = Annotated[str | None, Query(pattern=f"^{NAME_PATTERN.pattern}$", description="Only this model.")]
 EndpointName = Annotated[str, Path(pattern=f"^{NAME_PATTERN.pattern}$", max_length=63, description="Endpoint name.")]
@@ -149,22 +149,22 @@ def health(request: Request) -> Health:
 def whoami(request: Request, identity: Caller) -> WhoAmI:
     """Return the caller's identity."""
     return WhoAmI(
-        name=identity.name, via=identity.via, may_approve=views.may_approve(state_of(request).config, identity)
+        name=identity.name, via=identity.via, may_approve=services.may_approve(state_of(request).config, identity)
     )
 
 
-@router.get("/models", response_model=list[views.ModelSummary], tags=["models"])
+@router.get("/models", response_model=list[services.ModelSummary], tags=["models"])
 def list_models(
     request: Request, _: Reader, q: Annotated[str, Query(max_length=200, description="Search text.")] = ""
-) -> list[views.ModelSummary]:
+) -> list[services.ModelSummary]:
     """List models with their latest version per stage (optionally only those matching `q`)."""
-    return views.list_models(state_of(request).registry, q)
+    return services.list_models(state_of(request).registry, q)
 
 
-@router.get("/models/{name}", response_model=views.ModelDetail, tags=["models"])
-def get_model(request: Request, name: ModelName, _: Reader) -> views.ModelDetail:
+@router.get("/models/{name}", response_model=services.ModelDetail, tags=["models"])
+def get_model(request: Request, name: ModelName, _: Reader) -> services.ModelDetail:
     """Return a model with every version, newest first."""
-    return views.model_detail(state_of(request).registry, name)
+    return services.model_detail(state_of(request).registry, name)
 
 
 @router.get("/models/{name}/versions", response_model=list[ModelMetadata], tags=["models"])
@@ -179,7 +179,7 @@ def list_versions(
 ) -> list[ModelMetadata]:
     """List a model's versions (ordered by label), filtered by stage, tag, registrant or text."""
     versions = state_of(request).registry.list_versions(name)
-    return views.filter_versions(versions, stage=stage, tag=tag, registered_by=registered_by, query=q)
+    return services.filter_versions(versions, stage=stage, tag=tag, registered_by=registered_by, query=q)
 
 
 @router.get("/models/{name}/versions/{version}", response_model=ModelMetadata, tags=["models"])
@@ -219,26 +219,26 @@ def compare(
 ) -> ModelComparison:
     """Compare the metrics of 2-5 versions side by side (the best value of each metric is named)."""
     registry = state_of(request).registry
-    chosen = views.compare_versions(versions)
+    chosen = services.compare_versions(versions)
     return registry.compare_models(name, chosen, metrics or None)
 
 
-@router.get("/history", response_model=list[views.TimelineEntry], tags=["history"])
+@router.get("/history", response_model=list[services.TimelineEntry], tags=["history"])
 def history(
     request: Request,
     _: Reader,
     model: ModelFilter = None,
     action: HistoryAction | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-) -> list[views.TimelineEntry]:
+) -> list[services.TimelineEntry]:
     """Return the newest history entries of every model (or one), newest first."""
-    return views.timeline(state_of(request).registry, model=model or None, action=action, limit=limit)
+    return services.timeline(state_of(request).registry, model=model or None, action=action, limit=limit)
 
 
-@router.get("/approvals/pending", response_model=list[views.PendingRequest], tags=["approvals"])
-def pending(request: Request, _: Reader, model: ModelFilter = None) -> list[views.PendingRequest]:
+@router.get("/approvals/pending", response_model=list[services.PendingRequest], tags=["approvals"])
+def pending(request: Request, _: Reader, model: ModelFilter = None) -> list[services.PendingRequest]:
     """Return the promotion requests waiting for an approver, oldest first."""
-    return views.pending(state_of(request).registry, model or None)
+    return services.pending(state_of(request).registry, model or None)
 
 
 @router.get("/endpoints", response_model=list[EndpointRecord], tags=["endpoints"])
@@ -259,26 +259,26 @@ _CHANGE_ERRORS = _errors(403, 409)
 
 
 # The three stage decisions share their route: (path, the view doing it, the operation's description).
-_STAGE_ACTIONS: list[tuple[str, views.StageAction, str]] = [
-    ("promotion-requests", views.request_promotion,
+_STAGE_ACTIONS: list[tuple[str, services.StageAction, str]] = [
+    ("promotion-requests", services.request_promotion,
      "Ask for a promotion; approval-gated stages wait for an approver, others are promoted to at once."),
-    ("approvals", views.approve,
+    ("approvals", services.approve,
      "Approve a version for a stage (not your own: four-eyes); a pending request then proceeds."),
-    ("rejections", views.reject, "Reject the pending request to move a version to a stage."),
+    ("rejections", services.reject, "Reject the pending request to move a version to a stage."),
 ]  # fmt: skip
 
 
-def _stage_route(path: str, action: views.StageAction, description: str) -> None:
+def _stage_route(path: str, action: services.StageAction, description: str) -> None:
     """Add the POST route of one stage decision (named after its view, as its operation id and summary are)."""
 
     def decide(
-        request: Request, name: ModelName, version: VersionLabel, body: views.StageBody, identity: Writer
-    ) -> views.ActionResult:
+        request: Request, name: ModelName, version: VersionLabel, body: services.StageBody, identity: Writer
+    ) -> services.ActionResult:
         state = state_of(request)
         return action(state.registry, state.config, identity, name, version, body)
 
     router.post(
-        f"/models/{{name}}/versions/{{version}}/{path}", response_model=views.ActionResult, tags=["approvals"],
+        f"/models/{{name}}/versions/{{version}}/{path}", response_model=services.ActionResult, tags=["approvals"],
         responses=_CHANGE_ERRORS, name=action.__name__, description=description,
     )(decide)  # fmt: skip
 
@@ -289,19 +289,19 @@ for _path, _action, _description in _STAGE_ACTIONS:
 
 @router.post(
     "/models/{name}/versions/{version}/promote",
-    response_model=views.ActionResult, tags=["lifecycle"], responses=_CHANGE_ERRORS,
+    response_model=services.ActionResult, tags=["lifecycle"], responses=_CHANGE_ERRORS,
 )  # fmt: skip
 def promote(
-    request: Request, name: ModelName, version: VersionLabel, body: views.PromoteBody, identity: Writer
-) -> views.ActionResult:
+    request: Request, name: ModelName, version: VersionLabel, body: services.PromoteBody, identity: Writer
+) -> services.ActionResult:
     """Move a version to a stage (the transition table applies; approval-gated stages need an approval)."""
-    return views.promote(
+    return services.promote(
         state_of(request).registry, identity, name, version, body.stage, body.reason, body.expected_stage
     )
 
 
-@router.post("/models/{name}/rollback", response_model=views.ActionResult, tags=["lifecycle"],
+@router.post("/models/{name}/rollback", response_model=services.ActionResult, tags=["lifecycle"],
              responses=_CHANGE_ERRORS)  # fmt: skip
-def rollback(request: Request, name: ModelName, body: views.RollbackBody, identity: Writer) -> views.ActionResult:
+def rollback(request: Request, name: ModelName, body: services.RollbackBody, identity: Writer) -> services.ActionResult:
     """Put production back on the previous (or given) version, and on an endpoint's traffic if named."""
-    return views.rollback(state_of(request).registry, identity, name, body)
+    return services.rollback(state_of(request).registry, identity, name, body)

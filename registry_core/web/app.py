@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,88 +18,24 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry_core import errors
 from registry_core.errors import error_body
 from registry_core.registry import ModelRegistry
 from registry_core.text import MAX_SHOWN, one_line
-from registry_core.web.auth import Authenticator, Identity
+from registry_core.web import api, pages
+from registry_core.web.auth import Authenticator
 from registry_core.web.config import WebConfig
+from registry_core.web.deps import API_PREFIX, CSRFError, NotAuthenticatedError, WebState, load_templates, state_of
 from registry_core.web.middleware import BodyLimit, RequestGate
 from registry_core.web.notifications import Notifier, Watcher
 from registry_core.web.ratelimit import TooManyAttemptsError
-from registry_core.web.sessions import Session, SessionCodec
+from registry_core.web.sessions import SessionCodec
 
 logger = logging.getLogger(__name__)
 
-HERE = Path(__file__).parent
-API_PREFIX = "/api/v1"
-
-
-class NotAuthenticatedError(Exception):
-    """A request that needs an identity came without one (or with an invalid one)."""
-
-    def __init__(self, message: str = "sign in first: this needs an authenticated identity") -> None:
-        super().__init__(message)
-
-
-class CSRFError(Exception):
-    """A form post without the session's CSRF token."""
-
-
-@dataclass
-class WebState:
-    """What the routes share.
-
-    Attributes:
-        config: The UI's settings.
-        registry: The registry shown and changed.
-        auth: Establishes identities.
-        codec: Signs session cookies.
-        notifier: Sends notifications.
-        templates: The Jinja2 templates.
-    """
-
-    config: WebConfig
-    registry: ModelRegistry
-    auth: Authenticator
-    codec: SessionCodec
-    notifier: Notifier
-    templates: Jinja2Templates
-
-
-def state_of(request: Request) -> WebState:
-    """Return the app's shared state."""
-    state: WebState = request.app.state.web
-    return state
-
-
-def session_of(request: Request) -> Session:
-    """Return the request's session (from the signed cookie, or a new one)."""
-    session: Session = request.state.session
-    return session
-
-
-def identity_of(request: Request) -> Identity | None:
-    """Return who is asking (as `middleware.RequestGate` found before the route ran), or None.
-
-    Raises:
-        NotAuthenticatedError: a credential was presented and refused.
-    """
-    problem = getattr(request.state, "auth_error", None)
-    if problem:
-        raise NotAuthenticatedError(problem)
-    identity: Identity | None = getattr(request.state, "identity", None)
-    return identity
-
-
-def client_of(request: Request) -> str:
-    """Return the key wrong tokens of this request's client are counted under (`ratelimit.client_key`)."""
-    client: str = request.state.client
-    return client
-
+STATIC = Path(__file__).parent / "static"
 
 _LISTED_PROBLEMS = 20  # validation problems listed in an error body
 
@@ -120,13 +54,10 @@ def create_app(config: WebConfig | None = None, registry: ModelRegistry | None =
         registry = ModelRegistry(RegistryConfig(root=config.registry))
     notifier = Notifier(config)
     registry.subscribe(notifier.on_entry)
-    templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.filters["when"] = _when
-    templates.env.filters["filesize"] = _filesize
     state = WebState(
         config=config, registry=registry, auth=Authenticator(config),
         codec=SessionCodec(config.session_secret, config.session_max_age_seconds), notifier=notifier,
-        templates=templates,
+        templates=load_templates(),
     )  # fmt: skip
 
     @contextlib.asynccontextmanager
@@ -159,11 +90,9 @@ def create_app(config: WebConfig | None = None, registry: ModelRegistry | None =
                        secure_cookies=config.secure_cookies)  # fmt: skip
     _add_error_handlers(app)
 
-    from registry_core.web import api, pages
-
     app.include_router(api.router, prefix=API_PREFIX)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     return app
 
 
@@ -173,8 +102,6 @@ def _wants_json(request: Request) -> bool:
 
 def refuse(request: Request, status: int, kind: str, message: str, headers: dict[str, str]) -> Response:
     """Return an error response: the JSON error body under /api/, else the error page (or the sign-in form)."""
-    from registry_core.web import pages
-
     if _wants_json(request):
         if status == 401:
             scheme = "Bearer" if state_of(request).config.auth_mode == "token" else "IAP"
@@ -186,8 +113,6 @@ def refuse(request: Request, status: int, kind: str, message: str, headers: dict
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    from registry_core.web import pages
-
     @app.exception_handler(errors.RegistryError)
     async def registry_error(request: Request, exc: errors.RegistryError) -> Response:
         status = exc.http_status
@@ -231,21 +156,6 @@ def _add_error_handlers(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse(error_body(500, "InternalError", "internal error; see the server log"), 500)
         return pages.error_page(request, 500, "internal error; see the server log")
-
-
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else ""
-
-
-def _filesize(size: int | None) -> str:
-    if size is None:
-        return ""
-    amount = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if amount < 1024 or unit == "GiB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    return f"{amount:.1f} GiB"
 
 
 def _jsonable_errors(problems: Any) -> list[dict[str, Any]]:

@@ -19,8 +19,9 @@ from registry_core.console import pipeline_run_url
 from registry_core.errors import RegistryError
 from registry_core.metadata import HistoryAction, ModelStage
 from registry_core.text import one_line
-from registry_core.web import charts, views
-from registry_core.web.app import (
+from registry_core.web import charts, services
+from registry_core.web.auth import CSRF_FIELD, Identity
+from registry_core.web.deps import (
     API_PREFIX,
     CSRFError,
     NotAuthenticatedError,
@@ -29,7 +30,6 @@ from registry_core.web.app import (
     session_of,
     state_of,
 )
-from registry_core.web.auth import CSRF_FIELD, Identity
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,7 +53,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
     identity = _identity_or_none(request)
     shared = {
         "identity": identity,
-        "may_approve": views.may_approve(state.config, identity),
+        "may_approve": services.may_approve(state.config, identity),
         "csrf_field": CSRF_FIELD,
         "csrf_token": session.csrf,
         "flashes": session.pop_flashes(),
@@ -126,7 +126,7 @@ PageReader = Annotated[Identity | None, Depends(page_reader)]
 FormWriter = Annotated[Identity, Depends(form_writer)]
 
 
-def _act(request: Request, action: Callable[[], views.ActionResult], back: str) -> RedirectResponse:
+def _act(request: Request, action: Callable[[], services.ActionResult], back: str) -> RedirectResponse:
     session = session_of(request)
     try:
         session.flash("ok", action().message)
@@ -147,7 +147,7 @@ def home() -> RedirectResponse:
 @router.get("/models")
 def models_page(request: Request, _: PageReader, q: Annotated[str, Query(max_length=200)] = "") -> HTMLResponse:
     """The models, with their latest version per stage."""
-    models = views.list_models(state_of(request).registry, q)
+    models = services.list_models(state_of(request).registry, q)
     return render(request, "models.html", title="Models", models=models, q=q)
 
 
@@ -163,13 +163,14 @@ def model_page(
 ) -> HTMLResponse:
     """A model: its versions with stage badges, metrics, tags and who registered them."""
     registry = state_of(request).registry
-    detail = views.model_detail(registry, name)
-    shown = views.filter_versions(
+    detail = services.model_detail(registry, name)
+    shown = services.filter_versions(
         detail.versions, stage=_stage_or_none(stage), tag=tag or None, registered_by=registered_by or None, query=q
     )
     endpoints = [e.name for e in registry.list_endpoints() if any(d.model_name == name for d in e.deployments)]
     return render(
-        request, "model.html", title=name, model=detail, versions=shown, metrics=views.metric_names(detail.versions, 4),
+        request, "model.html", title=name, model=detail, versions=shown,
+        metrics=services.metric_names(detail.versions, 4),
         filters={"stage": stage, "tag": tag, "registered_by": registered_by, "q": q},
         registrants=sorted({m.registered_by for m in detail.versions}), endpoints=endpoints,
     )  # fmt: skip
@@ -182,7 +183,7 @@ def version_page(request: Request, name: str, version: str, _: PageReader) -> HT
     registry = state.registry
     metadata = registry.get_model_metadata(name, version)
     history = [e for e in registry.history(name) if e.version == metadata.version]
-    targets = views.allowed_targets(metadata)
+    targets = services.allowed_targets(metadata)
     gated = set(state.registry.config.approval_required_stages)
     pending = [r for r in metadata.promotion_requests if r.status == "pending"]
     return render(
@@ -204,7 +205,7 @@ def compare_page(
                                "selected": wanted, "comparison": None, "chart": None, "problem": None}  # fmt: skip
     if wanted:
         try:
-            chosen = views.compare_versions(wanted)
+            chosen = services.compare_versions(wanted)
             comparison = registry.compare_models(name, chosen)
         except RegistryError as exc:
             context["problem"] = str(exc)
@@ -228,7 +229,7 @@ def history_page(request: Request, _: PageReader, model: str = "", action: str =
     """The history timeline of every model (newest first)."""
     registry = state_of(request).registry
     kind = HistoryAction(action) if action in {a.value for a in HistoryAction} else None
-    entries = views.timeline(registry, model=model or None, version=version or None, action=kind, limit=300)
+    entries = services.timeline(registry, model=model or None, version=version or None, action=kind, limit=300)
     return render(
         request, "history.html", title=f"History of {model}" if model else "History", entries=entries,
         model=model, action=action, version=version, actions=[a.value for a in HistoryAction],
@@ -239,7 +240,7 @@ def history_page(request: Request, _: PageReader, model: str = "", action: str =
 @router.get("/approvals")
 def approvals_page(request: Request, _: PageReader) -> HTMLResponse:
     """Promotion requests waiting for an approver."""
-    found = views.pending(state_of(request).registry)
+    found = services.pending(state_of(request).registry)
     return render(request, "approvals.html", title="Pending approvals", pending=found)
 
 
@@ -322,7 +323,7 @@ def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Redirec
 # ------------------------------------------------------------------------------------------------ actions
 
 
-def _stage_form(action: views.StageAction) -> Callable[..., RedirectResponse]:
+def _stage_form(action: services.StageAction) -> Callable[..., RedirectResponse]:
     """Return the form action of one stage decision; it goes back to `next` (a path here) or the version."""
 
     def decide(
@@ -336,8 +337,8 @@ def _stage_form(action: views.StageAction) -> Callable[..., RedirectResponse]:
     ) -> RedirectResponse:
         state = state_of(request)
 
-        def act() -> views.ActionResult:
-            body = views.StageBody(stage=ModelStage.parse(stage), comment=comment)
+        def act() -> services.ActionResult:
+            body = services.StageBody(stage=ModelStage.parse(stage), comment=comment)
             return action(state.registry, state.config, identity, name, version, body)
 
         return _act(request, act, _safe_next(next, _version_url(name, version)))
@@ -345,8 +346,8 @@ def _stage_form(action: views.StageAction) -> Callable[..., RedirectResponse]:
     return decide
 
 
-for _path, _action in (("request-promotion", views.request_promotion), ("approve", views.approve),
-                       ("reject", views.reject)):  # fmt: skip
+for _path, _action in (("request-promotion", services.request_promotion), ("approve", services.approve),
+                       ("reject", services.reject)):  # fmt: skip
     router.post(f"/models/{{name}}/versions/{{version}}/{_path}", name=f"{_action.__name__}_form")(_stage_form(_action))
 
 
@@ -364,7 +365,7 @@ def promote_form(
     registry = state_of(request).registry
     return _act(
         request,
-        lambda: views.promote(
+        lambda: services.promote(
             registry, identity, name, version, ModelStage.parse(stage), reason, _stage_or_none(expected_stage)
         ),  # fmt: skip
         _version_url(name, version),
@@ -382,5 +383,6 @@ def rollback_form(
 ) -> RedirectResponse:
     """Roll production back."""
     registry = state_of(request).registry
-    body = views.RollbackBody(to_version=to_version or None, reason=reason, endpoint_name=endpoint_name or None)
-    return _act(request, lambda: views.rollback(registry, identity, name, body), f"/models/{urllib.parse.quote(name)}")
+    body = services.RollbackBody(to_version=to_version or None, reason=reason, endpoint_name=endpoint_name or None)
+    back = f"/models/{urllib.parse.quote(name)}"
+    return _act(request, lambda: services.rollback(registry, identity, name, body), back)
