@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from registry_core import errors
 from registry_core.errors import error_body
+from registry_core.notifications.notifier import Notifier, Watcher
 from registry_core.registry import ModelRegistry
 from registry_core.text import MAX_SHOWN, one_line
 from registry_core.web import api, pages
@@ -29,7 +30,6 @@ from registry_core.web.auth import Authenticator
 from registry_core.web.config import WebConfig
 from registry_core.web.deps import API_PREFIX, CSRFError, NotAuthenticatedError, WebState, load_templates, state_of
 from registry_core.web.middleware import BodyLimit, RequestGate
-from registry_core.web.notifications import Notifier, Watcher
 from registry_core.web.ratelimit import TooManyAttemptsError
 from registry_core.web.sessions import SessionCodec
 

@@ -1,6 +1,7 @@
 """WebConfig: settings of the web UI and REST API, from a TOML or JSON file and MODEL_REGISTRY_UI_* variables.
 
-This module imports only pydantic, so the CLI can read and check a configuration without the web extra.
+This module imports only pydantic (and the notification settings, pydantic too), so the CLI can read and check a
+configuration without the web extra.
 
 Example ``registry-ui.toml``::
 
@@ -51,49 +52,16 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from registry_core.errors import InvalidInputError
-from registry_core.text import one_line, shown
+from registry_core.notifications.settings import EmailSettings, WebhookSettings
+from registry_core.text import one_line
 
 ENV_PREFIX = "MODEL_REGISTRY_UI_"
 CONFIG_ENV = "MODEL_REGISTRY_UI_CONFIG"
 IAP_ISSUER = "https://cloud.google.com/iap"
 IAP_HEADER = "x-goog-iap-jwt-assertion"
 
-EVENT_KINDS = (
-    "registered",
-    "promotion_requested",
-    "approved",
-    "rejected",
-    "promoted",
-    "stage_changed",
-    "deployed",
-    "undeployed",
-    "rolled_back",
-)
-"""Notification kinds. "promoted" is a move up the lifecycle; other stage moves (archive, demotion) are
-"stage_changed"."""
-
-
 class _Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-def _secret(value: str | None, env: str | None, what: str) -> str | None:
-    if value:
-        return value
-    if env:
-        found = os.environ.get(env)
-        if not found:
-            msg = f"{what}: environment variable {env} is not set"
-            raise InvalidInputError(msg)
-        return found
-    return None
-
-
-def _check_kinds(kinds: list[str] | Mapping[str, Any], allow_all: bool) -> None:
-    known = set(EVENT_KINDS) | ({"all"} if allow_all else set())
-    if unknown := sorted(set(kinds) - known):
-        msg = f"unknown event kinds {unknown}; expected some of: {', '.join(sorted(known))}"
-        raise ValueError(msg)
 
 
 class IAPSettings(_Settings):
@@ -112,88 +80,6 @@ class IAPSettings(_Settings):
     keys_file: Path
     issuer: str = IAP_ISSUER
     leeway_seconds: int = Field(default=30, ge=0, le=600)
-
-
-class EmailSettings(_Settings):
-    """SMTP notifications.
-
-    Attributes:
-        host: SMTP server.
-        port: SMTP port (25, 465 for TLS, 587 for STARTTLS).
-        security: "none", "starttls" or "tls" (implicit TLS).
-        from_addr: Sender address.
-        username: Login, if the server wants one.
-        password: Its password (prefer `password_env`).
-        password_env: Name of the environment variable holding the password.
-        recipients: Event kind (or "all") -> addresses.
-        timeout_seconds: Socket timeout.
-        max_attempts: Tries per message on connection errors and temporary (4xx) SMTP failures.
-    """
-
-    host: str
-    port: int = Field(default=25, ge=1, le=65535)
-    security: Literal["none", "starttls", "tls"] = "none"
-    from_addr: str
-    username: str | None = None
-    password: str | None = None
-    password_env: str | None = None
-    recipients: dict[str, list[str]] = Field(default_factory=dict)
-    timeout_seconds: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=3, ge=1, le=10)
-
-    @field_validator("recipients")
-    @classmethod
-    def _known_kinds(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
-        _check_kinds(value, allow_all=True)
-        return value
-
-    def login_password(self) -> str | None:
-        """Return the SMTP password (from the file or the named variable)."""
-        return _secret(self.password, self.password_env, "email.password_env")
-
-
-class WebhookSettings(_Settings):
-    """One webhook: a JSON POST per event, signed with HMAC-SHA256.
-
-    Attributes:
-        url: Where to POST (http or https).
-        secret: Signing key (prefer `secret_env`).
-        secret_env: Name of the environment variable holding the key.
-        events: Kinds to send; empty: every kind.
-        timeout_seconds: Per request.
-        max_attempts: Tries on connection errors and 5xx/429 answers, with exponential backoff.
-        backoff_seconds: First wait between tries (doubled each time, at most 30 s).
-    """
-
-    url: str
-    secret: str | None = None
-    secret_env: str | None = None
-    events: list[str] = Field(default_factory=list)
-    timeout_seconds: float = Field(default=5.0, gt=0)
-    max_attempts: int = Field(default=5, ge=1, le=10)
-    backoff_seconds: float = Field(default=0.5, ge=0, le=30)
-
-    @field_validator("url")
-    @classmethod
-    def _http(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            msg = f"webhook url must start with http:// or https://, got {shown(value)}"
-            raise ValueError(msg)
-        return value
-
-    @field_validator("events")
-    @classmethod
-    def _known_events(cls, value: list[str]) -> list[str]:
-        _check_kinds(value, allow_all=False)
-        return value
-
-    def signing_key(self) -> bytes:
-        """Return the HMAC key. Raises: InvalidInputError when none is configured."""
-        key = _secret(self.secret, self.secret_env, f"webhook {self.url} secret_env")
-        if not key:
-            msg = f"webhook {self.url} needs a secret (or secret_env) to sign its requests"
-            raise InvalidInputError(msg)
-        return key.encode()
 
 
 class WebConfig(_Settings):

@@ -12,10 +12,10 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from registry_core.notifications.notifier import Notifier
 from registry_core.registry import ModelRegistry
 from registry_core.web.auth import Authenticator, Identity
 from registry_core.web.config import WebConfig
-from registry_core.web.notifications import Notifier
 from registry_core.web.sessions import Session, SessionCodec
 
 API_PREFIX = "/api/v1"

@@ -107,7 +107,7 @@ def test_tokens_files_in_each_format(tmp_path: Path, content: str) -> None:
 
 
 def test_a_webhook_without_a_secret_is_refused_at_start(tmp_path: Path) -> None:
-    from registry_core.web.notifications import Notifier
+    from registry_core.notifications.notifier import Notifier
 
     config = WebConfig(webhooks=[{"url": "http://127.0.0.1:9/hook", "secret_env": "NOT_SET_ANYWHERE"}])
     with pytest.raises(InvalidInputError, match="NOT_SET_ANYWHERE is not set"):

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from web_support import WebhookReceiver
 
-from registry_core.web import destinations
-from registry_core.web.destinations import RefusedDestinationError
+from registry_core.notifications import destinations
+from registry_core.notifications.destinations import RefusedDestinationError
 
 LOCAL = [ip_network("127.0.0.0/8"), ip_network("::1/128")]
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from web_support import BEARER, MODEL, RecordingTarget, SMTPSink, WebhookReceiver, free_port
 
 from registry_core import InvalidInputError, ModelRegistry, RegistryConfig
-from registry_core.web.notifications import Notifier
+from registry_core.notifications.notifier import Notifier
 
 SECRET = "webhook-signing-secret"
 LOCAL = ["127.0.0.0/8", "::1/128"]  # the test receivers listen on 127.0.0.1, which webhooks may reach only if allowed
