@@ -210,7 +210,7 @@ def _checked_config(trainer: Trainer, config: Any) -> Any:
     if config is None:
         return trainer.config_type()
     if not isinstance(config, trainer.config_type):
-        msg = f"config is a {type(config).__name__}; this trainer takes a {trainer.config_type.__name__}"
+        msg = f"config is of type {type(config).__name__}; this trainer takes {trainer.config_type.__name__}"
         raise InvalidInputError(msg)
     return config
 

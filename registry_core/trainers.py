@@ -73,7 +73,7 @@ def find_trainer(config: object | None = None) -> Trainer:
         trainers = {name: trainer for name, trainer in trainers.items() if isinstance(config, trainer.config_type)}
     if len(trainers) == 1:
         return next(iter(trainers.values()))
-    wanted = f"a {type(config).__name__}" if config is not None else "models"
+    wanted = f"a config of type {type(config).__name__}" if config is not None else "models"
     if trainers:
         msg = f"several installed trainers take {wanted} ({', '.join(sorted(trainers))}): pass trainer= explicitly"
         raise InvalidInputError(msg)

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from eyewear_model import DatasetPaths, EyewearModelConfig, TrainResult, export_saved_model
+from eyewear_model import TRAINER, DatasetPaths, EyewearModelConfig, TrainResult, export_saved_model
 from registry_core import InvalidInputError, ModelRegistry, ModelStage
 from registry_core.integration import register_trained_model, resolve_splits, train_and_register_model
+from registry_core.trainers import find_trainer
 from registry_core.validation import ValidationPolicy
 
 FAST = EyewearModelConfig(epochs=1)
@@ -24,6 +25,10 @@ FAST = EyewearModelConfig(epochs=1)
 @pytest.fixture
 def registry(tmp_path: Path) -> ModelRegistry:
     return ModelRegistry.from_uri(str(tmp_path / "registry"))
+
+
+def test_the_eyewear_trainer_is_found_by_the_type_of_its_config() -> None:
+    assert find_trainer(EyewearModelConfig()) is TRAINER
 
 
 def test_train_and_register_records_metrics_params_and_lineage(registry: ModelRegistry, dataset: DatasetPaths) -> None:
