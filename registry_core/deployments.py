@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from registry_core.arguments import validate_name
 from registry_core.deploy import (
+    DeployedModel,
     DeploymentTarget,
-    EndpointDeployment,
     EndpointEvent,
     EndpointList,
     EndpointRecord,
@@ -30,8 +31,7 @@ from registry_core.deploy.records import ENDPOINTS_PREFIX
 from registry_core.deploy.traffic import check_percent, with_new, without
 from registry_core.errors import DeploymentError, EndpointNotFoundError, InvalidInputError, NotFoundError
 from registry_core.loading import verified_folder
-from registry_core.metadata import Deployment, HistoryAction, HistoryEntry, ModelMetadata, utc_now
-from registry_core.names import validate_name
+from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, VersionDeployment, utc_now
 from registry_core.store import DocumentStore, ModelRecord
 from registry_core.text import shown
 
@@ -53,7 +53,7 @@ class CanaryResult(BaseModel):
 
     promoted: bool
     report: HealthReport
-    deployment: EndpointDeployment
+    deployment: DeployedModel
     endpoint: EndpointRecord
 
 
@@ -118,7 +118,7 @@ class Deployments:
         actor: str,
         settings: Mapping[str, Any],
         reason: str = "",
-    ) -> tuple[EndpointDeployment, EndpointRecord]:
+    ) -> tuple[DeployedModel, EndpointRecord]:
         """Deploy a verified version with `traffic_percent` of the traffic; at 100 the others are undeployed.
 
         Raises:
@@ -153,7 +153,7 @@ class Deployments:
         verified = verified_folder(self.registry.storage, metadata)
         artifacts = verified if runner.needs_local_artifacts() else None
         result = runner.deploy(base, metadata, artifacts, with_new(base.traffic, NEW_DEPLOYMENT, percent))
-        deployment = EndpointDeployment(
+        deployment = DeployedModel(
             id=result.deployed_id, model_name=metadata.model_name, version=metadata.version,
             artifact_digest=metadata.artifact_digest, artifact_uri=metadata.artifact_uri, deployed_by=actor,
             deployed_at=utc_now(), target_ref=result.target_ref,
@@ -273,7 +273,7 @@ class Deployments:
 
     def restore(
         self, endpoint_name: str, metadata: ModelMetadata, *, actor: str, reason: str
-    ) -> tuple[EndpointDeployment, EndpointRecord]:
+    ) -> tuple[DeployedModel, EndpointRecord]:
         """Put `metadata`'s version back to 100% on the endpoint, redeploying it if it was undeployed."""
         record = self.get_endpoint(endpoint_name)
         kept = [d for d in record.active() if (d.model_name, d.version) == (metadata.model_name, metadata.version)]
@@ -341,8 +341,8 @@ class Deployments:
     # ------------------------------------------------------------------------------------------- helpers
 
     def _reweigh(
-        self, record: EndpointRecord, deployment: EndpointDeployment, percent: int, actor: str, reason: str
-    ) -> tuple[EndpointDeployment, EndpointRecord]:
+        self, record: EndpointRecord, deployment: DeployedModel, percent: int, actor: str, reason: str
+    ) -> tuple[DeployedModel, EndpointRecord]:
         split = {d.id: 0 for d in record.active()} | with_new(record.traffic, deployment.id, percent)
         updated = record
         if _positive(split) != _positive(record.traffic):  # the same share again (e.g. a retried deploy): no change
@@ -405,7 +405,7 @@ class Deployments:
         return principal if principal and principal != actor else ""
 
     def _event(
-        self, actor: str, action: str, deployment: EndpointDeployment, traffic: dict[str, int], reason: str
+        self, actor: str, action: str, deployment: DeployedModel, traffic: dict[str, int], reason: str
     ) -> EndpointEvent:
         return EndpointEvent(
             id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, model_name=deployment.model_name,
@@ -436,7 +436,7 @@ def _mirror(current: ModelRecord | None, model_name: str, endpoint: EndpointReco
         before = {d.deployed_model_id: d for d in metadata.deployments if d.endpoint == endpoint.name}
         others = tuple(d for d in metadata.deployments if d.endpoint != endpoint.name)
         mirrored = tuple(
-            Deployment(
+            VersionDeployment(
                 endpoint=endpoint.name,
                 target=endpoint.target,
                 traffic_percent=endpoint.traffic.get(d.id, 0),
@@ -461,7 +461,7 @@ def _mirror(current: ModelRecord | None, model_name: str, endpoint: EndpointReco
 
 
 def _history(
-    actor: str, action: HistoryAction, version: str, endpoint: EndpointRecord, deployment: Deployment
+    actor: str, action: HistoryAction, version: str, endpoint: EndpointRecord, deployment: VersionDeployment
 ) -> HistoryEntry:
     details = {
         "endpoint": endpoint.name,
@@ -494,7 +494,7 @@ def _check_split(record: EndpointRecord, traffic: Mapping[str, int]) -> dict[str
     return split
 
 
-def _label(deployment: EndpointDeployment) -> str:
+def _label(deployment: DeployedModel) -> str:
     return f"{deployment.model_name} {deployment.version}"
 
 

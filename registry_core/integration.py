@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from registry_core.errors import DependencyMissingError, InvalidInputError, VersionNotFoundError
 from registry_core.metadata import Lineage, ModelMetadata, ModelStage
+from registry_core.quality import ValidationDecision, ValidationPolicy, decide
 from registry_core.registry import ModelRegistry
-from registry_core.validation import ValidationDecision, ValidationPolicy, decide
 
 if TYPE_CHECKING:
     from eyewear_model import EyewearModelConfig

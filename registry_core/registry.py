@@ -10,6 +10,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry_core import transitions
+from registry_core.arguments import (
+    artifact_folder,
+    clean_annotations,
+    clean_description,
+    clean_framework,
+    clean_lineage,
+    clean_params,
+    clean_tags,
+    detect_framework,
+    validate_name,
+)
 from registry_core.artifacts import build_manifest
 from registry_core.bounds import check_count
 from registry_core.comparison import ModelComparison, compare
@@ -24,16 +35,6 @@ from registry_core.errors import (
     VersionConflictError,
     VersionNotFoundError,
 )
-from registry_core.inputs import (
-    artifact_folder,
-    clean_annotations,
-    clean_description,
-    clean_framework,
-    clean_lineage,
-    clean_params,
-    clean_tags,
-    detect_framework,
-)
 from registry_core.maintenance import CheckReport, PendingMarker, run_check
 from registry_core.metadata import (
     HistoryAction,
@@ -47,7 +48,7 @@ from registry_core.metadata import (
     VersionList,
     utc_now,
 )
-from registry_core.names import validate_name
+from registry_core.quality import ValidationDecision
 from registry_core.storage import StorageBackend, open_storage
 from registry_core.store import (
     MetadataStore,
@@ -56,7 +57,6 @@ from registry_core.store import (
     pending_key,
 )
 from registry_core.text import shown
-from registry_core.validation import ValidationDecision
 from registry_core.versioning import next_version, normalize_version
 
 Listener = Callable[[str, HistoryEntry], None]
@@ -64,7 +64,7 @@ Listener = Callable[[str, HistoryEntry], None]
 IDEMPOTENCY_KEY = "idempotency_key"  # the lineage extra that names a registration (register_model)
 
 if TYPE_CHECKING:
-    from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointList, EndpointRecord, Prediction
+    from registry_core.deploy import DeployedModel, DeploymentTarget, EndpointList, EndpointRecord, Prediction
     from registry_core.deploy.canary import HealthCheck, UserCheck
     from registry_core.deployments import CanaryResult, Deployments, ReconcileResult
 
@@ -630,7 +630,7 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str = "",
         **target_settings: Any,
-    ) -> tuple[EndpointDeployment, EndpointRecord, ModelMetadata]:
+    ) -> tuple[DeployedModel, EndpointRecord, ModelMetadata]:
         """Deploy a verified version to an endpoint (created on first use) with a share of its traffic.
 
         At 100% the endpoint's other models are undeployed. The deployment is recorded in the endpoint's record

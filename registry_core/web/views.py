@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_core import lifecycle, transitions
+from registry_core.arguments import NAME_PATTERN
 from registry_core.errors import ApprovalError, ConflictError, InvalidInputError
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, ModelStage, PromotionRequest
-from registry_core.names import NAME_PATTERN
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
