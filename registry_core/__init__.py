@@ -12,7 +12,7 @@ from registry_core.comparison import ModelComparison
 from registry_core.config import RegistryConfig
 from registry_core.deploy import DeployedModel, DeploymentTarget, EndpointList, EndpointRecord, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport
-from registry_core.deployments import CanaryResult, ReconcileResult
+from registry_core.endpoints import CanaryResult, ReconcileResult
 from registry_core.errors import (
     ApprovalError,
     ApprovalRequiredError,
@@ -39,7 +39,7 @@ from registry_core.errors import (
     VersionConflictError,
     VersionNotFoundError,
 )
-from registry_core.lifecycle import ALLOWED_TRANSITIONS
+from registry_core.lifecycle.stages import ALLOWED_TRANSITIONS
 from registry_core.maintenance import CheckReport
 from registry_core.metadata import (
     Approval,

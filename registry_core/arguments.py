@@ -211,3 +211,28 @@ def detect_framework(folder: Path) -> str | None:
     if any(name.endswith((".pkl", ".joblib")) for name in folder_files):
         return "sklearn"
     return None
+
+
+def clean_actor(value: object, role: str = "actor") -> str:
+    """Return the name of who acts (an actor, an approver), stripped. Raises: InvalidInputError."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 256 or not value.isprintable():
+        msg = f"invalid {role} {shown(value)}: expected a non-empty printable name"
+        raise InvalidInputError(msg)
+    return value.strip()
+
+
+def refuse_overlap(folder: Path, root: Path | None) -> None:
+    """Refuse artifacts that contain the registry root or lie inside it (registering the registry into itself).
+
+    Raises:
+        InvalidInputError: `folder` and the local registry `root` overlap.
+    """
+    if root is None:
+        return
+    source, registry_root = folder.resolve(), root.resolve()
+    if registry_root.is_relative_to(source) or source.is_relative_to(registry_root):
+        msg = (
+            f"artifact path {shown(str(folder))} overlaps the registry root {shown(str(root))}; "
+            "register a folder outside it"
+        )
+        raise InvalidInputError(msg)
