@@ -29,8 +29,8 @@ def validate_model(
 
     from eyewear_model import TRAINER
     from registry_core.integration import validate_registered_version
+    from registry_core.quality import ValidationPolicy
     from registry_core.tasks import clean_actor, open_task_registry, registered_version, whole_numbers
-    from registry_core.validation import ValidationPolicy
 
     registry = open_task_registry(registry_root)
     model_name, version = registered_version(registry, model.metadata)

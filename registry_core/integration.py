@@ -17,9 +17,9 @@ from typing import Any
 
 from registry_core.errors import InvalidInputError, VersionNotFoundError
 from registry_core.metadata import Lineage, ModelMetadata, ModelStage
+from registry_core.quality import ValidationDecision, ValidationPolicy, decide
 from registry_core.registry import ModelRegistry
 from registry_core.trainers import Trainer, find_trainer
-from registry_core.validation import ValidationDecision, ValidationPolicy, decide
 
 logger = logging.getLogger(__name__)
 

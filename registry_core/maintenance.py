@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from registry_core.consistency import endpoint_problems, model_problems
 from registry_core.deploy.records import ENDPOINTS_PREFIX, EndpointRecord
 from registry_core.errors import CorruptRecordError, NotFoundError, RegistryError
+from registry_core.lifecycle.approvals import ApprovalPolicy
 from registry_core.metadata import utc_now
 from registry_core.processes import is_running, own_process
 from registry_core.storage.base import StorageBackend
@@ -24,7 +25,6 @@ from registry_core.store import (
     ModelRecord,
     model_key,
 )
-from registry_core.transitions import ApprovalPolicy
 
 STALE_AFTER = timedelta(hours=24)
 _JSON = ".json"

@@ -282,8 +282,8 @@ class PromotionRequest(_Record):
     decision_comment: str = ""
 
 
-class Deployment(_Record):
-    """A version serving on an endpoint.
+class VersionDeployment(_Record):
+    """Where a version serves or served: its mirror of one deployed model of an endpoint (see deploy.records).
 
     Attributes:
         endpoint: Endpoint name.
@@ -350,7 +350,7 @@ class ModelMetadata(_Record):
     approvals: tuple[Approval, ...] = ()
     promotion_requests: tuple[PromotionRequest, ...] = ()
     stage_history: tuple[StageChange, ...] = ()
-    deployments: tuple[Deployment, ...] = ()
+    deployments: tuple[VersionDeployment, ...] = ()
     annotations: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from registry_core.arguments import validate_name
 from registry_core.errors import (
     ConcurrentModificationError,
     ConflictError,
@@ -33,7 +34,6 @@ from registry_core.metadata import (
     ModelMetadata,
     ModelStage,
 )
-from registry_core.names import validate_name
 from registry_core.storage.base import StorageBackend
 from registry_core.versioning import VersioningStrategy, version_key
 

@@ -16,8 +16,8 @@ import pytest
 from eyewear_model import TRAINER, DatasetPaths, EyewearModelConfig, TrainResult, export_saved_model
 from registry_core import InvalidInputError, ModelRegistry, ModelStage
 from registry_core.integration import register_trained_model, resolve_splits, train_and_register_model
+from registry_core.quality import ValidationPolicy
 from registry_core.trainers import find_trainer
-from registry_core.validation import ValidationPolicy
 
 FAST = EyewearModelConfig(epochs=1)
 

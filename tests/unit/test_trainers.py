@@ -17,8 +17,8 @@ from majority_trainer import MajorityConfig, MajorityTrainer, write_examples
 
 from registry_core import DependencyMissingError, InvalidInputError, ModelRegistry, ModelStage
 from registry_core.integration import train_and_register_model
+from registry_core.quality import ValidationPolicy
 from registry_core.trainers import TRAINER_GROUP, find_trainer
-from registry_core.validation import ValidationPolicy
 
 TESTS = Path(__file__).resolve().parents[1]
 
