@@ -27,16 +27,19 @@ def validate_model(
     """
     from pathlib import Path
 
+    from eyewear_model import TRAINER
     from registry_core.integration import validate_registered_version
+    from registry_core.quality import ValidationPolicy
     from registry_core.tasks import clean_actor, open_task_registry, registered_version, whole_numbers
-    from registry_core.validation import ValidationPolicy
 
     registry = open_task_registry(registry_root)
     model_name, version = registered_version(registry, model.metadata)
     policy = ValidationPolicy(
         thresholds=whole_numbers(thresholds), primary_metric=primary_metric, max_regression=max_regression
     )
-    decision = validate_registered_version(registry, model_name, version, dataset.metadata["test"], policy)
+    decision = validate_registered_version(
+        registry, model_name, version, dataset.metadata["test"], policy, trainer=TRAINER
+    )
     registry.record_validation(model_name, version, decision, actor=clean_actor(actor))
     for name, value in decision.metrics.items():
         metrics.log_metric(f"holdout_{name}", value)

@@ -34,6 +34,7 @@ from eyewear_model.schema import (
     feature_spec,
     validate_record,
 )
+from eyewear_model.trainer import TRAINER, EyewearTrainer
 
 if TYPE_CHECKING:
     from eyewear_model.data import DatasetPaths, count_examples, find_dataset, generate_dataset, read_dataset
@@ -82,6 +83,7 @@ __all__ = [
     "DatasetPaths",
     "EvaluationResult",
     "EyewearModelConfig",
+    "EyewearTrainer",
     "FACE_SHAPES",
     "FEATURES",
     "FEATURE_NAMES",
@@ -92,6 +94,7 @@ __all__ = [
     "NormalizationStats",
     "PREFERRED_STYLES",
     "ServingModel",
+    "TRAINER",
     "TrainResult",
     "build_model",
     "compute_normalization_stats",

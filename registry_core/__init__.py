@@ -10,9 +10,9 @@ Quick start::
 
 from registry_core.comparison import ModelComparison
 from registry_core.config import RegistryConfig
-from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointList, EndpointRecord, Prediction
+from registry_core.deploy import DeployedModel, DeploymentTarget, EndpointList, EndpointRecord, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport
-from registry_core.deployments import CanaryResult, ReconcileResult
+from registry_core.endpoints import CanaryResult, ReconcileResult
 from registry_core.errors import (
     ApprovalError,
     ApprovalRequiredError,
@@ -41,11 +41,10 @@ from registry_core.errors import (
     VersionConflictError,
     VersionNotFoundError,
 )
-from registry_core.lifecycle import ALLOWED_TRANSITIONS
+from registry_core.lifecycle.stages import ALLOWED_TRANSITIONS
 from registry_core.maintenance import CheckReport
 from registry_core.metadata import (
     Approval,
-    Deployment,
     FileEntry,
     HistoryAction,
     HistoryEntry,
@@ -55,6 +54,7 @@ from registry_core.metadata import (
     ModelPerformance,
     ModelStage,
     StageChange,
+    VersionDeployment,
     VersionList,
 )
 from registry_core.registry import ModelRegistry
@@ -75,10 +75,9 @@ __all__ = [
     "ConflictError",
     "CorruptRecordError",
     "DependencyMissingError",
-    "Deployment",
+    "DeployedModel",
     "DeploymentError",
     "DeploymentTarget",
-    "EndpointDeployment",
     "EndpointList",
     "EndpointNotFoundError",
     "EndpointRecord",
@@ -114,6 +113,7 @@ __all__ = [
     "StageChange",
     "StorageError",
     "VersionConflictError",
+    "VersionDeployment",
     "VersionList",
     "VersionNotFoundError",
     "VersioningStrategy",

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 
-from registry_core import lifecycle
 from registry_core.artifacts import manifest_digest
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import InvalidVersionError
+from registry_core.lifecycle.approvals import ApprovalPolicy, valid_approvals
 from registry_core.metadata import HistoryAction, ModelMetadata, ModelStage
 from registry_core.store import ModelRecord
 from registry_core.text import shown
-from registry_core.transitions import ApprovalPolicy
 from registry_core.versioning import normalize_version
 
 _STAGE_SETTING = (HistoryAction.REGISTERED, HistoryAction.STAGE_CHANGED, HistoryAction.ROLLED_BACK)
@@ -76,7 +75,7 @@ def _version_problems(record: ModelRecord, metadata: ModelMetadata, policy: Appr
                 f"({shown(approval.artifact_digest)})"
             )
     if policy is not None and metadata.stage in policy.required_stages:
-        approvals = lifecycle.valid_approvals(metadata, metadata.stage, four_eyes=policy.four_eyes)
+        approvals = valid_approvals(metadata, metadata.stage, four_eyes=policy.four_eyes)
         who = f" by someone other than {metadata.registered_by}" if policy.four_eyes else ""
         if not approvals:
             problems.append(f"it is in {metadata.stage.value} without an approval{who} bound to its artifacts")

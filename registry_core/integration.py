@@ -1,24 +1,25 @@
-"""Glue between the example eyewear model and the registry: train, register and validate in one call.
+"""Train, register and validate a model in one call, through a `Trainer` (the core imports no model code).
 
-TensorFlow and the eyewear model are imported inside the functions, so `import registry_core` stays fast.
+The trainer is passed in, or found among the installed ones by the type of the training configuration (see
+`registry_core.trainers`): `train_and_register_model(..., config=EyewearModelConfig())` uses the eyewear trainer
+that the eyewear_model package declares.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from registry_core.errors import DependencyMissingError, InvalidInputError, VersionNotFoundError
+from registry_core.errors import InvalidInputError, VersionNotFoundError
 from registry_core.metadata import Lineage, ModelMetadata, ModelStage
+from registry_core.quality import ValidationDecision, ValidationPolicy, decide
 from registry_core.registry import ModelRegistry
-from registry_core.validation import ValidationDecision, ValidationPolicy, decide
-
-if TYPE_CHECKING:
-    from eyewear_model import EyewearModelConfig
+from registry_core.trainers import Trainer, find_trainer
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def register_trained_model(
     model_name: str,
     *,
     metrics: Mapping[str, float] | None = None,
-    config: EyewearModelConfig | Mapping[str, Any] | None = None,
+    config: Any = None,
     training_data_uris: Iterable[str] = (),
     pipeline_run: str | None = None,
     code_version: str | None = None,
@@ -39,14 +40,15 @@ def register_trained_model(
     registered_by: str | None = None,
     registry: ModelRegistry | None = None,
     idempotency_key: str | None = None,
+    trainer: Trainer | None = None,
 ) -> ModelMetadata:
-    """Register a trained model: an exported SavedModel folder, or a Keras model (exported here first).
+    """Register a trained model: an exported folder (e.g. a SavedModel), or a model that `trainer` exports first.
 
     Args:
-        model: Path of a SavedModel folder, or a Keras model from `eyewear_model.train`.
+        model: Path of an exported folder, or a model as a trainer's `train` returns it.
         model_name: Registry model name.
         metrics: Evaluation metrics to record.
-        config: The training configuration, recorded as params.
+        config: The training configuration (with `to_dict()`, or a mapping), recorded as params.
         training_data_uris: Data it was trained on (lineage).
         pipeline_run: Pipeline run that produced it (lineage).
         code_version: Version of the training code (lineage); default: this package's version.
@@ -56,12 +58,13 @@ def register_trained_model(
         registry: Registry to use; default: the embedded local one.
         idempotency_key: Names this registration (a pipeline registers a trained Model artifact under its URI):
             a version registered before with the same key and identical artifacts is returned instead of a new one.
+        trainer: Exports a `model` that is not a path; default: the installed trainer of `config`'s type (or the
+            only one installed).
 
     Returns:
         The new (or, by `idempotency_key`, the earlier) version's metadata.
     """
     registry = registry or ModelRegistry()
-    params = _params(config)
     lineage = Lineage(
         training_data_uris=tuple(training_data_uris),
         pipeline_run=pipeline_run,
@@ -69,7 +72,7 @@ def register_trained_model(
     )
     arguments: dict[str, Any] = {
         "metrics": metrics,
-        "params": params,
+        "params": _params(config),
         "description": description,
         "tags": tags,
         "lineage": lineage,
@@ -78,16 +81,14 @@ def register_trained_model(
     }
     if isinstance(model, str | os.PathLike):
         return registry.register_model(model_name, model, framework="tensorflow", **arguments)
-    eyewear = _eyewear()
-    with tempfile.TemporaryDirectory(prefix="export-") as scratch:
-        export_dir = eyewear.export_saved_model(model, Path(scratch) / "saved_model")
-        return registry.register_model(model_name, export_dir, framework="tensorflow", **arguments)
+    with _exported(model, trainer or find_trainer(None if isinstance(config, Mapping) else config)) as folder:
+        return registry.register_model(model_name, folder, framework="tensorflow", **arguments)
 
 
 def train_and_register_model(
     tfrecord_paths: Sequence[str] | Mapping[str, Sequence[str]] | Any,
     model_name: str,
-    config: EyewearModelConfig | None = None,
+    config: Any = None,
     description: str = "",
     tags: Iterable[str] = (),
     promote_to_staging: bool = False,
@@ -95,15 +96,16 @@ def train_and_register_model(
     *,
     policy: ValidationPolicy | None = None,
     registered_by: str | None = None,
+    trainer: Trainer | None = None,
 ) -> tuple[Any, ModelMetadata]:
-    """Train the eyewear model on TFRecords, register it and optionally validate it into STAGING.
+    """Train a model on TFRecords, register it and optionally validate it into STAGING.
 
     Args:
-        tfrecord_paths: Training files, or a mapping (or `DatasetPaths`) with "train", "validation" and
-            "test" lists. Metrics come from "validation" (else the training files); validation before
-            staging uses "test" (else "validation").
+        tfrecord_paths: Training files, or a mapping (or an object such as a `DatasetPaths`) with "train",
+            "validation" and "test" lists. Metrics come from "validation" (else the training files); validation
+            before staging uses "test" (else "validation", else the training files).
         model_name: Registry model name.
-        config: Training configuration; default `EyewearModelConfig()`.
+        config: Training configuration, e.g. `EyewearModelConfig()`; default: the trainer's default configuration.
         description: Free text.
         tags: Labels.
         promote_to_staging: Validate on holdout data against `policy` and the PRODUCTION champion, then move
@@ -111,28 +113,33 @@ def train_and_register_model(
         registry: Registry to use; default: the embedded local one.
         policy: Validation thresholds; default: no thresholds, no regression against the champion.
         registered_by: Who registers; default: the current user.
+        trainer: Trains, exports and evaluates; default: the installed trainer of `config`'s type (without a
+            config, the only one installed).
 
     Returns:
-        The trained Keras model and the version's metadata (after any promotion).
+        The trained model and the version's metadata (after any promotion).
+
+    Raises:
+        InvalidInputError: No training files, or a config that `trainer` does not take.
+        DependencyMissingError: No installed trainer takes `config`.
     """
-    eyewear = _eyewear()
     splits = resolve_splits(tfrecord_paths)
-    config = config or eyewear.EyewearModelConfig()
+    trainer = trainer or find_trainer(config)
+    config = _checked_config(trainer, config)
     registry = registry or ModelRegistry()
-    result = eyewear.train(splits["train"], splits.get("validation") or None, config)
-    evaluation = eyewear.evaluate(result.model, splits.get("validation") or splits["train"])
-    metadata = register_trained_model(
-        result.model, model_name, metrics=evaluation.summary(), config=config,
-        training_data_uris=splits["train"], description=description, tags=tags, registered_by=registered_by,
-        registry=registry,
-    )  # fmt: skip
+    model, metrics = trainer.train(splits["train"], splits.get("validation", []), config)
+    with _exported(model, trainer) as folder:  # a folder, even for a model that is itself a string
+        metadata = register_trained_model(
+            folder, model_name, metrics=metrics, config=config, training_data_uris=splits["train"],
+            description=description, tags=tags, registered_by=registered_by, registry=registry,
+        )  # fmt: skip
     if promote_to_staging:
         holdout = splits.get("test") or splits.get("validation") or splits["train"]
-        decision = validate_registered_version(registry, model_name, metadata.version, holdout, policy)
+        decision = validate_registered_version(registry, model_name, metadata.version, holdout, policy, trainer=trainer)
         metadata = registry.record_validation(model_name, metadata.version, decision)
         if decision.passed:
             metadata = registry.promote_model(model_name, metadata.version, ModelStage.STAGING, reason=decision.reason)
-    return result.model, metadata
+    return model, metadata
 
 
 def validate_registered_version(
@@ -141,17 +148,20 @@ def validate_registered_version(
     version: str,
     holdout_paths: Sequence[str],
     policy: ValidationPolicy | None = None,
+    *,
+    trainer: Trainer,
 ) -> ValidationDecision:
     """Evaluate a registered version (verified artifacts) and the PRODUCTION champion on the same holdout data.
+
+    A champion that `trainer` cannot evaluate (another kind of model) is left out of the decision, with a warning.
 
     Returns:
         The decision of `policy` (not yet recorded: see `ModelRegistry.record_validation`).
     """
-    eyewear = _eyewear()
     policy = policy or ValidationPolicy()
     challenger = registry.get_model_metadata(model_name, version)
     folder = registry.artifact_path(model_name, challenger.version)
-    metrics = eyewear.evaluate(eyewear.load_serving_model(folder), list(holdout_paths)).summary()
+    metrics = dict(trainer.evaluate(folder, list(holdout_paths)))
     try:
         champion = registry.get_model_metadata(model_name, stage=ModelStage.PRODUCTION)
     except VersionNotFoundError:
@@ -160,11 +170,10 @@ def validate_registered_version(
         return decide(policy, metrics)
     champion_folder = registry.artifact_path(model_name, champion.version)
     try:
-        champion_model = eyewear.load_serving_model(champion_folder)
-    except ValueError as exc:  # the champion is not an eyewear SavedModel: nothing comparable
+        champion_metrics = dict(trainer.evaluate(champion_folder, list(holdout_paths)))
+    except ValueError as exc:  # the champion is another kind of model: nothing comparable
         logger.warning("cannot evaluate champion %s %s: %s", model_name, champion.version, exc)
         return decide(policy, metrics)
-    champion_metrics = eyewear.evaluate(champion_model, list(holdout_paths)).summary()
     return decide(policy, metrics, champion.version, champion_metrics)
 
 
@@ -189,6 +198,23 @@ def resolve_splits(paths: Sequence[str] | Mapping[str, Sequence[str]] | Any) -> 
     return result
 
 
+@contextlib.contextmanager
+def _exported(model: Any, trainer: Trainer) -> Iterator[Path]:
+    """Yield a scratch folder that `trainer` exported `model` into; removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="export-") as scratch:
+        yield trainer.export(model, Path(scratch) / "model")
+
+
+def _checked_config(trainer: Trainer, config: Any) -> Any:
+    """Return `config`, or the trainer's default one; refuse a config of another type before any training."""
+    if config is None:
+        return trainer.config_type()
+    if not isinstance(config, trainer.config_type):
+        msg = f"config is of type {type(config).__name__}; this trainer takes {trainer.config_type.__name__}"
+        raise InvalidInputError(msg)
+    return config
+
+
 def _params(config: Any) -> dict[str, Any]:
     if config is None:
         return {}
@@ -203,12 +229,3 @@ def _package_version() -> str:
         return f"registry-core {version('registry-core')}"
     except PackageNotFoundError:
         return "registry-core (source)"
-
-
-def _eyewear() -> Any:
-    try:
-        import eyewear_model
-    except ImportError as exc:  # TensorFlow missing, or the example package not installed
-        msg = f"this needs the eyewear model and TensorFlow: pip install 'registry-core[tf]' ({exc})"
-        raise DependencyMissingError(msg) from exc
-    return eyewear_model

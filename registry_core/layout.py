@@ -4,32 +4,32 @@
     endpoints/<endpoint>.json            an endpoint's document: deployments, traffic split, history (`ENDPOINTS`)
     artifacts/<model>/<upload-id>/...    immutable artifact folders, one per registration (`artifacts_folder`)
     pending/<model>/<upload-id>.json     markers of registrations in flight, for check --gc (`pending_key`)
-    .locks/<hash>.lock                   local backend: lock files of compare-and-swap (`lock_key`)
-    <key>.regtmp-<writer>-<random>       local backend: a file being written; <writer> names the process, so check
-                                         can tell an abandoned one from one still being written (`temp_name`)
 
 Builders validate the names they are given, so that a key never leaves its prefix; parsers take keys as a listing
 returns them and answer None for keys that are not theirs. Documents name their artifact folders relative to the
 root (`RootRelativeLocations`), so a registry copied or moved elsewhere keeps working.
+
+The local backend also keeps files of its own beside the keys, which its listings leave out: ``.locks/`` (lock
+files of compare-and-swap) and ``<key>.regtmp-<writer>-<random>`` (a file being written, named after its writing
+process so that check can tell an abandoned one). They are the backend's business and named in
+`storage/local.py`: storage sits below the registry's layout and imports nothing of it. No key of the layout starts
+with a dot.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from registry_core.arguments import validate_name
 from registry_core.errors import InvalidInputError
-from registry_core.names import validate_name
 from registry_core.text import shown
 
 DOCUMENT_SUFFIX = ".json"
 ARTIFACTS_PREFIX = "artifacts/"
 PENDING_PREFIX = "pending/"
-LOCKS_FOLDER = ".locks"
-TEMP_MARK = ".regtmp-"
 _UPLOAD_ID = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,99}")
 
 
@@ -126,22 +126,6 @@ def upload_of_marker(key: str) -> str | None:
 def owner_of_upload(folder: str) -> str:
     """Return the model an upload folder (``artifacts/<model>/<upload-id>``) belongs to."""
     return folder.removeprefix(ARTIFACTS_PREFIX).split("/", 1)[0]
-
-
-def lock_key(key: str) -> str:
-    """Return the key of the lock file that serializes compare-and-swap on `key` (local backend)."""
-    return f"{LOCKS_FOLDER}/{hashlib.sha256(key.encode()).hexdigest()[:40]}.lock"
-
-
-def temp_name(filename: str, writer: str) -> str:
-    """Return the name of a temporary file that process `writer` (`processes.self_token`) writes for `filename`."""
-    return f"{filename}{TEMP_MARK}{writer}-{uuid.uuid4().hex[:12]}"
-
-
-def temp_writer(filename: str) -> str | None:
-    """Return the writer named in a temporary file's name, or None if `filename` is no temporary file."""
-    _, mark, rest = filename.partition(TEMP_MARK)
-    return rest.rsplit("-", 1)[0] if mark else None
 
 
 class RootRelativeLocations:

@@ -13,11 +13,11 @@ from registry_core import layout
 from registry_core.consistency import endpoint_problems, model_problems
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import CorruptRecordError, NotFoundError, RegistryError
+from registry_core.lifecycle.approvals import ApprovalPolicy
 from registry_core.metadata import utc_now
 from registry_core.processes import is_running, own_process
 from registry_core.storage.base import StorageBackend
 from registry_core.store import DocumentStore, MetadataStore, ModelRecord
-from registry_core.transitions import ApprovalPolicy
 
 STALE_AFTER = timedelta(hours=24)
 

@@ -284,8 +284,8 @@ class PromotionRequest(Record):
     decision_comment: str = ""
 
 
-class Deployment(Record):
-    """A version serving on an endpoint.
+class VersionDeployment(Record):
+    """Where a version serves or served: its mirror of one deployed model of an endpoint (see deploy.records).
 
     Attributes:
         endpoint: Endpoint name.
@@ -352,7 +352,7 @@ class ModelMetadata(Record):
     approvals: tuple[Approval, ...] = ()
     promotion_requests: tuple[PromotionRequest, ...] = ()
     stage_history: tuple[StageChange, ...] = ()
-    deployments: tuple[Deployment, ...] = ()
+    deployments: tuple[VersionDeployment, ...] = ()
     annotations: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import logging
 import os
-import uuid
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from registry_core import layout, transitions
-from registry_core.artifacts import build_manifest
-from registry_core.bounds import check_count
-from registry_core.comparison import ModelComparison, compare
-from registry_core.config import USER_ENV, RegistryConfig, current_user
-from registry_core.errors import (
-    InvalidInputError,
-    LifecycleError,
-    ModelNotFoundError,
-    RegistryError,
-    RegistryRootNotFoundError,
-    StorageError,
-    VersionConflictError,
-    VersionNotFoundError,
-)
-from registry_core.inputs import (
+from registry_core import layout
+from registry_core.arguments import (
     artifact_folder,
+    clean_actor,
     clean_annotations,
     clean_description,
     clean_framework,
@@ -33,10 +20,24 @@ from registry_core.inputs import (
     clean_params,
     clean_tags,
     detect_framework,
+    refuse_overlap,
+    validate_name,
 )
-from registry_core.maintenance import CheckReport, PendingMarker, run_check
+from registry_core.comparison import ModelComparison, compare
+from registry_core.config import USER_ENV, RegistryConfig, current_user
+from registry_core.deploy import DeployedModel, DeploymentTarget, EndpointList, EndpointRecord, Prediction
+from registry_core.deploy.canary import HealthCheck, UserCheck
+from registry_core.endpoints import CanaryResult, Endpoints, ReconcileResult
+from registry_core.errors import (
+    InvalidInputError,
+    ModelNotFoundError,
+    RegistryRootNotFoundError,
+    VersionNotFoundError,
+)
+from registry_core.lifecycle import approvals, changes, promotion, rollback
+from registry_core.lifecycle.changes import Change
+from registry_core.maintenance import CheckReport, run_check
 from registry_core.metadata import (
-    HistoryAction,
     HistoryEntry,
     HistoryList,
     Lineage,
@@ -45,23 +46,15 @@ from registry_core.metadata import (
     ModelStage,
     PromotionRequest,
     VersionList,
-    utc_now,
 )
-from registry_core.names import validate_name
+from registry_core.quality import ValidationDecision
+from registry_core.registration import Registrar, Submission, keyed_lineage
 from registry_core.storage import StorageBackend, open_storage
-from registry_core.store import MetadataStore, ModelRecord
+from registry_core.store import DocumentStore, MetadataStore, ModelRecord
 from registry_core.text import shown
-from registry_core.validation import ValidationDecision
-from registry_core.versioning import next_version, normalize_version
+from registry_core.versioning import check_bump, normalize_version
 
 Listener = Callable[[str, HistoryEntry], None]
-
-IDEMPOTENCY_KEY = "idempotency_key"  # the lineage extra that names a registration (register_model)
-
-if TYPE_CHECKING:
-    from registry_core.deploy import DeploymentTarget, EndpointDeployment, EndpointList, EndpointRecord, Prediction
-    from registry_core.deploy.canary import HealthCheck, UserCheck
-    from registry_core.deployments import CanaryResult, Deployments, ReconcileResult
 
 logger = logging.getLogger(__name__)
 
@@ -69,20 +62,28 @@ logger = logging.getLogger(__name__)
 class ModelRegistry:
     """A model registry on one storage root (local folder or GCS).
 
+    Every change is one shape: check the arguments, apply a pure change of the model's record (the rules live in
+    `registry_core.lifecycle`) through `commit`, return the result.
+
     Args:
         config: Where the registry lives and its policies; defaults to the embedded local registry.
         storage: A backend to use instead of the one `config.root_uri` names (tests, custom clients).
+
+    Attributes:
+        endpoints: The endpoint operations (records, targets, traffic) behind deploy_model, set_traffic and the like.
     """
 
     def __init__(self, config: RegistryConfig | None = None, *, storage: StorageBackend | None = None) -> None:
         self.config = config or RegistryConfig()
         self.storage = storage or open_storage(self.config.root_uri, project=self.config.project_id)
         self.store = MetadataStore(self.storage)
-        self._deployments: Deployments | None = None
         self._listeners: list[Listener] = []
-        self._policy = transitions.ApprovalPolicy(
+        self._policy = approvals.ApprovalPolicy(
             frozenset(self.config.approval_required_stages), self.config.enforce_four_eyes
         )
+        self._registrar = Registrar(self.storage, self.store, self.commit, self.config.versioning)
+        endpoint_records = DocumentStore(self.storage, EndpointRecord, layout.ENDPOINTS)
+        self.endpoints = Endpoints(self.storage, self.store, endpoint_records, self.commit, self.principal)
 
     @classmethod
     def from_uri(cls, uri: str | None = None, **settings: Any) -> ModelRegistry:
@@ -149,113 +150,23 @@ class ModelRegistry:
         """
         name = validate_name(model_name)
         folder = artifact_folder(artifact_path)
-        _refuse_overlap(folder, self.storage.local_root())
-        performance = ModelPerformance.from_mapping(metrics)
-        clean = {
-            "params": clean_params(params),
-            "description": clean_description(description),
-            "tags": clean_tags(tags),
-            "lineage": _keyed(clean_lineage(lineage), idempotency_key),
-            "framework": clean_framework(framework) if framework is not None else detect_framework(folder),
-        }
-        actor = self._actor(registered_by)
-        requested = normalize_version(version) if version is not None else None
-        if bump not in ("major", "minor", "patch"):
-            msg = f"invalid bump {shown(bump)}; expected one of: major, minor, patch"
-            raise InvalidInputError(msg)
-
-        upload_id = layout.new_upload_id()
-        prefix = layout.artifacts_folder(name, upload_id)
-        marker = layout.pending_key(name, upload_id)
-        # The marker only has to be visible while this process runs (check --gc treats unmarked uploads as leftovers),
-        # so it skips the fsync: a power loss takes this process with it.
-        self.storage.write(marker, PendingMarker.for_this_process().to_json(), durable=False)
-        uri = self.storage.uri_for(prefix)
-        committed = unsure = False
-        try:
-            stored = self.storage.upload_dir(folder, prefix)
-            manifest, digest = build_manifest(stored)
-            now = utc_now()
-
-            def same(existing: ModelMetadata) -> bool:
-                """Whether `existing` is this registration made before (see reuse_existing, idempotency_key)."""
-                if existing.artifact_digest != digest:
-                    return False
-                return reuse_existing or (
-                    idempotency_key is not None and existing.lineage.extra.get(IDEMPOTENCY_KEY) == idempotency_key
-                )
-
-            def add_version(record: ModelRecord | None) -> ModelRecord:
-                if record is None:
-                    record = ModelRecord(name=name, created_at=now, versioning=self.config.versioning)
-                if any(same(existing) for existing in record.versions):
-                    return record
-                strategy = record.versioning
-                labels = [m.version for m in record.versions]
-                if requested is not None:
-                    label = normalize_version(requested, strategy)
-                    if label in labels:
-                        msg = f"model {name!r} already has version {label}"
-                        raise VersionConflictError(msg)
-                else:
-                    label = next_version(strategy, labels, bump)
-                metadata = ModelMetadata(
-                    model_id=uuid.uuid4().hex,
-                    model_name=name,
-                    version=label,
-                    metrics=performance,
-                    artifact_uri=self.storage.uri_for(prefix),
-                    artifact_manifest=manifest,
-                    artifact_digest=digest,
-                    registered_by=actor,
-                    registered_at=now,
-                    **clean,
-                )
-                entry = transitions.history_entry(
-                    actor, HistoryAction.REGISTERED, label, to_stage=ModelStage.DEVELOPMENT
-                )
-                return record.with_versions(metadata).with_history(entry)
-
-            try:
-                record = self.commit(name, add_version)
-            except StorageError:
-                # The write may have landed with its answer lost (the client gave up retrying): look before calling
-                # the upload unused, or a visible version would lose its artifacts.
-                found = self._reread(name)
-                if found is None or all(m.artifact_uri != uri for m in found.versions):
-                    unsure = found is None  # then check(gc=True) removes the upload later if no version uses it
-                    raise
-                record = found
-            # Ours by its upload; else the identical version that was reused (reuse_existing, idempotency_key).
-            registered = next((m for m in record.versions if m.artifact_uri == uri), None) or next(
-                m for m in reversed(record.versions) if same(m)
-            )
-            committed = registered.artifact_uri == uri
-        finally:
-            if not committed and not unsure:
-                self._discard_upload(prefix)
-            try:
-                self.storage.delete(marker)
-            except RegistryError:
-                if not committed:
-                    raise
-                # The version is published; a marker left behind is a leftover that check(gc=True) removes.
-                logger.warning("registered %s but could not remove %s", name, marker, exc_info=True)
-        logger.info("registered %s %s (%s)", name, registered.version, digest)
-        return registered
-
-    def _reread(self, name: str) -> ModelRecord | None:
-        """Return the model's document as stored now, or None if it cannot be read."""
-        try:
-            return self.store.get(name)
-        except RegistryError:
-            return None
-
-    def _discard_upload(self, prefix: str) -> None:
-        try:
-            self.storage.delete_prefix(prefix)
-        except RegistryError:  # check(gc=True) finds it later; the original error matters more
-            logger.warning("could not remove unused upload %s", prefix, exc_info=True)
+        refuse_overlap(folder, self.storage.local_root())
+        submission = Submission(
+            name=name,
+            folder=folder,
+            metrics=ModelPerformance.from_mapping(metrics),
+            params=clean_params(params),
+            description=clean_description(description),
+            tags=clean_tags(tags),
+            lineage=keyed_lineage(clean_lineage(lineage), idempotency_key),
+            framework=clean_framework(framework) if framework is not None else detect_framework(folder),
+            registered_by=self._actor(registered_by),
+            version=normalize_version(version) if version is not None else None,
+            bump=check_bump(bump),
+            reuse_existing=reuse_existing,
+            idempotency_key=idempotency_key,
+        )
+        return self._registrar.register(submission)
 
     # -------------------------------------------------------------------------------------------- reading
 
@@ -343,16 +254,13 @@ class ModelRegistry:
             ApprovalError: the approver registered the version (four-eyes) or is empty.
         """
         target = ModelStage.parse(stage)
-        approver = _clean_actor(approver, "approver")
+        approver = clean_actor(approver, "approver")
         comment = clean_description(comment)
         label = self._label(model_name, version)
-
-        def add_approval(record: ModelRecord | None) -> ModelRecord:
-            return transitions.approve(
-                _existing(record, model_name), label, target, approver=approver, comment=comment, policy=self._policy
-            )
-
-        return self.commit(model_name, add_approval).get(label)
+        change = partial(
+            promotion.approve, label=label, target=target, approver=approver, comment=comment, policy=self._policy
+        )
+        return self._change(model_name, change).get(label)
 
     def request_promotion(
         self,
@@ -375,15 +283,11 @@ class ModelRegistry:
         who = self._actor(requested_by)
         comment = clean_description(comment)
         label = self._label(model_name, version)
-        if target not in self._policy.required_stages:
-            return self.promote_model(model_name, label, target, reason=comment, actor=who)
-
-        def add_request(record: ModelRecord | None) -> ModelRecord:
-            return transitions.request_promotion(
-                _existing(record, model_name), label, target, requested_by=who, comment=comment
-            )
-
-        return self.commit(model_name, add_request).get(label)
+        change = partial(
+            promotion.request_promotion, label=label, target=target, requested_by=who, comment=comment,
+            policy=self._policy,
+        )  # fmt: skip
+        return self._change(model_name, change).get(label)
 
     def reject(
         self, model_name: str, version: str, stage: ModelStage | str, approver: str, comment: str = ""
@@ -394,16 +298,13 @@ class ModelRegistry:
             LifecycleError: nothing is pending. ApprovalError: the approver may not decide (four-eyes).
         """
         target = ModelStage.parse(stage)
-        approver = _clean_actor(approver, "approver")
+        approver = clean_actor(approver, "approver")
         comment = clean_description(comment)
         label = self._label(model_name, version)
-
-        def decline(record: ModelRecord | None) -> ModelRecord:
-            return transitions.reject(
-                _existing(record, model_name), label, target, approver=approver, comment=comment, policy=self._policy
-            )
-
-        return self.commit(model_name, decline).get(label)
+        change = partial(
+            promotion.reject, label=label, target=target, approver=approver, comment=comment, policy=self._policy
+        )
+        return self._change(model_name, change).get(label)
 
     def pending_requests(self, model_name: str | None = None) -> list[tuple[ModelMetadata, PromotionRequest]]:
         """Return every pending promotion request (of one model, or of all), oldest first."""
@@ -447,16 +348,13 @@ class ModelRegistry:
         target = ModelStage.parse(target_stage)
         who = self._actor(actor)
         reason = clean_description(reason)
-        approver = _clean_actor(approved_by, "approver") if approved_by is not None else None
+        approver = clean_actor(approved_by, "approver") if approved_by is not None else None
         label = self._label(model_name, version)
-
-        def move(record: ModelRecord | None) -> ModelRecord:
-            return transitions.promote(
-                _existing(record, model_name), label, target, actor=who, reason=reason, policy=self._policy,
-                approver=approver,
-            )  # fmt: skip
-
-        return self.commit(model_name, move).get(label)
+        change = partial(
+            promotion.promote, label=label, target=target, actor=who, reason=reason, policy=self._policy,
+            approver=approver,
+        )  # fmt: skip
+        return self._change(model_name, change).get(label)
 
     def archive_model(
         self, model_name: str, version: str, reason: str = "", *, actor: str | None = None
@@ -485,57 +383,14 @@ class ModelRegistry:
             EndpointNotFoundError: `endpoint_name` has no record (checked before anything changes).
         """
         if endpoint_name is not None:
-            self.deployments.get_endpoint(endpoint_name)
+            self.endpoints.get_endpoint(endpoint_name)
         who = self._actor(actor)
         reason = clean_description(reason)
         wanted = self._label(model_name, to_version) if to_version is not None else None
-
-        def roll_back(record: ModelRecord | None) -> ModelRecord:
-            record = _existing(record, model_name)
-            current = record.in_stage(ModelStage.PRODUCTION)
-            current_labels = {m.version for m in current}
-            served = transitions.production_holders(record)
-            if wanted is not None:
-                record.get(wanted)
-                if wanted not in served:
-                    msg = transitions.not_a_rollback_target(record, wanted)
-                    raise LifecycleError(msg)
-                if wanted in current_labels:
-                    msg = f"{model_name} {wanted} is already in production"
-                    raise LifecycleError(msg)
-                target_label = wanted
-            else:
-                earlier = [v for v in served if v not in current_labels]
-                if not earlier:
-                    msg = f"{model_name} has no earlier production version to roll back to"
-                    raise LifecycleError(msg)
-                target_label = earlier[-1]
-            now = utc_now()
-            why = reason or "rollback"
-            target = record.get(target_label)
-            restored, _ = transitions.move(target, ModelStage.PRODUCTION, who, now, why, cause="rollback")
-            moves = [
-                transitions.move(holder, ModelStage.ARCHIVED, who, now, why, cause="rollback") for holder in current
-            ]
-            changes = [restored, *(moved for moved, _ in moves)]
-            entries = [entry for _, entry in moves]
-            entries.append(
-                transitions.history_entry(
-                    who,
-                    HistoryAction.ROLLED_BACK,
-                    target_label,
-                    target.stage,
-                    ModelStage.PRODUCTION,
-                    why,
-                    {"from_version": ",".join(sorted(current_labels))},
-                )
-            )
-            return record.with_versions(*changes).with_history(*entries)
-
-        record = self.commit(model_name, roll_back)
+        record = self._change(model_name, partial(rollback.roll_back, wanted=wanted, actor=who, reason=reason))
         restored = record.in_stage(ModelStage.PRODUCTION)[0]
         if endpoint_name is not None:
-            self.deployments.restore(endpoint_name, restored, actor=who, reason=reason or "rollback")
+            self.endpoints.restore(endpoint_name, restored, actor=who, reason=reason or rollback.ROLLBACK)
             restored = self.get_model_metadata(model_name, restored.version)
         return restored
 
@@ -553,20 +408,8 @@ class ModelRegistry:
         extra_metrics = ModelPerformance.from_mapping(metrics) if metrics is not None else None
         who = self._actor(actor)
         label = self._label(model_name, version)
-
-        def add_notes(record: ModelRecord | None) -> ModelRecord:
-            record = _existing(record, model_name)
-            metadata = record.get(label)
-            merged_notes = metadata.annotations | notes
-            check_count(merged_notes, f"annotations of {record.name} {label}")
-            update: dict[str, Any] = {"annotations": merged_notes}
-            if extra_metrics is not None:
-                merged = metadata.metrics.as_dict() | extra_metrics.as_dict()
-                update["metrics"] = ModelPerformance.from_mapping(merged)
-            entry = transitions.history_entry(who, HistoryAction.ANNOTATED, label, details=notes)
-            return record.with_versions(metadata.model_copy(update=update)).with_history(entry)
-
-        return self.commit(model_name, add_notes).get(label)
+        change = partial(changes.annotate, label=label, notes=notes, actor=who, metrics=extra_metrics)
+        return self._change(model_name, change).get(label)
 
     def record_validation(
         self, model_name: str, version: str, decision: ValidationDecision, *, actor: str | None = None
@@ -578,40 +421,10 @@ class ModelRegistry:
         """
         who = self._actor(actor)
         label = self._label(model_name, version)
-        holdout = ModelPerformance.from_mapping({f"holdout_{k}": v for k, v in decision.metrics.items()})
-        notes = {
-            transitions.VALIDATION_STATUS: "passed" if decision.passed else "failed",
-            transitions.VALIDATION_REASON: decision.reason,
-            transitions.VALIDATION_CHAMPION: decision.champion_version or "",
-        }
-
-        def add_validation(record: ModelRecord | None) -> ModelRecord:
-            record = _existing(record, model_name)
-            metadata = record.get(label)
-            merged = ModelPerformance.from_mapping(metadata.metrics.as_dict() | holdout.as_dict())
-            updated = metadata.model_copy(update={"annotations": metadata.annotations | notes, "metrics": merged})
-            entries = [
-                transitions.history_entry(who, HistoryAction.ANNOTATED, label, reason=decision.reason, details=notes)
-            ]
-            if metadata.stage is ModelStage.DEVELOPMENT:
-                updated, entry = transitions.move(
-                    updated, ModelStage.VALIDATION, who, utc_now(), decision.reason, cause="validate"
-                )
-                entries.append(entry)
-            return record.with_versions(updated).with_history(*entries)
-
-        return self.commit(model_name, add_validation).get(label)
+        change = partial(changes.record_validation, label=label, decision=decision, actor=who)
+        return self._change(model_name, change).get(label)
 
     # ------------------------------------------------------------------------------------------ deployment
-
-    @property
-    def deployments(self) -> Deployments:
-        """The deployment operations (endpoint records, targets, traffic)."""
-        if self._deployments is None:
-            from registry_core.deployments import Deployments
-
-            self._deployments = Deployments(self)
-        return self._deployments
 
     def deploy_model(
         self,
@@ -625,7 +438,7 @@ class ModelRegistry:
         actor: str | None = None,
         reason: str = "",
         **target_settings: Any,
-    ) -> tuple[EndpointDeployment, EndpointRecord, ModelMetadata]:
+    ) -> tuple[DeployedModel, EndpointRecord, ModelMetadata]:
         """Deploy a verified version to an endpoint (created on first use) with a share of its traffic.
 
         At 100% the endpoint's other models are undeployed. The deployment is recorded in the endpoint's record
@@ -651,7 +464,7 @@ class ModelRegistry:
             DeploymentError: the target failed.
         """
         metadata = self.get_model_metadata(model_name, version, stage)
-        deployment, endpoint = self.deployments.deploy(
+        deployment, endpoint = self.endpoints.deploy(
             metadata, endpoint_name, target=target, traffic_percent=traffic_percent, actor=self._actor(actor),
             settings=target_settings, reason=clean_description(reason),
         )  # fmt: skip
@@ -676,7 +489,7 @@ class ModelRegistry:
         CanaryContext and returning (healthy, reason). The outcome is recorded on the endpoint and the version.
         """
         metadata = self.get_model_metadata(model_name, version, stage)
-        return self.deployments.canary(
+        return self.endpoints.canary(
             metadata, endpoint_name, canary_percent=canary_percent, check=health_check, target=target,
             actor=self._actor(actor), settings=target_settings,
         )  # fmt: skip
@@ -685,13 +498,13 @@ class ModelRegistry:
         self, endpoint_name: str, traffic: Mapping[str, int], *, reason: str = "", actor: str | None = None
     ) -> EndpointRecord:
         """Set an endpoint's traffic split (deployed model id -> percent, summing to 100)."""
-        return self.deployments.set_traffic(endpoint_name, traffic, actor=self._actor(actor), reason=reason)
+        return self.endpoints.set_traffic(endpoint_name, traffic, actor=self._actor(actor), reason=reason)
 
     def undeploy_model(
         self, endpoint_name: str, deployed_model_id: str, *, reason: str = "", actor: str | None = None
     ) -> EndpointRecord:
         """Stop serving one deployed model of an endpoint."""
-        return self.deployments.undeploy(endpoint_name, deployed_model_id, actor=self._actor(actor), reason=reason)
+        return self.endpoints.undeploy(endpoint_name, deployed_model_id, actor=self._actor(actor), reason=reason)
 
     def reconcile_endpoint(
         self, endpoint_name: str, *, actor: str | None = None, target: str | None = None, **target_settings: Any
@@ -708,21 +521,21 @@ class ModelRegistry:
             EndpointNotFoundError: no record (and no settings), or the target has no such endpoint either.
             DeploymentError: the target failed or serves models that are no registry versions.
         """
-        return self.deployments.reconcile(
+        return self.endpoints.reconcile(
             endpoint_name, actor=self._actor(actor), target=target, settings=target_settings or None
         )
 
     def list_endpoints(self) -> EndpointList:
         """Return every endpoint's record (a list; a table in Jupyter)."""
-        return self.deployments.list_endpoints()
+        return self.endpoints.list_endpoints()
 
     def get_endpoint(self, endpoint_name: str) -> EndpointRecord:
         """Return an endpoint's record. Raises: EndpointNotFoundError."""
-        return self.deployments.get_endpoint(endpoint_name)
+        return self.endpoints.get_endpoint(endpoint_name)
 
     def predict(self, endpoint_name: str, instances: list[Any], deployed_model_id: str | None = None) -> Prediction:
         """Predict on an endpoint (routed by its traffic split) or on one of its deployed models."""
-        return self.deployments.predict(endpoint_name, instances, deployed_model_id)
+        return self.endpoints.predict(endpoint_name, instances, deployed_model_id)
 
     # -------------------------------------------------------------------------------------- maintenance
 
@@ -750,39 +563,25 @@ class ModelRegistry:
         """
         self._listeners.append(listener)
 
-    def commit(self, model_name: str, mutate: Callable[[ModelRecord | None], ModelRecord]) -> ModelRecord:
-        """Apply `mutate` to the model's record by compare-and-swap, then tell listeners about the new entries."""
-        base: list[int] = [0]
+    def commit(self, model_name: str, mutate: Change) -> ModelRecord:
+        """Apply `mutate` to the model's record by compare-and-swap, then tell listeners about the new entries.
 
-        def tracked(current: ModelRecord | None) -> ModelRecord:
-            base[0] = len(current.history) if current is not None else 0
-            return mutate(current)
-
-        principal = self.principal()
-
-        def stamped(current: ModelRecord | None) -> ModelRecord:
-            updated = tracked(current)
-            if not principal or updated is current:
-                return updated
-            new = updated.history[base[0] :]
-            if all(entry.actor == principal or entry.principal for entry in new):
-                return updated
-            marked = tuple(
-                entry
-                if entry.actor == principal or entry.principal
-                else entry.model_copy(update={"principal": principal})
-                for entry in new
-            )  # fmt: skip
-            return updated.model_copy(update={"history": (*updated.history[: base[0]], *marked)})
-
-        record = self.store.update(model_name, stamped)
-        for entry in record.history[base[0] :]:
+        New history entries whose actor is not the authenticated principal are marked with it (see
+        `changes.on_behalf`), in the same write.
+        """
+        attributed = _Attributed(mutate, self.principal())
+        record = self.store.update(model_name, attributed)
+        for entry in record.history[attributed.since :]:
             for listener in self._listeners:
                 try:
                     listener(record.name, entry)
                 except Exception:  # noqa: BLE001 - a notification problem must not look like a failed change
                     logger.exception("event listener failed for %s %s", record.name, entry.action)
         return record
+
+    def _change(self, model_name: str, change: Callable[[ModelRecord], ModelRecord]) -> ModelRecord:
+        """Commit `change` of a registered model's record. Raises: ModelNotFoundError (and what `change` raises)."""
+        return self.commit(model_name, lambda record: change(changes.registered(record, model_name)))
 
     # ------------------------------------------------------------------------------------------ helpers
 
@@ -793,7 +592,7 @@ class ModelRegistry:
     def _actor(self, actor: str | None) -> str:
         """Return who acts: `actor` if given, else $MODEL_REGISTRY_USER, else the principal, else the login name."""
         if actor is not None:
-            return _clean_actor(actor, "actor")
+            return clean_actor(actor, "actor")
         if os.environ.get(USER_ENV):
             return current_user()
         return self.principal() or current_user()
@@ -828,37 +627,14 @@ def _resolve(record: ModelRecord, version: str | None, stage: ModelStage | str |
     return candidates[-1]
 
 
-def _existing(record: ModelRecord | None, model_name: str) -> ModelRecord:
-    if record is None:
-        msg = f"model {model_name!r} is not registered"
-        raise ModelNotFoundError(msg)
-    return record
+class _Attributed:
+    """A change that notes where the history stood before it and marks its new entries with the principal."""
 
+    def __init__(self, change: Change, principal: str | None) -> None:
+        self.change = change
+        self.principal = principal
+        self.since = 0
 
-def _keyed(lineage: Lineage, idempotency_key: str | None) -> Lineage:
-    if idempotency_key is None:
-        return lineage
-    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
-        msg = f"invalid idempotency_key {shown(idempotency_key)}: expected a non-empty string"
-        raise InvalidInputError(msg)
-    return lineage.model_copy(update={"extra": lineage.extra | {IDEMPOTENCY_KEY: idempotency_key}})
-
-
-def _clean_actor(value: object, role: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > 256 or not value.isprintable():
-        msg = f"invalid {role} {shown(value)}: expected a non-empty printable name"
-        raise InvalidInputError(msg)
-    return value.strip()
-
-
-def _refuse_overlap(folder: Path, root: Path | None) -> None:
-    """Refuse artifacts that contain the registry root or lie inside it (registering the registry into itself)."""
-    if root is None:
-        return
-    source, registry_root = folder.resolve(), root.resolve()
-    if registry_root.is_relative_to(source) or source.is_relative_to(registry_root):
-        msg = (
-            f"artifact path {shown(str(folder))} overlaps the registry root {shown(str(root))}; "
-            "register a folder outside it"
-        )
-        raise InvalidInputError(msg)
+    def __call__(self, current: ModelRecord | None) -> ModelRecord:
+        self.since = len(current.history) if current is not None else 0
+        return changes.on_behalf(self.change(current), self.since, self.principal)

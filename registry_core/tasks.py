@@ -17,7 +17,7 @@ from registry_core.metadata import ModelMetadata, ModelStage
 from registry_core.registry import ModelRegistry
 
 if TYPE_CHECKING:
-    from registry_core.deploy import EndpointDeployment, EndpointRecord
+    from registry_core.deploy import DeployedModel, EndpointRecord
 
 CONTAINER_ENV = "MODEL_REGISTRY_CONTAINER"
 """Set to 1 in the project's image: this process runs in a container that is thrown away after the task."""
@@ -148,7 +148,7 @@ def deploy_once(
     actor: str | None = None,
     reason: str = "",
     settings: Mapping[str, Any] | None = None,
-) -> tuple[EndpointDeployment, EndpointRecord]:
+) -> tuple[DeployedModel, EndpointRecord]:
     """Deploy `version` to `endpoint_name`, unless it already serves there with that share of the traffic.
 
     Returns:

@@ -80,9 +80,7 @@ def next_version(strategy: VersioningStrategy, existing: Iterable[str], bump: st
     Raises:
         InvalidInputError: `bump` is not one of BUMPS.
     """
-    if bump not in BUMPS:
-        msg = f"invalid bump {shown(bump)}; expected one of: {', '.join(BUMPS)}"
-        raise InvalidInputError(msg)
+    check_bump(bump)
     keys = [version_key(label) for label in existing]
     if strategy is VersioningStrategy.AUTO_INCREMENT:
         return f"v{max((k[0] for k in keys), default=0) + 1}"
@@ -94,3 +92,11 @@ def next_version(strategy: VersioningStrategy, existing: Iterable[str], bump: st
     if bump == "minor":
         return f"v{major}.{minor + 1}.0"
     return f"v{major}.{minor}.{patch + 1}"
+
+
+def check_bump(bump: object) -> str:
+    """Return `bump` if it is one of BUMPS ("major", "minor" or "patch"). Raises: InvalidInputError."""
+    if not isinstance(bump, str) or bump not in BUMPS:
+        msg = f"invalid bump {shown(bump)}; expected one of: {', '.join(BUMPS)}"
+        raise InvalidInputError(msg)
+    return bump

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from registry_core.deploy.base import DeploymentTarget, DeployResult, Prediction
-from registry_core.deploy.records import EndpointDeployment, EndpointEvent, EndpointList, EndpointRecord
+from registry_core.deploy.records import DeployedModel, EndpointEvent, EndpointList, EndpointRecord
 from registry_core.errors import InvalidInputError
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
@@ -15,8 +15,8 @@ TARGETS = ("local", "vertex")
 __all__ = [
     "TARGETS",
     "DeployResult",
+    "DeployedModel",
     "DeploymentTarget",
-    "EndpointDeployment",
     "EndpointEvent",
     "EndpointList",
     "EndpointRecord",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from registry_core.deploy.base import ObservedDeployment, ObservedEndpoint
-from registry_core.deploy.records import EndpointDeployment, EndpointEvent, EndpointRecord
+from registry_core.deploy.records import DeployedModel, EndpointEvent, EndpointRecord
 from registry_core.errors import DeploymentError
 from registry_core.metadata import utc_now
 
@@ -66,7 +66,7 @@ def reconcile(record: EndpointRecord, observed: ObservedEndpoint, actor: str) ->
     found = [_deployment(d, actor, now) for d in observed.deployments if d.id not in recorded]
     active = [d.id for d in record.deployments if d.id in seen] + [d.id for d in found]
     traffic = {i: observed.traffic.get(i, 0) for i in active} if observed.traffic else {}
-    deployments: list[EndpointDeployment] = []
+    deployments: list[DeployedModel] = []
     events: list[EndpointEvent] = []
     for deployment in record.deployments:
         if deployment.undeployed_at is None and deployment.id not in seen:
@@ -99,10 +99,10 @@ def reconcile(record: EndpointRecord, observed: ObservedEndpoint, actor: str) ->
     return Reconciliation(record=updated, events=tuple(events))
 
 
-def _deployment(observed: ObservedDeployment, actor: str, now: datetime) -> EndpointDeployment:
+def _deployment(observed: ObservedDeployment, actor: str, now: datetime) -> DeployedModel:
     metadata = observed.metadata
     assert metadata is not None  # foreign deployments were refused above
-    return EndpointDeployment(
+    return DeployedModel(
         id=observed.id, model_name=metadata.model_name, version=metadata.version,
         artifact_digest=metadata.artifact_digest, artifact_uri=metadata.artifact_uri, deployed_by=actor,
         deployed_at=observed.deployed_at or now, target_ref=observed.target_ref,
@@ -110,7 +110,7 @@ def _deployment(observed: ObservedDeployment, actor: str, now: datetime) -> Endp
 
 
 def _event(
-    actor: str, action: str, deployment: EndpointDeployment, traffic: dict[str, int], reason: str
+    actor: str, action: str, deployment: DeployedModel, traffic: dict[str, int], reason: str
 ) -> EndpointEvent:
     return EndpointEvent(
         id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, model_name=deployment.model_name,

@@ -11,7 +11,7 @@ from registry_core import html_tables
 from registry_core.metadata import SCHEMA_VERSION, ArtifactUri, Record
 
 
-class EndpointDeployment(Record):
+class DeployedModel(Record):
     """One model version deployed on an endpoint (kept after undeployment, for rollback and audit).
 
     Attributes:
@@ -84,7 +84,7 @@ class EndpointRecord(Record):
     target_settings: dict[str, Any] = Field(default_factory=dict)
     target_ref: str = ""
     created_at: datetime
-    deployments: tuple[EndpointDeployment, ...] = ()
+    deployments: tuple[DeployedModel, ...] = ()
     traffic: dict[str, int] = Field(default_factory=dict)
     history: tuple[EndpointEvent, ...] = ()
 
@@ -99,21 +99,21 @@ class EndpointRecord(Record):
             raise ValueError(msg)
         return self
 
-    def deployment(self, deployed_id: str) -> EndpointDeployment:
+    def deployment(self, deployed_id: str) -> DeployedModel:
         """Return the deployment with `deployed_id`. Raises: KeyError."""
         for deployment in self.deployments:
             if deployment.id == deployed_id:
                 return deployment
         raise KeyError(deployed_id)
 
-    def serving(self) -> list[EndpointDeployment]:
+    def serving(self) -> list[DeployedModel]:
         """Return the deployments that get traffic, largest share first."""
         return sorted(
             (self.deployment(i) for i, share in self.traffic.items() if share > 0),
             key=lambda d: -self.traffic[d.id],
         )
 
-    def active(self) -> list[EndpointDeployment]:
+    def active(self) -> list[DeployedModel]:
         """Return the deployments not undeployed (serving or at 0%)."""
         return [d for d in self.deployments if d.undeployed_at is None]
 

@@ -9,12 +9,12 @@ import fcntl
 import hashlib
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from registry_core import layout
 from registry_core.errors import (
     ConflictError,
     NotFoundError,
@@ -30,6 +30,10 @@ from registry_core.storage.base import (
     walk_files,
 )
 
+# The backend's own files beside the keys (layout.py lists them in its map): lock files of compare-and-swap, and
+# temporary files named after the process writing them, so that check can tell an abandoned one from one in progress.
+_LOCK_DIR = ".locks"
+_TMP_MARK = ".regtmp-"
 _COPY_THREADS = 4
 # delete() prunes the folders it empties, so a folder another process is writing into can vanish between its mkdir
 # and its open (pending/<model>/ when two registrations start and end at once): the write makes it again.
@@ -105,7 +109,7 @@ class LocalStorage(StorageBackend):
         raise AssertionError  # not reached: the last attempt returns or raises
 
     def _write_temp(self, path: Path, data: bytes, *, durable: bool = True) -> Path:
-        temp = path.with_name(layout.temp_name(path.name, self_token()))
+        temp = path.with_name(f"{path.name}{_TMP_MARK}{self_token()}-{uuid.uuid4().hex[:12]}")
         with _os_errors(f"cannot write {path}"), self._open_new(path, temp) as handle:
             handle.write(data)
             if durable:
@@ -149,7 +153,7 @@ class LocalStorage(StorageBackend):
 
     @contextlib.contextmanager
     def _locked(self, key: str) -> Iterator[None]:
-        lock_path = self._path(layout.lock_key(key))
+        lock_path = self.root / _LOCK_DIR / (hashlib.sha256(key.encode()).hexdigest()[:40] + ".lock")
         self._ensure_parent(lock_path)
         with _os_errors(f"cannot lock {key}"):
             fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -187,9 +191,9 @@ class LocalStorage(StorageBackend):
         keys: builtins.list[str] = []
         for dirpath, dirnames, filenames in os.walk(base):
             if Path(dirpath) == self.root:
-                dirnames[:] = [d for d in dirnames if d != layout.LOCKS_FOLDER]
+                dirnames[:] = [d for d in dirnames if d != _LOCK_DIR]
             rel = Path(dirpath).relative_to(self.root).as_posix()
-            keys.extend(f"{rel}/{f}" if rel != "." else f for f in filenames if layout.temp_writer(f) is None)
+            keys.extend(f"{rel}/{f}" if rel != "." else f for f in filenames if _TMP_MARK not in f)
         keys.sort()
         return keys
 
@@ -244,8 +248,8 @@ class LocalStorage(StorageBackend):
         found = []
         for dirpath, _dirnames, filenames in os.walk(self.root):
             for filename in filenames:
-                writer = layout.temp_writer(filename)
-                if writer is not None and not token_is_running(writer):
+                _, mark, rest = filename.partition(_TMP_MARK)
+                if mark and not token_is_running(rest.rsplit("-", 1)[0]):
                     found.append((Path(dirpath) / filename).relative_to(self.root).as_posix())
         return sorted(found)
 

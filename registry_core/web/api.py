@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict
 
+from registry_core.arguments import NAME_PATTERN
 from registry_core.comparison import ModelComparison
 from registry_core.deploy import EndpointRecord
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, ModelStage
-from registry_core.names import NAME_PATTERN
 from registry_core.web import services
 from registry_core.web.auth import CSRF_HEADER, Identity
 from registry_core.web.config import IAP_HEADER

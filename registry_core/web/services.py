@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from registry_core import lifecycle, transitions
+from registry_core.arguments import NAME_PATTERN
 from registry_core.errors import ApprovalError, ConflictError, InvalidInputError
+from registry_core.lifecycle import approvals, stages
+from registry_core.lifecycle.rollback import candidates as rollback_candidates
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, ModelStage, PromotionRequest
-from registry_core.names import NAME_PATTERN
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
@@ -196,10 +197,10 @@ def model_detail(registry: ModelRegistry, name: str) -> ModelDetail:
     """Return a model with its versions, newest first, and where production can be rolled back to."""
     record = registry.store.load(name)
     versions = record.sorted_versions()
-    current = {m.version for m in record.in_stage(ModelStage.PRODUCTION)}
-    candidates = [v for v in reversed(transitions.production_holders(record)) if v not in current]
     summary = summarize(record.name, versions)
-    return ModelDetail(**summary.model_dump(), versions=list(reversed(versions)), rollback_candidates=candidates)
+    return ModelDetail(
+        **summary.model_dump(), versions=list(reversed(versions)), rollback_candidates=rollback_candidates(record)
+    )
 
 
 def filter_versions(
@@ -275,7 +276,7 @@ def compare_versions(versions: list[str]) -> list[str]:
 
 def allowed_targets(metadata: ModelMetadata) -> list[ModelStage]:
     """Return the stages `metadata` may move to (the transition table)."""
-    return lifecycle.allowed_targets(metadata.stage)
+    return stages.allowed_targets(metadata.stage)
 
 
 def _matches(query: str, texts: Iterable[str]) -> bool:
@@ -288,10 +289,7 @@ def _matches(query: str, texts: Iterable[str]) -> bool:
 
 def may_approve(config: WebConfig, identity: Identity | None) -> bool:
     """Return True if `identity` may approve or reject (before the four-eyes rule, which the library applies)."""
-    if identity is None:
-        return False
-    allowed = {a.strip().lower() for a in config.approvers}
-    return not allowed or identity.name.strip().lower() in allowed
+    return approvals.may_decide(config.approvers, identity.name if identity is not None else None)
 
 
 def request_promotion(
@@ -300,7 +298,7 @@ def request_promotion(
     """Ask for a promotion (done at once for a stage that needs no approval); anyone signed in may ask."""
     stage = body.stage
     metadata = registry.request_promotion(name, version, stage, requested_by=identity.name, comment=body.comment)
-    if transitions.pending_request(metadata, stage) is not None:
+    if approvals.pending_request(metadata, stage) is not None:
         message = f"requested {name} {metadata.version} -> {stage.value}; waiting for an approver"
     else:
         message = f"{name} {metadata.version} is now in {metadata.stage.value}"

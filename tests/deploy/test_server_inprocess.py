@@ -124,6 +124,6 @@ def test_serve_blocks_until_sigint_and_restores_the_handlers(registry: ModelRegi
 
 def test_only_local_endpoints_are_served(registry: ModelRegistry) -> None:
     record = EndpointRecord(name="cloud", target="vertex", created_at=utc_now())
-    registry.deployments.endpoints.update("cloud", lambda _: record)
+    registry.endpoints.records.update("cloud", lambda _: record)
     with pytest.raises(InvalidInputError, match="'cloud' is a vertex endpoint"):
         PredictionServer(registry, "cloud", port=0).start()

@@ -258,7 +258,7 @@ def test_undeploying_what_vertex_already_dropped_only_fixes_the_record(
     d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
     d2, record, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", traffic_percent=50, **_settings(standin))
     # an earlier attempt undeployed it on Vertex, then failed before the registry recorded it
-    registry.deployments.target_for(record).undeploy(record, d2.id, {d1.id: 100})
+    registry.endpoints.target_for(record).undeploy(record, d2.id, {d1.id: 100})
     undeploys = len(_posts(standin, ":undeployModel"))
 
     record = registry.undeploy_model("shop", d2.id)

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from registry_core import ModelRegistry, RegistryConfig, RegistryError
+from registry_core.arguments import NAME_PATTERN
 from registry_core.cli import main
-from registry_core.names import NAME_PATTERN
 
 junk_text = st.one_of(
     st.text(max_size=80),

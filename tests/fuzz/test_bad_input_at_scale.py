@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from registry_core import ModelRegistry, ModelStage, RegistryConfig, RegistryError
 from registry_core.cli import main
-from registry_core.deploy.records import EndpointDeployment, EndpointEvent, EndpointRecord
+from registry_core.deploy.records import DeployedModel, EndpointEvent, EndpointRecord
 from registry_core.layout import ENDPOINTS, MODELS
 from registry_core.loading import CACHE_ENV
 
@@ -138,7 +138,7 @@ def _populate(registry: ModelRegistry, folder: Path) -> None:
     versions = registry.list_versions("good")
     now = datetime.now(UTC)
     deployments = tuple(
-        EndpointDeployment(
+        DeployedModel(
             id=f"dep-{m.version}",
             model_name="good",
             version=m.version,

@@ -486,7 +486,7 @@ def test_rollback_model_with_an_endpoint_puts_the_previous_version_back_on_it(
     deploy(root, second, "shop", tmp_path)
     restored = rollback_model.python_func(registry_root=root, model_name=NAME, endpoint_name="shop")
     assert restored == first
-    record = registry_at(root).deployments.get_endpoint("shop")
+    record = registry_at(root).endpoints.get_endpoint("shop")
     serving = {d.id: d.version for d in record.deployments}
     assert {serving[i]: percent for i, percent in record.traffic.items() if percent} == {first: 100}
 
@@ -515,7 +515,7 @@ def test_deploy_model_deploys_the_version_to_the_endpoint_and_returns_the_deploy
     (deployment,) = registry.get_model_metadata(NAME, version).deployments
     assert (deployment.endpoint, deployment.target, deployment.traffic_percent) == ("shop", "local", 100)
     assert deployment.deployed_model_id == deployed_id
-    record = registry.deployments.get_endpoint("shop")
+    record = registry.endpoints.get_endpoint("shop")
     assert [(d.id, d.model_name, d.version) for d in record.deployments] == [(deployed_id, NAME, version)]
     assert record.traffic == {deployed_id: 100}
 
@@ -536,7 +536,7 @@ def test_deploy_model_with_a_traffic_share_splits_the_endpoint(
     first_id, _, _ = deploy(root, first, "shop", tmp_path)
     second = register(root, trained, dataset)
     second_id, _, _ = deploy(root, second, "shop", tmp_path, traffic_percent=10)
-    assert registry_at(root).deployments.get_endpoint("shop").traffic == {first_id: 90, second_id: 10}
+    assert registry_at(root).endpoints.get_endpoint("shop").traffic == {first_id: 90, second_id: 10}
 
 
 def test_deploy_model_of_an_unknown_version_fails_with_a_registry_error(
@@ -546,7 +546,7 @@ def test_deploy_model_of_an_unknown_version_fails_with_a_registry_error(
     with pytest.raises(RegistryError):
         deploy(root, "v9", "shop", tmp_path)
     with pytest.raises(RegistryError):
-        registry_at(root).deployments.get_endpoint("shop")
+        registry_at(root).endpoints.get_endpoint("shop")
 
 
 # ------------------------------------------------------- issue 9: registry root, idempotency, identity, lineage
@@ -649,7 +649,7 @@ def test_deploy_model_again_with_the_same_share_keeps_the_deployment(
     first_id, _, _ = deploy(root, version, "shop", tmp_path)
     again_id, _, _ = deploy(root, version, "shop", tmp_path)  # a retry of a deploy that had landed
     assert again_id == first_id
-    record = registry_at(root).deployments.get_endpoint("shop")
+    record = registry_at(root).endpoints.get_endpoint("shop")
     assert [d.id for d in record.deployments] == [first_id]
     assert [e.action for e in record.history] == ["deployed"]
 
@@ -675,5 +675,5 @@ def test_every_registry_component_records_the_actor_it_is_given(
     history = registry_at(root).history(NAME)
     stage_changes = [e for e in history if e.to_stage is ModelStage.PRODUCTION and e.action.value == "stage_changed"]
     assert stage_changes[0].actor == "releaser@p.iam.gserviceaccount.com"
-    (deployment,) = registry_at(root).deployments.get_endpoint("shop").deployments
+    (deployment,) = registry_at(root).endpoints.get_endpoint("shop").deployments
     assert deployment.deployed_by == "deployer@p.iam.gserviceaccount.com"

@@ -174,7 +174,7 @@ def test_an_approved_run_with_deploy_serves_its_version_on_the_endpoint(second_r
     assert "deploy-model" in second_run.tasks
     (deployment,) = second_run.metadata.deployments
     assert (deployment.endpoint, deployment.traffic_percent) == (ENDPOINT, 100)
-    record = ModelRegistry.from_uri(registry_root).deployments.get_endpoint(ENDPOINT)
+    record = ModelRegistry.from_uri(registry_root).endpoints.get_endpoint(ENDPOINT)
     assert [(d.model_name, d.version) for d in record.deployments] == [(NAME, second_run.version)]
     assert record.traffic == {deployment.deployed_model_id: 100}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from registry_core import (
-    EndpointDeployment,
+    DeployedModel,
     EndpointList,
     EndpointRecord,
     HistoryList,
@@ -186,8 +186,8 @@ def test_history_is_a_list_with_a_row_per_entry(registry: ModelRegistry) -> None
 
 
 def _endpoint(name: str) -> EndpointRecord:
-    def deployed(ident: str, version: str, undeployed: datetime | None = None) -> EndpointDeployment:
-        return EndpointDeployment(
+    def deployed(ident: str, version: str, undeployed: datetime | None = None) -> DeployedModel:
+        return DeployedModel(
             id=ident, model_name="churn", version=version, artifact_digest="sha256:" + "a" * 64,
             artifact_uri="file:///r/a", deployed_by=HOSTILE, deployed_at=T0, undeployed_at=undeployed,
         )  # fmt: skip

@@ -6,8 +6,6 @@ import pytest
 
 from registry_core import layout
 from registry_core.errors import InvalidInputError, InvalidNameError
-from registry_core.processes import self_token
-from registry_core.storage.base import check_key
 
 ESCAPES = ["../etc", "a/b", "", ".", "Churn", "churn.json", "x" * 64, "churn\n", "ch urn", "/abs", "churn/../x"]
 UPLOAD = "20240101T120000-0123456789ab"
@@ -98,27 +96,6 @@ def test_keys_under_pending_that_are_no_marker_mark_no_upload(key: str) -> None:
 @pytest.mark.parametrize("key", ["artifacts/churn", "artifacts/churn/upload", "models/churn.json/x/y"])
 def test_keys_that_are_no_artifact_file_lie_in_no_upload(key: str) -> None:
     assert layout.upload_of_file(key) is None
-
-
-# ---------------------------------------------------------------------------------------- local backend files
-
-
-def test_a_lock_key_is_a_valid_key_in_the_locks_folder_one_per_key() -> None:
-    lock = layout.lock_key("models/churn.json")
-
-    assert check_key(lock) == lock
-    assert lock.startswith(f"{layout.LOCKS_FOLDER}/")
-    assert lock == layout.lock_key("models/churn.json") != layout.lock_key("models/other.json")
-
-
-def test_a_temporary_file_name_reads_back_as_its_writer() -> None:
-    writer = self_token()
-    name = layout.temp_name("churn.json", writer)
-
-    assert name.startswith("churn.json.regtmp-")
-    assert layout.temp_writer(name) == writer
-    assert name != layout.temp_name("churn.json", writer)
-    assert layout.temp_writer("churn.json") is None
 
 
 # ----------------------------------------------------------------------------------------- artifact locations

@@ -1,24 +1,25 @@
-"""Deployments: put versions on endpoints, shift traffic, roll back and run canaries, all recorded.
+"""Endpoints: put versions on endpoints, shift traffic, roll back and run canaries, all recorded.
 
 Every change goes to the target first (Vertex AI, or nothing for the local server), then into the endpoint's
 record by compare-and-swap, then into the versions' metadata and history. The endpoint record is the truth about
 what serves; a target that keeps its own state (Vertex AI) can drift from it when a client dies between the two
 steps, so `reconcile` (also run before every deploy there) makes the record agree with the target again.
-`ModelRegistry` exposes these operations.
+`ModelRegistry` exposes these operations; they reach the model documents only through the commit function it gives.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from registry_core import layout
+from registry_core.arguments import clean_annotations, validate_name
 from registry_core.deploy import (
+    DeployedModel,
     DeploymentTarget,
-    EndpointDeployment,
     EndpointEvent,
     EndpointList,
     EndpointRecord,
@@ -29,14 +30,13 @@ from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport
 from registry_core.deploy.reconcile import reconcile
 from registry_core.deploy.traffic import check_percent, with_new, without
 from registry_core.errors import DeploymentError, EndpointNotFoundError, InvalidInputError, NotFoundError
+from registry_core.lifecycle import changes
+from registry_core.lifecycle.changes import Commit
 from registry_core.loading import verified_folder
-from registry_core.metadata import Deployment, HistoryAction, HistoryEntry, ModelMetadata, utc_now
-from registry_core.names import validate_name
-from registry_core.store import DocumentStore, ModelRecord
+from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, VersionDeployment, utc_now
+from registry_core.storage.base import StorageBackend
+from registry_core.store import DocumentStore, MetadataStore, ModelRecord
 from registry_core.text import shown
-
-if TYPE_CHECKING:
-    from registry_core.registry import ModelRegistry
 
 
 class CanaryResult(BaseModel):
@@ -53,7 +53,7 @@ class CanaryResult(BaseModel):
 
     promoted: bool
     report: HealthReport
-    deployment: EndpointDeployment
+    deployment: DeployedModel
     endpoint: EndpointRecord
 
 
@@ -71,23 +71,42 @@ class ReconcileResult(BaseModel):
     changes: tuple[EndpointEvent, ...] = ()
 
 
-class Deployments:
-    """The deployment operations of one registry."""
+class Endpoints:
+    """The endpoint operations of one registry: deploy, undeploy, traffic, canary, reconcile, recorded.
 
-    def __init__(self, registry: ModelRegistry) -> None:
-        self.registry = registry
-        self.endpoints = DocumentStore(registry.storage, EndpointRecord, layout.ENDPOINTS)
+    Args:
+        storage: The registry's backend (targets read verified artifacts from it).
+        models: The model documents (read for the registered versions an endpoint may serve).
+        records: The endpoint documents.
+        commit: Applies a change to a model's document by compare-and-swap (``ModelRegistry.commit``), for the
+            versions' mirror of where they serve.
+        principal: Returns the authenticated identity that writes (kept beside the actor it acts for), or None.
+    """
+
+    def __init__(
+        self,
+        storage: StorageBackend,
+        models: MetadataStore,
+        records: DocumentStore[EndpointRecord],
+        commit: Commit,
+        principal: Callable[[], str | None],
+    ) -> None:
+        self.storage = storage
+        self.models = models
+        self.records = records
+        self.commit = commit
+        self.principal = principal
         self._local: DeploymentTarget | None = None  # kept: its runtimes hold the loaded models between predicts
 
     # ------------------------------------------------------------------------------------------- reading
 
     def list_endpoints(self) -> EndpointList:
         """Return every endpoint's record, by name."""
-        return EndpointList(r for name in self.endpoints.names() if (r := self.endpoints.get(name)) is not None)
+        return EndpointList(r for name in self.records.names() if (r := self.records.get(name)) is not None)
 
     def get_endpoint(self, endpoint_name: str) -> EndpointRecord:
         """Return an endpoint's record. Raises: EndpointNotFoundError."""
-        record = self.endpoints.get(endpoint_name)
+        record = self.records.get(endpoint_name)
         if record is None:
             msg = f"endpoint {endpoint_name!r} does not exist; deploy a model to it first"
             raise EndpointNotFoundError(msg)
@@ -97,9 +116,9 @@ class Deployments:
         """Return the target that serves `record` (one local target per registry, so models load once)."""
         if record.target == "local" and not record.target_settings:
             if self._local is None:
-                self._local = open_target("local", {}, self.registry.storage)
+                self._local = open_target("local", {}, self.storage)
             return self._local
-        return open_target(record.target, dict(record.target_settings), self.registry.storage)
+        return open_target(record.target, dict(record.target_settings), self.storage)
 
     def predict(self, endpoint_name: str, instances: list[Any], deployed_id: str | None = None) -> Prediction:
         """Predict on an endpoint (routed by its split) or on one of its deployed models."""
@@ -118,7 +137,7 @@ class Deployments:
         actor: str,
         settings: Mapping[str, Any],
         reason: str = "",
-    ) -> tuple[EndpointDeployment, EndpointRecord]:
+    ) -> tuple[DeployedModel, EndpointRecord]:
         """Deploy a verified version with `traffic_percent` of the traffic; at 100 the others are undeployed.
 
         Raises:
@@ -129,12 +148,12 @@ class Deployments:
         percent = check_percent(traffic_percent)
         validate_name(endpoint_name, "endpoint")
         kind = target if isinstance(target, str) else target.kind
-        existing = self.endpoints.get(endpoint_name)
+        existing = self.records.get(endpoint_name)
         if existing is not None and existing.target != kind:
             msg = f"endpoint {endpoint_name!r} is a {existing.target} endpoint, not {kind}"
             raise InvalidInputError(msg)
         merged = dict(existing.target_settings if existing else {}) | dict(settings)
-        runner = target if isinstance(target, DeploymentTarget) else open_target(kind, merged, self.registry.storage)
+        runner = target if isinstance(target, DeploymentTarget) else open_target(kind, merged, self.storage)
         runner.check_deployable(metadata)
         # First record what the target serves that the record lacks (e.g. this very deploy, by a client that died
         # before recording it), so that a retry finds it below instead of deploying a second copy.
@@ -150,10 +169,10 @@ class Deployments:
                 return self._reweigh(existing, same[-1], percent, actor, reason)
         base = existing or fresh
         # Verified even when the target reads the artifacts itself (Vertex): never deploy a silently different model.
-        verified = verified_folder(self.registry.storage, metadata)
+        verified = verified_folder(self.storage, metadata)
         artifacts = verified if runner.needs_local_artifacts() else None
         result = runner.deploy(base, metadata, artifacts, with_new(base.traffic, NEW_DEPLOYMENT, percent))
-        deployment = EndpointDeployment(
+        deployment = DeployedModel(
             id=result.deployed_id, model_name=metadata.model_name, version=metadata.version,
             artifact_digest=metadata.artifact_digest, artifact_uri=metadata.artifact_uri, deployed_by=actor,
             deployed_at=utc_now(), target_ref=result.target_ref,
@@ -173,7 +192,7 @@ class Deployments:
                 }
             )
 
-        record = self.endpoints.update(endpoint_name, add)
+        record = self.records.update(endpoint_name, add)
         if percent == 100:
             record = self._retire_others(record, deployment.id, runner, actor, f"replaced by {_label(deployment)}")
         self.sync_models(record, actor)
@@ -195,7 +214,7 @@ class Deployments:
             DeploymentError: the target failed, or serves models that are no registry versions.
         """
         validate_name(endpoint_name, "endpoint")
-        record = self.endpoints.get(endpoint_name)
+        record = self.records.get(endpoint_name)
         if record is None:
             if target is None or not settings:
                 msg = (
@@ -206,7 +225,7 @@ class Deployments:
             record = EndpointRecord(
                 name=endpoint_name, target=target, target_settings=dict(settings), created_at=utc_now()
             )
-            result = self._reconcile(record, open_target(target, dict(settings), self.registry.storage), actor)
+            result = self._reconcile(record, open_target(target, dict(settings), self.storage), actor)
             if not result.endpoint.target_ref:
                 msg = f"endpoint {endpoint_name!r} has no record, and {target} has no endpoint of that name either"
                 raise EndpointNotFoundError(msg)
@@ -227,16 +246,17 @@ class Deployments:
             added[:] = result.events
             return result.record
 
-        updated = self.endpoints.update(record.name, apply)
+        updated = self.records.update(record.name, apply)
         self.sync_models(updated, actor)
         return ReconcileResult(endpoint=updated, changes=tuple(added))
 
     def _versions(self, model_name: str) -> list[ModelMetadata]:
         """The registered versions of `model_name`, none if it is not a registered model (or not a model name)."""
         try:
-            return list(self.registry.list_versions(model_name))
+            record = self.models.get(model_name)
         except (NotFoundError, InvalidInputError):
             return []
+        return record.sorted_versions() if record is not None else []
 
     def set_traffic(
         self, endpoint_name: str, traffic: Mapping[str, int], *, actor: str, reason: str = "", action: str = "traffic"
@@ -260,7 +280,7 @@ class Deployments:
             )  # fmt: skip
             return current.model_copy(update={"traffic": split, "history": (*current.history, event)})
 
-        updated = self.endpoints.update(endpoint_name, apply)
+        updated = self.records.update(endpoint_name, apply)
         self.sync_models(updated, actor)
         return updated
 
@@ -273,7 +293,7 @@ class Deployments:
 
     def restore(
         self, endpoint_name: str, metadata: ModelMetadata, *, actor: str, reason: str
-    ) -> tuple[EndpointDeployment, EndpointRecord]:
+    ) -> tuple[DeployedModel, EndpointRecord]:
         """Put `metadata`'s version back to 100% on the endpoint, redeploying it if it was undeployed."""
         record = self.get_endpoint(endpoint_name)
         kept = [d for d in record.active() if (d.model_name, d.version) == (metadata.model_name, metadata.version)]
@@ -310,7 +330,7 @@ class Deployments:
         if percent == 100:
             msg = "canary_percent must be below 100 (use a plain deploy for 100%)"
             raise InvalidInputError(msg)
-        existing = self.endpoints.get(endpoint_name)
+        existing = self.records.get(endpoint_name)
         if existing is None or not existing.serving():
             msg = f"nothing serves on endpoint {endpoint_name!r} yet; a canary needs a version to fall back to"
             raise InvalidInputError(msg)
@@ -332,17 +352,16 @@ class Deployments:
             record = self._undeploy(record, deployment.id, runner, actor, report.reason, action="canary_rolled_back")
         self.sync_models(record, actor)
         outcome = "promoted" if report.healthy else "rolled back"
-        self.registry.annotate(
-            metadata.model_name, metadata.version, {"canary": f"{outcome} on {endpoint_name}: {report.reason}"},
-            actor=actor,
-        )  # fmt: skip
+        notes = clean_annotations({"canary": f"{outcome} on {endpoint_name}: {report.reason}"})
+        name, version = metadata.model_name, metadata.version
+        self.commit(name, partial(_annotated, model_name=name, version=version, notes=notes, actor=actor))
         return CanaryResult(promoted=report.healthy, report=report, deployment=deployment, endpoint=record)
 
     # ------------------------------------------------------------------------------------------- helpers
 
     def _reweigh(
-        self, record: EndpointRecord, deployment: EndpointDeployment, percent: int, actor: str, reason: str
-    ) -> tuple[EndpointDeployment, EndpointRecord]:
+        self, record: EndpointRecord, deployment: DeployedModel, percent: int, actor: str, reason: str
+    ) -> tuple[DeployedModel, EndpointRecord]:
         split = {d.id: 0 for d in record.active()} | with_new(record.traffic, deployment.id, percent)
         updated = record
         if _positive(split) != _positive(record.traffic):  # the same share again (e.g. a retried deploy): no change
@@ -397,15 +416,15 @@ class Deployments:
                 update={"deployments": deployments, "traffic": traffic, "history": (*current.history, event)}
             )
 
-        return self.endpoints.update(record.name, mark)
+        return self.records.update(record.name, mark)
 
     def _principal_for(self, actor: str) -> str:
         """The authenticated identity acting on behalf of `actor`, if it is someone else ("" otherwise)."""
-        principal = self.registry.principal()
+        principal = self.principal()
         return principal if principal and principal != actor else ""
 
     def _event(
-        self, actor: str, action: str, deployment: EndpointDeployment, traffic: dict[str, int], reason: str
+        self, actor: str, action: str, deployment: DeployedModel, traffic: dict[str, int], reason: str
     ) -> EndpointEvent:
         return EndpointEvent(
             id=uuid.uuid4().hex, at=utc_now(), actor=actor, action=action, model_name=deployment.model_name,
@@ -415,11 +434,13 @@ class Deployments:
     def sync_models(self, record: EndpointRecord, actor: str) -> None:
         """Mirror the endpoint's deployments into each version's metadata, with DEPLOYED/UNDEPLOYED history."""
         for model_name in sorted({d.model_name for d in record.deployments}):
+            self.commit(model_name, partial(_mirror, model_name=model_name, endpoint=record, actor=actor))
 
-            def mirror(current: ModelRecord | None, name: str = model_name) -> ModelRecord:
-                return _mirror(current, name, record, actor)
 
-            self.registry.commit(model_name, mirror)
+def _annotated(
+    current: ModelRecord | None, model_name: str, version: str, notes: dict[str, str], actor: str
+) -> ModelRecord:
+    return changes.annotate(changes.registered(current, model_name), version, notes, actor=actor)
 
 
 def _mirror(current: ModelRecord | None, model_name: str, endpoint: EndpointRecord, actor: str) -> ModelRecord:
@@ -436,7 +457,7 @@ def _mirror(current: ModelRecord | None, model_name: str, endpoint: EndpointReco
         before = {d.deployed_model_id: d for d in metadata.deployments if d.endpoint == endpoint.name}
         others = tuple(d for d in metadata.deployments if d.endpoint != endpoint.name)
         mirrored = tuple(
-            Deployment(
+            VersionDeployment(
                 endpoint=endpoint.name,
                 target=endpoint.target,
                 traffic_percent=endpoint.traffic.get(d.id, 0),
@@ -461,7 +482,7 @@ def _mirror(current: ModelRecord | None, model_name: str, endpoint: EndpointReco
 
 
 def _history(
-    actor: str, action: HistoryAction, version: str, endpoint: EndpointRecord, deployment: Deployment
+    actor: str, action: HistoryAction, version: str, endpoint: EndpointRecord, deployment: VersionDeployment
 ) -> HistoryEntry:
     details = {
         "endpoint": endpoint.name,
@@ -494,7 +515,7 @@ def _check_split(record: EndpointRecord, traffic: Mapping[str, int]) -> dict[str
     return split
 
 
-def _label(deployment: EndpointDeployment) -> str:
+def _label(deployment: DeployedModel) -> str:
     return f"{deployment.model_name} {deployment.version}"
 
 

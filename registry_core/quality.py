@@ -1,4 +1,4 @@
-"""Validation policy: thresholds on holdout metrics and a champion/challenger comparison (pure functions)."""
+"""Model quality gate: thresholds on holdout metrics and a champion/challenger comparison (pure functions)."""
 
 from __future__ import annotations
 

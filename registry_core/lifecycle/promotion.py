@@ -1,18 +1,20 @@
-"""Lifecycle changes of a model document as pure functions: promote, approve, request, reject, move, roll back.
-
-Each takes the model's record as last read and returns the new one; `ModelRegistry` writes it by compare-and-swap,
-so every decision is made on the state it is written over.
-"""
+"""The promotion workflow: promote, request a promotion, approve and reject it, as changes of a model's record."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Set
-from dataclasses import dataclass
 from datetime import datetime
 
-from registry_core import lifecycle
 from registry_core.errors import ConflictError, LifecycleError
+from registry_core.lifecycle.approvals import (
+    ApprovalPolicy,
+    check_approver,
+    pending_request,
+    require_approval,
+    unused_approvals,
+)
+from registry_core.lifecycle.changes import failed_validation, history_entry, move
+from registry_core.lifecycle.stages import check_transition, is_allowed
 from registry_core.metadata import (
     Approval,
     HistoryAction,
@@ -20,22 +22,9 @@ from registry_core.metadata import (
     ModelMetadata,
     ModelStage,
     PromotionRequest,
-    StageChange,
     utc_now,
 )
 from registry_core.store import ModelRecord
-
-VALIDATION_STATUS = "validation"
-VALIDATION_REASON = "validation_reason"
-VALIDATION_CHAMPION = "validation_champion"
-
-
-@dataclass(frozen=True)
-class ApprovalPolicy:
-    """The approval rules of a registry: which stages need an approval, and whether four-eyes applies."""
-
-    required_stages: Set[ModelStage]
-    four_eyes: bool
 
 
 def promote(
@@ -59,18 +48,16 @@ def promote(
     """
     now = now or utc_now()
     metadata = record.get(label)
-    lifecycle.check_transition(label, metadata.stage, target)
-    if target is ModelStage.STAGING and metadata.annotations.get(VALIDATION_STATUS) == "failed":
-        msg = (
-            f"{record.name} {label} failed validation ({metadata.annotations.get(VALIDATION_REASON, '')}); "
-            "validate it again before staging it"
-        )
+    check_transition(label, metadata.stage, target)
+    failure = failed_validation(metadata)
+    if target is ModelStage.STAGING and failure is not None:
+        msg = f"{record.name} {label} failed validation ({failure}); validate it again before staging it"
         raise LifecycleError(msg)
     used: list[Approval] = []
     entries: list[HistoryEntry] = []
     if target in policy.required_stages:
         if approver is not None:
-            lifecycle.check_approver(metadata, approver, four_eyes=policy.four_eyes)
+            check_approver(metadata, approver, four_eyes=policy.four_eyes)
             inline = Approval(
                 stage=target, approver=approver, comment=reason, approved_at=now,
                 artifact_digest=metadata.artifact_digest,
@@ -78,7 +65,7 @@ def promote(
             metadata = metadata.model_copy(update={"approvals": (*metadata.approvals, inline)})
             entries.append(history_entry(approver, HistoryAction.APPROVED, label, to_stage=target, reason=reason))
         used = unused_approvals(metadata, target, four_eyes=policy.four_eyes)
-        lifecycle.require_approval(metadata, target, used)
+        require_approval(metadata, target, used)
     approvers = tuple(a.approver for a in used)
     metadata = _settle_request(metadata, target, "promoted", actor, now, reason)
     moves = [move(metadata, target, actor, now, reason, approvals=approvers)]
@@ -108,7 +95,7 @@ def approve(
     """
     now = now or utc_now()
     metadata = record.get(label)
-    lifecycle.check_approver(metadata, approver, four_eyes=policy.four_eyes)
+    check_approver(metadata, approver, four_eyes=policy.four_eyes)
     if metadata.stage is ModelStage.ARCHIVED:
         msg = f"{record.name} {label} is archived; move it back to development before approving it"
         raise LifecycleError(msg)
@@ -119,7 +106,7 @@ def approve(
     entry = history_entry(approver, HistoryAction.APPROVED, label, to_stage=target, reason=comment)
     record = record.with_versions(updated).with_history(entry)
     request = pending_request(updated, target)
-    if request is None or target not in lifecycle.ALLOWED_TRANSITIONS[updated.stage]:
+    if request is None or not is_allowed(updated.stage, target):
         return record
     if not unused_approvals(updated, target, four_eyes=policy.four_eyes):
         return record
@@ -128,16 +115,27 @@ def approve(
 
 
 def request_promotion(
-    record: ModelRecord, label: str, target: ModelStage, *, requested_by: str, comment: str, now: datetime | None = None
+    record: ModelRecord,
+    label: str,
+    target: ModelStage,
+    *,
+    requested_by: str,
+    comment: str,
+    policy: ApprovalPolicy,
+    now: datetime | None = None,
 ) -> ModelRecord:
     """Record a pending request to move `label` to `target` (which must be allowed from its stage).
+
+    A stage that needs no approval is promoted to at once, by the requester.
 
     Raises:
         InvalidTransitionError: the move is not in the table. ConflictError: a request is already pending.
     """
     now = now or utc_now()
+    if target not in policy.required_stages:
+        return promote(record, label, target, actor=requested_by, reason=comment, policy=policy, now=now)
     metadata = record.get(label)
-    lifecycle.check_transition(label, metadata.stage, target)
+    check_transition(label, metadata.stage, target)
     if pending_request(metadata, target) is not None:
         msg = f"{record.name} {label} already has a pending request for {target.value}"
         raise ConflictError(msg)
@@ -170,18 +168,10 @@ def reject(
     if pending_request(metadata, target) is None:
         msg = f"{record.name} {label} has no pending request for {target.value}"
         raise LifecycleError(msg)
-    lifecycle.check_approver(metadata, approver, four_eyes=policy.four_eyes)
+    check_approver(metadata, approver, four_eyes=policy.four_eyes)
     updated = _settle_request(metadata, target, "rejected", approver, now, comment)
     entry = history_entry(approver, HistoryAction.REJECTED, label, metadata.stage, target, comment)
     return record.with_versions(updated).with_history(entry)
-
-
-def pending_request(metadata: ModelMetadata, stage: ModelStage) -> PromotionRequest | None:
-    """Return the pending request of `metadata` for `stage`, if any."""
-    for request in reversed(metadata.promotion_requests):
-        if request.stage is stage and request.status == "pending":
-            return request
-    return None
 
 
 def _settle_request(
@@ -195,88 +185,3 @@ def _settle_request(
     )
     requests = tuple(done if r.id == request.id else r for r in metadata.promotion_requests)
     return metadata.model_copy(update={"promotion_requests": requests})
-
-
-def history_entry(
-    actor: str,
-    action: HistoryAction,
-    version: str,
-    from_stage: ModelStage | None = None,
-    to_stage: ModelStage | None = None,
-    reason: str = "",
-    details: Mapping[str, str] | None = None,
-) -> HistoryEntry:
-    """Return a new history entry stamped now."""
-    return HistoryEntry(
-        id=uuid.uuid4().hex,
-        at=utc_now(),
-        actor=actor,
-        action=action,
-        version=version,
-        from_stage=from_stage,
-        to_stage=to_stage,
-        reason=reason,
-        details=dict(details or {}),
-    )
-
-
-def move(
-    metadata: ModelMetadata,
-    stage: ModelStage,
-    actor: str,
-    at: datetime,
-    reason: str,
-    *,
-    approvals: tuple[str, ...] = (),
-    cause: str = "promote",
-) -> tuple[ModelMetadata, HistoryEntry]:
-    """Return `metadata` moved to `stage` (with its StageChange) and the matching history entry."""
-    change = StageChange(
-        from_stage=metadata.stage, to_stage=stage, changed_by=actor, changed_at=at, reason=reason,
-        approvals=approvals, cause=cause,
-    )  # fmt: skip
-    moved = metadata.model_copy(update={"stage": stage, "stage_history": (*metadata.stage_history, change)})
-    details = {"approved_by": ",".join(approvals)} if approvals else {}
-    entry = history_entry(actor, HistoryAction.STAGE_CHANGED, metadata.version, metadata.stage, stage, reason, details)
-    return moved, entry
-
-
-def unused_approvals(metadata: ModelMetadata, stage: ModelStage, *, four_eyes: bool) -> list[Approval]:
-    """Return valid approvals for `stage` given since the version last entered it (each approval is used once)."""
-    entered = [c.changed_at for c in metadata.stage_history if c.to_stage is stage]
-    since = max(entered) if entered else None
-    return [
-        a
-        for a in lifecycle.valid_approvals(metadata, stage, four_eyes=four_eyes)
-        if since is None or a.approved_at > since
-    ]
-
-
-def production_holders(record: ModelRecord) -> list[str]:
-    """Return the versions that held PRODUCTION and were not rolled back from, latest last, no repeats."""
-    order: list[str] = []
-    for entry in record.history:
-        if entry.action is HistoryAction.ROLLED_BACK:
-            # A version rolled back from is not a candidate for the next rollback, until promoted again.
-            rejected = set(entry.details.get("from_version", "").split(","))
-            order = [v for v in order if v not in rejected]
-        entered = entry.to_stage is ModelStage.PRODUCTION and entry.action in (
-            HistoryAction.STAGE_CHANGED,
-            HistoryAction.ROLLED_BACK,
-        )
-        if entered:
-            if entry.version in order:
-                order.remove(entry.version)
-            order.append(entry.version)
-    return order
-
-
-def not_a_rollback_target(record: ModelRecord, version: str) -> str:
-    """Explain why `version` cannot be rolled back to (it never served, or production was rolled back from it)."""
-    ever = any(c.to_stage is ModelStage.PRODUCTION for c in record.get(version).stage_history)
-    if ever:
-        return (
-            f"{record.name} {version} was rolled back from; promote it again (with an approval) "
-            "instead of rolling back to it"
-        )
-    return f"{record.name} {version} has never been in production; promote it instead of rolling back"

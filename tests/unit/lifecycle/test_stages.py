@@ -1,52 +1,16 @@
-"""Lifecycle policy: stage names, the transition table, and the approval rules (pure functions)."""
+"""Stages: names, the transition table and the check of a stage change."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 import pytest
 
-from registry_core import (
-    ALLOWED_TRANSITIONS,
-    Approval,
-    ApprovalError,
-    ApprovalRequiredError,
-    InvalidStageError,
-    InvalidTransitionError,
-    ModelMetadata,
-    ModelStage,
-)
-from registry_core.lifecycle import (
-    allowed_targets,
-    check_approver,
-    check_transition,
-    require_approval,
-    valid_approvals,
-)
+from registry_core import ALLOWED_TRANSITIONS, InvalidStageError, InvalidTransitionError, ModelStage
+from registry_core.lifecycle.stages import allowed_targets, check_transition, is_allowed
 
 S = ModelStage
 _PAIRS = [(a, b) for a in ModelStage for b in ModelStage]
 _ALLOWED = [(a, b) for a, b in _PAIRS if b in ALLOWED_TRANSITIONS[a]]
 _REFUSED = [(a, b) for a, b in _PAIRS if b not in ALLOWED_TRANSITIONS[a]]
-DIGEST = "sha256:" + "a" * 64
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-def _metadata(*approvals: Approval, registered_by: str = "alice") -> ModelMetadata:
-    return ModelMetadata(
-        model_id="id-1",
-        model_name="churn",
-        version="v3",
-        artifact_uri="file:///registry/artifacts/churn/x",
-        artifact_digest=DIGEST,
-        registered_by=registered_by,
-        registered_at=T0,
-        approvals=approvals,
-    )
-
-
-def _approval(approver: str = "bob", stage: ModelStage = S.PRODUCTION, digest: str = DIGEST) -> Approval:
-    return Approval(stage=stage, approver=approver, approved_at=T0 + timedelta(hours=1), artifact_digest=digest)
 
 
 def _id(pair: tuple[ModelStage, ModelStage]) -> str:
@@ -125,56 +89,6 @@ def test_a_move_to_the_current_stage_says_the_version_is_already_there() -> None
         check_transition("v3", S.STAGING, S.STAGING)
 
 
-# -------------------------------------------------------------------------------------------- approval rules
-
-
-def test_check_approver_refuses_the_registrant_case_insensitively() -> None:
-    with pytest.raises(ApprovalError, match="four-eyes"):
-        check_approver(_metadata(), " Alice ", four_eyes=True)
-
-
-def test_check_approver_accepts_the_registrant_when_four_eyes_is_off() -> None:
-    check_approver(_metadata(), "alice", four_eyes=False)
-
-
-def test_check_approver_accepts_someone_else() -> None:
-    check_approver(_metadata(), "bob", four_eyes=True)
-
-
-@pytest.mark.parametrize("approver", ["", "   "])
-def test_check_approver_refuses_an_empty_approver(approver: str) -> None:
-    with pytest.raises(ApprovalError, match="identity"):
-        check_approver(_metadata(), approver, four_eyes=False)
-
-
-def test_valid_approvals_keep_only_the_same_stage_and_digest_by_an_eligible_approver() -> None:
-    good = _approval("bob")
-    metadata = _metadata(
-        good,
-        _approval("carol", stage=S.STAGING),
-        _approval("dave", digest="sha256:" + "b" * 64),
-        _approval("ALICE"),
-    )
-
-    assert valid_approvals(metadata, S.PRODUCTION, four_eyes=True) == [good]
-
-
-def test_valid_approvals_count_the_registrants_own_approval_when_four_eyes_is_off() -> None:
-    own = _approval("alice")
-
-    assert valid_approvals(_metadata(own), S.PRODUCTION, four_eyes=False) == [own]
-
-
-def test_valid_approvals_include_extra_approvals_given_inline() -> None:
-    inline = _approval("bob")
-
-    assert valid_approvals(_metadata(), S.PRODUCTION, four_eyes=True, extra=[inline]) == [inline]
-
-
-def test_require_approval_refuses_without_approvals_and_says_how_to_get_one() -> None:
-    with pytest.raises(ApprovalRequiredError, match="someone other than alice"):
-        require_approval(_metadata(), S.PRODUCTION, [])
-
-
-def test_require_approval_accepts_a_valid_approval() -> None:
-    require_approval(_metadata(), S.PRODUCTION, [_approval()])
+@pytest.mark.parametrize(("start", "target"), _PAIRS, ids=map(_id, _PAIRS))
+def test_is_allowed_answers_from_the_table(start: ModelStage, target: ModelStage) -> None:
+    assert is_allowed(start, target) is (target in ALLOWED_TRANSITIONS[start])

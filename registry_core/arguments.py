@@ -1,8 +1,9 @@
-"""Validation of the free-form arguments of register_model and annotate (tags, params, lineage, texts, path)."""
+"""Argument checks and cleaning: names that cannot become paths, and the free-form arguments of register_model."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,15 +11,30 @@ from typing import Any
 from pydantic import ValidationError
 
 from registry_core.bounds import MAX_KEY, MAX_TAGS, MAX_TEXT, MAX_URI, check_count, check_number, check_text
-from registry_core.errors import InvalidInputError
+from registry_core.errors import InvalidInputError, InvalidNameError
 from registry_core.metadata import Lineage, ParamValue
 from registry_core.storage.base import walk_files
 from registry_core.text import one_line, shown
+
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+_NAME_RULE = "must start with a lowercase letter and use only a-z, 0-9, '-' and '_' (at most 63 characters)"
 
 MAX_TAG_LENGTH = 128
 MAX_DESCRIPTION_LENGTH = MAX_TEXT
 MAX_PARAM_NAME_LENGTH = MAX_KEY
 MAX_FRAMEWORK_LENGTH = 64
+
+
+def validate_name(name: object, kind: str = "model") -> str:
+    """Return `name` if it is a valid model (or endpoint) name, so that no name can become a path outside the registry.
+
+    Raises:
+        InvalidNameError: it is not a string, or does not match NAME_PATTERN.
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        msg = f"invalid {kind} name {shown(name)}: {_NAME_RULE}"
+        raise InvalidNameError(msg)
+    return name
 
 
 def clean_tags(tags: Iterable[str] | str) -> tuple[str, ...]:
@@ -195,3 +211,28 @@ def detect_framework(folder: Path) -> str | None:
     if any(name.endswith((".pkl", ".joblib")) for name in folder_files):
         return "sklearn"
     return None
+
+
+def clean_actor(value: object, role: str = "actor") -> str:
+    """Return the name of who acts (an actor, an approver), stripped. Raises: InvalidInputError."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 256 or not value.isprintable():
+        msg = f"invalid {role} {shown(value)}: expected a non-empty printable name"
+        raise InvalidInputError(msg)
+    return value.strip()
+
+
+def refuse_overlap(folder: Path, root: Path | None) -> None:
+    """Refuse artifacts that contain the registry root or lie inside it (registering the registry into itself).
+
+    Raises:
+        InvalidInputError: `folder` and the local registry `root` overlap.
+    """
+    if root is None:
+        return
+    source, registry_root = folder.resolve(), root.resolve()
+    if registry_root.is_relative_to(source) or source.is_relative_to(registry_root):
+        msg = (
+            f"artifact path {shown(str(folder))} overlaps the registry root {shown(str(root))}; "
+            "register a folder outside it"
+        )
+        raise InvalidInputError(msg)
