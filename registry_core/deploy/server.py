@@ -33,7 +33,7 @@ import types
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Protocol, Self
 from urllib.parse import unquote, urlsplit
 
 from registry_core.deploy.records import EndpointRecord
@@ -49,10 +49,15 @@ from registry_core.errors import (
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
 
-if TYPE_CHECKING:
-    from registry_core.registry import ModelRegistry
-
 logger = logging.getLogger(__name__)
+
+
+class HasStorage(Protocol):
+    """Anything with the registry's storage, such as a `ModelRegistry` (named here without importing it)."""
+
+    @property
+    def storage(self) -> StorageBackend:
+        """The registry's storage backend."""
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -115,7 +120,7 @@ def _encode(body: Any) -> bytes:
     return text.encode("utf-8")
 
 
-def _storage_of(source: ModelRegistry | StorageBackend) -> StorageBackend:
+def _storage_of(source: HasStorage | StorageBackend) -> StorageBackend:
     if isinstance(source, StorageBackend):
         return source
     storage = getattr(source, "storage", None)
@@ -459,7 +464,7 @@ class PredictionServer:
 
     def __init__(
         self,
-        registry: ModelRegistry | StorageBackend,
+        registry: HasStorage | StorageBackend,
         endpoint_name: str,
         *,
         host: str = DEFAULT_HOST,
@@ -859,7 +864,7 @@ def openapi_document(endpoint_name: str, instance_schema: dict[str, Any], url: s
 
 
 def serve(
-    registry: ModelRegistry | StorageBackend,
+    registry: HasStorage | StorageBackend,
     endpoint_name: str,
     *,
     host: str = DEFAULT_HOST,
@@ -907,7 +912,7 @@ def serve(
 
 
 def run_server_cli(
-    registry: ModelRegistry | StorageBackend, endpoint_name: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    registry: HasStorage | StorageBackend, endpoint_name: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
 ) -> int:
     """Run `serve` for the CLI: print where it serves, log loads and refusals to stderr, return the exit code.
 
