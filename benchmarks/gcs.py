@@ -1,6 +1,6 @@
 """The GCS side of the benchmark: the tests' fake-gcs-server emulator and a client whose requests are counted.
 
-The emulator helper lives in ``tests/gcs_emulator.py`` (the test suite's fixtures use it); it is loaded from
+The emulator helper lives in ``tests/support/gcs_emulator.py`` (the test suite's fixtures use it); it is loaded from
 there by path, so the benchmark starts the very same server the contract tests run against.
 """
 
@@ -16,12 +16,12 @@ from benchmarks.settings import REPO_ROOT
 if TYPE_CHECKING:
     from registry_core.storage.gcs import GCSStorage
 
-_HELPER = REPO_ROOT / "tests" / "gcs_emulator.py"
+_HELPER = REPO_ROOT / "tests" / "support" / "gcs_emulator.py"
 _MODULE = "gcs_emulator"
 
 
 def emulator_module() -> ModuleType:
-    """Return ``tests/gcs_emulator.py`` as a module (GCSEmulator, RequestCounter, make_client)."""
+    """Return ``tests/support/gcs_emulator.py`` as a module (GCSEmulator, RequestCounter, make_client)."""
     if _MODULE in sys.modules:
         return sys.modules[_MODULE]
     spec = importlib.util.spec_from_file_location(_MODULE, _HELPER)

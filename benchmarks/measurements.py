@@ -19,7 +19,7 @@ RAW_BIG = "raw_big"  # the big folder copied or uploaded without the registry
 
 
 class Counter(Protocol):
-    """Something that counts HTTP requests (tests/gcs_emulator.py's RequestCounter)."""
+    """Something that counts HTTP requests (tests/support/gcs_emulator.py's RequestCounter)."""
 
     count: int
 

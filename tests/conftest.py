@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import gcs_emulator` without a package
+sys.path.insert(0, str(Path(__file__).parent))  # so tests can `from support.gcs_emulator import ...`
 
-from gcs_emulator import GCSEmulator
+from support.gcs_emulator import GCSEmulator
 
 from registry_core.storage import StorageBackend, open_storage
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from google_auth_standin import TokenServer
+from support.google_auth_standin import TokenServer
 
 ROBOT = "pipeline@my-project.iam.gserviceaccount.com"
 BIN = Path(sys.executable).parent / "model-registry"

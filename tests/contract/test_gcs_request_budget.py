@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gcs_emulator import GCSEmulator, RequestCounter, make_client
+from support.gcs_emulator import GCSEmulator, RequestCounter, make_client
 
 from registry_core import ModelRegistry, ModelStage, RegistryConfig
 from registry_core.storage.gcs import GCSStorage

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from gcs_emulator import GCSEmulator, LossySession, RequestCounter, make_client
+from support.gcs_emulator import GCSEmulator, LossySession, RequestCounter, make_client
 
 from registry_core.errors import (
     ConflictError,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from support.examples import EYEWEAR_INSTANCE
+
 from registry_core import ModelRegistry
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,18 +25,7 @@ APPROVER = "bob"
 SERVER_START_TIMEOUT = 60.0
 FOLLOW_TIMEOUT = 30.0
 
-INSTANCE: dict[str, Any] = {
-    "face_width_mm": 141.5,
-    "face_height_mm": 186.0,
-    "bridge_width_mm": 18.0,
-    "temple_length_mm": 140.0,
-    "pupillary_distance_mm": 63.0,
-    "face_shape": "round",
-    "preferred_style": "sporty",
-    "budget_usd": 150.0,
-    "prescription_strength": -1.25,
-    "wears_daily": 1,
-}
+INSTANCE: dict[str, Any] = EYEWEAR_INSTANCE
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import requests
-from gcs_emulator import GCSEmulator
 from google.api_core import exceptions as api_exceptions
 from google.api_core.retry import retry_base, retry_unary
-from vertex_standin import VertexStandIn, isolated_aiplatform_config
+from support.gcs_emulator import GCSEmulator
+from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 
 from registry_core import ModelRegistry, RegistryConfig
 from registry_core.deploy.vertex import VertexTarget

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions as api_exceptions  # noqa: E402
-from vertex_standin import RecordedRequest, VertexStandIn, isolated_aiplatform_config  # noqa: E402
+from support.vertex_standin import RecordedRequest, VertexStandIn, isolated_aiplatform_config  # noqa: E402
 
 from registry_core import ModelRegistry, RegistryConfig  # noqa: E402
 from registry_core.deploy import EndpointRecord  # noqa: E402

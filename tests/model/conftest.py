@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from support.examples import EYEWEAR_INSTANCE
 
 # quiet TensorFlow's C++ logging; set here, before any test module imports TensorFlow, and never in the library
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -60,15 +61,4 @@ def export_dir(trained: TrainResult, tmp_path_factory: pytest.TempPathFactory) -
 @pytest.fixture
 def instance() -> dict[str, object]:
     """One valid raw example without its label, as a JSON client would send it."""
-    return {
-        "face_width_mm": 141.5,
-        "face_height_mm": 186.0,
-        "bridge_width_mm": 18.0,
-        "temple_length_mm": 140.0,
-        "pupillary_distance_mm": 63.0,
-        "face_shape": "round",
-        "preferred_style": "sporty",
-        "budget_usd": 150.0,
-        "prescription_strength": -1.25,
-        "wears_daily": 1,
-    }
+    return dict(EYEWEAR_INSTANCE)

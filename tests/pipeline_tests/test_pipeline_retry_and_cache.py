@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_proxy import FaultProxy
-from gcs_emulator import GCSEmulator
 from kfp import components, dsl, local
+from support.fault_proxy import FaultProxy
+from support.gcs_emulator import GCSEmulator
 
 from pipelines.local import run_local
 from pipelines.specs import SPECS_DIR

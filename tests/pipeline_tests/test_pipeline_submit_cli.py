@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from vertex_standin import VertexStandIn, isolated_aiplatform_config
+from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 
 from components.image import DEFAULT_IMAGE
 from registry_core.cli import main

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gcs_emulator import GCSEmulator
 from kfp import dsl, local
 from kfp.dsl import Model
-from vertex_standin import VertexStandIn, isolated_aiplatform_config
+from support.gcs_emulator import GCSEmulator
+from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 
 from components import deploy_model
 from registry_core import ModelRegistry

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from vertex_standin import VertexStandIn, isolated_aiplatform_config
+from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 
 from pipelines.compile import compile_pipeline
 from pipelines.train_and_register import PIPELINE_NAME

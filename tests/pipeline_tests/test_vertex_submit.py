@@ -16,7 +16,7 @@ import yaml
 from google.api_core import exceptions as api_exceptions  # noqa: E402
 from google.auth.credentials import AnonymousCredentials  # noqa: E402
 from kfp import compiler, dsl  # noqa: E402
-from vertex_standin import VertexStandIn, isolated_aiplatform_config  # noqa: E402
+from support.vertex_standin import VertexStandIn, isolated_aiplatform_config  # noqa: E402
 
 from pipelines.vertex import InvalidPipelineSubmissionError, PipelineSubmissionError, submit_pipeline  # noqa: E402
 from registry_core.errors import DeploymentError, InvalidInputError, RegistryError  # noqa: E402

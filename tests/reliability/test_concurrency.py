@@ -7,15 +7,10 @@ promotions really overlap instead of running one after another.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import Any
 
 import pytest
+from reliability_support import run_together, tiny_artifact
 
 from registry_core import (
     HistoryAction,
@@ -25,61 +20,8 @@ from registry_core import (
 )
 from registry_core.versioning import version_key
 
-WORKERS = Path(__file__).with_name("workers.py")
-PROCESS_TIMEOUT = 90.0
-
 N_REGISTRANTS = 8
 VERSIONS_EACH = 3
-
-
-def _spawn(command: str, args: dict[str, Any]) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603 - our own worker script
-        [sys.executable, str(WORKERS), command, json.dumps(args)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=os.environ.copy(),  # STORAGE_EMULATOR_HOST reaches the workers
-    )
-
-
-def run_together(tmp_path: Path, jobs: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Start every job as a process, release them at once when all are ready, return each one's JSON result."""
-    barrier = tmp_path / "barrier"
-    barrier.mkdir()
-    start = barrier / "start"
-    processes = []
-    try:
-        for index, (command, args) in enumerate(jobs):
-            args = {**args, "start_file": str(start), "ready_file": str(barrier / f"ready-{index}")}
-            processes.append(_spawn(command, args))
-        deadline = time.monotonic() + PROCESS_TIMEOUT
-        while sum(1 for p in barrier.iterdir() if p.name.startswith("ready-")) < len(jobs):
-            for process in processes:
-                if process.poll() is not None:
-                    _, err = process.communicate()
-                    pytest.fail(f"a worker exited before the start signal ({process.returncode}): {err[-2000:]}")
-            assert time.monotonic() < deadline, "workers did not get ready in time"
-            time.sleep(0.01)
-        start.touch()
-        results = []
-        for process in processes:
-            out, err = process.communicate(timeout=PROCESS_TIMEOUT)
-            assert process.returncode == 0, f"worker failed ({process.returncode}): {err[-3000:]}"
-            results.append(json.loads(out.strip().splitlines()[-1]))
-        return results
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-
-
-def _artifact(folder: Path, text: str) -> str:
-    folder.mkdir(parents=True)
-    (folder / "weights.bin").write_bytes(text.encode() * 64 + os.urandom(256))
-    (folder / "config.json").write_text(json.dumps({"who": text}))
-    return str(folder)
 
 
 def test_parallel_registrations_get_distinct_labels_and_lose_nothing(storage_root: str, tmp_path: Path) -> None:
@@ -87,7 +29,8 @@ def test_parallel_registrations_get_distinct_labels_and_lose_nothing(storage_roo
     jobs = []
     for worker in range(N_REGISTRANTS):
         folders = [
-            _artifact(tmp_path / "src" / f"w{worker}-{i}", f"worker {worker} item {i}") for i in range(VERSIONS_EACH)
+            tiny_artifact(tmp_path / "src" / f"w{worker}-{i}", f"worker {worker} item {i}")
+            for i in range(VERSIONS_EACH)
         ]
         jobs.append(
             ("register", {"root": storage_root, "model": model, "folders": folders, "user": f"trainer-{worker}"})
@@ -129,7 +72,7 @@ def _staged_versions(registry: ModelRegistry, model: str, count: int, tmp_path: 
     """Register `count` versions (by trainer), move them to staging and have a reviewer approve each for production."""
     labels = []
     for index in range(count):
-        folder = _artifact(tmp_path / "staged" / f"{model}-{index}", f"{model} candidate {index}")
+        folder = tiny_artifact(tmp_path / "staged" / f"{model}-{index}", f"{model} candidate {index}")
         label = registry.register_model(model, folder, registered_by="trainer").version
         registry.promote_model(model, label, ModelStage.VALIDATION, actor="trainer")
         registry.promote_model(model, label, ModelStage.STAGING, actor="trainer")

@@ -1,4 +1,4 @@
-"""A faulty network between the registry and GCS (issue 5, "Faults"); GCS only, through tests/fault_proxy.py.
+"""A faulty network between the registry and GCS (issue 5, "Faults"); GCS only, through tests/support/fault_proxy.py.
 
 A proxy in front of the emulator answers a share of requests with 503 or 429, or resets the connection, sometimes
 before forwarding the request and sometimes after the emulator has acted on it. Through it, several processes and
@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fault_proxy import AFTER, ALL_FAULTS, FaultProxy, shorten_gcs_retries
-from gcs_emulator import GCSEmulator, make_client
 from reliability_support import run_together, tiny_artifact
+from support.fault_proxy import AFTER, ALL_FAULTS, FaultProxy, shorten_gcs_retries
+from support.gcs_emulator import GCSEmulator, make_client
 
 from registry_core import HistoryAction, ModelRegistry, ModelStage, RegistryConfig, RegistryError
 from registry_core.loading import CACHE_ENV, artifact_key

@@ -148,9 +148,9 @@ def fault_register(args: dict[str, Any]) -> None:
     import traceback
     from concurrent.futures import ThreadPoolExecutor
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: fault_proxy, gcs_emulator
-    from fault_proxy import shorten_gcs_retries
-    from gcs_emulator import make_client
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: support.fault_proxy, support.gcs_emulator
+    from support.fault_proxy import shorten_gcs_retries
+    from support.gcs_emulator import make_client
 
     from registry_core import ModelRegistry, RegistryConfig, RegistryError
     from registry_core.storage.gcs import GCSStorage

@@ -10,7 +10,7 @@ from pathlib import Path
 from google.auth.credentials import AnonymousCredentials
 from google.oauth2 import credentials as user_credentials
 from google.oauth2 import service_account
-from google_auth_standin import MetadataServer, TokenServer
+from support.google_auth_standin import MetadataServer, TokenServer
 
 from registry_core.identity import google_principal
 

@@ -1,7 +1,7 @@
 """Trainers: found by their config's type, checked before training, and any kind trains, registers and validates.
 
-The majority-label trainer (tests/majority_trainer.py) is a second kind of model beside the eyewear one: the core
-must serve it without importing either. No eyewear_model here: these tests also run where it cannot be imported
+The majority-label trainer (tests/support/majority_trainer.py) is a second kind of model beside the eyewear one: the
+core must serve it without importing either. No eyewear_model here: these tests also run where it cannot be imported
 (`make test-py313` has no NumPy); tests/model/test_integration.py finds the eyewear trainer.
 """
 
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from majority_trainer import MajorityConfig, MajorityTrainer, write_examples
+from support.majority_trainer import MajorityConfig, MajorityTrainer, write_examples
 
 from registry_core import DependencyMissingError, InvalidInputError, ModelRegistry, ModelStage
 from registry_core.integration import train_and_register_model
@@ -105,7 +105,7 @@ def test_a_champion_the_trainer_cannot_evaluate_is_left_out_of_the_decision(
 def test_the_core_trains_registers_and_validates_without_importing_a_model_package(tmp_path: Path) -> None:
     script = f"""
 import sys
-from majority_trainer import MajorityTrainer, write_examples
+from support.majority_trainer import MajorityTrainer, write_examples
 from registry_core import ModelRegistry
 from registry_core.integration import train_and_register_model
 

@@ -10,7 +10,7 @@ configurable share of requests it injects a fault instead of the emulator's answ
 
 Example:
     with FaultProxy(emulator.url, fault_rate=0.3, seed=1) as proxy:
-        client = make_client(proxy.url)   # tests/gcs_emulator.py
+        client = make_client(proxy.url)   # tests/support/gcs_emulator.py
         ...
     print(proxy.stats)
 """

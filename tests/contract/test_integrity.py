@@ -1,0 +1,197 @@
+"""Integrity: verified artifacts, corrupt records and missing roots give typed errors, never wrong data.
+
+Every test runs on the local backend and on GCS (the `storage_root` fixture); fixtures in conftest.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from registry_support import (
+    DOC,
+    MODEL,
+    artifact_key,
+    problems_of,
+)
+
+from registry_core import (
+    ArtifactIntegrityError,
+    CorruptRecordError,
+    ModelMetadata,
+    ModelRegistry,
+    RegistryConfig,
+    RegistryError,
+    RegistryRootNotFoundError,
+)
+from registry_core.storage import StorageBackend
+
+
+def _damage(storage: StorageBackend, metadata: ModelMetadata, how: str) -> str:
+    """Modify, delete or add one file in the stored artifact folder; return the relative path concerned."""
+    folder = artifact_key(storage, metadata)
+    target = "variables/variables.data"
+    key = f"{folder}/{target}"
+    local = storage.local_path(key)
+    if how == "modified":
+        if local is not None:  # edit the file in place under the registry root
+            data = bytearray(local.read_bytes())
+            data[0] ^= 0xFF
+            local.write_bytes(bytes(data))
+        else:
+            original = storage.read(key)
+            storage.write(key, bytes([original[0] ^ 0xFF]) + original[1:])
+        return target
+    if how == "deleted":
+        if local is not None:
+            local.unlink()
+        else:
+            storage.delete(key)
+        return target
+    added = "variables/injected.py"
+    if local is not None:
+        local.with_name("injected.py").write_bytes(b"import os")
+    else:
+        storage.write(f"{folder}/{added}", b"import os")
+    return added
+
+
+_REPORTED_AS = {"modified": "modified", "deleted": "missing", "added": "unexpected"}
+_ACCESSORS: dict[str, Callable[[ModelRegistry], Any]] = {
+    "load_model": lambda registry: registry.load_model(MODEL, "v1"),
+    "artifact_path": lambda registry: registry.artifact_path(MODEL, "v1"),
+}
+
+
+def test_load_model_returns_a_verified_folder_with_the_registered_bytes(
+    registry: ModelRegistry, make_artifact: Callable[..., Path]
+) -> None:
+    source = make_artifact()
+    registry.register_model(MODEL, source)
+
+    loaded, metadata = registry.load_model(MODEL, "v1")
+
+    assert metadata.version == "v1"
+    assert (Path(loaded) / "model.json").read_bytes() == (source / "model.json").read_bytes()
+    assert (Path(loaded) / "variables" / "variables.data").read_bytes() == (
+        source / "variables" / "variables.data"
+    ).read_bytes()
+
+
+@pytest.mark.parametrize("how", ["modified", "deleted", "added"])
+@pytest.mark.parametrize("accessor", list(_ACCESSORS))
+def test_a_changed_stored_artifact_raises_artifact_integrity_error(
+    registry: ModelRegistry,
+    register: Callable[..., ModelMetadata],
+    storage: StorageBackend,
+    how: str,
+    accessor: str,
+) -> None:
+    metadata = register()
+    register()  # a neighbour that stays intact
+    path = _damage(storage, metadata, how)
+
+    with pytest.raises(ArtifactIntegrityError) as caught:
+        _ACCESSORS[accessor](registry)
+
+    message = str(caught.value)
+    assert f"{MODEL} v1" in message
+    assert f"{_REPORTED_AS[how]} {path}" in message
+    assert "\n" not in message
+    assert registry.artifact_path(MODEL, "v2").is_dir()
+
+
+def test_check_deep_reports_a_modified_artifact(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata], storage: StorageBackend
+) -> None:
+    metadata = register()
+    _damage(storage, metadata, "modified")
+
+    report = registry.check(deep=True)
+
+    assert problems_of(report, "missing_artifacts") == [artifact_key(storage, metadata)]
+
+
+# ------------------------------------------------------------------------------------------- corrupt records
+
+_GARBAGE: dict[str, Callable[[bytes], bytes]] = {  # how to damage a valid model document
+    "garbage": lambda valid: b"\x00\xff not json at all",
+    "truncated": lambda valid: valid[: len(valid) // 2],
+    "wrong-schema": lambda valid: json.dumps({"name": MODEL, "versions": 5}).encode(),
+    "empty": lambda valid: b"",
+}
+
+
+@pytest.mark.parametrize("corruption", list(_GARBAGE))
+@pytest.mark.parametrize("reader", ["list_versions", "get_model_metadata", "history"])
+def test_a_corrupt_model_record_raises_corrupt_record_error(
+    registry: ModelRegistry,
+    register: Callable[..., ModelMetadata],
+    storage: StorageBackend,
+    corruption: str,
+    reader: str,
+) -> None:
+    register()
+    storage.write(DOC, _GARBAGE[corruption](storage.read(DOC)))
+
+    with pytest.raises(CorruptRecordError, match=DOC):
+        getattr(registry, reader)(MODEL)
+
+
+@pytest.mark.parametrize("corruption", list(_GARBAGE))
+def test_check_reports_a_corrupt_model_record(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata], storage: StorageBackend, corruption: str
+) -> None:
+    register()
+    storage.write(DOC, _GARBAGE[corruption](storage.read(DOC)))
+
+    report = registry.check()
+
+    assert problems_of(report, "corrupt_record") == [DOC]
+    assert not report.ok
+
+
+def test_gc_keeps_the_artifacts_of_a_model_whose_record_is_corrupt(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata], storage: StorageBackend
+) -> None:
+    metadata = register()
+    storage.write(DOC, b"{")
+
+    report = registry.check(gc=True)
+
+    assert report.removed == []
+    assert storage.list(artifact_key(storage, metadata))
+
+
+def test_a_corrupt_record_does_not_hide_other_models(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata], storage: StorageBackend
+) -> None:
+    register()
+    register("other")
+    storage.write(DOC, b"garbage")
+
+    assert registry.list_models() == ["churn", "other"]
+    assert registry.get_model_metadata("other").version == "v1"
+
+
+def test_a_missing_local_root_raises_registry_root_not_found(tmp_path: Path) -> None:
+    registry = ModelRegistry(RegistryConfig(root=str(tmp_path / "nope")))
+
+    with pytest.raises(RegistryRootNotFoundError, match="nope"):
+        registry.list_models()
+    with pytest.raises(RegistryRootNotFoundError):
+        registry.get_model_metadata(MODEL)
+    assert not (tmp_path / "nope").exists()
+
+
+def test_a_gcs_root_in_a_missing_bucket_raises_a_typed_not_found_error(gcs_emulator: Any) -> None:
+    registry = ModelRegistry(RegistryConfig(root="gs://no-such-bucket-for-registry-tests/registry"))
+
+    with pytest.raises(RegistryRootNotFoundError, match="no-such-bucket-for-registry-tests"):
+        registry.list_models()
+    with pytest.raises(RegistryRootNotFoundError) as caught:
+        registry.get_model_metadata(MODEL)
+    assert isinstance(caught.value, RegistryError)
