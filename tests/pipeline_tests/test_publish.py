@@ -22,7 +22,6 @@ from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 from pipelines.compile import compile_pipeline
 from pipelines.train_and_register import PIPELINE_NAME
 from registry_core.cli import main
-from registry_core.console import pipeline_run_url, pipeline_schedule_url
 
 PROJECT = "test-project"
 REGION = "us-central1"
@@ -223,17 +222,3 @@ def test_schedule_needs_the_pipeline_root_bucket_and_a_gcs_registry(
 
 
 # ---------------------------------------------------------------------------------------------- console links
-
-
-def test_console_links_of_runs_and_schedules() -> None:
-    run = "projects/test-project/locations/europe-west4/pipelineJobs/eyewear-train-and-register-20260101-ab12"
-    assert pipeline_run_url(run) == (
-        "https://console.cloud.google.com/vertex-ai/locations/europe-west4/pipelines/runs/"
-        "eyewear-train-and-register-20260101-ab12?project=test-project"
-    )
-    assert pipeline_schedule_url("projects/123/locations/us-central1/schedules/456") == (
-        "https://console.cloud.google.com/vertex-ai/locations/us-central1/pipelines/schedules/456?project=123"
-    )
-    assert pipeline_run_url("local-run-7") is None  # e.g. a kfp.local run id in lineage
-    assert pipeline_run_url("projects/p/locations/l/schedules/1") is None
-    assert pipeline_schedule_url(run) is None
