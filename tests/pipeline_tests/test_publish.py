@@ -219,6 +219,3 @@ def test_schedule_needs_the_pipeline_root_bucket_and_a_gcs_registry(
     assert local == 2
     assert "needs a gs:// registry" in capsys.readouterr().err
     assert standin.schedules == {}
-
-
-# ---------------------------------------------------------------------------------------------- console links
