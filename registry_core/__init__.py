@@ -12,6 +12,7 @@ from registry_core.comparison import ModelComparison
 from registry_core.config import RegistryConfig
 from registry_core.deploy import DeployedModel, DeploymentTarget, EndpointList, EndpointRecord, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport
+from registry_core.documents import AsOf, VersionList, VersionSummary
 from registry_core.endpoints import CanaryResult, ReconcileResult
 from registry_core.errors import (
     ApprovalError,
@@ -55,7 +56,6 @@ from registry_core.metadata import (
     ModelStage,
     StageChange,
     VersionDeployment,
-    VersionList,
 )
 from registry_core.registry import ModelRegistry
 from registry_core.versioning import VersioningStrategy
@@ -68,6 +68,7 @@ __all__ = [
     "ApprovalError",
     "ApprovalRequiredError",
     "ArtifactIntegrityError",
+    "AsOf",
     "CanaryContext",
     "CanaryResult",
     "CheckReport",
@@ -115,6 +116,7 @@ __all__ = [
     "VersionConflictError",
     "VersionDeployment",
     "VersionList",
+    "VersionSummary",
     "VersionNotFoundError",
     "VersioningStrategy",
 ]

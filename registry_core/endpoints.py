@@ -9,6 +9,7 @@ steps, so `reconcile` (also run before every deploy there) makes the record agre
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -29,14 +30,24 @@ from registry_core.deploy.base import NEW_DEPLOYMENT, Prediction
 from registry_core.deploy.canary import CanaryContext, HealthCheck, HealthReport, UserCheck, probe, run_user_check
 from registry_core.deploy.reconcile import reconcile
 from registry_core.deploy.traffic import check_percent, with_new, without
-from registry_core.errors import DeploymentError, EndpointNotFoundError, InvalidInputError, NotFoundError
+from registry_core.errors import (
+    DeploymentError,
+    EndpointNotFoundError,
+    InvalidInputError,
+    NotFoundError,
+    VersionNotFoundError,
+)
 from registry_core.lifecycle import changes
 from registry_core.lifecycle.changes import Commit
 from registry_core.loading import verified_folder
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, VersionDeployment, utc_now
+from registry_core.model_store import ModelStore
 from registry_core.storage.base import StorageBackend
-from registry_core.store import DocumentStore, MetadataStore, ModelRecord
+from registry_core.store import DocumentStore, ModelRecord
 from registry_core.text import shown
+from registry_core.versioning import version_key
+
+_SEMANTIC_VALUE = re.compile(r"v[0-9]+-[0-9]+-[0-9]+")  # "v1-2-0": a semantic label as a label value
 
 
 class CanaryResult(BaseModel):
@@ -86,7 +97,7 @@ class Endpoints:
     def __init__(
         self,
         storage: StorageBackend,
-        models: MetadataStore,
+        models: ModelStore,
         records: DocumentStore[EndpointRecord],
         commit: Commit,
         principal: Callable[[], str | None],
@@ -234,7 +245,7 @@ class Endpoints:
 
     def _reconcile(self, record: EndpointRecord, runner: DeploymentTarget, actor: str) -> ReconcileResult:
         """Reconcile `record` (perhaps not stored yet) with `runner`; store and mirror the changes, if any."""
-        observed = runner.observe(record, self._versions)
+        observed = runner.observe(record, self._version)
         if observed is None:
             return ReconcileResult(endpoint=record)
         if not reconcile(record, observed, actor).changed and observed.endpoint_ref == record.target_ref:
@@ -250,13 +261,13 @@ class Endpoints:
         self.sync_models(updated, actor)
         return ReconcileResult(endpoint=updated, changes=tuple(added))
 
-    def _versions(self, model_name: str) -> list[ModelMetadata]:
-        """The registered versions of `model_name`, none if it is not a registered model (or not a model name)."""
+    def _version(self, model_name: str, label_value: str) -> ModelMetadata | None:
+        """The registered version a target names by its label value ("v3", "v1-2-0"), or None if there is none."""
+        label = label_value.replace("-", ".") if _SEMANTIC_VALUE.fullmatch(label_value) else label_value
         try:
-            record = self.models.get(model_name)
+            return self.models.version(model_name, label)
         except (NotFoundError, InvalidInputError):
-            return []
-        return record.sorted_versions() if record is not None else []
+            return None
 
     def set_traffic(
         self, endpoint_name: str, traffic: Mapping[str, int], *, actor: str, reason: str = "", action: str = "traffic"
@@ -450,10 +461,12 @@ def _mirror(current: ModelRecord | None, model_name: str, endpoint: EndpointReco
     ours = [d for d in endpoint.deployments if d.model_name == model_name]
     changed: list[ModelMetadata] = []
     entries: list[HistoryEntry] = []
-    for metadata in current.versions:
-        mine = [d for d in ours if d.version == metadata.version]
-        if not mine:
+    for label in sorted({d.version for d in ours}, key=version_key):
+        try:
+            metadata = current.get(label)
+        except VersionNotFoundError:
             continue
+        mine = [d for d in ours if d.version == label]
         before = {d.deployed_model_id: d for d in metadata.deployments if d.endpoint == endpoint.name}
         others = tuple(d for d in metadata.deployments if d.endpoint != endpoint.name)
         mirrored = tuple(

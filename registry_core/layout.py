@@ -1,9 +1,17 @@
 """The storage layout of a registry root: every key and prefix, how to build them and how to read them back.
 
-    models/<model>.json                  a model's document: versions, stages, approvals, history (`MODELS`)
-    endpoints/<endpoint>.json            an endpoint's document: deployments, traffic split, history (`ENDPOINTS`)
-    artifacts/<model>/<upload-id>/...    immutable artifact folders, one per registration (`artifacts_folder`)
-    pending/<model>/<upload-id>.json     markers of registrations in flight, for check --gc (`pending_key`)
+    heads/<model>.json                         a model's head: its working set of versions, the newest history,
+                                               the stage holders; every change is one compare-and-swap of it (`HEADS`)
+    versions/<model>/<label>.json              one version's immutable metadata, written once (`version_key`)
+    versions/<model>/<label>.state.json        the mutable state of a version that left the head (`state_key`)
+    index/<model>/<chunk>.json                 listing rows of versions that left the head, 1,000 per chunk
+    history/<model>/<seq>-<first entry>.json   sealed history segments, oldest first (`segment_key`)
+    digests/<model>/<sha256>.json              which version first had these artifacts (`digest_key`)
+    endpoints/<endpoint>.json                  an endpoint's document: deployments, traffic split, history (`ENDPOINTS`)
+    artifacts/<model>/<upload-id>/...          immutable artifact folders, one per registration (`artifacts_folder`)
+    pending/<model>/<upload-id>.json           markers of registrations in flight, for check --gc (`pending_key`)
+    models/<model>.json                        the one-document layout of earlier releases (`MODELS`), read until
+                                               `model-registry migrate` (or the model's next change) converts it
 
 Builders validate the names they are given, so that a key never leaves its prefix; parsers take keys as a listing
 returns them and answer None for keys that are not theirs. Documents name their artifact folders relative to the
@@ -80,7 +88,91 @@ class Documents:
 
 
 MODELS = Documents("models/", "model")
+HEADS = Documents("heads/", "model")
 ENDPOINTS = Documents("endpoints/", "endpoint")
+
+VERSIONS_PREFIX = "versions/"
+INDEX_PREFIX = "index/"
+HISTORY_PREFIX = "history/"
+DIGESTS_PREFIX = "digests/"
+STATE_SUFFIX = ".state.json"
+INDEX_CHUNK = 1000  # listing rows per index chunk: listing N versions reads ceil(N / 1000) of them
+_LABEL = re.compile(r"v[0-9]+(?:\.[0-9]+\.[0-9]+)?")
+_SEGMENT = re.compile(r"(?P<seq>[0-9]{8})-(?P<at>[0-9]{8}T[0-9]{12}Z)\.json")
+_SEGMENT_TIME = "%Y%m%dT%H%M%S%fZ"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def version_key(model: str, label: str) -> str:
+    """Return the key of a version's immutable metadata, ``versions/<model>/<label>.json``."""
+    return f"{VERSIONS_PREFIX}{validate_name(model)}/{_label(label)}{DOCUMENT_SUFFIX}"
+
+
+def state_key(model: str, label: str) -> str:
+    """Return the key of the state of a version that left the head, ``versions/<model>/<label>.state.json``."""
+    return f"{VERSIONS_PREFIX}{validate_name(model)}/{_label(label)}{STATE_SUFFIX}"
+
+
+def versions_folder(model: str) -> str:
+    """Return the folder of a model's version files, ``versions/<model>/``."""
+    return f"{VERSIONS_PREFIX}{validate_name(model)}/"
+
+
+def label_of_version_key(key: str) -> tuple[str, str, bool] | None:
+    """Return (model, label, is_state) of a listed version or state file, or None if `key` is neither."""
+    stem = _under(VERSIONS_PREFIX, key)
+    model, slash, file = (stem or "").partition("/")
+    if not slash or "/" in file:
+        return None
+    for suffix, is_state in ((STATE_SUFFIX, True), (DOCUMENT_SUFFIX, False)):
+        label = file.removesuffix(suffix)
+        if file.endswith(suffix) and _LABEL.fullmatch(label):
+            return model, label, is_state
+    return None
+
+
+def index_chunk(ordinal: int) -> int:
+    """Return the index chunk that lists the version registered `ordinal`-th (1, 2, ...)."""
+    return (ordinal - 1) // INDEX_CHUNK
+
+
+def index_key(model: str, chunk: int) -> str:
+    """Return the key of an index chunk, ``index/<model>/<chunk, 6 digits>.json``."""
+    return f"{INDEX_PREFIX}{validate_name(model)}/{chunk:06d}{DOCUMENT_SUFFIX}"
+
+
+def segment_key(model: str, seq: int, first_at: datetime) -> str:
+    """Return the key of a sealed history segment, named by its sequence number and its first entry's time."""
+    return f"{HISTORY_PREFIX}{validate_name(model)}/{seq:08d}-{first_at.astimezone(UTC):{_SEGMENT_TIME}}.json"
+
+
+def history_folder(model: str) -> str:
+    """Return the folder of a model's sealed history segments, ``history/<model>/``."""
+    return f"{HISTORY_PREFIX}{validate_name(model)}/"
+
+
+def segment_of(key: str) -> tuple[int, datetime] | None:
+    """Return (sequence number, first entry's time) of a listed segment key, or None if it is not one."""
+    _, slash, file = (_under(HISTORY_PREFIX, key) or "").partition("/")
+    match = _SEGMENT.fullmatch(file) if slash else None
+    if match is None:
+        return None
+    return int(match["seq"]), datetime.strptime(match["at"], _SEGMENT_TIME).replace(tzinfo=UTC)
+
+
+def digest_key(model: str, digest: str) -> str:
+    """Return the key that names the first version of `model` with artifacts of `digest` ("sha256:<hex>")."""
+    hexdigest = digest.removeprefix("sha256:")
+    if not _SHA256.fullmatch(hexdigest):
+        msg = f"invalid artifact digest {shown(digest)}"
+        raise InvalidInputError(msg)
+    return f"{DIGESTS_PREFIX}{validate_name(model)}/{hexdigest}{DOCUMENT_SUFFIX}"
+
+
+def model_folders(model: str) -> list[str]:
+    """Return every folder that holds data of `model` in the per-version layout (for check and migrate)."""
+    name = validate_name(model)
+    return [f"{prefix}{name}/" for prefix in (VERSIONS_PREFIX, INDEX_PREFIX, HISTORY_PREFIX, DIGESTS_PREFIX)]
 
 
 def new_upload_id() -> str:
@@ -162,6 +254,13 @@ class RootRelativeLocations:
 
 def _under(prefix: str, key: str) -> str | None:
     return key[len(prefix) :] if key.startswith(prefix) else None
+
+
+def _label(label: str) -> str:
+    if not isinstance(label, str) or not _LABEL.fullmatch(label):
+        msg = f"invalid version label {shown(label)}"
+        raise InvalidInputError(msg)
+    return label
 
 
 def _upload_id(upload_id: str) -> str:

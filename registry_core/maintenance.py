@@ -15,9 +15,10 @@ from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import CorruptRecordError, NotFoundError, RegistryError
 from registry_core.lifecycle.approvals import ApprovalPolicy
 from registry_core.metadata import utc_now
+from registry_core.model_store import ModelStore
 from registry_core.processes import is_running, own_process
 from registry_core.storage.base import StorageBackend
-from registry_core.store import DocumentStore, MetadataStore, ModelRecord
+from registry_core.store import DocumentStore, ModelRecord
 
 STALE_AFTER = timedelta(hours=24)
 
@@ -119,13 +120,14 @@ class _Models:
     """The model documents as check read them."""
 
     records: dict[str, ModelRecord] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)  # model -> the key of its head (or old-layout document)
     held: dict[str, str] = field(default_factory=dict)  # model -> why nothing of it may be removed
     unreadable: set[str] = field(default_factory=set)  # models whose document exists but cannot be read
 
 
 def run_check(
     storage: StorageBackend,
-    store: MetadataStore,
+    store: ModelStore,
     *,
     gc: bool,
     deep: bool,
@@ -142,6 +144,11 @@ def run_check(
     # its marker before uploading and deletes it after committing, so any upload seen here is either still
     # marked or already referenced by the documents read last.
     uploads = _group_uploads(storage.list(layout.ARTIFACTS_PREFIX))
+    # Version files before markers: a registration creates its version file after its marker and deletes the
+    # marker after committing, so a version file listed here is committed, marked, or left by a dead registration.
+    version_files = [
+        found for key in storage.list(layout.VERSIONS_PREFIX) if (found := layout.label_of_version_key(key))
+    ]
     markers: dict[str, tuple[str, bytes]] = {}  # key -> (upload it marks, its bytes)
     for key in storage.list(layout.PENDING_PREFIX):
         upload = layout.upload_of_marker(key)
@@ -155,6 +162,7 @@ def run_check(
     models = _read_models(storage, store, owners, report)
     referenced = _check_versions(storage, models, uploads, report, deep=deep, policy=policy)
     _check_endpoints(storage, models, report)
+    orphans = _orphans(store, models, version_files)
 
     now = utc_now()
     live_uploads: set[str] = set()
@@ -169,6 +177,18 @@ def run_check(
                 # A writer killed after creating its upload folder but before storing a file leaves an empty folder
                 # (local backend) that no listing shows; remove it before the marker that leads to it.
                 storage.delete_prefix(upload)
+            storage.delete(key)
+            report.removed.append(key)
+    for (name, label), upload in sorted(orphans.items()):
+        if upload in live_uploads:
+            continue  # a registration in flight: it commits or cleans up after itself
+        key = layout.version_key(name, label)
+        why = models.held.get(name)
+        if why is not None:
+            report.add("kept_version_file", key, f"not removed, it may be in use: {why}")
+            continue
+        report.add("orphan_version_file", key, "version file of a registration that never committed")
+        if gc:
             storage.delete(key)
             report.removed.append(key)
     for upload in sorted(uploads.keys() - referenced - live_uploads):
@@ -188,44 +208,59 @@ def run_check(
     return report
 
 
-def _read_models(storage: StorageBackend, store: MetadataStore, owners: set[str], report: CheckReport) -> _Models:
-    """Read every model document, and the document of every model that owns uploads or markers.
+def _read_models(storage: StorageBackend, store: ModelStore, owners: set[str], report: CheckReport) -> _Models:
+    """Read every model (head, or old-layout document), and every model that owns uploads or markers.
 
-    A model with uploads but no listed document either never committed its first version (then the document is
-    absent and its uploads are leftovers) or has a document that is not a readable file: only an absent one is
-    taken as absent.
+    A model with uploads but no listed document either never committed its first version (then it has no document
+    and its uploads are leftovers) or has a document that is not a readable file: only an absent one is taken as
+    absent.
     """
     models = _Models()
-    listed: set[str] = set()
-    folders: dict[str, str] = {}  # model -> a key found under models/<model>.json/: the document is a folder
-    for key in storage.list(layout.MODELS.prefix):
-        if (name := layout.MODELS.name_of(key)) is not None:
-            listed.add(name)
-        elif (name := layout.MODELS.folder_name_of(key)) is not None:
-            folders.setdefault(name, key)
-    for name in sorted(listed | owners | folders.keys()):
-        key = layout.MODELS.listed_key(name)
+    listed: dict[str, str] = {}  # model -> its document's key
+    folders: dict[str, str] = {}  # model -> a key found under <its document>/: the document is a folder
+    for documents in (layout.MODELS, layout.HEADS):  # a head wins over an old document of the same model
+        for key in storage.list(documents.prefix):
+            if (name := documents.name_of(key)) is not None:
+                listed[name] = key
+            elif (name := documents.folder_name_of(key)) is not None:
+                folders.setdefault(name, key)
+    for name in sorted(listed.keys() | owners | folders.keys()):
+        key = listed.get(name) or layout.HEADS.listed_key(name)
+        models.keys[name] = key
         if name in folders:
-            why = f"{key} is a folder, not a file (it holds {folders[name]})"
+            why = f"the document of {name} is a folder, not a file (it holds {folders[name]})"
             models.held[name], models.unreadable = why, models.unreadable | {name}
             report.add("unreadable_record", key, why)
             continue
         try:
-            record = store.get(name)
+            record = store.full_record(name)
         except CorruptRecordError as exc:
             why, kind = str(exc), "corrupt_record"
-        except RegistryError as exc:  # not a valid name, not a file, permission denied...
+        except RegistryError as exc:  # not a valid name, not a file, permission denied, no such model...
+            if name not in listed and not store.exists(name):
+                continue  # no document: its uploads are leftovers of a first registration that never committed
             why, kind = f"{key} cannot be read: {exc}", "unreadable_record"
         else:
-            if record is not None:
-                models.records[name] = record
-                continue
-            if name not in listed:
-                continue  # no document: its uploads are leftovers of a first registration that never committed
-            why, kind = f"{key} was listed but then not found", "unreadable_record"
+            models.records[name] = record
+            continue
         models.held[name], models.unreadable = why, models.unreadable | {name}
         report.add(kind, key, why)
     return models
+
+
+def _orphans(
+    store: ModelStore, models: _Models, version_files: list[tuple[str, str, bool]]
+) -> dict[tuple[str, str], str]:
+    """Version files that no committed version of a readable model is (model, label) -> the upload they name."""
+    orphans: dict[tuple[str, str], str] = {}
+    for name, label, is_state in version_files:
+        record = models.records.get(name)
+        if is_state or (record is not None and any(m.version == label for m in record.versions)):
+            continue
+        facts = store.version_facts(name, label)
+        upload = layout.RootRelativeLocations(store.storage.uri).key(facts.artifact_uri) if facts else None
+        orphans[(name, label)] = upload or ""
+    return orphans
 
 
 def _check_versions(
@@ -243,7 +278,7 @@ def _check_versions(
     referenced: set[str] = set()
     for name, record in models.records.items():
         report.models_checked += 1
-        key = layout.MODELS.listed_key(name)
+        key = models.keys[name]
         problems = model_problems(name, record, policy)
         for problem in problems:
             report.add("invalid_record", key, problem)

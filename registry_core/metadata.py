@@ -436,29 +436,6 @@ class HistoryEntry(Record):
     principal: str = ""
 
 
-class VersionList(list[ModelMetadata]):
-    """Versions of a model: a plain list that Jupyter shows as a table (version, stage, metrics, who, when)."""
-
-    def _repr_html_(self) -> str:
-        """Return one HTML table row per version, with a column per metric."""
-        metrics = list(dict.fromkeys(name for m in self for name in m.metrics.as_dict()))
-        columns = ["version", "stage", *metrics, "tags", "registered by", "registered at", "description"]
-        rows = [
-            [
-                m.version,
-                m.stage,
-                *(m.metrics.as_dict().get(name) for name in metrics),
-                m.tags,
-                m.registered_by,
-                m.registered_at,
-                m.description,
-            ]
-            for m in self
-        ]
-        names = list(dict.fromkeys(m.model_name for m in self))
-        return html_tables.table(columns, rows, caption=", ".join(names))
-
-
 class HistoryList(list[HistoryEntry]):
     """A model's history: a plain list that Jupyter shows as a table, oldest first."""
 

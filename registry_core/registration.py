@@ -3,9 +3,14 @@
 1. Upload the artifacts under a fresh key (``artifacts/<name>/<upload-id>/``), with a pending marker beside them so
    that ``check --gc`` leaves an upload in flight alone.
 2. Build the manifest (size and sha256 of every file) from what was stored.
-3. Commit the version with one conditional write of the model's document: readers see no version or a whole one.
-4. If the answer to that write was lost, read the document again before calling the upload unused.
-5. Remove an upload that no version uses, then the marker.
+3. Take a label: create the version's file (``versions/<name>/<label>.json``, its facts) if absent; if another
+   registration took that label first, try the next one.
+4. Commit: one compare-and-swap of the model's head adds the version to it with its REGISTERED history entry.
+   Readers see a version only once it is in the head (or, later, in the index): no version, or a whole one.
+5. If the answer to that write was lost, read the head again before calling the registration failed.
+6. Remove what a registration that did not commit left (its version file, its upload), then the marker. A crash
+   between 3 and 4 leaves a version file no head names: check --gc removes it with the upload once the
+   registration's process is gone (its label stays unused).
 
 Identical artifacts registered again with ``reuse_existing``, or under the same idempotency key, return the version
 made before instead of adding one.
@@ -22,19 +27,28 @@ from pathlib import Path
 
 from registry_core import layout
 from registry_core.artifacts import build_manifest
-from registry_core.errors import InvalidInputError, RegistryError, StorageError
+from registry_core.documents import IDEMPOTENCY_KEY, ModelHead, VersionFacts, VersionState, compose
+from registry_core.errors import (
+    ConcurrentModificationError,
+    ConflictError,
+    InvalidInputError,
+    RegistryError,
+    StorageError,
+    VersionConflictError,
+)
 from registry_core.lifecycle import changes
 from registry_core.lifecycle.changes import Commit
 from registry_core.maintenance import PendingMarker
 from registry_core.metadata import FileEntry, Lineage, ModelMetadata, ModelPerformance, ParamValue, utc_now
+from registry_core.model_store import ModelStore
 from registry_core.storage.base import StorageBackend
-from registry_core.store import MetadataStore, ModelRecord
+from registry_core.store import ModelRecord
 from registry_core.text import shown
-from registry_core.versioning import VersioningStrategy
+from registry_core.versioning import VersioningStrategy, next_version, normalize_version
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENCY_KEY = "idempotency_key"  # the lineage extra that names a registration
+_LABEL_ATTEMPTS = 1000  # labels tried before giving up (each taken one was registered by a rival meanwhile)
 
 
 
@@ -110,16 +124,16 @@ class Registrar:
 
     Args:
         storage: The registry's backend (artifacts and markers go there).
-        store: The model documents (read again when a commit's answer was lost).
-        commit: Applies a change to a model's document by compare-and-swap (``ModelRegistry.commit``).
+        models: The models (version files, heads).
+        commit: Applies a change to a model by compare-and-swap of its head (``ModelRegistry.commit``).
         versioning: The label strategy of models registered for the first time.
     """
 
     def __init__(
-        self, storage: StorageBackend, store: MetadataStore, commit: Commit, versioning: VersioningStrategy
+        self, storage: StorageBackend, models: ModelStore, commit: Commit, versioning: VersioningStrategy
     ) -> None:
         self.storage = storage
-        self.store = store
+        self.models = models
         self.commit = commit
         self.versioning = versioning
 
@@ -136,67 +150,110 @@ class Registrar:
         # so it skips the fsync: a power loss takes this process with it.
         self.storage.write(marker, PendingMarker.for_this_process().to_json(), durable=False)
         uri = self.storage.uri_for(prefix)
+        label: str | None = None
         committed = unsure = False
         try:
             manifest, digest = build_manifest(self.storage.upload_dir(new.folder, prefix))
+            upload = _Upload(uri, manifest, digest, utc_now())
+            head = self._head(new.name)
+            repeated = self._repeated(new, head, digest)
+            if repeated is not None:
+                return repeated
+            facts = self._take_label(new, head, upload)
+            label = facts.version
             try:
-                record = self.commit(new.name, partial(self._add, new, _Upload(uri, manifest, digest, utc_now())))
+                record = self.commit(new.name, partial(self._add, new, facts))
             except StorageError:
                 # The write may have landed with its answer lost (the client gave up retrying): look before calling
                 # the upload unused, or a visible version would lose its artifacts.
-                found = self._reread(new.name)
-                if found is None or all(m.artifact_uri != uri for m in found.versions):
+                found = self._reread(new.name, label)
+                if found is None or found.artifact_uri != uri:
                     unsure = found is None  # then check(gc=True) removes the upload later if no version uses it
                     raise
-                record = found
-            # Ours by its upload; else the identical version that was reused (reuse_existing, idempotency_key).
-            registered = next((m for m in record.versions if m.artifact_uri == uri), None) or next(
-                m for m in reversed(record.versions) if new.is_repeated_by(m, digest)
-            )
+                record = None
+                registered = found
+            if record is not None:
+                mine = next((m for m in record.versions if m.version == label and m.artifact_uri == uri), None)
+                if mine is None:  # a rival registered the same artifacts meanwhile (reuse, idempotency key): theirs
+                    mine = next(m for m in reversed(record.versions) if new.is_repeated_by(m, digest))
+                registered = record.get(mine.version)
             committed = registered.artifact_uri == uri
         finally:
-            self._clean_up(new.name, prefix, marker, committed=committed, unsure=unsure)
+            self._clean_up(new.name, prefix, marker, label, committed=committed, unsure=unsure)
         logger.info("registered %s %s (%s)", new.name, registered.version, digest)
         return registered
 
-    def _add(self, new: Submission, upload: _Upload, record: ModelRecord | None) -> ModelRecord:
-        """The change that commits `new`: its version under the next (or the asked-for) label, unless repeated."""
-        if record is None:
-            record = ModelRecord(name=new.name, created_at=upload.at, versioning=self.versioning)
-        if any(new.is_repeated_by(existing, upload.digest) for existing in record.versions):
-            return record
-        metadata = ModelMetadata(
-            model_id=uuid.uuid4().hex,
-            model_name=new.name,
-            version=changes.choose_label(record, new.version, new.bump),
-            metrics=new.metrics,
-            params=new.params,
-            description=new.description,
-            tags=new.tags,
-            lineage=new.lineage,
-            framework=new.framework,
-            artifact_uri=upload.uri,
-            artifact_manifest=upload.manifest,
-            artifact_digest=upload.digest,
-            registered_by=new.registered_by,
-            registered_at=upload.at,
-        )
-        return changes.register(record, metadata)
+    def _head(self, name: str) -> ModelHead | None:
+        """The model's head as it is now, after converting a model of the old layout (None: a new model)."""
+        head = self.models.head(name)
+        if head is None and self.models.migrate(name):
+            head = self.models.head(name)
+        return head
 
-    def _reread(self, name: str) -> ModelRecord | None:
-        """Return the model's document as stored now, or None if it cannot be read."""
+    def _repeated(self, new: Submission, head: ModelHead | None, digest: str) -> ModelMetadata | None:
+        """A version this registration repeats (same artifacts; reuse_existing or the same key), if there is one."""
+        if head is None or not (new.reuse_existing or new.idempotency_key is not None):
+            return None
+        for hot in sorted(head.hot.values(), key=lambda h: -h.brief.ordinal):
+            brief = hot.brief
+            same_key = new.idempotency_key is not None and brief.idempotency_key == new.idempotency_key
+            if brief.artifact_digest == digest and (new.reuse_existing or same_key):
+                return self.models.version(new.name, brief.version, head)
+        return None
+
+    def _take_label(self, new: Submission, head: ModelHead | None, upload: _Upload) -> VersionFacts:
+        """Create the version file under the asked-for label, or the next free one. Raises: VersionConflictError."""
+        strategy = head.versioning if head is not None else self.versioning
+        taken = head.latest if head is not None else None
+        for _ in range(_LABEL_ATTEMPTS):
+            if new.version is not None:
+                label = normalize_version(new.version, strategy)
+            else:
+                label = next_version(strategy, [taken] if taken else [], new.bump)
+            facts = VersionFacts(
+                model_id=uuid.uuid4().hex, model_name=new.name, version=label, metrics=new.metrics, params=new.params,
+                description=new.description, tags=new.tags, lineage=new.lineage, framework=new.framework,
+                artifact_uri=upload.uri, artifact_manifest=upload.manifest, artifact_digest=upload.digest,
+                registered_by=new.registered_by, registered_at=upload.at,
+            )  # fmt: skip
+            try:
+                self.models.create_version_file(facts)
+            except ConflictError:
+                if new.version is not None:
+                    msg = f"model {new.name!r} already has version {label}"
+                    raise VersionConflictError(msg) from None
+                taken = label  # another registration took it first: the next one
+                continue
+            return facts
+        msg = f"could not find a free label for {new.name!r} after {_LABEL_ATTEMPTS} attempts"
+        raise ConcurrentModificationError(msg)
+
+    def _add(self, new: Submission, facts: VersionFacts, record: ModelRecord | None) -> ModelRecord:
+        """The change that commits `new` as version `facts.version`, unless a rival registered it meanwhile."""
+        if record is None:
+            record = ModelRecord(name=new.name, created_at=facts.registered_at, versioning=self.versioning)
+        if any(new.is_repeated_by(existing, facts.artifact_digest) for existing in record.versions):
+            return record
+        return changes.register(record, compose(facts, VersionState()))
+
+    def _reread(self, name: str, label: str) -> ModelMetadata | None:
+        """Return version `label` as stored now, or None if it is not there or cannot be read."""
         try:
-            return self.store.get(name)
+            return self.models.version(name, label)
         except RegistryError:
             return None
 
-    def _clean_up(self, name: str, prefix: str, marker: str, *, committed: bool, unsure: bool) -> None:
-        """Remove an unused upload (unless unsure whether a version uses it), then the marker."""
+    def _clean_up(
+        self, name: str, prefix: str, marker: str, label: str | None, *, committed: bool, unsure: bool
+    ) -> None:
+        """Remove what an uncommitted registration left (unless unsure whether it committed), then the marker."""
         if not committed and not unsure:
             try:
+                if label is not None:
+                    self.models.delete_version_file(name, label)
                 self.storage.delete_prefix(prefix)
-            except RegistryError:  # check(gc=True) finds it later; the original error matters more
-                logger.warning("could not remove unused upload %s", prefix, exc_info=True)
+            except RegistryError:  # check(gc=True) finds them later; the original error matters more
+                logger.warning("could not remove the unused upload %s", prefix, exc_info=True)
         try:
             self.storage.delete(marker)
         except RegistryError:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from registry_core import layout
 from registry_core.arguments import (
@@ -27,12 +28,12 @@ from registry_core.comparison import ModelComparison, compare
 from registry_core.config import USER_ENV, RegistryConfig, current_user
 from registry_core.deploy import DeployedModel, DeploymentTarget, EndpointList, EndpointRecord, Prediction
 from registry_core.deploy.canary import HealthCheck, UserCheck
+from registry_core.documents import AsOf, VersionList
 from registry_core.endpoints import CanaryResult, Endpoints, ReconcileResult
 from registry_core.errors import (
     InvalidInputError,
     ModelNotFoundError,
     RegistryRootNotFoundError,
-    VersionNotFoundError,
 )
 from registry_core.lifecycle import approvals, changes, promotion, rollback
 from registry_core.lifecycle.changes import Change
@@ -45,16 +46,17 @@ from registry_core.metadata import (
     ModelPerformance,
     ModelStage,
     PromotionRequest,
-    VersionList,
 )
+from registry_core.model_store import ModelStore
 from registry_core.quality import ValidationDecision
 from registry_core.registration import Registrar, Submission, keyed_lineage
 from registry_core.storage import StorageBackend, open_storage
-from registry_core.store import DocumentStore, MetadataStore, ModelRecord
+from registry_core.store import DocumentStore, ModelRecord
 from registry_core.text import shown
 from registry_core.versioning import check_bump, normalize_version
 
 Listener = Callable[[str, HistoryEntry], None]
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +78,7 @@ class ModelRegistry:
     def __init__(self, config: RegistryConfig | None = None, *, storage: StorageBackend | None = None) -> None:
         self.config = config or RegistryConfig()
         self.storage = storage or open_storage(self.config.root_uri, project=self.config.project_id)
-        self.store = MetadataStore(self.storage)
+        self.store = ModelStore(self.storage)
         self._listeners: list[Listener] = []
         self._policy = approvals.ApprovalPolicy(
             frozenset(self.config.approval_required_stages), self.config.enforce_four_eyes
@@ -180,12 +182,16 @@ class ModelRegistry:
         return self.store.list_models()
 
     def list_versions(self, model_name: str) -> VersionList:
-        """Return every version of `model_name`, ordered by label (a list; a table in Jupyter).
+        """Return a listing row of every version of `model_name`, ordered by label (a list; a table in Jupyter).
+
+        Each row has the version's label, stage, metrics, tags, who registered it and when, its artifact digest and
+        the start of its description; `get_model_metadata` gives one version in full. Listing reads the model's head
+        and one index chunk per thousand older versions, however many versions there are.
 
         Raises:
             ModelNotFoundError: no such model.
         """
-        return VersionList(self._load(model_name).sorted_versions())
+        return VersionList(self._reading(self.store.list_versions, model_name))
 
     def get_model_metadata(
         self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
@@ -195,11 +201,36 @@ class ModelRegistry:
         Raises:
             ModelNotFoundError, VersionNotFoundError: nothing matches.
         """
-        return _resolve(self._load(model_name), version, stage)
+        validate_name(model_name)
+        return self._reading(lambda name: self.store.resolve(name, version, stage), model_name)
 
     def history(self, model_name: str) -> HistoryList:
         """Return the model's history, oldest first (a list; a table in Jupyter)."""
-        return HistoryList(self._load(model_name).history)
+        return HistoryList(self._reading(self.store.history, model_name))
+
+    def as_of(self, model_name: str, when: datetime) -> AsOf:
+        """Return which versions of a model held production and staging at `when`, and what each endpoint served.
+
+        Only the history that covers `when` is read (one sealed segment, or the head), and each endpoint's record.
+
+        Args:
+            model_name: The model.
+            when: The moment asked about (timezone-aware; a naive one is taken as UTC).
+
+        Raises:
+            ModelNotFoundError: no such model.
+        """
+        moment = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        holders = self._reading(lambda name: self.store.holders_at(name, moment), model_name)
+        serving = {
+            record.name: split
+            for record in self.endpoints.list_endpoints()
+            if (split := record.served_at(model_name, moment))
+        }
+        return AsOf(
+            model_name=model_name, at=moment, stages={stage: list(labels) for stage, labels in holders.items()},
+            endpoints=serving,
+        )  # fmt: skip
 
     def compare_models(
         self, model_name: str, versions: Sequence[str], metrics: Sequence[str] | None = None
@@ -219,9 +250,8 @@ class ModelRegistry:
         ):
             msg = f"metrics to compare must be a list of metric names, got {shown(metrics)}"
             raise InvalidInputError(msg)
-        record = self._load(model_name)
-        chosen = [record.get(normalize_version(v, record.versioning)) for v in versions]
-        return compare(record.name, chosen, metrics)
+        chosen = [self.get_model_metadata(model_name, version) for version in versions]
+        return compare(model_name, chosen, metrics)
 
     def load_model(
         self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
@@ -312,7 +342,7 @@ class ModelRegistry:
         found = [
             (metadata, request)
             for name in names
-            for metadata in self._load(name).versions
+            for metadata in self._reading(self.store.pending, name)
             for request in metadata.promotion_requests
             if request.status == "pending"
         ]
@@ -388,7 +418,7 @@ class ModelRegistry:
         reason = clean_description(reason)
         wanted = self._label(model_name, to_version) if to_version is not None else None
         record = self._change(model_name, partial(rollback.roll_back, wanted=wanted, actor=who, reason=reason))
-        restored = record.in_stage(ModelStage.PRODUCTION)[0]
+        restored = record.get(record.in_stage(ModelStage.PRODUCTION)[0].version)
         if endpoint_name is not None:
             self.endpoints.restore(endpoint_name, restored, actor=who, reason=reason or rollback.ROLLBACK)
             restored = self.get_model_metadata(model_name, restored.version)
@@ -597,9 +627,24 @@ class ModelRegistry:
             return current_user()
         return self.principal() or current_user()
 
-    def _load(self, model_name: str) -> ModelRecord:
+    def rollback_candidates(self, model_name: str) -> list[str]:
+        """Return the versions production can be rolled back to, the default (the latest earlier holder) first."""
+        return self._reading(self.store.rollback_candidates, model_name)
+
+    def migrate(self, model_names: Iterable[str] | None = None) -> list[str]:
+        """Convert models from the one-document layout of earlier releases; return the names converted.
+
+        Safe to interrupt and run again; models already converted are skipped. A model of the old layout is also
+        converted by its first change.
+        """
+        names = list(model_names) if model_names is not None else self.list_models()
+        return [name for name in names if self.store.migrate(validate_name(name))]
+
+    def _reading(self, read: Callable[[str], T], model_name: str) -> T:
+        """Run a read of one model; a missing model of a missing root says that the root is missing."""
+        validate_name(model_name)
         try:
-            return self.store.load(model_name)
+            return read(model_name)
         except ModelNotFoundError:
             if not self.config.uses_default_root and not self.storage.root_exists():
                 msg = f"registry root {self.storage.uri} does not exist"
@@ -609,22 +654,6 @@ class ModelRegistry:
     def _label(self, model_name: str, version: str | None) -> str:
         validate_name(model_name)
         return normalize_version(version)
-
-
-def _resolve(record: ModelRecord, version: str | None, stage: ModelStage | str | None) -> ModelMetadata:
-    wanted_stage = ModelStage.parse(stage) if stage is not None else None
-    if version is not None:
-        metadata = record.get(normalize_version(version, record.versioning))
-        if wanted_stage is not None and metadata.stage is not wanted_stage:
-            msg = f"{record.name} {metadata.version} is in {metadata.stage.value}, not {wanted_stage.value}"
-            raise VersionNotFoundError(msg)
-        return metadata
-    candidates = record.in_stage(wanted_stage) if wanted_stage is not None else record.sorted_versions()
-    if not candidates:
-        where = f" in {wanted_stage.value}" if wanted_stage is not None else ""
-        msg = f"model {record.name!r} has no version{where}"
-        raise VersionNotFoundError(msg)
-    return candidates[-1]
 
 
 class _Attributed:

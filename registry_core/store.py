@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
-from pydantic import ValidationError
+from pydantic import PrivateAttr, ValidationError
 
 from registry_core import layout
 from registry_core.errors import (
@@ -44,15 +44,21 @@ _PARSED_DOCUMENTS = 64  # parsed documents a store keeps for reuse
 
 
 class ModelRecord(Record):
-    """Everything mutable about one model, kept in one document so that one conditional write changes it.
+    """A model as a change sees it: its versions and its history, changed by pure functions, written back at once.
+
+    In the one-document layout of earlier releases this was the whole stored document. In the per-version layout it
+    is the working record of one change (see `model_store.ModelStore.update`): the versions of the head's working
+    set (every stage holder among them), any other version the change asks for by label (`get` reads it on demand),
+    and the newest history.
 
     Attributes:
         schema_version: Layout version of this document.
         name: Model name.
         created_at: When the first version was registered.
         versioning: Strategy of this model's labels (fixed at creation).
-        versions: Every version, in registration order.
-        history: Append-only log, oldest first.
+        versions: The versions at hand, in registration order.
+        history: The history at hand (all of it, or the newest part), oldest first.
+        trail_base: The production holders a rollback may return to, as of just before `history`'s first entry.
     """
 
     schema_version: int = SCHEMA_VERSION
@@ -61,12 +67,26 @@ class ModelRecord(Record):
     versioning: VersioningStrategy
     versions: tuple[ModelMetadata, ...] = ()
     history: tuple[HistoryEntry, ...] = ()
+    trail_base: tuple[str, ...] = ()
+    _loader: Callable[[ModelRecord, str], ModelMetadata | None] | None = PrivateAttr(default=None)
+
+    def with_loader(self, loader: Callable[[ModelRecord, str], ModelMetadata | None]) -> ModelRecord:
+        """Return this record reading versions through `loader` ((record, label) -> metadata or None).
+
+        The loader is asked for versions that are not at hand and for those at hand only as a sketch (no artifact
+        manifest: the working set of the per-version layout); it gives them in full, with the state this record has.
+        """
+        record = self.model_copy()
+        record._loader = loader
+        return record
 
     def get(self, version: str) -> ModelMetadata:
-        """Return the version labelled `version`. Raises: VersionNotFoundError."""
-        for metadata in self.versions:
-            if metadata.version == version:
-                return metadata
+        """Return the version labelled `version`, in full. Raises: VersionNotFoundError."""
+        at_hand = next((m for m in self.versions if m.version == version), None)
+        if at_hand is not None and (at_hand.artifact_manifest or self._loader is None):
+            return at_hand
+        if self._loader is not None and (found := self._loader(self, version)) is not None:
+            return found
         known = ", ".join(v.version for v in self.sorted_versions()[-5:]) or "none"
         msg = f"model {self.name!r} has no version {version}; latest versions: {known}"
         raise VersionNotFoundError(msg)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,20 @@ def param_value(text: str) -> Any:
     except ValueError:
         return text
     return value if isinstance(value, str | int | float | bool) or value is None else text
+
+
+def parse_moment(text: str) -> datetime:
+    """Parse an ISO 8601 moment ("2026-11-29T14:00:00Z", "2026-11-29 14:00"); one without a zone is UTC.
+
+    Raises:
+        InvalidInputError: naming the text.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        msg = f"invalid moment {shown(text)}: expected ISO 8601, e.g. 2026-11-29T14:00:00Z"
+        raise InvalidInputError(msg) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def read_instances(path: Path) -> list[Any]:

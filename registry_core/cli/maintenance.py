@@ -1,8 +1,8 @@
-"""Commands that look after the registry itself: check (and garbage-collect)."""
+"""Commands that look after the registry itself: check (and garbage-collect), migrate."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -30,3 +30,15 @@ def check(
     emit(report, render)
     if not report.ok:
         raise typer.Exit(1)
+
+
+@commands.command("migrate")
+def migrate(
+    names: Annotated[Optional[list[str]], typer.Argument(help="Only these models (default: all).")] = None,  # noqa: UP045
+) -> None:
+    """Convert models from the one-document layout of earlier releases (safe to interrupt and run again)."""
+    migrated = open_registry().migrate(names)
+    emit(
+        {"migrated": migrated},
+        lambda: echo("\n".join(f"migrated {name}" for name in migrated) if migrated else "nothing to migrate"),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -9,7 +10,7 @@ import typer
 
 from registry_core.cli._context import open_registry, state
 from registry_core.cli._output import echo, emit, metrics_summary, table, when
-from registry_core.cli._parsing import pairs, param_value, parse_number
+from registry_core.cli._parsing import pairs, param_value, parse_moment, parse_number
 from registry_core.text import shown
 
 commands = typer.Typer()
@@ -28,9 +29,10 @@ def list_versions(
     stage: Annotated[Optional[str], typer.Option(help="Only versions in this stage.")] = None,  # noqa: UP045
 ) -> None:
     """List the versions of a model."""
-    from registry_core.metadata import ModelMetadata, ModelStage
+    from registry_core.documents import VersionSummary
+    from registry_core.metadata import ModelStage
 
-    versions: list[ModelMetadata] = open_registry().list_versions(name)
+    versions: list[VersionSummary] = open_registry().list_versions(name)
     if stage is not None:
         wanted = ModelStage.parse(stage)
         versions = [v for v in versions if v.stage is wanted]
@@ -84,8 +86,18 @@ def get_model(
 
 
 @commands.command("history")
-def history(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
-    """Show the model's history: registrations, approvals, stage changes, rollbacks."""
+def history(
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    at: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Instead: what held production and staging and served on endpoints at this moment "
+                     "(ISO 8601, e.g. 2026-11-29T14:00:00Z; no zone: UTC)."),
+    ] = None,
+) -> None:
+    """Show the model's history: registrations, approvals, stage changes, rollbacks (or one moment with --at)."""
+    if at is not None:
+        _as_of(name, parse_moment(at))
+        return
     entries = open_registry().history(name)
     rows = [
         [
@@ -99,6 +111,20 @@ def history(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
         for e in entries
     ]
     emit(entries, lambda: table(["when", "who", "action", "version", "stage", "reason"], rows, title=name))
+
+
+def _as_of(name: str, moment: datetime) -> None:
+    found = open_registry().as_of(name, moment)
+
+    def render() -> None:
+        rows = [[stage.value, ", ".join(labels)] for stage, labels in found.stages.items()]
+        rows += [
+            [f"endpoint {endpoint}", ", ".join(f"{v}={share}%" for v, share in split.items())]
+            for endpoint, split in found.endpoints.items()
+        ]
+        table(["at " + when(found.at) + " UTC", "versions"], rows or [["(nothing)", ""]], title=name)
+
+    emit(found, render)
 
 
 @commands.command("compare")

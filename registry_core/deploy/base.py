@@ -7,7 +7,7 @@ endpoint's record (the truth about what serves) and computes every traffic split
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +17,8 @@ from registry_core.deploy.records import EndpointRecord
 from registry_core.metadata import ModelMetadata
 
 NEW_DEPLOYMENT = "0"  # key of the model being deployed in a split, as Vertex AI spells it
-VersionLookup = Callable[[str], Sequence[ModelMetadata]]  # model name -> its registered versions ([] if none)
+# (model name, version label as a Google label value: "v3", "v1-2-0") -> that registered version, or None
+VersionLookup = Callable[[str, str], ModelMetadata | None]
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,17 @@ class EndpointRecord(Record):
             key=lambda d: -self.traffic[d.id],
         )
 
+    def served_at(self, model_name: str, when: datetime) -> dict[str, int]:
+        """Return which versions of `model_name` served here at `when`, with their share of the traffic (percent)."""
+        split: dict[str, int] = {}
+        for event in self.history:
+            if event.at > when:
+                break
+            split = event.traffic
+        return {
+            d.version: share for d in self.deployments if d.model_name == model_name and (share := split.get(d.id, 0))
+        }
+
     def active(self) -> list[DeployedModel]:
         """Return the deployments not undeployed (serving or at 0%)."""
         return [d for d in self.deployments if d.undeployed_at is None]

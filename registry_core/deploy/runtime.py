@@ -14,8 +14,9 @@ from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DeploymentError, EndpointNotFoundError, NotServingError, RegistryError, StorageError
 from registry_core.loading import verified_folder
 from registry_core.metadata import ModelMetadata
+from registry_core.model_store import ModelStore
 from registry_core.storage.base import StorageBackend
-from registry_core.store import DocumentStore, MetadataStore, ModelRecord
+from registry_core.store import DocumentStore
 from registry_core.text import shown
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class EndpointRuntime:
         self.storage = storage
         self.endpoint_name = endpoint_name
         self._endpoints = DocumentStore(storage, EndpointRecord, layout.ENDPOINTS)
-        self._models = MetadataStore(storage)
+        self._models = ModelStore(storage)
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self.record: EndpointRecord | None = None
@@ -82,8 +83,7 @@ class EndpointRuntime:
         return record
 
     def _metadata(self, model_name: str, version: str) -> ModelMetadata:
-        record: ModelRecord = self._models.load(model_name)
-        return record.get(version)
+        return self._models.version(model_name, version)
 
     def choose(self) -> str:
         """Pick a deployed model by the traffic split, among those that loaded.

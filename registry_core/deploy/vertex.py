@@ -528,10 +528,8 @@ class VertexTarget(DeploymentTarget):
         name, version, digest = (labels.get(k, "") for k in (MODEL_LABEL, VERSION_LABEL, DIGEST_LABEL))
         if not (name and version and digest):
             return None
-        for metadata in versions(name):
-            if _label_value(metadata.version) == version and _digest_label(metadata.artifact_digest) == digest:
-                return metadata
-        return None
+        metadata = versions(name, version)
+        return metadata if metadata is not None and _digest_label(metadata.artifact_digest) == digest else None
 
     # ------------------------------------------------------------------------------------------- predictions
 

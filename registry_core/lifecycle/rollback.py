@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from registry_core.errors import LifecycleError
 from registry_core.lifecycle.changes import history_entry, move
-from registry_core.metadata import HistoryAction, ModelStage, utc_now
+from registry_core.metadata import HistoryAction, HistoryEntry, ModelStage, utc_now
 from registry_core.store import ModelRecord
 
 ROLLBACK = "rollback"  # the default reason, and the cause of the stage changes a rollback makes
 
 
+TRAIL_LENGTH = 16  # production holders a model keeps as rollback candidates
+
+
 def production_holders(record: ModelRecord) -> list[str]:
     """Return the versions that held PRODUCTION and were not rolled back from, latest last, no repeats."""
-    order: list[str] = []
-    for entry in record.history:
+    return replay_trail(record.trail_base, record.history)
+
+
+def replay_trail(base: Sequence[str], history: Iterable[HistoryEntry]) -> list[str]:
+    """Return the production holders after `history`, starting from `base` (latest last, at most TRAIL_LENGTH)."""
+    order: list[str] = list(base)
+    for entry in history:
         if entry.action is HistoryAction.ROLLED_BACK:
             # A version rolled back from is not a candidate for the next rollback, until promoted again.
             rejected = set(entry.details.get("from_version", "").split(","))
@@ -28,7 +37,7 @@ def production_holders(record: ModelRecord) -> list[str]:
             if entry.version in order:
                 order.remove(entry.version)
             order.append(entry.version)
-    return order
+    return order[-TRAIL_LENGTH:]
 
 
 def candidates(record: ModelRecord) -> list[str]:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from registry_core.arguments import NAME_PATTERN
 from registry_core.comparison import ModelComparison
 from registry_core.deploy import EndpointRecord
+from registry_core.documents import VersionSummary
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, ModelStage
 from registry_core.web import services
 from registry_core.web.auth import CSRF_HEADER, Identity
@@ -167,7 +168,7 @@ def get_model(request: Request, name: ModelName, _: Reader) -> services.ModelDet
     return services.model_detail(state_of(request).registry, name)
 
 
-@router.get("/models/{name}/versions", response_model=list[ModelMetadata], tags=["models"])
+@router.get("/models/{name}/versions", response_model=list[VersionSummary], tags=["models"])
 def list_versions(
     request: Request,
     name: ModelName,
@@ -176,7 +177,7 @@ def list_versions(
     tag: Annotated[str | None, Query(max_length=100)] = None,
     registered_by: Annotated[str | None, Query(max_length=256)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-) -> list[ModelMetadata]:
+) -> list[VersionSummary]:
     """List a model's versions (ordered by label), filtered by stage, tag, registrant or text."""
     versions = state_of(request).registry.list_versions(name)
     return services.filter_versions(versions, stage=stage, tag=tag, registered_by=registered_by, query=q)

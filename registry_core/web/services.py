@@ -7,16 +7,16 @@ of its own: an optional list of approvers, and the stage the user saw when decid
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from registry_core.arguments import NAME_PATTERN
+from registry_core.documents import VersionSummary
 from registry_core.errors import ApprovalError, ConflictError, InvalidInputError
 from registry_core.lifecycle import approvals, stages
-from registry_core.lifecycle.rollback import candidates as rollback_candidates
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, ModelStage, PromotionRequest
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ class ModelDetail(ModelSummary):
         rollback_candidates: Versions production can be rolled back to, most recent first.
     """
 
-    versions: list[ModelMetadata]
+    versions: list[VersionSummary]
     rollback_candidates: list[str]
 
 
@@ -166,13 +166,13 @@ class RollbackBody(BaseModel):
 # ---------------------------------------------------------------------------------------------------- reading
 
 
-def summarize(name: str, versions: list[ModelMetadata]) -> ModelSummary:
+def summarize(name: str, versions: Sequence[VersionSummary]) -> ModelSummary:
     """Return the summary of a model from its versions (ordered by label)."""
     latest = versions[-1] if versions else None
     by_stage: dict[ModelStage, str] = {}
     for metadata in versions:
         by_stage[metadata.stage] = metadata.version
-    moments = [m.registered_at for m in versions] + [c.changed_at for m in versions for c in m.stage_history]
+    moments = [m.registered_at for m in versions]
     tags = sorted({tag for m in versions for tag in m.tags})
     return ModelSummary(
         name=name, version_count=len(versions), latest_version=latest.version if latest else None,
@@ -195,22 +195,20 @@ def list_models(registry: ModelRegistry, query: str = "") -> list[ModelSummary]:
 
 def model_detail(registry: ModelRegistry, name: str) -> ModelDetail:
     """Return a model with its versions, newest first, and where production can be rolled back to."""
-    record = registry.store.load(name)
-    versions = record.sorted_versions()
-    summary = summarize(record.name, versions)
-    return ModelDetail(
-        **summary.model_dump(), versions=list(reversed(versions)), rollback_candidates=rollback_candidates(record)
-    )
+    versions = registry.list_versions(name)
+    summary = summarize(name, versions)
+    candidates = registry.rollback_candidates(name)
+    return ModelDetail(**summary.model_dump(), versions=list(reversed(versions)), rollback_candidates=candidates)
 
 
 def filter_versions(
-    versions: Iterable[ModelMetadata],
+    versions: Iterable[VersionSummary],
     *,
     stage: ModelStage | None = None,
     tag: str | None = None,
     registered_by: str | None = None,
     query: str | None = None,
-) -> list[ModelMetadata]:
+) -> list[VersionSummary]:
     """Return the versions that pass every given filter."""
     return [
         m
@@ -222,7 +220,7 @@ def filter_versions(
     ]
 
 
-def metric_names(versions: Iterable[ModelMetadata], limit: int | None = None) -> list[str]:
+def metric_names(versions: Iterable[VersionSummary], limit: int | None = None) -> list[str]:
     """Return the metric names of `versions`, the common named ones first."""
     order = ("accuracy", "auc", "precision", "recall", "f1_score", "loss")
     names = {name for m in versions for name in m.metrics.as_dict()}

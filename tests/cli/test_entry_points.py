@@ -18,7 +18,7 @@ ENTRY_POINTS = {
 }
 EXPECTED = {
     "approve", "archive", "check", "compare", "deploy", "endpoints", "get-model", "history", "list-models",
-    "list-versions", "pending", "pipeline", "predict", "promote", "register", "reject", "request-promotion",
+    "list-versions", "migrate", "pending", "pipeline", "predict", "promote", "register", "reject", "request-promotion",
     "rollback", "serve", "ui",
 }  # fmt: skip
 

@@ -1,0 +1,653 @@
+"""ModelStore: models in the per-version layout, read in a few small requests and changed by one compare-and-swap.
+
+What is where (keys in `layout`, documents in `documents`):
+
+* ``versions/<model>/<label>.json``: a version's facts, written once. Creating it if absent allocates the label.
+* ``heads/<model>.json``: the head. It holds the state of a bounded working set of versions (the newest ones, the
+  latest, every version in production or staging and every one with a pending request), the newest history entries
+  and what history replays need. Every change of the model is one compare-and-swap of the head, built by a pure
+  change of a working record (`store.ModelRecord`) that holds the working set's versions and reads any other
+  version it asks for by label; so a promotion, the archiving of the previous holder and their history entries are
+  one write, as in the one-document layout, and none of it grows with the number of versions or the history.
+* When the working set outgrows `HOT_HIGH`, the versions registered longest ago that are not pinned leave it: their
+  state goes to ``versions/<model>/<label>.state.json`` and their listing row to ``index/<model>/<chunk>.json`` (both
+  merged by the state's revision, so a stale writer never overwrites a newer copy), then the head drops them.
+  When the history in the head outgrows `TAIL_HIGH`, its oldest `SEAL_SIZE` entries go to a sealed segment
+  ``history/<model>/<seq>-<first entry>.json`` (created if absent, the same content whoever writes it) with the
+  production and staging holders at its start, so that `holders_at` reads one segment.
+
+Costs in requests (GCS): resolving a stage or a version of the working set, 2 (head, version file); an older
+version, 3 (its state file too); listing N versions, 1 + ceil(N_older / 1000); a promotion, 3 (head, the version
+file, the conditional write). A model still in the one-document layout of earlier releases (``models/<name>.json``)
+is read as it is and converted (`migrate`) before its first change.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from registry_core import layout
+from registry_core.documents import (
+    LAYOUT_VERSION,
+    TRACKED_STAGES,
+    ColdVersion,
+    HistorySegment,
+    HotVersion,
+    IndexChunk,
+    IndexRow,
+    ModelHead,
+    VersionFacts,
+    VersionState,
+    VersionSummary,
+    brief_of,
+    compose,
+    facts_of,
+    replay_holders,
+    sketch,
+    state_of,
+    summary,
+)
+from registry_core.errors import (
+    ConcurrentModificationError,
+    ConflictError,
+    CorruptRecordError,
+    ModelNotFoundError,
+    NotFoundError,
+    VersionNotFoundError,
+)
+from registry_core.lifecycle.rollback import replay_trail
+from registry_core.metadata import LOCATIONS_CONTEXT, HistoryEntry, ModelMetadata, ModelStage
+from registry_core.storage.base import StorageBackend
+from registry_core.store import MetadataStore, ModelRecord
+from registry_core.text import one_line
+from registry_core.versioning import normalize_version, version_key
+
+logger = logging.getLogger(__name__)
+
+HOT_HIGH = 40  # versions in the head's working set before some leave it...
+HOT_LOW = 20  # ...down to this many (pinned ones stay whatever their number)
+TAIL_HIGH = 40  # history entries in the head before the oldest are sealed...
+SEAL_SIZE = 30  # ...this many at a time, always: every writer seals the same entries into the same segment
+PINNED_STAGES = frozenset(TRACKED_STAGES)
+CAS_DEADLINE_SECONDS = 120.0
+_BACKOFF_CAP_SECONDS = 4.0
+_BACKOFF_BASE_SECONDS = 0.005
+_CACHED_FACTS = 4096  # version files are immutable: a store keeps this many parsed
+
+Doc = TypeVar("Doc", bound=BaseModel)
+Change = Callable[[ModelRecord | None], ModelRecord]
+
+
+class ModelStore:
+    """The models of one registry root.
+
+    Args:
+        storage: The backend.
+    """
+
+    def __init__(self, storage: StorageBackend) -> None:
+        self.storage = storage
+        self.context: dict[str, object] = {LOCATIONS_CONTEXT: layout.RootRelativeLocations(storage.uri)}
+        self.legacy = MetadataStore(storage)
+        self._heads: dict[str, tuple[bytes, ModelHead]] = {}
+        self._facts: dict[tuple[str, str], VersionFacts] = {}
+
+    # ---------------------------------------------------------------------------------------------- reading
+
+    def list_models(self) -> list[str]:
+        """Return the names of every model (either layout), sorted."""
+        heads = (layout.HEADS.name_of(key) for key in self.storage.list(layout.HEADS.prefix))
+        return sorted({name for name in heads if name is not None} | set(self.legacy.names()))
+
+    def head(self, name: str) -> ModelHead | None:
+        """Return the model's head, or None if it has none (not registered, or still in the old layout)."""
+        return self._read_head(name, generation=False)[0]
+
+    def exists(self, name: str) -> bool:
+        """Return True if the model is registered (in either layout)."""
+        return self.head(name) is not None or self.legacy.get(name) is not None
+
+    def resolve(self, name: str, version: str | None = None, stage: ModelStage | str | None = None) -> ModelMetadata:
+        """Return one version: by label, by stage (its latest version there), or the latest overall.
+
+        Raises:
+            ModelNotFoundError, VersionNotFoundError: nothing matches.
+        """
+        wanted = ModelStage.parse(stage) if stage is not None else None
+        head = self.head(name)
+        if head is None:
+            return _resolve_in(self._legacy(name), version, wanted)
+        if version is not None:
+            metadata = self.version(name, normalize_version(version, head.versioning), head)
+            if wanted is not None and metadata.stage is not wanted:
+                msg = f"{name} {metadata.version} is in {metadata.stage.value}, not {wanted.value}"
+                raise VersionNotFoundError(msg)
+            return metadata
+        label = head.latest if wanted is None else self._latest_in(name, head, wanted)
+        if label is None:
+            where = f" in {wanted.value}" if wanted is not None else ""
+            msg = f"model {name!r} has no version{where}"
+            raise VersionNotFoundError(msg)
+        return self.version(name, label, head)
+
+    def version(self, name: str, label: str, head: ModelHead | None = None) -> ModelMetadata:
+        """Return the whole metadata of version `label` (its facts and its state).
+
+        Raises:
+            ModelNotFoundError: no such model. VersionNotFoundError: no such version.
+        """
+        head = head if head is not None else self.head(name)
+        if head is None:
+            return self._legacy(name).get(label)
+        found = self._full(name, head, label)
+        if found is None:
+            known = ", ".join(sorted(head.hot, key=version_key)[-5:]) or "none"
+            msg = f"model {name!r} has no version {label}; latest versions: {known}"
+            raise VersionNotFoundError(msg)
+        return found
+
+    def list_versions(self, name: str) -> list[VersionSummary]:
+        """Return a listing row of every version, ordered by label. Raises: ModelNotFoundError."""
+        head = self.head(name)
+        if head is None:
+            record = self._legacy(name)
+            return [
+                summary(name, brief_of(facts_of(m), index), m.stage, state_of(m, m.metrics).added_metrics)
+                for index, m in enumerate(record.sorted_versions(), 1)
+            ]
+        rows = {
+            label: summary(name, row.brief, row.stage, row.added_metrics)
+            for chunk in self._index_chunks(name, head)
+            for label, row in chunk.rows.items()
+            if label not in head.hot
+        }
+        rows |= {label: summary(name, h.brief, h.state.stage, h.state.added_metrics) for label, h in head.hot.items()}
+        return [rows[label] for label in sorted(rows, key=version_key)]
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        """Return the model's whole history, oldest first. Raises: ModelNotFoundError."""
+        head = self.head(name)
+        if head is None:
+            return list(self._legacy(name).history)
+        entries: list[HistoryEntry] = []
+        for key in self._segment_keys(name):
+            entries.extend(self._segment(key).entries)
+        return entries + list(head.tail)
+
+    def holders_at(self, name: str, when: datetime) -> dict[ModelStage, tuple[str, ...]]:
+        """Return the versions in production and staging at `when`, reading only the history that covers it.
+
+        Raises:
+            ModelNotFoundError: no such model.
+        """
+        head = self.head(name)
+        if head is None:
+            return replay_holders({}, [e for e in self._legacy(name).history if e.at <= when])
+        if head.tail and head.tail[0].at <= when:
+            return replay_holders(head.holders_at_tail, [e for e in head.tail if e.at <= when])
+        listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]
+        starts = sorted((found, key) for found, key in listed if found is not None and found[1] <= when)
+        if not starts:
+            return {}
+        segment = self._segment(starts[-1][1])
+        return replay_holders(segment.holders_at_start, [e for e in segment.entries if e.at <= when])
+
+    def pending(self, name: str) -> list[ModelMetadata]:
+        """Return the versions with a pending promotion request (each is in the working set)."""
+        head = self.head(name)
+        if head is None:
+            return [m for m in self._legacy(name).versions if _has_pending(m.promotion_requests)]
+        waiting = [label for label, hot in head.hot.items() if _has_pending(hot.state.promotion_requests)]
+        return [self.version(name, label, head) for label in waiting]
+
+    def rollback_candidates(self, name: str) -> list[str]:
+        """Return the versions production may be rolled back to, the default first."""
+        from registry_core.lifecycle.rollback import candidates
+
+        head = self.head(name)
+        record = self._legacy(name) if head is None else self._record(name, head)
+        return candidates(record)
+
+    def full_record(self, name: str) -> ModelRecord:
+        """Return the model with every version in full and its whole history (check and tools; reads everything).
+
+        Raises:
+            ModelNotFoundError: no such model. CorruptRecordError: a document does not parse.
+        """
+        head = self.head(name)
+        if head is None:
+            return self._legacy(name)
+        ordinals = {
+            label: row.brief.ordinal for chunk in self._index_chunks(name, head) for label, row in chunk.rows.items()
+        }
+        ordinals |= {label: hot.brief.ordinal for label, hot in head.hot.items()}
+        versions = sorted((self.version(name, label, head) for label in ordinals), key=lambda m: ordinals[m.version])
+        return ModelRecord(
+            name=head.name, created_at=head.created_at, versioning=head.versioning, versions=tuple(versions),
+            history=tuple(self.history(name)),
+        )  # fmt: skip
+
+    # ---------------------------------------------------------------------------------------------- writing
+
+    def create_version_file(self, facts: VersionFacts) -> None:
+        """Write a new version's facts; the label is taken if and only if this succeeds.
+
+        Raises:
+            ConflictError: a version file with that label exists.
+        """
+        key = layout.version_key(facts.model_name, facts.version)
+        self.storage.create(key, facts.model_dump_json(context=self.context).encode())
+        self._remember_facts(facts)
+
+    def delete_version_file(self, name: str, label: str) -> None:
+        """Remove the version file of a registration that was not committed."""
+        self._facts.pop((name, label), None)
+        self.storage.delete(layout.version_key(name, label))
+
+    def update(self, name: str, change: Change) -> ModelRecord:
+        """Apply `change` to the model's working record and write the result with one compare-and-swap of its head.
+
+        `change` gets the working record as last read (None if the model has no head yet) and returns the new one;
+        it is called again on fresh state whenever another writer got there first, so it must be pure. The
+        returned record reads versions that are not at hand as they are after this write.
+
+        A conflict may also answer a write that did land (a retry meeting its own first attempt): the history
+        entries of every conflicting attempt are kept, and if the fresh head already has them, that attempt
+        landed and the change is not applied a second time.
+
+        Raises:
+            ConcurrentModificationError: other writers kept winning for CAS_DEADLINE_SECONDS.
+        """
+        key = layout.HEADS.key(name)
+        deadline = time.monotonic() + CAS_DEADLINE_SECONDS
+        attempt = 0
+        unconfirmed: list[set[str]] = []
+        while True:
+            began = time.monotonic()
+            head, generation = self._read_head(name, generation=True)
+            if head is None and self.legacy.get(name) is not None:
+                self.migrate(name)
+                continue
+            if unconfirmed and head is not None:
+                present = {entry.id for entry in head.tail}
+                if any(ids <= present for ids in unconfirmed):
+                    logger.debug("a conflicting write to %s had landed; not applying it again", key)
+                    return self._record(name, head)
+            seen: dict[str, ColdVersion] = {}  # older versions this attempt read (they come back into the working set)
+            current = self._record(name, head, seen) if head is not None else None
+            updated = change(current)
+            if updated == current:
+                return updated
+            new_head = self._next_head(name, head, current, updated, seen)
+            data = new_head.model_dump_json(context=self.context).encode()
+            try:
+                if generation is None:
+                    self.storage.create(key, data)
+                else:
+                    self.storage.compare_and_swap(key, data, generation)
+            except ConflictError:
+                attempt += 1
+                written = {e.id for e in updated.history} - ({e.id for e in current.history} if current else set())
+                if written:
+                    unconfirmed.append(written)
+                if time.monotonic() > deadline:
+                    msg = f"gave up updating model {name!r} after {attempt} conflicting attempts"
+                    raise ConcurrentModificationError(msg) from None
+                # Full jitter, with a window that grows from the time one attempt took (see store.DocumentStore).
+                spent = max(_BACKOFF_BASE_SECONDS, time.monotonic() - began)
+                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, spent * 2**attempt)))
+                continue
+            self._heads[name] = (data, new_head)
+            return updated.with_loader(self._loader(name, new_head, {}))
+
+    def migrate(self, name: str) -> bool:
+        """Convert a model from the one-document layout to this one; return False if it was not in the old layout.
+
+        Safe to interrupt and to run again: every file is created if absent or merged, the head is created last and
+        the old document removed after it.
+        """
+        from registry_core.migration import convert
+
+        record = self.legacy.get(name)
+        if record is None:
+            return False
+        if self.head(name) is None:
+            converted = convert(record, hot=HOT_LOW, seal=SEAL_SIZE, pinned=lambda m: _pinned_state(m, None))
+            for facts in converted.facts:
+                self._create_or_match(layout.version_key(name, facts.version), facts)
+            for label, cold in converted.cold.items():
+                self._merge_state(name, label, cold)
+            for chunk, rows in converted.index.items():
+                self._merge_index(name, chunk, rows)
+            for segment in converted.segments:
+                self._create_or_match(layout.segment_key(name, segment.seq, segment.entries[0].at), segment)
+            try:
+                self.storage.create(
+                    layout.HEADS.key(name), converted.head.model_dump_json(context=self.context).encode()
+                )
+            except ConflictError:
+                logger.debug("%s was migrated by another process meanwhile", name)
+        self.storage.delete(layout.MODELS.key(name))
+        logger.info("migrated %s to the per-version layout", name)
+        return True
+
+    # ---------------------------------------------------------------------------------------------- the head
+
+    def _read_head(self, name: str, *, generation: bool) -> tuple[ModelHead | None, str | None]:
+        key = layout.HEADS.key(name)
+        try:
+            if generation:
+                data, found = self.storage.read_with_generation(key)
+            else:
+                data, found = self.storage.read(key), None
+        except NotFoundError:
+            return None, None
+        cached = self._heads.get(name)
+        if cached is not None and cached[0] == data:
+            return cached[1], found
+        head = self._parse(ModelHead, data, key)
+        if head.layout > LAYOUT_VERSION:
+            msg = f"{key} is of layout {head.layout}, newer than this library ({LAYOUT_VERSION}); upgrade it"
+            raise CorruptRecordError(msg)
+        self._heads[name] = (data, head)
+        return head, found
+
+    def _record(self, name: str, head: ModelHead, seen: dict[str, ColdVersion] | None = None) -> ModelRecord:
+        """The working record of a change: the working set (as sketches), the tail, the rollback trail."""
+        versions = tuple(
+            sketch(name, hot.brief, hot.state) for hot in sorted(head.hot.values(), key=lambda h: h.brief.ordinal)
+        )
+        record = ModelRecord(
+            name=head.name, created_at=head.created_at, versioning=head.versioning, versions=versions,
+            history=head.tail, trail_base=head.trail_at_tail,
+        )  # fmt: skip
+        return record.with_loader(self._loader(name, head, {} if seen is None else seen))
+
+    def _loader(
+        self, name: str, head: ModelHead, seen: dict[str, ColdVersion]
+    ) -> Callable[[ModelRecord, str], ModelMetadata | None]:
+        """Read a version in full for a working record: its facts, with its state as the record has it."""
+
+        def load(record: ModelRecord, label: str) -> ModelMetadata | None:
+            at_hand = next((m for m in record.versions if m.version == label), None)
+            if at_hand is None:
+                return self._full(name, head, label, seen)
+            facts = self._version_facts(name, label)
+            return compose(facts, state_of(at_hand, facts.metrics)) if facts is not None else None
+
+        return load
+
+    def _full(
+        self, name: str, head: ModelHead, label: str, seen: dict[str, ColdVersion] | None = None
+    ) -> ModelMetadata | None:
+        hot = head.hot.get(label)
+        if hot is not None:
+            state: VersionState | None = hot.state
+        else:
+            cold = self._cold(name, label)
+            if cold is not None and seen is not None:
+                seen[label] = cold
+            state = cold.state if cold is not None else None
+        if state is None:
+            return None  # no such version (a version file alone is a registration that never committed)
+        facts = self._version_facts(name, label)
+        if facts is None:
+            msg = f"model {name!r} lists version {label} but its file {layout.version_key(name, label)} is missing"
+            raise CorruptRecordError(msg)
+        return compose(facts, state)
+
+    def _next_head(
+        self,
+        name: str,
+        head: ModelHead | None,
+        before: ModelRecord | None,
+        after: ModelRecord,
+        seen: dict[str, ColdVersion],
+    ) -> ModelHead:
+        """Return the head after `after`, writing first what leaves it (state files, index rows, a segment)."""
+        revision = (head.revision if head is not None else 0) + 1
+        if head is None:
+            head = ModelHead(name=after.name, created_at=after.created_at, versioning=after.versioning)
+        hot = dict(head.hot)
+        next_ordinal, latest = head.next_ordinal, head.latest
+        previous = {m.version: m for m in before.versions} if before is not None else {}
+        touched: set[str] = set()
+        for metadata in after.versions:
+            label = metadata.version
+            known = hot.get(label)
+            if known is not None:
+                state = state_of(metadata, known.brief.metrics, revision)
+                if previous.get(label) is not None and state.same_as(known.state):
+                    continue
+                hot[label] = HotVersion(brief=known.brief, state=state)
+            else:
+                cold = seen.get(label)
+                if cold is not None:  # an older version this change read and changed: back into the working set
+                    hot[label] = HotVersion(brief=cold.brief, state=state_of(metadata, cold.brief.metrics, revision))
+                else:  # a new registration (its version file is written)
+                    facts = facts_of(metadata)
+                    hot[label] = HotVersion(brief=brief_of(facts, next_ordinal), state=VersionState(revision=revision))
+                    next_ordinal += 1
+                    if latest is None or version_key(label) > version_key(latest):
+                        latest = label
+            touched.add(label)
+        new_entries = after.history[len(before.history) if before is not None else 0 :]
+        tail = head.tail + new_entries
+        updated = head.model_copy(
+            update={"revision": revision, "hot": hot, "next_ordinal": next_ordinal, "latest": latest, "tail": tail}
+        )
+        updated = self._evict(name, updated, touched)
+        return self._seal(name, updated)
+
+    def _evict(self, name: str, head: ModelHead, touched: set[str]) -> ModelHead:
+        if len(head.hot) <= HOT_HIGH:
+            return head
+        movable = sorted(
+            (h for label, h in head.hot.items() if label not in touched and not _pinned(label, h.state, head.latest)),
+            key=lambda h: h.brief.ordinal,
+        )
+        leaving = movable[: max(0, len(head.hot) - HOT_LOW)]
+        if not leaving:
+            return head
+        chunks: dict[int, dict[str, IndexRow]] = {}
+        for hot in leaving:
+            label = hot.brief.version
+            self._merge_state(name, label, ColdVersion(brief=hot.brief, state=hot.state))
+            row = IndexRow(brief=hot.brief, stage=hot.state.stage, added_metrics=hot.state.added_metrics,
+                           revision=hot.state.revision)  # fmt: skip
+            chunks.setdefault(layout.index_chunk(hot.brief.ordinal), {})[label] = row
+        for chunk, rows in chunks.items():
+            self._merge_index(name, chunk, rows)
+        gone = {hot.brief.version for hot in leaving}
+        return head.model_copy(
+            update={
+                "hot": {label: h for label, h in head.hot.items() if label not in gone},
+                "frozen_upto": max(head.frozen_upto, *(hot.brief.ordinal for hot in leaving)),
+            }
+        )
+
+    def _seal(self, name: str, head: ModelHead) -> ModelHead:
+        while len(head.tail) > TAIL_HIGH:
+            sealed, rest = head.tail[:SEAL_SIZE], head.tail[SEAL_SIZE:]
+            segment = HistorySegment(seq=head.segments, entries=sealed, holders_at_start=head.holders_at_tail)
+            self._create_or_match(layout.segment_key(name, segment.seq, sealed[0].at), segment)
+            head = head.model_copy(
+                update={
+                    "tail": rest,
+                    "segments": head.segments + 1,
+                    "holders_at_tail": replay_holders(head.holders_at_tail, sealed),
+                    "trail_at_tail": tuple(replay_trail(head.trail_at_tail, sealed)),
+                }
+            )
+        return head
+
+    # ---------------------------------------------------------------------------------------------- files
+
+    def version_facts(self, name: str, label: str) -> VersionFacts | None:
+        """Return the facts in a version file (committed or not), or None if there is none."""
+        return self._version_facts(name, label)
+
+    def _version_facts(self, name: str, label: str) -> VersionFacts | None:
+        cached = self._facts.get((name, label))
+        if cached is not None:
+            return cached
+        key = layout.version_key(name, label)
+        try:
+            data = self.storage.read(key)
+        except NotFoundError:
+            return None
+        facts = self._parse(VersionFacts, data, key)
+        self._remember_facts(facts)
+        return facts
+
+    def _remember_facts(self, facts: VersionFacts) -> None:
+        if len(self._facts) >= _CACHED_FACTS:
+            self._facts.clear()
+        self._facts[(facts.model_name, facts.version)] = facts
+
+    def _cold(self, name: str, label: str) -> ColdVersion | None:
+        key = layout.state_key(name, label)
+        try:
+            return self._parse(ColdVersion, self.storage.read(key), key)
+        except NotFoundError:
+            return None
+
+    def _merge_state(self, name: str, label: str, cold: ColdVersion) -> None:
+        """Write a state file unless it holds a newer state (a higher revision) already."""
+        key = layout.state_key(name, label)
+
+        def newer(current: ColdVersion | None) -> ColdVersion | None:
+            if current is not None and current.state.revision >= cold.state.revision:
+                return None
+            return cold
+
+        self._merge(key, ColdVersion, newer)
+
+    def _merge_index(self, name: str, chunk: int, rows: dict[str, IndexRow]) -> None:
+        """Add listing rows to an index chunk, keeping for each version the row of the higher revision."""
+        key = layout.index_key(name, chunk)
+
+        def merged(current: IndexChunk | None) -> IndexChunk | None:
+            existing = dict(current.rows) if current is not None else {}
+            fresh = {
+                label: row
+                for label, row in rows.items()
+                if label not in existing or existing[label].revision < row.revision
+            }
+            return IndexChunk(rows=existing | fresh) if fresh else None
+
+        self._merge(key, IndexChunk, merged)
+
+    def _merge(self, key: str, kind: type[Doc], change: Callable[[Doc | None], Doc | None]) -> None:
+        """Read-modify-write `key` by compare-and-swap until it lands (`change` returns None: nothing to write)."""
+        deadline = time.monotonic() + CAS_DEADLINE_SECONDS
+        while True:
+            try:
+                data, generation = self.storage.read_with_generation(key)
+                current: Doc | None = self._parse(kind, data, key)
+            except NotFoundError:
+                current, generation = None, None
+            updated = change(current)
+            if updated is None:
+                return
+            payload = updated.model_dump_json(context=self.context).encode()
+            try:
+                if generation is None:
+                    self.storage.create(key, payload)
+                else:
+                    self.storage.compare_and_swap(key, payload, generation)
+                return
+            except ConflictError:
+                if time.monotonic() > deadline:
+                    msg = f"gave up writing {key} after conflicts"
+                    raise ConcurrentModificationError(msg) from None
+                time.sleep(random.uniform(0, 0.05))
+
+    def _create_or_match(self, key: str, document: BaseModel) -> None:
+        """Create `key` with `document`; if it exists, it must hold the same (another writer made it first)."""
+        try:
+            self.storage.create(key, document.model_dump_json(context=self.context).encode())
+        except ConflictError:
+            existing = self._parse(type(document), self.storage.read(key), key)
+            if existing != document:
+                msg = f"{key} exists with other content than this write would give it"
+                raise CorruptRecordError(msg) from None
+
+    def _segment_keys(self, name: str) -> list[str]:
+        listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]
+        return [key for found, key in sorted((f, k) for f, k in listed if f is not None)]
+
+    def _segment(self, key: str) -> HistorySegment:
+        return self._parse(HistorySegment, self.storage.read(key), key)
+
+    def _index_chunks(self, name: str, head: ModelHead) -> Iterable[IndexChunk]:
+        if head.frozen_upto == 0:
+            return
+        for chunk in range(layout.index_chunk(head.frozen_upto) + 1):
+            key = layout.index_key(name, chunk)
+            try:
+                yield self._parse(IndexChunk, self.storage.read(key), key)
+            except NotFoundError:
+                continue
+
+    def _latest_in(self, name: str, head: ModelHead, stage: ModelStage) -> str | None:
+        """The highest label in `stage`: among the working set, unless an older version could be higher."""
+        members = [label for label, h in head.hot.items() if h.state.stage is stage]
+        best = max(members, key=version_key, default=None)
+        if stage in PINNED_STAGES or (best is not None and head.hot[best].brief.ordinal > head.frozen_upto):
+            return best
+        for chunk in self._index_chunks(name, head):
+            for label, row in chunk.rows.items():
+                higher = best is None or version_key(label) > version_key(best)
+                if label not in head.hot and row.stage is stage and higher:
+                    best = label
+        return best
+
+    def _legacy(self, name: str) -> ModelRecord:
+        record = self.legacy.get(name)
+        if record is None:
+            msg = f"model {name!r} is not registered"
+            raise ModelNotFoundError(msg)
+        return record
+
+    def _parse(self, kind: type[Doc], data: bytes, key: str) -> Doc:
+        try:
+            return kind.model_validate_json(data, context=self.context)
+        except ValidationError as exc:
+            msg = f"corrupt record {key}: {one_line(exc)}"
+            raise CorruptRecordError(msg) from None
+
+
+def _has_pending(requests: Iterable[object]) -> bool:
+    return any(getattr(request, "status", "") == "pending" for request in requests)
+
+
+def _pinned_state(metadata: ModelMetadata, latest: str | None) -> bool:
+    return metadata.stage in PINNED_STAGES or _has_pending(metadata.promotion_requests) or metadata.version == latest
+
+
+def _pinned(label: str, state: VersionState, latest: str | None) -> bool:
+    """Whether a version stays in the working set: a stage holder, a pending request, or the latest version."""
+    return state.stage in PINNED_STAGES or _has_pending(state.promotion_requests) or label == latest
+
+
+def _resolve_in(record: ModelRecord, version: str | None, stage: ModelStage | None) -> ModelMetadata:
+    if version is not None:
+        metadata = record.get(normalize_version(version, record.versioning))
+        if stage is not None and metadata.stage is not stage:
+            msg = f"{record.name} {metadata.version} is in {metadata.stage.value}, not {stage.value}"
+            raise VersionNotFoundError(msg)
+        return metadata
+    candidates = record.in_stage(stage) if stage is not None else record.sorted_versions()
+    if not candidates:
+        where = f" in {stage.value}" if stage is not None else ""
+        msg = f"model {record.name!r} has no version{where}"
+        raise VersionNotFoundError(msg)
+    return candidates[-1]
