@@ -196,7 +196,7 @@ def test_deploy_shift_replace_and_roll_back_on_vertex(
     assert _posts(standin, ":undeployModel")[-1].body == {"deployedModelId": d2.id, "trafficSplit": {d3.id: 100}}
     actions = [e.action for e in record.history]
     assert actions == ["deployed", "deployed", "traffic", "undeployed", "deployed", "undeployed"]
-    by_version = {m.version: m for m in registry.list_versions(MODEL)}
+    by_version = {v: registry.get_model_metadata(MODEL, v) for v in (v1, v2)}
     assert {(d.deployed_model_id, d.traffic_percent) for d in by_version[v1].deployments} == {(d1.id, 0), (d3.id, 100)}
     assert all(d.undeployed_at is not None for d in by_version[v2].deployments)
 
