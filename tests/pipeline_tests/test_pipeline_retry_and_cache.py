@@ -87,7 +87,7 @@ def runs(gcs_emulator: GCSEmulator, tmp_path_factory: pytest.TempPathFactory) ->
 
     def registration_commit(method: str, path: str, body: bytes) -> bool:
         # the first write of the model's document is the registration's commit (its pending marker came before)
-        if armed[0] and method == "POST" and f"/b/{bucket}/o" in path and b"registry/models/eyewear.json" in body:
+        if armed[0] and method == "POST" and f"/b/{bucket}/o" in path and b"registry/heads/eyewear.json" in body:
             armed[0] = False
             return True
         return False
@@ -160,7 +160,7 @@ def test_no_task_wrote_a_registry_into_its_home(runs: Runs) -> None:
     # (validate keeps downloaded artifacts in ~/.cache/model-registry: a cache, not a registry)
     assert not (runs.home / "data" / "model-registry").exists()
     assert not (runs.home / "home" / ".local" / "share" / "model-registry").exists()
-    assert [p for p in runs.home.rglob("models/*.json")] == []
+    assert [p for p in runs.home.rglob("heads/*.json")] == []
 
 
 def test_in_a_container_a_task_given_a_local_registry_fails_naming_why(
