@@ -28,7 +28,9 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -79,6 +81,7 @@ PINNED_STAGES = frozenset(TRACKED_STAGES)
 CAS_DEADLINE_SECONDS = 120.0
 _BACKOFF_CAP_SECONDS = 4.0
 _BACKOFF_BASE_SECONDS = 0.005
+_EVICTION_THREADS = 8
 _CACHED_FACTS = 4096  # version files are immutable: a store keeps this many parsed
 
 Doc = TypeVar("Doc", bound=BaseModel)
@@ -458,13 +461,18 @@ class ModelStore:
             return head
         chunks: dict[int, dict[str, IndexRow]] = {}
         for hot in leaving:
-            label = hot.brief.version
-            self._merge_state(name, label, ColdVersion(brief=hot.brief, state=hot.state))
             row = IndexRow(brief=hot.brief, stage=hot.state.stage, added_metrics=hot.state.added_metrics,
                            revision=hot.state.revision)  # fmt: skip
-            chunks.setdefault(layout.index_chunk(hot.brief.ordinal), {})[label] = row
-        for chunk, rows in chunks.items():
-            self._merge_index(name, chunk, rows)
+            chunks.setdefault(layout.index_chunk(hot.brief.ordinal), {})[hot.brief.version] = row
+        # The state files are independent writes, each waiting for its disk flush or round trip: overlap them.
+        jobs = [
+            partial(self._merge_state, name, h.brief.version, ColdVersion(brief=h.brief, state=h.state))
+            for h in leaving
+        ]
+        jobs += [partial(self._merge_index, name, chunk, rows) for chunk, rows in chunks.items()]
+        with ThreadPoolExecutor(max_workers=_EVICTION_THREADS) as pool:
+            for done in [pool.submit(job) for job in jobs]:
+                done.result()
         gone = {hot.brief.version for hot in leaving}
         return head.model_copy(
             update={
