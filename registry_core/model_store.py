@@ -470,6 +470,7 @@ class ModelStore:
             update={
                 "hot": {label: h for label, h in head.hot.items() if label not in gone},
                 "frozen_upto": max(head.frozen_upto, *(hot.brief.ordinal for hot in leaving)),
+                "frozen_top": max((label for label in (head.frozen_top, *gone) if label), key=version_key),
             }
         )
 
@@ -598,10 +599,13 @@ class ModelStore:
                 continue
 
     def _latest_in(self, name: str, head: ModelHead, stage: ModelStage) -> str | None:
-        """The highest label in `stage`: among the working set, unless an older version could be higher."""
+        """The highest label in `stage`: among the working set, unless a version outside it could be higher."""
         members = [label for label, h in head.hot.items() if h.state.stage is stage]
         best = max(members, key=version_key, default=None)
-        if stage in PINNED_STAGES or (best is not None and head.hot[best].brief.ordinal > head.frozen_upto):
+        frozen = head.frozen_top
+        if stage in PINNED_STAGES or head.frozen_upto == 0:
+            return best
+        if best is not None and frozen is not None and version_key(best) > version_key(frozen):
             return best
         for chunk in self._index_chunks(name, head):
             for label, row in chunk.rows.items():
