@@ -323,9 +323,9 @@ class ModelStore:
             for facts in converted.facts:
                 self._create_or_match(layout.version_key(name, facts.version), facts)
             for label, cold in converted.cold.items():
-                self._merge_state(name, label, cold)
+                self._merge_state(name, label, cold, migrating=True)
             for chunk, rows in converted.index.items():
-                self._merge_index(name, chunk, rows)
+                self._merge_index(name, chunk, rows, migrating=True)
             for segment in converted.segments:
                 self._create_or_match(layout.segment_key(name, segment.seq, segment.entries[0].at), segment)
             try:
@@ -520,19 +520,29 @@ class ModelStore:
         except NotFoundError:
             return None
 
-    def _merge_state(self, name: str, label: str, cold: ColdVersion) -> None:
-        """Write a state file unless it holds a newer state (a higher revision) already."""
+    def _merge_state(self, name: str, label: str, cold: ColdVersion, *, migrating: bool = False) -> None:
+        """Write a state file unless it holds a newer state (a higher revision) already.
+
+        `migrating`: also replace a state of the same revision that differs. A migration stamps revision 1, which a
+        version outside the working set gets only from a migration: such a file is left by an interrupted run that
+        read the old document before a client of an earlier release changed it.
+        """
         key = layout.state_key(name, label)
 
         def newer(current: ColdVersion | None) -> ColdVersion | None:
-            if current is not None and current.state.revision >= cold.state.revision:
-                return None
-            return cold
+            if current is None or current.state.revision < cold.state.revision:
+                return cold
+            if migrating and current.state.revision == cold.state.revision and current != cold:
+                return cold
+            return None
 
         self._merge(key, ColdVersion, newer)
 
-    def _merge_index(self, name: str, chunk: int, rows: dict[str, IndexRow]) -> None:
-        """Add listing rows to an index chunk, keeping for each version the row of the higher revision."""
+    def _merge_index(self, name: str, chunk: int, rows: dict[str, IndexRow], *, migrating: bool = False) -> None:
+        """Add listing rows to an index chunk, keeping for each version the row of the higher revision.
+
+        `migrating`: also replace a row of the same revision that differs (see `_merge_state`).
+        """
         key = layout.index_key(name, chunk)
 
         def merged(current: IndexChunk | None) -> IndexChunk | None:
@@ -540,7 +550,9 @@ class ModelStore:
             fresh = {
                 label: row
                 for label, row in rows.items()
-                if label not in existing or existing[label].revision < row.revision
+                if label not in existing
+                or existing[label].revision < row.revision
+                or (migrating and existing[label].revision == row.revision and existing[label] != row)
             }
             return IndexChunk(rows=existing | fresh) if fresh else None
 
