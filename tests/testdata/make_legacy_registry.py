@@ -1,12 +1,13 @@
 """Write a small registry in the one-document layout (models/<name>.json), with the code of a release that wrote it.
 
-Run it against a checkout of a release with the old layout, never against this one (it refuses when the registry it
-wrote has per-version files):
+Run it with the code of a release of the old layout (a checkout of it first on PYTHONPATH, and TensorFlow, for the
+SavedModels the endpoint deploys), never with this one: it refuses when the registry it wrote has other folders than
+artifacts/, endpoints/ and models/. From the root of this repository:
 
-    cd /tmp && PYTHONPATH=/path/to/old/checkout /path/to/old/checkout/.venv/bin/python \\
-        tests/testdata/make_legacy_registry.py tests/testdata/legacy-registry
+    rm -rf tests/testdata/legacy-registry
+    PYTHONPATH=/path/to/old/checkout python tests/testdata/make_legacy_registry.py tests/testdata/legacy-registry
 
-tests/testdata/legacy-registry/ was written so (by the main branch before issue 12, commit bd96f0d) and is what
+tests/testdata/legacy-registry/ was written so, by the main branch before issue 12 (commit bd96f0d), and is what
 tests/contract/test_migration.py migrates. What it holds, and why:
 
 * ``churn`` (auto-increment), 64 versions registered by alice, so that a migration leaves versions outside the
