@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from typing import TypeVar
 
@@ -320,14 +320,17 @@ class ModelStore:
             return False
         if self.head(name) is None:
             converted = convert(record, hot=HOT_LOW, seal=SEAL_SIZE, pinned=lambda m: _pinned_state(m, None))
+            # What an interrupted run wrote is compared, not written again (locally a refused create costs a sync).
+            present = set(self.storage.list(layout.versions_folder(name)))
+            present |= set(self.storage.list(layout.history_folder(name)))
             for facts in converted.facts:
-                self._create_or_match(layout.version_key(name, facts.version), facts)
+                self._create_or_match(layout.version_key(name, facts.version), facts, present)
             for label, cold in converted.cold.items():
                 self._merge_state(name, label, cold, migrating=True)
             for chunk, rows in converted.index.items():
                 self._merge_index(name, chunk, rows, migrating=True)
             for segment in converted.segments:
-                self._create_or_match(layout.segment_key(name, segment.seq, segment.entries[0].at), segment)
+                self._create_or_match(layout.segment_key(name, segment.seq, segment.entries[0].at), segment, present)
             try:
                 self.storage.create(
                     layout.HEADS.key(name), converted.head.model_dump_json(context=self.context).encode()
@@ -583,15 +586,22 @@ class ModelStore:
                     raise ConcurrentModificationError(msg) from None
                 time.sleep(random.uniform(0, 0.05))
 
-    def _create_or_match(self, key: str, document: BaseModel) -> None:
-        """Create `key` with `document`; if it exists, it must hold the same (another writer made it first)."""
-        try:
-            self.storage.create(key, document.model_dump_json(context=self.context).encode())
-        except ConflictError:
-            existing = self._parse(type(document), self.storage.read(key), key)
-            if existing != document:
-                msg = f"{key} exists with other content than this write would give it"
-                raise CorruptRecordError(msg) from None
+    def _create_or_match(self, key: str, document: BaseModel, present: Collection[str] = ()) -> None:
+        """Create `key` with `document`; if it exists (or is in `present`), it must hold the same.
+
+        Raises:
+            CorruptRecordError: it holds something else.
+        """
+        if key not in present:
+            try:
+                self.storage.create(key, document.model_dump_json(context=self.context).encode())
+                return
+            except ConflictError:
+                pass  # another writer made it first
+        existing = self._parse(type(document), self.storage.read(key), key)
+        if existing != document:
+            msg = f"{key} exists with other content than this write would give it"
+            raise CorruptRecordError(msg)
 
     def _segment_keys(self, name: str) -> list[str]:
         listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from registry_core import ModelRegistry, ModelStage, RegistryConfig
-from registry_core.errors import ModelNotFoundError, RegistryError
+from registry_core.errors import ConflictError, ModelNotFoundError, RegistryError
 from registry_core.lifecycle import promotion
 from registry_core.lifecycle.approvals import ApprovalPolicy
 from registry_core.model_store import SEAL_SIZE
@@ -278,11 +278,16 @@ def interrupting_storage(
 
     class Interrupting(backend):  # type: ignore[valid-type, misc]
         landed: list[str]
+        refused: list[str]
 
         def _landing(self, key: str, write: Callable[[], Any]) -> Any:
             if len(self.landed) >= writes or before(key):
                 raise Interrupted(key)
-            answer = write()
+            try:
+                answer = write()
+            except ConflictError:
+                self.refused.append(key)
+                raise
             self.landed.append(key)
             return answer
 
@@ -299,7 +304,7 @@ def interrupting_storage(
             self._landing(key, lambda: super(Interrupting, self).delete(key))
 
     storage = Interrupting(root)
-    storage.landed = []
+    storage.landed, storage.refused = [], []
     return storage
 
 
@@ -331,10 +336,15 @@ def test_an_interrupted_migration_completes_when_run_again(
         storage = interrupting_storage(storage_root, writes=stop - landed)
         with pytest.raises(Interrupted) as interrupted:
             open_registry(storage_root, storage).migrate()
-        assert str(interrupted.value) == sequence[stop]  # a rerun goes on where the last run stopped
+        assert str(interrupted.value) == sequence[stop]  # a rerun goes on where the last run stopped...
+        assert storage.refused == []  # ...and tries to write nothing that is there
         landed = stop
         if stop in firsts:
             assert whole_records(open_registry(storage_root)) == whole  # whatever was interrupted reads the same
+        if sequence[stop].startswith("heads/"):  # every file of the model written but its head: nothing to repair
+            report = open_registry(storage_root).check(gc=True)
+            assert report.ok, report.problems
+            assert report.removed == []
     assert open_registry(storage_root).migrate() == MODELS[-1:]
 
     assert contents(open_storage(storage_root)) == migrated
