@@ -116,7 +116,7 @@ __all__ = [
     "VersionConflictError",
     "VersionDeployment",
     "VersionList",
-    "VersionSummary",
     "VersionNotFoundError",
+    "VersionSummary",
     "VersioningStrategy",
 ]

@@ -151,6 +151,8 @@ class ModelHead(Record):
         latest: The highest label (by version order), or None.
         hot: The working set: label -> brief and state.
         frozen_upto: The highest ordinal that ever left the working set (index chunks exist up to its chunk).
+        frozen_top: The highest label that ever left the working set: a version of the working set labelled higher
+            is the highest of its stage without a look at the index (labels need not follow registration order).
         tail: The newest history entries, oldest first.
         segments: How many sealed history segments precede the tail.
         holders_at_tail: The versions in production and staging just before the tail's first entry.
@@ -167,6 +169,7 @@ class ModelHead(Record):
     latest: str | None = None
     hot: dict[str, HotVersion] = Field(default_factory=dict)
     frozen_upto: int = 0
+    frozen_top: str | None = None
     tail: tuple[HistoryEntry, ...] = ()
     segments: int = 0
     holders_at_tail: dict[ModelStage, tuple[str, ...]] = Field(default_factory=dict)

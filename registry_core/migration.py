@@ -89,6 +89,7 @@ def convert(
             "latest": latest,
             "hot": working,
             "frozen_upto": frozen_upto,
+            "frozen_top": max(converted.cold, key=version_key, default=None),
             "tail": history[sealed_count:],
             "segments": len(converted.segments),
             "holders_at_tail": holders,

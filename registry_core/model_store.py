@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
@@ -323,14 +323,17 @@ class ModelStore:
             return False
         if self.head(name) is None:
             converted = convert(record, hot=HOT_LOW, seal=SEAL_SIZE, pinned=lambda m: _pinned_state(m, None))
+            # What an interrupted run wrote is compared, not written again (locally a refused create costs a sync).
+            present = set(self.storage.list(layout.versions_folder(name)))
+            present |= set(self.storage.list(layout.history_folder(name)))
             for facts in converted.facts:
-                self._create_or_match(layout.version_key(name, facts.version), facts)
+                self._create_or_match(layout.version_key(name, facts.version), facts, present)
             for label, cold in converted.cold.items():
-                self._merge_state(name, label, cold)
+                self._merge_state(name, label, cold, migrating=True)
             for chunk, rows in converted.index.items():
-                self._merge_index(name, chunk, rows)
+                self._merge_index(name, chunk, rows, migrating=True)
             for segment in converted.segments:
-                self._create_or_match(layout.segment_key(name, segment.seq, segment.entries[0].at), segment)
+                self._create_or_match(layout.segment_key(name, segment.seq, segment.entries[0].at), segment, present)
             try:
                 self.storage.create(
                     layout.HEADS.key(name), converted.head.model_dump_json(context=self.context).encode()
@@ -478,6 +481,7 @@ class ModelStore:
             update={
                 "hot": {label: h for label, h in head.hot.items() if label not in gone},
                 "frozen_upto": max(head.frozen_upto, *(hot.brief.ordinal for hot in leaving)),
+                "frozen_top": max((label for label in (head.frozen_top, *gone) if label), key=version_key),
             }
         )
 
@@ -527,19 +531,29 @@ class ModelStore:
         except NotFoundError:
             return None
 
-    def _merge_state(self, name: str, label: str, cold: ColdVersion) -> None:
-        """Write a state file unless it holds a newer state (a higher revision) already."""
+    def _merge_state(self, name: str, label: str, cold: ColdVersion, *, migrating: bool = False) -> None:
+        """Write a state file unless it holds a newer state (a higher revision) already.
+
+        `migrating`: also replace a state of the same revision that differs. A migration stamps revision 1, which a
+        version outside the working set gets only from a migration: such a file is left by an interrupted run that
+        read the old document before a client of an earlier release changed it.
+        """
         key = layout.state_key(name, label)
 
         def newer(current: ColdVersion | None) -> ColdVersion | None:
-            if current is not None and current.state.revision >= cold.state.revision:
-                return None
-            return cold
+            if current is None or current.state.revision < cold.state.revision:
+                return cold
+            if migrating and current.state.revision == cold.state.revision and current != cold:
+                return cold
+            return None
 
         self._merge(key, ColdVersion, newer)
 
-    def _merge_index(self, name: str, chunk: int, rows: dict[str, IndexRow]) -> None:
-        """Add listing rows to an index chunk, keeping for each version the row of the higher revision."""
+    def _merge_index(self, name: str, chunk: int, rows: dict[str, IndexRow], *, migrating: bool = False) -> None:
+        """Add listing rows to an index chunk, keeping for each version the row of the higher revision.
+
+        `migrating`: also replace a row of the same revision that differs (see `_merge_state`).
+        """
         key = layout.index_key(name, chunk)
 
         def merged(current: IndexChunk | None) -> IndexChunk | None:
@@ -547,7 +561,9 @@ class ModelStore:
             fresh = {
                 label: row
                 for label, row in rows.items()
-                if label not in existing or existing[label].revision < row.revision
+                if label not in existing
+                or existing[label].revision < row.revision
+                or (migrating and existing[label].revision == row.revision and existing[label] != row)
             }
             return IndexChunk(rows=existing | fresh) if fresh else None
 
@@ -578,15 +594,22 @@ class ModelStore:
                     raise ConcurrentModificationError(msg) from None
                 time.sleep(random.uniform(0, 0.05))
 
-    def _create_or_match(self, key: str, document: BaseModel) -> None:
-        """Create `key` with `document`; if it exists, it must hold the same (another writer made it first)."""
-        try:
-            self.storage.create(key, document.model_dump_json(context=self.context).encode())
-        except ConflictError:
-            existing = self._parse(type(document), self.storage.read(key), key)
-            if existing != document:
-                msg = f"{key} exists with other content than this write would give it"
-                raise CorruptRecordError(msg) from None
+    def _create_or_match(self, key: str, document: BaseModel, present: Collection[str] = ()) -> None:
+        """Create `key` with `document`; if it exists (or is in `present`), it must hold the same.
+
+        Raises:
+            CorruptRecordError: it holds something else.
+        """
+        if key not in present:
+            try:
+                self.storage.create(key, document.model_dump_json(context=self.context).encode())
+                return
+            except ConflictError:
+                pass  # another writer made it first
+        existing = self._parse(type(document), self.storage.read(key), key)
+        if existing != document:
+            msg = f"{key} exists with other content than this write would give it"
+            raise CorruptRecordError(msg)
 
     def _segment_keys(self, name: str) -> list[str]:
         listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]
@@ -606,10 +629,13 @@ class ModelStore:
                 continue
 
     def _latest_in(self, name: str, head: ModelHead, stage: ModelStage) -> str | None:
-        """The highest label in `stage`: among the working set, unless an older version could be higher."""
+        """The highest label in `stage`: among the working set, unless a version outside it could be higher."""
         members = [label for label, h in head.hot.items() if h.state.stage is stage]
         best = max(members, key=version_key, default=None)
-        if stage in PINNED_STAGES or (best is not None and head.hot[best].brief.ordinal > head.frozen_upto):
+        frozen = head.frozen_top
+        if stage in PINNED_STAGES or head.frozen_upto == 0:
+            return best
+        if best is not None and frozen is not None and version_key(best) > version_key(frozen):
             return best
         for chunk in self._index_chunks(name, head):
             for label, row in chunk.rows.items():

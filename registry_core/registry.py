@@ -636,9 +636,20 @@ class ModelRegistry:
 
         Safe to interrupt and run again; models already converted are skipped. A model of the old layout is also
         converted by its first change.
+
+        Raises:
+            ModelNotFoundError: a model named in `model_names` is in neither layout (checked before converting any).
         """
+
+        def registered(name: str) -> None:
+            if not self.store.exists(name):
+                msg = f"model {name!r} is not registered"
+                raise ModelNotFoundError(msg)
+
         names = list(model_names) if model_names is not None else self.list_models()
-        return [name for name in names if self.store.migrate(validate_name(name))]
+        for name in names:
+            self._reading(registered, name)  # a typo converts nothing and says so
+        return [name for name in names if self.store.migrate(name)]
 
     def _reading(self, read: Callable[[str], T], model_name: str) -> T:
         """Run a read of one model; a missing model of a missing root says that the root is missing."""

@@ -20,6 +20,7 @@ from registry_core import (
     ModelRegistry,
     VersionNotFoundError,
 )
+from registry_core.model_store import HOT_HIGH
 from registry_core.storage import StorageBackend
 
 
@@ -79,6 +80,20 @@ def test_get_model_metadata_by_stage_returns_the_latest_version_in_that_stage(
     found = registry.get_model_metadata(MODEL, stage="staging")
 
     assert (found.version, found.stage) == ("v2", S.STAGING)
+
+
+def test_the_highest_label_in_a_stage_wins_over_newer_registrations_with_lower_labels(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
+    register(version="v90")
+    registry.archive_model(MODEL, "v90")
+    register(version="v100")
+    for n in range(1, HOT_HIGH + 2):  # a maintenance line below: v90 leaves the head's working set
+        register(version=f"v{n}")
+    registry.archive_model(MODEL, f"v{HOT_HIGH + 1}")
+
+    assert "v90" not in registry.store.head(MODEL).hot  # type: ignore[union-attr]
+    assert registry.get_model_metadata(MODEL, stage="archived").version == "v90"
 
 
 def test_get_model_metadata_by_version_and_stage_returns_the_version_when_both_agree(
