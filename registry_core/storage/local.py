@@ -85,8 +85,12 @@ class LocalStorage(StorageBackend):
     def _path(self, key: str) -> Path:
         return self.root.joinpath(*check_key(key).split("/"))
 
-    def _make_folders(self, folder: Path, *, durable: bool = True) -> None:
-        """Create `folder` and its missing parents; with `durable`, fsync the parents whose entries changed."""
+    def _make_folders(self, folder: Path) -> None:
+        """Create `folder` and its missing parents, and fsync the parents whose entries changed.
+
+        Durably even for a write that need not be durable: later durable writes into the folder rely on it (the
+        first write of a new registry is the marker of its first registration).
+        """
         if folder.is_dir():
             return
         if not self.root.is_dir() and not self._create_root:
@@ -101,10 +105,9 @@ class LocalStorage(StorageBackend):
                     # A concurrent delete_prefix() removed a folder on the way while we were making it.
                     if attempt == _FOLDER_RACE_RETRIES - 1:
                         raise
-            if durable:
-                fsync_entries_of(made)
+            fsync_entries_of(made)
 
-    def _open_new(self, path: Path, temp: Path, *, durable: bool) -> BinaryIO:
+    def _open_new(self, path: Path, temp: Path) -> BinaryIO:
         """Create `temp` next to `path` for writing, making (and, after a concurrent removal, remaking) the folder."""
         for attempt in range(_FOLDER_RACE_RETRIES):
             try:
@@ -112,12 +115,12 @@ class LocalStorage(StorageBackend):
             except FileNotFoundError:
                 if attempt == _FOLDER_RACE_RETRIES - 1:
                     raise
-            self._make_folders(path.parent, durable=durable)
+            self._make_folders(path.parent)
         raise AssertionError  # not reached: the last attempt returns or raises
 
     def _write_temp(self, path: Path, data: bytes, *, durable: bool = True) -> Path:
         temp = path.with_name(f"{path.name}{_TMP_MARK}{self_token()}-{uuid.uuid4().hex[:12]}")
-        with _os_errors(f"cannot write {path}"), self._open_new(path, temp, durable=durable) as handle:
+        with _os_errors(f"cannot write {path}"), self._open_new(path, temp) as handle:
             handle.write(data)
             if durable:
                 handle.flush()
@@ -176,7 +179,7 @@ class LocalStorage(StorageBackend):
             try:
                 fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
             except FileNotFoundError:
-                self._make_folders(lock_path.parent, durable=False)  # a lock file need not outlive the process
+                self._make_folders(lock_path.parent)
                 fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)  # released by the kernel even if this process is killed
