@@ -28,6 +28,7 @@ from registry_core.lifecycle.changes import Commit
 from registry_core.maintenance import PendingMarker
 from registry_core.metadata import FileEntry, Lineage, ModelMetadata, ModelPerformance, ParamValue, utc_now
 from registry_core.storage.base import StorageBackend
+from registry_core.storage.transfer import Progress
 from registry_core.store import MetadataStore, ModelRecord
 from registry_core.text import shown
 from registry_core.versioning import VersioningStrategy
@@ -123,8 +124,10 @@ class Registrar:
         self.commit = commit
         self.versioning = versioning
 
-    def register(self, new: Submission) -> ModelMetadata:
+    def register(self, new: Submission, *, progress: Progress | None = None) -> ModelMetadata:
         """Upload `new`'s artifacts and commit its version; return it (or the identical one registered before).
+
+        `progress` is called with the bytes of artifacts stored so far.
 
         Raises:
             VersionConflictError: the label asked for is taken. StorageError: the upload or the commit failed.
@@ -138,7 +141,7 @@ class Registrar:
         uri = self.storage.uri_for(prefix)
         committed = unsure = False
         try:
-            manifest, digest = build_manifest(self.storage.upload_dir(new.folder, prefix))
+            manifest, digest = build_manifest(self.storage.upload_dir(new.folder, prefix, progress=progress))
             try:
                 record = self.commit(new.name, partial(self._add, new, _Upload(uri, manifest, digest, utc_now())))
             except StorageError:
