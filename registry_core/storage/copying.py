@@ -28,7 +28,7 @@ def copy_file(source: Path, destination: Path, counter: ProgressCounter, *, dige
     Args:
         source: The file to copy.
         destination: The new file.
-        counter: Counts the bytes copied (cloned bytes when they are hashed).
+        counter: Counts the bytes copied (a clone's as it is hashed, or all at once).
         digest: Hash the bytes; without, the returned digest is "".
 
     Raises:
@@ -36,7 +36,11 @@ def copy_file(source: Path, destination: Path, counter: ProgressCounter, *, dige
     """
     with open(source, "rb", buffering=0) as reader, open(destination, "wb+", buffering=0) as writer:
         if _cloned(reader.fileno(), writer.fileno()):
-            return _hash_clone(writer.fileno(), counter) if digest else (os.fstat(writer.fileno()).st_size, "")
+            if digest:
+                return _hash_clone(writer.fileno(), counter)
+            size = os.fstat(writer.fileno()).st_size
+            counter.add(size)
+            return size, ""
         sha = hashlib.sha256()
         buffer = bytearray(BLOCK)
         view = memoryview(buffer)
