@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -57,8 +56,12 @@ def verified_folder(storage: StorageBackend, metadata: ModelMetadata, *, progres
             try:
                 storage.download_dir(key, staging, progress=progress)
                 verify_folder(staging, metadata.artifact_manifest, what=what)
-                with contextlib.suppress(OSError):  # another process may have finished the same download first
+                try:
                     staging.rename(local)
+                except OSError:
+                    pass  # another process finished the same download first: verify that one below
+                else:
+                    return local  # verified a moment ago as the staging folder: no need to hash it all again
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     verify_folder(local, metadata.artifact_manifest, what=what)
