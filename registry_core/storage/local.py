@@ -127,7 +127,11 @@ class LocalStorage(StorageBackend):
                 os.fsync(handle.fileno())
         if durable:
             # Uploads flushed in the background must be durable before anything written after them is visible.
-            pending_flushes.wait()
+            try:
+                pending_flushes.wait()
+            except StorageError:
+                temp.unlink(missing_ok=True)
+                raise
         return temp
 
     def read(self, key: str) -> bytes:

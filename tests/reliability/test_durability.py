@@ -36,16 +36,21 @@ class Call:
     flags: str = ""
 
 
-def trace(script: str, tmp_path: Path, *args: str, options: tuple[str, ...] = ()) -> list[Call]:
-    """Run `script` (Python, cwd `tmp_path`) under strace (with `options`) and return the calls, in order."""
-    out = tmp_path / "strace.txt"
+def run_traced(script: str, tmp_path: Path, *args: str, options: tuple[str, ...] = ()) -> str:
+    """Run `script` (Python, cwd `tmp_path`) under strace (with `options`); return what it printed."""
     completed = subprocess.run(  # noqa: S603 - strace and our interpreter
-        ["strace", "-f", "-qq", "-y", "-e", f"trace={_CALLS}", *options, "-o", str(out), sys.executable, "-c",
-         textwrap.dedent(script), *args],
+        ["strace", "-f", "-qq", "-y", "-e", f"trace={_CALLS}", *options, "-o", str(tmp_path / "strace.txt"),
+         sys.executable, "-c", textwrap.dedent(script), *args],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False, env=os.environ.copy(),
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr[-3000:]
-    return parse(out.read_text(), tmp_path)
+    return completed.stdout
+
+
+def trace(script: str, tmp_path: Path, *args: str, options: tuple[str, ...] = ()) -> list[Call]:
+    """Run `script` like `run_traced` and return the calls that matter, in order."""
+    run_traced(script, tmp_path, *args, options=options)
+    return parse((tmp_path / "strace.txt").read_text(), tmp_path)
 
 
 def parse(text: str, cwd: Path) -> list[Call]:
@@ -213,6 +218,39 @@ def test_publishing_waits_for_the_fsyncs_of_the_upload_however_long_they_take(tm
     (publish,) = (c for c in ops(calls, "link") if c.paths[1] == str(published))
     for path in watched:
         assert fsynced(calls, str(path), before=publish.start), f"{path} not durable before the version was published"
+
+
+def test_an_upload_that_cannot_be_made_durable_is_never_published(tmp_path: Path) -> None:
+    # strace makes the fsync of one uploaded file fail with EIO (a disk error), and only that one.
+    root = tmp_path / ROOT_NAME
+    failing = root / "artifacts/churn/u1/variables/variables.data"
+    script = """
+        import sys
+        from pathlib import Path
+        from registry_core.errors import StorageError
+        from registry_core.storage.local import LocalStorage
+
+        storage = LocalStorage(sys.argv[1])
+        storage.upload_dir(Path(sys.argv[2]), "artifacts/churn/u1")
+        for attempt in range(2):
+            try:
+                storage.create("models/churn/versions/1.json", b"{}")
+            except StorageError as error:
+                print("refused:", error)
+        print("published:", storage.exists("models/churn/versions/1.json"))
+        storage.delete_prefix("artifacts/churn/u1")  # what registration does with an upload it could not commit
+        storage.create("models/churn/versions/1.json", b"{}")
+        print("after removing the upload:", storage.exists("models/churn/versions/1.json"))
+    """
+    printed = run_traced(script, tmp_path, str(root), str(_artifacts(tmp_path / "export")),
+                         options=(f"--trace-path={failing}", "--inject=fsync:error=EIO"))  # fmt: skip
+
+    assert printed.splitlines() == [
+        f"refused: cannot make {root / 'artifacts/churn/u1'} durable: Input/output error",
+        f"refused: cannot make {root / 'artifacts/churn/u1'} durable: Input/output error",
+        "published: False",
+        "after removing the upload: True",
+    ]
 
 
 def test_a_registration_through_the_cli_is_durable_when_the_command_returns(tmp_path: Path) -> None:
