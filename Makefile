@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test lint typecheck clean browser image lock specs
+.PHONY: venv run test lint typecheck clean browser strace image lock specs
 
 venv: $(STAMP)
 
@@ -23,7 +23,11 @@ run: $(STAMP)
 browser:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
 
-test: $(STAMP) browser
+# The durability tests trace the local backend's system calls with Debian's strace.
+strace:
+	@command -v strace >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq strace)
+
+test: $(STAMP) browser strace
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy registry_core
 	$(PY) -m pytest

@@ -7,6 +7,6 @@ Run ``python -m benchmarks`` (``make bench`` also builds MLflow's own virtual en
 - ``gcs``: the fake-gcs-server emulator of the tests and a request-counting client.
 - ``ours``: the workload on our registry (local folder or GCS); ``ours_worker`` is one concurrent registrant.
 - ``mlflow_system``: the workload on MLflow, run by ``mlflow_worker`` inside MLflow's virtual environment.
-- ``baselines``: a raw copy of the big folder (``cp -r``, raw blob uploads) and interpreter cold starts.
+- ``baselines``: copying and hashing the big folder (``cp -r`` + ``sha256sum``; raw blob uploads) and cold starts.
 - ``report``: the printed tables (their column names are what the README's performance section shows).
 """

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.artifacts import Workload
-from benchmarks.baselines import raw_copy, raw_upload
+from benchmarks.baselines import copy_and_hash, raw_upload
 from benchmarks.concurrency import run_released
 from benchmarks.measurements import (
     BIG,
@@ -34,11 +34,11 @@ OPERATOR = "operator"  # promotes
 
 
 def bench_local(workload: Workload, settings: Settings, root: Path) -> dict[str, Measurement]:
-    """Run the workload on a new local registry at `root`; the big folder's baseline is ``cp -r``."""
+    """Run the workload on a new local registry at `root`; the big folder's baseline is ``cp -r`` + ``sha256sum``."""
     registry = ModelRegistry(RegistryConfig(root=str(root)))
     results = run_workload(registry, None, workload, settings, str(root), emulator_url=None)
     results[BIG], results[RAW_BIG] = compare_big(
-        _register(registry, workload.big), lambda: raw_copy(workload.big, root.parent / "raw-copy"), None,
+        _register(registry, workload.big), lambda: copy_and_hash(workload.big, root.parent / "raw-copy"), None,
         settings.big_rounds,
     )  # fmt: skip
     return results

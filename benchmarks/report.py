@@ -155,7 +155,7 @@ def raw_rows(results: BenchResults) -> list[list[str]]:
     labels = raw_labels(results.settings)
     return [
         [
-            labels[0], "`cp -r` (local), raw blob uploads (GCS)",
+            labels[0], "`cp -r` + `sha256sum` (local), raw blob uploads (GCS)",
             seconds_text(local[BIG].seconds), seconds_text(local[RAW_BIG].seconds), ratio_text(big_local),
             seconds_text(gcs[BIG].seconds), seconds_text(gcs[RAW_BIG].seconds), ratio_text(big_gcs),
             f"{requests_text(gcs[BIG].requests)} / {requests_text(gcs[RAW_BIG].requests)}",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tempfile
@@ -14,6 +13,7 @@ from registry_core.artifacts import verify_folder
 from registry_core.errors import RegistryError
 from registry_core.metadata import ModelMetadata
 from registry_core.storage.base import StorageBackend
+from registry_core.storage.transfer import Progress
 from registry_core.tensorflow_import import import_tensorflow
 
 CACHE_ENV = "MODEL_REGISTRY_CACHE"
@@ -35,11 +35,12 @@ def artifact_key(storage: StorageBackend, metadata: ModelMetadata) -> str:
     return key
 
 
-def verified_folder(storage: StorageBackend, metadata: ModelMetadata) -> Path:
+def verified_folder(storage: StorageBackend, metadata: ModelMetadata, *, progress: Progress | None = None) -> Path:
     """Return a local folder with the version's artifacts, verified against its manifest.
 
     Local registries are verified in place; remote ones are downloaded once per digest into the cache
-    (atomically, so a half-finished download is never reused) and verified on every call.
+    (atomically, so a half-finished download is never reused) and verified on every call. `progress` is called
+    with the bytes downloaded so far (never when nothing has to be downloaded).
 
     Raises:
         ArtifactIntegrityError: a file is missing, extra or modified.
@@ -53,19 +54,26 @@ def verified_folder(storage: StorageBackend, metadata: ModelMetadata) -> Path:
             local.parent.mkdir(parents=True, exist_ok=True)
             staging = Path(tempfile.mkdtemp(prefix=".download-", dir=local.parent))
             try:
-                storage.download_dir(key, staging)
+                storage.download_dir(key, staging, progress=progress)
                 verify_folder(staging, metadata.artifact_manifest, what=what)
-                with contextlib.suppress(OSError):  # another process may have finished the same download first
+                try:
                     staging.rename(local)
+                except OSError:
+                    pass  # another process finished the same download first: verify that one below
+                else:
+                    return local  # verified a moment ago as the staging folder: no need to hash it all again
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
     verify_folder(local, metadata.artifact_manifest, what=what)
     return local
 
 
-def load_artifacts(storage: StorageBackend, metadata: ModelMetadata) -> Any:
-    """Return the loaded TensorFlow/Keras model for SavedModel or .keras artifacts, else the verified folder."""
-    folder = verified_folder(storage, metadata)
+def load_artifacts(storage: StorageBackend, metadata: ModelMetadata, *, progress: Progress | None = None) -> Any:
+    """Return the loaded TensorFlow/Keras model for SavedModel or .keras artifacts, else the verified folder.
+
+    `progress` is called with the bytes downloaded so far (see `verified_folder`).
+    """
+    folder = verified_folder(storage, metadata, progress=progress)
     names = {entry.path for entry in metadata.artifact_manifest}
     keras_files = sorted(n for n in names if n.endswith(".keras") and "/" not in n)
     if "saved_model.pb" not in names and not keras_files:

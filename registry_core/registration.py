@@ -42,6 +42,7 @@ from registry_core.maintenance import PendingMarker
 from registry_core.metadata import FileEntry, Lineage, ModelMetadata, ModelPerformance, ParamValue, utc_now
 from registry_core.model_store import ModelStore
 from registry_core.storage.base import StorageBackend
+from registry_core.storage.transfer import Progress
 from registry_core.store import ModelRecord
 from registry_core.text import shown
 from registry_core.versioning import VersioningStrategy, next_version, normalize_version
@@ -137,8 +138,10 @@ class Registrar:
         self.commit = commit
         self.versioning = versioning
 
-    def register(self, new: Submission) -> ModelMetadata:
+    def register(self, new: Submission, *, progress: Progress | None = None) -> ModelMetadata:
         """Upload `new`'s artifacts and commit its version; return it (or the identical one registered before).
+
+        `progress` is called with the bytes of artifacts stored so far.
 
         Raises:
             VersionConflictError: the label asked for is taken. StorageError: the upload or the commit failed.
@@ -153,7 +156,7 @@ class Registrar:
         label: str | None = None
         committed = unsure = False
         try:
-            manifest, digest = build_manifest(self.storage.upload_dir(new.folder, prefix))
+            manifest, digest = build_manifest(self.storage.upload_dir(new.folder, prefix, progress=progress))
             upload = _Upload(uri, manifest, digest, utc_now())
             head = self._head(new.name)
             repeated = self._repeated(new, head, digest)
@@ -255,7 +258,7 @@ class Registrar:
             except RegistryError:  # check(gc=True) finds them later; the original error matters more
                 logger.warning("could not remove the unused upload %s", prefix, exc_info=True)
         try:
-            self.storage.delete(marker)
+            self.storage.delete(marker, durable=False)  # the marker only matters while this process lives
         except RegistryError:
             if not committed:
                 raise

@@ -51,6 +51,7 @@ from registry_core.model_store import ModelStore
 from registry_core.quality import ValidationDecision
 from registry_core.registration import Registrar, Submission, keyed_lineage
 from registry_core.storage import StorageBackend, open_storage
+from registry_core.storage.transfer import Progress
 from registry_core.store import DocumentStore, ModelRecord
 from registry_core.text import shown
 from registry_core.versioning import check_bump, normalize_version
@@ -113,6 +114,7 @@ class ModelRegistry:
         bump: str = "minor",
         reuse_existing: bool = False,
         idempotency_key: str | None = None,
+        progress: Progress | None = None,
     ) -> ModelMetadata:
         """Register a new version of `model_name` from a local artifact folder (or single file).
 
@@ -143,6 +145,7 @@ class ModelRegistry:
             idempotency_key: Names this registration (e.g. the pipeline task output it comes from), recorded in
                 the lineage as ``extra["idempotency_key"]``: if a version with the same key and identical artifacts
                 exists, it is returned instead of adding one, so a retried or re-run task registers once.
+            progress: Called with the bytes of artifacts stored so far (from upload threads), e.g. for a progress bar.
 
         Returns:
             The metadata of the new (or reused) version.
@@ -168,7 +171,7 @@ class ModelRegistry:
             reuse_existing=reuse_existing,
             idempotency_key=idempotency_key,
         )
-        return self._registrar.register(submission)
+        return self._registrar.register(submission, progress=progress)
 
     # -------------------------------------------------------------------------------------------- reading
 
@@ -254,9 +257,16 @@ class ModelRegistry:
         return compare(model_name, chosen, metrics)
 
     def load_model(
-        self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
+        self,
+        model_name: str,
+        version: str | None = None,
+        stage: ModelStage | str | None = None,
+        *,
+        progress: Progress | None = None,
     ) -> tuple[Any, ModelMetadata]:
         """Verify and load a version: a TensorFlow model for SavedModel/Keras artifacts, else the folder path.
+
+        `progress` is called with the bytes downloaded so far when the artifacts come from a remote registry.
 
         Raises:
             ArtifactIntegrityError: a file is missing, extra or modified.
@@ -265,13 +275,23 @@ class ModelRegistry:
         from registry_core.loading import load_artifacts
 
         metadata = self.get_model_metadata(model_name, version, stage)
-        return load_artifacts(self.storage, metadata), metadata
+        return load_artifacts(self.storage, metadata, progress=progress), metadata
 
-    def artifact_path(self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None) -> Path:
-        """Return a verified local folder holding the version's artifacts (downloaded if remote)."""
+    def artifact_path(
+        self,
+        model_name: str,
+        version: str | None = None,
+        stage: ModelStage | str | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> Path:
+        """Return a verified local folder holding the version's artifacts (downloaded if remote).
+
+        `progress` is called with the bytes downloaded so far when the artifacts come from a remote registry.
+        """
         from registry_core.loading import verified_folder
 
-        return verified_folder(self.storage, self.get_model_metadata(model_name, version, stage))
+        return verified_folder(self.storage, self.get_model_metadata(model_name, version, stage), progress=progress)
 
     # ------------------------------------------------------------------------------------------ lifecycle
 

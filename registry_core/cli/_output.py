@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import typer
 
 from registry_core.cli._context import state
+from registry_core.storage.transfer import Progress
 from registry_core.text import printable
 
 
@@ -60,3 +63,41 @@ def metrics_summary(metrics: dict[str, float], limit: int = 3) -> str:
 def when(value: Any) -> str:
     """Return a timestamp as ``YYYY-MM-DD HH:MM:SS`` ("" for none)."""
     return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+@contextlib.contextmanager
+def transfer_bar(description: str, total: Callable[[], int | None]) -> Iterator[Progress | None]:
+    """Yield a callback that draws a progress bar of bytes transferred on stderr, or None where none belongs.
+
+    None with --json and when stderr is not a terminal (pipes, logs, CI), so that nothing but the normal output
+    appears there. The bar appears with the first byte transferred (so never for a transfer that does not happen,
+    such as loading from a local registry, nor before an input error) and stays, complete, when it ends.
+
+    Args:
+        description: What is transferred, e.g. "uploading churn".
+        total: Returns the bytes to transfer (None if unknown), asked when the bar appears.
+    """
+    if state.as_json or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, TaskID, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+    from rich.progress import Progress as Bar
+
+    bar = Bar(
+        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True),
+    )  # fmt: skip
+    tasks: list[TaskID] = []
+
+    def update(done: int) -> None:  # called by one transfer thread at a time
+        if not tasks:
+            bar.start()
+            tasks.append(bar.add_task(printable(description), total=total()))
+        bar.update(tasks[0], completed=done)
+
+    try:
+        yield update
+    finally:
+        if tasks:
+            bar.stop()

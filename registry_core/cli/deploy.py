@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from registry_core.cli._context import open_registry
-from registry_core.cli._output import echo, emit, table, when
+from registry_core.cli._output import echo, emit, table, transfer_bar, when
 from registry_core.cli._parsing import pairs, parse_number, read_instances
 from registry_core.errors import InvalidInputError
 from registry_core.text import shown
+
+if TYPE_CHECKING:
+    from registry_core.registry import ModelRegistry
 
 commands = typer.Typer()
 endpoints_app = typer.Typer(help="Inspect endpoints.", no_args_is_help=True)
@@ -81,6 +84,7 @@ def deploy(
         if value is not None
     }  # fmt: skip
     registry = open_registry()
+    _download_with_bar(registry, name, version, stage)
     if canary_percent is not None:
         if not health_check:
             msg = "--canary-percent needs --health-check (instances=FILE ... or command=CMD)"
@@ -107,6 +111,21 @@ def deploy(
         {"deployment": deployment, "endpoint": endpoint},
         lambda: echo(f"deployed {name} {deployment.version} to {endpoint_name} ({endpoint.target}): {split}"),
     )
+
+
+def _download_with_bar(registry: ModelRegistry, name: str, version: str | None, stage: str | None) -> None:
+    """Download a remote registry's artifacts of the version first, showing a bar (see `transfer_bar`).
+
+    Deploying verifies the artifacts (and downloads them, from a remote registry) without a progress callback; a
+    copy downloaded here is verified and reused from the cache.
+    """
+    sizes: list[int] = []
+    with transfer_bar(f"downloading {name}", lambda: sizes[0]) as progress:
+        if progress is None or registry.storage.local_root() is not None:
+            return
+        metadata = registry.get_model_metadata(name, version, stage)
+        sizes.append(metadata.artifact_size)
+        registry.artifact_path(name, metadata.version, progress=progress)
 
 
 def _version_of(endpoint: Any, deployed_id: str) -> str:

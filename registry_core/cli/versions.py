@@ -9,8 +9,9 @@ from typing import Annotated, Any, Optional
 import typer
 
 from registry_core.cli._context import open_registry, state
-from registry_core.cli._output import echo, emit, metrics_summary, table, when
+from registry_core.cli._output import echo, emit, metrics_summary, table, transfer_bar, when
 from registry_core.cli._parsing import pairs, param_value, parse_moment, parse_number
+from registry_core.errors import RegistryError
 from registry_core.text import shown
 
 commands = typer.Typer()
@@ -174,10 +175,12 @@ def register(
         "pipeline_run": pipeline_run,
         "code_version": code_version,
     }
-    metadata = ModelRegistry(RegistryConfig(**settings)).register_model(
-        name, path, metrics=metrics, params=params, description=description, tags=tag or (), framework=framework,
-        lineage=lineage, registered_by=registered_by, version=version, bump=bump, reuse_existing=reuse_existing,
-    )  # fmt: skip
+    with transfer_bar(f"uploading {name}", lambda: _size_of(path)) as progress:
+        metadata = ModelRegistry(RegistryConfig(**settings)).register_model(
+            name, path, metrics=metrics, params=params, description=description, tags=tag or (), framework=framework,
+            lineage=lineage, registered_by=registered_by, version=version, bump=bump, reuse_existing=reuse_existing,
+            progress=progress,
+        )  # fmt: skip
     emit(
         metadata,
         lambda: echo(
@@ -185,3 +188,13 @@ def register(
             f"({len(metadata.artifact_manifest)} files, {metadata.artifact_digest[:19]})"
         ),
     )
+
+
+def _size_of(path: Path) -> int | None:
+    """Return the bytes of the files under `path` (the registration has checked it by the time this is asked)."""
+    from registry_core.storage.base import walk_files
+
+    try:
+        return sum(file.stat().st_size for _relative, file in walk_files(path))
+    except (OSError, RegistryError):
+        return None

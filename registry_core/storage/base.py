@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from registry_core.errors import InvalidInputError
+from registry_core.storage.transfer import Progress
 from registry_core.text import shown
 
 CHUNK = 1 << 20
@@ -29,6 +30,10 @@ class StorageBackend(abc.ABC):
 
     Keys are relative: no empty, '.' or '..' component and no NUL; backends refuse others.
     Generations are opaque strings that change whenever the bytes at a key change.
+
+    Durability: a write, create, compare-and-swap or delete that returned survives a crash of the machine (unless
+    made with ``durable=False``). Files stored by ``upload_dir`` may become durable later, but always before any write
+    made after it returned is visible, so publishing a record of them is enough; ``sync`` waits for them explicitly.
     """
 
     uri: str
@@ -62,16 +67,31 @@ class StorageBackend(abc.ABC):
         """Return every key under the folder `prefix` (recursively), sorted."""
 
     @abc.abstractmethod
-    def delete(self, key: str) -> None:
-        """Delete `key`; a missing key is not an error."""
+    def delete(self, key: str, *, durable: bool = True) -> None:
+        """Delete `key`; a missing key is not an error.
+
+        With ``durable=False`` the deletion may be undone by a power loss (not by a process crash): for notes that
+        would be leftovers then anyway, such as the marker of a registration that just finished.
+        """
 
     @abc.abstractmethod
-    def upload_dir(self, local_dir: Path, prefix: str) -> builtins.list[StoredFile]:
-        """Copy every file under `local_dir` to keys under `prefix`; return each file's size and sha256."""
+    def upload_dir(
+        self, local_dir: Path, prefix: str, *, progress: Progress | None = None
+    ) -> builtins.list[StoredFile]:
+        """Copy every file under `local_dir` to keys under `prefix`; return each file's size and sha256.
+
+        Each byte is read once: the sha256 is of the bytes stored. `progress` is called with the bytes stored so far.
+        """
 
     @abc.abstractmethod
-    def download_dir(self, prefix: str, local_dir: Path) -> None:
-        """Copy every key under `prefix` into `local_dir`, keeping relative paths."""
+    def download_dir(self, prefix: str, local_dir: Path, *, progress: Progress | None = None) -> None:
+        """Copy every key under `prefix` into `local_dir`, keeping relative paths.
+
+        `progress` is called with the bytes copied so far.
+        """
+
+    def sync(self) -> None:  # noqa: B027 - a no-op where uploads are durable when they return
+        """Return once every ``upload_dir`` that returned is durable (writes made after one wait for it anyway)."""
 
     @abc.abstractmethod
     def uri_for(self, key: str) -> str:

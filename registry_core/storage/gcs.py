@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import hashlib
+import mimetypes
 import os
 import re
 import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from registry_core.errors import (
     ConflictError,
@@ -22,12 +24,13 @@ from registry_core.errors import (
     StorageError,
 )
 from registry_core.storage.base import (
+    CHUNK,
     StorageBackend,
     StoredFile,
     check_key,
-    hash_file,
     walk_files,
 )
+from registry_core.storage.transfer import Progress, ProgressCounter, shared_pool
 from registry_core.text import one_line, shown
 
 if TYPE_CHECKING:
@@ -43,6 +46,7 @@ _CREDENTIALS_ENV = "GOOGLE_APPLICATION_CREDENTIALS"
 # have landed, the retry then gets 412) we can tell our own write from a rival's even when the bytes are equal.
 _WRITE_ID = "registry-write-id"
 _THREADS = 8  # parallel uploads, downloads and deletes; below requests' default pool of 10 connections
+_POOL = "gcs"  # the process's pool of transfer threads (made once, not per call)
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
@@ -302,8 +306,11 @@ class GCSStorage(StorageBackend):
         """Return every key under the folder `prefix` (recursively), sorted. Raises: RegistryRootNotFoundError."""
         return sorted(self._key_of(blob.name) for blob in self._list_blobs(prefix))
 
-    def delete(self, key: str) -> None:
-        """Delete `key`; a missing key (or a retried delete that already landed) is not an error."""
+    def delete(self, key: str, *, durable: bool = True) -> None:
+        """Delete `key`; a missing key (or a retried delete that already landed) is not an error.
+
+        Every deletion is durable when it returns (`durable` changes nothing on GCS).
+        """
         from google.api_core.exceptions import NotFound
 
         blob = self._blob(key)
@@ -312,45 +319,46 @@ class GCSStorage(StorageBackend):
 
     def delete_prefix(self, prefix: str) -> None:
         """Delete every key under the folder `prefix`: one listing, then parallel deletes."""
-        keys = self.list(prefix)
-        if keys:
-            with ThreadPoolExecutor(min(_THREADS, len(keys))) as pool:
-                for _ in pool.map(self.delete, keys):
-                    pass
+        pool = shared_pool(_POOL, _THREADS)
+        deletions = [pool.submit(self.delete, key) for key in self.list(prefix)]
+        wait(deletions)
+        for deletion in deletions:
+            deletion.result()
 
     # -- folders ----------------------------------------------------------------------------------------------
 
-    def upload_dir(self, local_dir: Path, prefix: str) -> builtins.list[StoredFile]:
-        """Upload every file under `local_dir` to keys under `prefix` in parallel threads.
+    def upload_dir(
+        self, local_dir: Path, prefix: str, *, progress: Progress | None = None
+    ) -> builtins.list[StoredFile]:
+        """Upload every file under `local_dir` to keys under `prefix` in parallel threads, hashing as they go up.
 
-        Returns each file's size and sha256 (computed from the local file before upload). Files up to 8 MiB go up
-        in one request each; larger ones use resumable uploads. Artifacts live under fresh keys and need no
-        preconditions.
+        Returns each file's size and sha256, computed from the bytes read for the upload (each byte is read once).
+        Files up to 8 MiB go up in one request each; larger ones use resumable uploads. Artifacts live under fresh
+        keys and need no preconditions. `progress` counts bytes as they are read for sending.
         """
-        from google.cloud.storage import transfer_manager
-
         local_dir = Path(local_dir)
         folder = self._name(prefix.rstrip("/")) + "/"  # a folder under the root, never the root itself
         files = walk_files(local_dir)
-        if not files:
-            return []
-        with ThreadPoolExecutor(min(_THREADS, len(files))) as pool, _gcs_errors(f"cannot read {local_dir}"):
-            hashes = list(pool.map(lambda item: hash_file(item[1]), files))
         bucket = self._bucket()
-        pairs = [(str(path), bucket.blob(folder + check_key(rel))) for rel, path in files]
+        counter = ProgressCounter(progress)
+
+        def upload_one(relative: str, path: Path) -> StoredFile:
+            blob = bucket.blob(folder + check_key(relative))
+            content_type = mimetypes.guess_type(path.name)[0]  # what upload_from_filename would send
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                reader = _HashingReader(handle, counter)
+                blob.upload_from_file(reader, size=size, content_type=content_type)
+                return StoredFile(relative, *reader.finish(size))
+
+        pool = shared_pool(_POOL, _THREADS)
         with _gcs_errors(f"cannot upload {local_dir} to {self.uri_for(prefix.strip('/'))}", bucket_level=True):
-            transfer_manager.upload_many(
-                pairs,
-                worker_type=transfer_manager.THREAD,
-                max_workers=min(_THREADS, len(pairs)),
-                raise_exception=True,
-            )
-        return [StoredFile(rel, size, sha) for (rel, _path), (size, sha) in zip(files, hashes, strict=True)]
+            uploads = [pool.submit(upload_one, relative, path) for relative, path in files]
+            wait(uploads)
+            return [upload.result() for upload in uploads]
 
-    def download_dir(self, prefix: str, local_dir: Path) -> None:
+    def download_dir(self, prefix: str, local_dir: Path, *, progress: Progress | None = None) -> None:
         """Download every key under `prefix` into `local_dir`, keeping relative paths. Raises: NotFoundError."""
-        from google.cloud.storage import transfer_manager
-
         local_dir = Path(local_dir)
         folder = self._name(prefix.rstrip("/")) + "/"
         blobs = self._list_blobs(prefix)
@@ -361,16 +369,21 @@ class GCSStorage(StorageBackend):
         for blob in blobs:
             # check_key refuses names like "a/../../x" that would escape local_dir.
             rel = check_key(blob.name[len(folder) :])
-            pairs.append((blob, str(local_dir.joinpath(*rel.split("/")))))
+            pairs.append((blob, local_dir.joinpath(*rel.split("/"))))
+        counter = ProgressCounter(progress)
+
+        def download_one(blob: Blob, path: Path) -> None:
+            with open(path, "wb") as handle:
+                blob.download_to_file(_CountingWriter(handle, counter))
+
+        pool = shared_pool(_POOL, _THREADS)
         with _gcs_errors(f"cannot download {self.uri_for(prefix.strip('/'))} to {local_dir}"):
-            for _blob, filename in pairs:
-                Path(filename).parent.mkdir(parents=True, exist_ok=True)
-            transfer_manager.download_many(
-                pairs,
-                worker_type=transfer_manager.THREAD,
-                max_workers=min(_THREADS, len(pairs)),
-                raise_exception=True,
-            )
+            for _blob, path in pairs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            downloads = [pool.submit(download_one, blob, path) for blob, path in pairs]
+            wait(downloads)
+            for download in downloads:
+                download.result()
 
     # -- naming and existence ---------------------------------------------------------------------------------
 
@@ -405,6 +418,66 @@ class GCSStorage(StorageBackend):
             except NotFound:
                 return False
             return True
+
+
+class _HashingReader:
+    """The file an upload reads, hashing each byte the first time the SDK reads it (a retry reads some again)."""
+
+    def __init__(self, handle: BinaryIO, counter: ProgressCounter) -> None:
+        self._handle = handle
+        self._counter = counter
+        self._sha = hashlib.sha256()
+        self._hashed = 0  # bytes [0, _hashed) are in the digest
+
+    def read(self, size: int = -1) -> bytes:
+        """Read like the file, hashing what was not read before."""
+        start = self._handle.tell()
+        data = self._handle.read(size)
+        end = start + len(data)
+        if start <= self._hashed < end:
+            self._sha.update(memoryview(data)[self._hashed - start :])
+            self._counter.add(end - self._hashed)
+            self._hashed = end
+        return data
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move like the file (the SDK rewinds to resend what the service did not get)."""
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        """Return the position in the file."""
+        return self._handle.tell()
+
+    def finish(self, size: int) -> tuple[int, str]:
+        """Return `size` and the sha256 of the first `size` bytes, reading any the upload skipped (none so far)."""
+        if self._hashed < size:
+            self._handle.seek(self._hashed)
+            while self._hashed < size and (block := self._handle.read(min(CHUNK, size - self._hashed))):
+                self._sha.update(block)
+                self._hashed += len(block)
+        return size, self._sha.hexdigest()
+
+
+class _CountingWriter:
+    """The file a download writes, counting bytes for progress."""
+
+    def __init__(self, handle: BinaryIO, counter: ProgressCounter) -> None:
+        self._handle = handle
+        self._counter = counter
+
+    def write(self, data: bytes) -> int:
+        """Write like the file and count the bytes."""
+        written = self._handle.write(data)
+        self._counter.add(len(data))
+        return written
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move like the file (the SDK rewinds to start over on a transcoded object)."""
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        """Return the position in the file."""
+        return self._handle.tell()
 
 
 def _without_span_prefetch(client: Client) -> Client:

@@ -274,3 +274,31 @@ def test_an_empty_artifact_folder_is_invalid_input(registry: ModelRegistry, tmp_
 
     with pytest.raises(InvalidInputError, match="contains no files"):
         registry.register_model(MODEL, tmp_path / "empty", registered_by="alice")
+
+
+def test_progress_of_a_registration_counts_every_artifact_byte(
+    registry: ModelRegistry, make_artifact: Callable[..., Path]
+) -> None:
+    folder = make_artifact(files={"weights.bin": b"w" * 2_000_000, "config.json": b"{}"})
+    reported: list[int] = []
+
+    registry.register_model(MODEL, folder, progress=reported.append)
+
+    assert reported == sorted(reported)
+    assert reported[-1] == 2_000_002
+
+
+def test_artifact_path_reports_download_progress_only_when_it_downloads(
+    registry: ModelRegistry, make_artifact: Callable[..., Path], storage_root: str
+) -> None:
+    registry.register_model(MODEL, make_artifact(files={"weights.bin": b"w" * 300_000}))
+    reported: list[int] = []
+
+    registry.artifact_path(MODEL, "v1", progress=reported.append)
+    registry.artifact_path(MODEL, "v1", progress=reported.append)  # from the download cache: nothing to report
+
+    if storage_root.startswith("gs://"):
+        assert reported == sorted(reported)  # one download: a second one would start again from a small total
+        assert reported[-1] == 300_000
+    else:
+        assert reported == []  # a local registry is verified in place, never copied

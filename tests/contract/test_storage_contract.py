@@ -167,6 +167,26 @@ def test_upload_dir_download_dir_round_trip(storage: StorageBackend, tmp_path: P
     assert downloaded == files
 
 
+def test_upload_and_download_report_a_running_total_that_ends_at_the_size(
+    storage: StorageBackend, tmp_path: Path
+) -> None:
+    source = tmp_path / "model"
+    sizes = {"weights.bin": 3 << 20, "variables/part.bin": 1_500_000, "small.txt": 10, "empty.bin": 0}
+    for rel, size in sizes.items():
+        (source / rel).parent.mkdir(parents=True, exist_ok=True)
+        (source / rel).write_bytes(os.urandom(size))
+    uploaded: list[int] = []
+    downloaded: list[int] = []
+
+    storage.upload_dir(source, "artifacts/m/progress", progress=uploaded.append)
+    storage.download_dir("artifacts/m/progress", tmp_path / "out", progress=downloaded.append)
+
+    for totals in (uploaded, downloaded):
+        assert totals == sorted(totals)
+        assert totals[-1] == sum(sizes.values())
+        assert len(totals) >= 3  # at least one report per non-empty file, not only the end
+
+
 def test_download_dir_of_missing_folder_raises_not_found(storage: StorageBackend, tmp_path: Path) -> None:
     storage.write("other/x", b"x")
     with pytest.raises(NotFoundError):
