@@ -112,7 +112,8 @@ class OursSystem:
         name: "ours_local" or "ours_gcs".
         root: The registry root (a folder, or ``gs://bucket/prefix`` on the emulator).
         emulator_url: The emulator's URL for a gs:// root (requests and bytes are counted on the client's session).
-        settings: reads and read_seconds bound the in-process reads of a round.
+        reads: At most this many calls of each in-process read per round...
+        read_seconds: ...and no more once they took this long.
     """
 
     def __init__(self, name: str, root: str, emulator_url: str | None, reads: int, read_seconds: float) -> None:

@@ -50,8 +50,8 @@ class ScaleSettings:
             each read.
         reads: At most this many calls of each in-process read (warm, fresh) per round...
         read_seconds: ...and no more once they took this long (at least one call).
-        max_grow_minutes: Skip a size (and the larger ones) if growing every system to it would take longer than
-            this, extrapolated from the growth so far (the one-document layout grows quadratically).
+        max_grow_minutes: A system stops before a size if growing it there would take longer than this,
+            extrapolated from its growth so far (on the one-document layout growth is quadratic in the size).
         big_mb: Size of the big registration compared with ``cp -r`` + ``sha256sum`` (0: not measured).
         big_rounds: Alternating rounds of the big registration and its baseline (the fastest of each counts).
         mlflow_python: The interpreter of MLflow's own virtual environment.
