@@ -34,7 +34,7 @@ from benchmarks.scale.operations import (
     WARM,
     read_op,
 )
-from benchmarks.scale.samples import Sample, repeated, timed
+from benchmarks.scale.samples import Sample, frozen_heap, repeated, timed
 from benchmarks.scale.workload import MODEL_NAME, PRODUCTION, version_fields
 
 EXPERIMENT = "bench-scale"
@@ -153,6 +153,10 @@ class Worker:
 
     def round(self, command: dict[str, Any]) -> dict[str, Any]:
         """Register two versions, move the alias to the first, time the in-process reads; answer the samples."""
+        with frozen_heap():
+            return self._round(command)
+
+    def _round(self, command: dict[str, Any]) -> dict[str, Any]:
         samples: dict[str, list[Sample]] = {}
         sample, tiny = timed(lambda: self.register(command["tiny"], command["tiny_index"]))
         samples[REGISTER] = [sample]

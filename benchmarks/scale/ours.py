@@ -27,7 +27,7 @@ from benchmarks.scale.operations import (
     WARM,
     read_op,
 )
-from benchmarks.scale.samples import Sample, Window, repeated, timed, uncounted
+from benchmarks.scale.samples import Sample, Window, frozen_heap, repeated, timed, uncounted
 from benchmarks.scale.workload import APPROVER, MODEL_NAME, OPERATOR, PRODUCTION, REGISTRANT, version_fields
 from benchmarks.settings import REPO_ROOT
 from registry_core import ModelRegistry, ModelStage, RegistryConfig
@@ -167,7 +167,10 @@ class OursSystem:
             folders: What to register.
             label_index: The version number whose label the label reads resolve (auto-increment: "v<number>").
         """
-        label = f"v{label_index}"
+        with frozen_heap():
+            return self._round(folders, f"v{label_index}")
+
+    def _round(self, folders: RoundFolders, label: str) -> dict[str, list[Sample]]:
         samples: dict[str, list[Sample]] = {}
         sample, tiny = timed(lambda: register(self.registry, folders.tiny, folders.tiny_index), self.window)
         samples[REGISTER] = [sample]

@@ -7,6 +7,7 @@ in other processes (and other virtual environments) report them as they are.
 from __future__ import annotations
 
 import contextlib
+import gc
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,22 @@ def _uncounted() -> Iterator[None]:
 def uncounted() -> contextlib.AbstractContextManager[Traffic | None]:
     """A window that counts nothing (local storage, MLflow)."""
     return _uncounted()
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the garbage collector off every object that exists now until the block ends (``gc.freeze``).
+
+    A turn runs in a process that holds other things: our local and GCS registries share the harness process, and
+    each keeps its last parse of the model. Without this, a call that allocates a lot pays for collections that walk
+    all of those too (a fresh reader at 3,000 versions took 225 ms instead of 140), which a CLI process never would.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def timed(call: Callable[[], Any], window: Window = uncounted) -> tuple[Sample, Any]:
