@@ -62,6 +62,13 @@ bench-pipeline: $(STAMP)
 bench: $(STAMP) $(MLFLOW_STAMP)
 	BENCH_MLFLOW_PYTHON=$(MLFLOW_VENV)/bin/python $(PY) -m benchmarks
 
+# `make bench-scale`: one model grown to 100, 200, 1,000 and 10,000 versions, measured at each beside MLflow (issue 12;
+# README "Performance"). BENCH_SCALE_SIZES=100,1000 for a quick run; a system whose growth to the next size would take
+# longer than BENCH_SCALE_MAX_GROW_MINUTES (20) stops there, and the report says so.
+.PHONY: bench-scale
+bench-scale: $(STAMP) $(MLFLOW_STAMP)
+	BENCH_MLFLOW_PYTHON=$(MLFLOW_VENV)/bin/python $(PY) -m benchmarks.scale
+
 # `make image`: the image every pipeline task runs in (Dockerfile), for linux/amd64, with a Docker engine where
 # there is one (PUSH=1 pushes it too; then `docker login` or `gcloud auth configure-docker REGION-docker.pkg.dev`).
 # Without an engine, Cloud Build does the same: gcloud builds submit --config cloudbuild.yaml

@@ -9,4 +9,6 @@ Run ``python -m benchmarks`` (``make bench`` also builds MLflow's own virtual en
 - ``mlflow_system``: the workload on MLflow, run by ``mlflow_worker`` inside MLflow's virtual environment.
 - ``baselines``: copying and hashing the big folder (``cp -r`` + ``sha256sum``; raw blob uploads) and cold starts.
 - ``report``: the printed tables (their column names are what the README's performance section shows).
+- ``scale``: one model grown to thousands of versions, measured at each size (``python -m benchmarks.scale``,
+  ``make bench-scale``); a package of its own.
 """

@@ -113,6 +113,12 @@ def test_readme_says_how_to_reproduce() -> None:
     assert "make bench" in _section()
 
 
+def test_readme_says_how_to_run_the_scale_benchmark() -> None:
+    section = _section()
+    assert "make bench-scale" in section
+    assert "BENCH_SCALE_SIZES" in section
+
+
 def test_table_format_round_trips() -> None:
     rows = [["a", "1.00 ms"], ["longer label", "2 s"]]
     header, parsed = parse_table(format_table(("operation", "time"), rows))
