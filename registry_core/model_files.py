@@ -45,6 +45,7 @@ from registry_core.lifecycle.rollback import replay_trail
 from registry_core.metadata import HistoryEntry, ModelStage, Record
 from registry_core.model_store import ModelStore
 from registry_core.store import ModelRecord, parse_document
+from registry_core.text import one_line, shown
 from registry_core.versioning import version_key
 
 Doc = TypeVar("Doc", bound=Record)
@@ -317,18 +318,11 @@ class _Inspection:
         self.incomplete = True
         return None
 
-    def _exists(self, key: str) -> bool:
-        try:
-            self.store.storage.read(key)
-        except RegistryError:
-            return False
-        return True
-
     def _key(self, build: Callable[[str, str], str], label: str, where: str) -> str | None:
         try:
             return build(self.name, label)
         except InvalidInputError:
-            self._invalid(where, f"{label!r} is not a version label")
+            self._invalid(where, f"{shown(label)} is not a version label")
             self.incomplete = True
             return None
 
@@ -336,7 +330,8 @@ class _Inspection:
         self._problem("invalid_record", key, message)
 
     def _problem(self, kind: str, key: str, message: str) -> None:
-        self.found.problems.append((kind, key, message))
+        # Labels and names in messages come from damaged files: one printable line, bounded, whatever they hold.
+        self.found.problems.append((kind, key, one_line(message)))
 
 
 def _fields(one: Record, other: Record) -> str:

@@ -116,6 +116,22 @@ def test_check_deep_reports_a_modified_artifact(
     assert problems_of(report, "missing_artifacts") == [artifact_key(storage, metadata)]
 
 
+def test_a_version_whose_digest_is_not_its_manifests_is_never_loaded_and_names_no_folder(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata], storage: StorageBackend, tmp_path: Path
+) -> None:
+    register()
+    # The digest names the download cache's folder of a version's artifacts: a damaged one must not lead out of it.
+    storage.write(version_file("v1"), storage.read(version_file("v1")).replace(b'"sha256:', b'"../x/../../y#'))
+
+    fresh = ModelRegistry(RegistryConfig(root=storage.uri))
+    with pytest.raises(CorruptRecordError, match="is not its manifest's"):
+        fresh.artifact_path(MODEL, "v1")
+    report = fresh.check(deep=True)
+
+    assert "v1: its artifact digest does not match its manifest" in [p.message for p in report.problems]
+    assert sorted(path.name for path in tmp_path.iterdir()) in (["artifacts-in"], ["artifacts-in", "registry"])
+
+
 # ------------------------------------------------------------------------------------------- corrupt records
 # A reader reads a model's head, then the version file of the version it resolves, the state file of a version
 # outside the head's working set, the index chunks when it lists, the sealed segments for the whole history. Each is
@@ -192,6 +208,25 @@ def test_gc_keeps_the_artifacts_of_a_model_with_a_corrupt_record(
     assert report.removed == []
     assert registry.storage.list("artifacts/") == stored
     assert len(problems_of(report, "kept_upload")) == GROWN
+
+
+@pytest.mark.timeout(60)
+def test_a_head_that_claims_more_versions_than_there_are_lists_what_there_is(
+    grown: tuple[ModelRegistry, Damage],
+) -> None:
+    registry, damage = grown
+    listed = [m.version for m in registry.list_versions(MODEL)]
+    # Index chunks are read by number up to the head's count: a damaged count must not mean a read per number.
+    damage.edit(HEAD, lambda head: head.update(frozen_upto=10**12, next_ordinal=10**12 + 1))
+
+    fresh = ModelRegistry(RegistryConfig(root=registry.storage.uri))
+    assert [m.version for m in fresh.list_versions(MODEL)] == listed
+    problems = [(p.key, p.message) for p in fresh.check().problems if p.kind == "invalid_record"]
+    assert (
+        index_chunk(0),
+        f"{10**12 - GROWN} version(s) of churn (42nd-{10**12}th registered) are neither in the "
+        f"working set of {HEAD} nor in {index_chunk(0)}",
+    ) in problems
 
 
 def test_a_corrupt_record_does_not_hide_other_models(
