@@ -259,7 +259,9 @@ def _read_models(
             head = store.head(name)
             record = store.full_record(name) if head is None else None  # a model of the old layout
         except ModelNotFoundError:
-            if name in committed:
+            if name in listed:
+                _hold(models, report, name, "unreadable_record", key, f"{key} was listed but then not found")
+            elif name in committed:
                 why = f"{key} is missing, but versions of {name} were committed ({committed[name]} exists)"
                 _hold(models, report, name, "missing_record", key, why)
             continue  # no document: its uploads are leftovers of a first registration that never committed
