@@ -28,6 +28,7 @@ from registry_core import (
     RegistryError,
     RegistryRootNotFoundError,
 )
+from registry_core.metadata import SCHEMA_VERSION
 from registry_core.storage import StorageBackend
 
 
@@ -143,6 +144,7 @@ _GARBAGE: dict[str, Callable[[bytes], bytes]] = {  # how to damage a valid docum
     "truncated": lambda valid: valid[: len(valid) // 2],
     "wrong-schema": lambda valid: json.dumps({"name": MODEL, "versions": 5}).encode(),
     "empty": lambda valid: b"",
+    "newer-schema": lambda valid: json.dumps({**json.loads(valid), "schema_version": SCHEMA_VERSION + 1}).encode(),
 }
 _FILES: dict[str, Callable[[StorageBackend], str]] = {  # the files a reader reads, in the grown model
     "head": lambda storage: HEAD,
