@@ -12,8 +12,9 @@ grows with the number of versions or the length of the history.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from registry_core import html_tables
 from registry_core.metadata import (
@@ -40,13 +41,25 @@ _BRIEF_DESCRIPTION = 200  # characters of a description a listing row keeps
 TRACKED_STAGES = (ModelStage.PRODUCTION, ModelStage.STAGING)  # the stages whose holders history replays
 
 
-class VersionFacts(Record):
+class _Document(Record):
+    """A stored document of this layout, which refuses to be read by a library older than its schema."""
+
+    schema_version: int = SCHEMA_VERSION
+
+    @model_validator(mode="after")
+    def _check_schema(self) -> Self:
+        if self.schema_version > SCHEMA_VERSION:  # read as corrupt: this library would misread or drop fields
+            msg = f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); upgrade it"
+            raise ValueError(msg)
+        return self
+
+
+class VersionFacts(_Document):
     """Everything about a version that is fixed at registration: the content of its version file.
 
     Attributes are those of `ModelMetadata` with the same names.
     """
 
-    schema_version: int = SCHEMA_VERSION
     model_id: str
     model_name: str
     version: str
@@ -137,7 +150,7 @@ class ColdVersion(Record):
     state: VersionState
 
 
-class ModelHead(Record):
+class ModelHead(_Document):
     """A model's head: the one document every change of the model rewrites by compare-and-swap.
 
     Attributes:
@@ -159,7 +172,6 @@ class ModelHead(Record):
         trail_at_tail: The production holders a rollback may return to, just before the tail's first entry.
     """
 
-    schema_version: int = SCHEMA_VERSION
     layout: int = LAYOUT_VERSION
     name: str
     created_at: datetime
@@ -185,17 +197,15 @@ class IndexRow(Record):
     revision: int = 0
 
 
-class IndexChunk(Record):
+class IndexChunk(_Document):
     """Listing rows of up to 1,000 versions (by ordinal) that left the working set."""
 
-    schema_version: int = SCHEMA_VERSION
     rows: dict[str, IndexRow] = Field(default_factory=dict)
 
 
-class HistorySegment(Record):
+class HistorySegment(_Document):
     """Sealed history: consecutive entries and who held production and staging just before the first one."""
 
-    schema_version: int = SCHEMA_VERSION
     seq: int
     entries: tuple[HistoryEntry, ...]
     holders_at_start: dict[ModelStage, tuple[str, ...]] = Field(default_factory=dict)

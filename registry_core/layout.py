@@ -98,6 +98,7 @@ DIGESTS_PREFIX = "digests/"
 STATE_SUFFIX = ".state.json"
 INDEX_CHUNK = 1000  # listing rows per index chunk: listing N versions reads ceil(N / 1000) of them
 _LABEL = re.compile(r"v[0-9]+(?:\.[0-9]+\.[0-9]+)?")
+_CHUNK = re.compile(r"(?P<chunk>[0-9]{6,})\.json")
 _SEGMENT = re.compile(r"(?P<seq>[0-9]{8})-(?P<at>[0-9]{8}T[0-9]{12}Z)\.json")
 _SEGMENT_TIME = "%Y%m%dT%H%M%S%fZ"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -139,6 +140,13 @@ def index_chunk(ordinal: int) -> int:
 def index_key(model: str, chunk: int) -> str:
     """Return the key of an index chunk, ``index/<model>/<chunk, 6 digits>.json``."""
     return f"{INDEX_PREFIX}{validate_name(model)}/{chunk:06d}{DOCUMENT_SUFFIX}"
+
+
+def index_chunk_of(key: str) -> int | None:
+    """Return the number of a listed index chunk key (``index/<model>/<chunk>.json``), or None if it is not one."""
+    _, slash, file = (_under(INDEX_PREFIX, key) or "").partition("/")
+    match = _CHUNK.fullmatch(file) if slash else None
+    return int(match["chunk"]) if match is not None else None
 
 
 def segment_key(model: str, seq: int, first_at: datetime) -> str:

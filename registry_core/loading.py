@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from registry_core import layout
-from registry_core.artifacts import verify_folder
-from registry_core.errors import RegistryError
+from registry_core.artifacts import manifest_digest, verify_folder
+from registry_core.errors import CorruptRecordError, RegistryError
 from registry_core.metadata import ModelMetadata
 from registry_core.storage.base import StorageBackend
 from registry_core.storage.transfer import Progress
 from registry_core.tensorflow_import import import_tensorflow
+from registry_core.text import shown
 
 CACHE_ENV = "MODEL_REGISTRY_CACHE"
 
@@ -43,9 +44,15 @@ def verified_folder(storage: StorageBackend, metadata: ModelMetadata, *, progres
     with the bytes downloaded so far (never when nothing has to be downloaded).
 
     Raises:
-        ArtifactIntegrityError: a file is missing, extra or modified.
+        ArtifactIntegrityError: a file is missing, extra or modified. CorruptRecordError: the version's artifact digest
+            is not that of its manifest.
     """
     what = f"{metadata.model_name} {metadata.version}"
+    if manifest_digest(metadata.artifact_manifest) != metadata.artifact_digest:
+        # The digest names the files approvals were given for, and the download cache's folder: a damaged record's
+        # would count approvals of other artifacts, or lead that folder out of the cache ("../..").
+        msg = f"{what}: its record's artifact digest {shown(metadata.artifact_digest)} is not its manifest's"
+        raise CorruptRecordError(msg)
     key = artifact_key(storage, metadata)
     local = storage.local_path(key)
     if local is None:

@@ -12,13 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from registry_core import layout
 from registry_core.consistency import endpoint_problems, model_problems
 from registry_core.deploy.records import EndpointRecord
-from registry_core.errors import CorruptRecordError, NotFoundError, RegistryError
+from registry_core.documents import VersionFacts
+from registry_core.errors import CorruptRecordError, ModelNotFoundError, NotFoundError, RegistryError
 from registry_core.lifecycle.approvals import ApprovalPolicy
 from registry_core.metadata import utc_now
+from registry_core.model_files import read_model_files
 from registry_core.model_store import ModelStore
 from registry_core.processes import is_running, own_process
 from registry_core.storage.base import StorageBackend
-from registry_core.store import DocumentStore, ModelRecord
+from registry_core.store import DocumentStore, ModelRecord, parse_document
 
 STALE_AFTER = timedelta(hours=24)
 
@@ -74,9 +76,13 @@ class Problem(BaseModel):
 
     Attributes:
         kind: "corrupt_record" (a document that does not parse), "unreadable_record" (one that cannot be read, e.g.
-            a folder where the file should be), "invalid_record" (one that parses but breaks a rule, e.g. two
-            versions labelled v1), "missing_artifacts", "leftover_upload", "kept_upload" (an upload gc may not
-            remove because it cannot prove it unused), "stale_marker" or "temp_file".
+            a folder where the file should be), "missing_record" (a file that a model's head or index needs is
+            missing: a version file, a state file, an index chunk, a history segment, or the head itself),
+            "invalid_record" (one that parses but breaks a rule, e.g. two versions labelled v1, or disagrees with
+            another file of its model), "missing_artifacts", "leftover_upload", "kept_upload" (an upload gc may not
+            remove because it cannot prove it unused), "orphan_version_file" (the version file of a registration
+            that died before its commit), "kept_version_file" (one gc may not remove), "stale_marker" or
+            "temp_file".
         key: Storage key concerned.
         message: What is wrong, in one line.
     """
@@ -120,6 +126,7 @@ class _Models:
     """The model documents as check read them."""
 
     records: dict[str, ModelRecord] = field(default_factory=dict)
+    named: dict[str, set[str]] = field(default_factory=dict)  # model -> the labels it names (not orphans)
     keys: dict[str, str] = field(default_factory=dict)  # model -> the key of its head (or old-layout document)
     held: dict[str, str] = field(default_factory=dict)  # model -> why nothing of it may be removed
     unreadable: set[str] = field(default_factory=set)  # models whose document exists but cannot be read
@@ -147,7 +154,7 @@ def run_check(
     # Version files before markers: a registration creates its version file after its marker and deletes the
     # marker after committing, so a version file listed here is committed, marked, or left by a dead registration.
     version_files = [
-        found for key in storage.list(layout.VERSIONS_PREFIX) if (found := layout.label_of_version_key(key))
+        (*found, key) for key in storage.list(layout.VERSIONS_PREFIX) if (found := layout.label_of_version_key(key))
     ]
     markers: dict[str, tuple[str, bytes]] = {}  # key -> (upload it marks, its bytes)
     for key in storage.list(layout.PENDING_PREFIX):
@@ -159,10 +166,10 @@ def run_check(
         except NotFoundError:
             continue  # that registration finished while we listed
     owners = {layout.owner_of_upload(upload) for upload in [*uploads, *(u for u, _ in markers.values())]}
-    models = _read_models(storage, store, owners, report)
+    models = _read_models(storage, store, owners, version_files, report)
     referenced = _check_versions(storage, models, uploads, report, deep=deep, policy=policy)
     _check_endpoints(storage, models, report)
-    orphans = _orphans(store, models, version_files)
+    orphans = _orphans(store, models, version_files, report)
 
     now = utc_now()
     live_uploads: set[str] = set()
@@ -179,10 +186,9 @@ def run_check(
                 storage.delete_prefix(upload)
             storage.delete(key)
             report.removed.append(key)
-    for (name, label), upload in sorted(orphans.items()):
+    for (name, key), upload in sorted(orphans.items()):
         if upload in live_uploads:
             continue  # a registration in flight: it commits or cleans up after itself
-        key = layout.version_key(name, label)
         why = models.held.get(name)
         if why is not None:
             report.add("kept_version_file", key, f"not removed, it may be in use: {why}")
@@ -208,58 +214,110 @@ def run_check(
     return report
 
 
-def _read_models(storage: StorageBackend, store: ModelStore, owners: set[str], report: CheckReport) -> _Models:
-    """Read every model (head, or old-layout document), and every model that owns uploads or markers.
+def _read_models(
+    storage: StorageBackend,
+    store: ModelStore,
+    owners: set[str],
+    version_files: list[tuple[str, str, bool, str]],
+    report: CheckReport,
+) -> _Models:
+    """Read every model (head, or old-layout document), and every model that owns uploads, markers or files.
 
     A model with uploads but no listed document either never committed its first version (then it has no document
     and its uploads are leftovers) or has a document that is not a readable file: only an absent one is taken as
-    absent.
+    absent, and only if nothing else says a version of it was committed (a state file, an index chunk, a history
+    segment: each is written after a commit).
     """
     models = _Models()
     listed: dict[str, str] = {}  # model -> its document's key
-    folders: dict[str, str] = {}  # model -> a key found under <its document>/: the document is a folder
+    folders: dict[str, tuple[str, str]] = {}  # model -> (its document, a key under it): the document is a folder
     for documents in (layout.MODELS, layout.HEADS):  # a head wins over an old document of the same model
         for key in storage.list(documents.prefix):
             if (name := documents.name_of(key)) is not None:
                 listed[name] = key
             elif (name := documents.folder_name_of(key)) is not None:
-                folders.setdefault(name, key)
-    for name in sorted(listed.keys() | owners | folders.keys()):
+                folders[name] = documents.listed_key(name), key
+    states: dict[str, set[str]] = {}
+    committed: dict[str, str] = {}  # model -> a key that only a committed version leaves
+    for name, label, is_state, key in version_files:
+        if is_state:
+            states.setdefault(name, set()).add(label)
+            committed.setdefault(name, key)
+    for prefix in (layout.INDEX_PREFIX, layout.HISTORY_PREFIX):
+        for key in storage.list(prefix):
+            owner, slash, _ = key.removeprefix(prefix).partition("/")
+            if slash:
+                committed.setdefault(owner, key)
+    for name in sorted(listed.keys() | owners | folders.keys() | committed.keys()):
         key = listed.get(name) or layout.HEADS.listed_key(name)
         models.keys[name] = key
         if name in folders:
-            why = f"the document of {name} is a folder, not a file (it holds {folders[name]})"
-            models.held[name], models.unreadable = why, models.unreadable | {name}
-            report.add("unreadable_record", key, why)
+            document, inside = folders[name]
+            _hold(models, report, name, "unreadable_record", document, f"{document} is a folder, not a file ({inside})")
             continue
         try:
-            record = store.full_record(name)
+            head = store.head(name)
+            record = store.full_record(name) if head is None else None  # a model of the old layout
+        except ModelNotFoundError:
+            if name in listed:
+                _hold(models, report, name, "unreadable_record", key, f"{key} was listed but then not found")
+            elif name in committed:
+                why = f"{key} is missing, but versions of {name} were committed ({committed[name]} exists)"
+                _hold(models, report, name, "missing_record", key, why)
+            continue  # no document: its uploads are leftovers of a first registration that never committed
         except CorruptRecordError as exc:
-            why, kind = str(exc), "corrupt_record"
-        except RegistryError as exc:  # not a valid name, not a file, permission denied, no such model...
-            if name not in listed and not store.exists(name):
-                continue  # no document: its uploads are leftovers of a first registration that never committed
-            why, kind = f"{key} cannot be read: {exc}", "unreadable_record"
-        else:
-            models.records[name] = record
+            _hold(models, report, name, "corrupt_record", key, str(exc))
             continue
-        models.held[name], models.unreadable = why, models.unreadable | {name}
-        report.add(kind, key, why)
+        except RegistryError as exc:  # not a valid name, not a file, permission denied...
+            _hold(models, report, name, "unreadable_record", key, f"{key} cannot be read: {exc}")
+            continue
+        if head is not None:  # the per-version layout: every file of the model, each on its own
+            found = read_model_files(store, name, head, states.get(name, set()))
+            for kind, at, message in found.problems:
+                report.add(kind, at, message)
+            if found.problems:
+                more = f" (and {len(found.problems) - 1} more)" if len(found.problems) > 1 else ""
+                models.held[name] = f"{found.problems[0][2]}{more}"
+            models.named[name] = found.named
+            record = found.record
+        if record is None:
+            models.unreadable.add(name)
+            continue
+        models.records[name] = record
+        models.named.setdefault(name, {m.version for m in record.versions})
     return models
 
 
+def _hold(models: _Models, report: CheckReport, name: str, kind: str, key: str, why: str) -> None:
+    """Report that the document of `name` cannot be read, and keep everything of the model."""
+    models.held[name] = why
+    models.unreadable.add(name)
+    report.add(kind, key, why)
+
+
 def _orphans(
-    store: ModelStore, models: _Models, version_files: list[tuple[str, str, bool]]
+    store: ModelStore, models: _Models, version_files: list[tuple[str, str, bool, str]], report: CheckReport
 ) -> dict[tuple[str, str], str]:
-    """Version files that no committed version of a readable model is (model, label) -> the upload they name."""
+    """Version files that no model names: (model, key) -> the upload they name ("" if they name none here).
+
+    An orphan that cannot be read is reported and never removed: nothing ties it to a registration that died.
+    """
+    locations = layout.RootRelativeLocations(store.storage.uri)
     orphans: dict[tuple[str, str], str] = {}
-    for name, label, is_state in version_files:
-        record = models.records.get(name)
-        if is_state or (record is not None and any(m.version == label for m in record.versions)):
+    for name, label, is_state, key in version_files:
+        if is_state or label in models.named.get(name, set()):
             continue
-        facts = store.version_facts(name, label)
-        upload = layout.RootRelativeLocations(store.storage.uri).key(facts.artifact_uri) if facts else None
-        orphans[(name, label)] = upload or ""
+        try:
+            facts = parse_document(VersionFacts, store.storage.read(key), key, store.context)
+        except NotFoundError:
+            continue  # removed meanwhile, by the registration that wrote it
+        except CorruptRecordError as exc:
+            report.add("corrupt_record", key, str(exc))
+            continue
+        except RegistryError as exc:
+            report.add("unreadable_record", key, f"{key} cannot be read: {exc}")
+            continue
+        orphans[(name, key)] = locations.key(facts.artifact_uri) or ""
     return orphans
 
 
@@ -302,7 +360,7 @@ def _check_versions(
                 except RegistryError as exc:
                     report.add("missing_artifacts", folder, str(exc))
         if problems:
-            models.held[name] = f"{key} breaks {len(problems)} rule(s) (see its invalid_record problems)"
+            models.held.setdefault(name, f"{key} breaks {len(problems)} rule(s) (see its invalid_record problems)")
     return referenced
 
 

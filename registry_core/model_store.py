@@ -180,7 +180,7 @@ class ModelStore:
         if head is None:
             return list(self._legacy(name).history)
         entries: list[HistoryEntry] = []
-        for key in self._segment_keys(name):
+        for key in self._segment_keys(name, head):
             entries.extend(self._segment(key).entries)
         return entries + list(head.tail)
 
@@ -611,22 +611,33 @@ class ModelStore:
             msg = f"{key} exists with other content than this write would give it"
             raise CorruptRecordError(msg)
 
-    def _segment_keys(self, name: str) -> list[str]:
+    def _segment_keys(self, name: str, head: ModelHead) -> list[str]:
+        """The sealed segments the head counts (a later one was sealed by a write whose head never landed)."""
         listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]
-        return [key for found, key in sorted((f, k) for f, k in listed if f is not None)]
+        return [key for found, key in sorted((f, k) for f, k in listed if f is not None and f[0] < head.segments)]
 
     def _segment(self, key: str) -> HistorySegment:
         return self._parse(HistorySegment, self.storage.read(key), key)
 
     def _index_chunks(self, name: str, head: ModelHead) -> Iterable[IndexChunk]:
-        if head.frozen_upto == 0:
+        if head.frozen_upto <= 0:
             return
-        for chunk in range(layout.index_chunk(head.frozen_upto) + 1):
+        last = layout.index_chunk(head.frozen_upto)
+        for chunk in range(last + 1):  # by number: a listing would cost a request more
             key = layout.index_key(name, chunk)
             try:
                 yield self._parse(IndexChunk, self.storage.read(key), key)
             except NotFoundError:
-                continue
+                # A chunk whose versions all stayed in the working set, or a damaged head claiming more versions
+                # than there are: go on with the chunks that exist, so a wrong count never costs a read per number.
+                listed = (layout.index_chunk_of(k) for k in self.storage.list(f"{layout.INDEX_PREFIX}{name}/"))
+                for later in sorted(n for n in listed if n is not None and chunk < n <= last):
+                    key = layout.index_key(name, later)
+                    try:
+                        yield self._parse(IndexChunk, self.storage.read(key), key)
+                    except NotFoundError:
+                        continue
+                return
 
     def _latest_in(self, name: str, head: ModelHead, stage: ModelStage) -> str | None:
         """The highest label in `stage`: among the working set, unless a version outside it could be higher."""

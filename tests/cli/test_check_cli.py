@@ -23,22 +23,27 @@ def test_check_gc_keeps_the_uploads_of_a_model_with_two_v1_and_says_so(tmp_path:
     (tmp_path / "model" / "weights").write_text("w")
     for _ in range(2):
         assert run(tmp_path, "register", "churn", str(tmp_path / "model")).returncode == 0
-    document = tmp_path / "registry" / "models" / "churn.json"
-    record = json.loads(document.read_text())
-    record["versions"][1]["version"] = "v1"
-    record["history"] = [e for e in record["history"] if e["version"] != "v2"]
-    document.write_text(json.dumps(record))
-    leftover = tmp_path / "registry" / "artifacts" / "churn" / "20240101T000000-0123456789ab"
+    root = tmp_path / "registry"
+    version_file = root / "versions" / "churn" / "v2.json"  # a version file that says it is another version
+    facts = json.loads(version_file.read_text())
+    facts["version"] = "v1"
+    version_file.write_text(json.dumps(facts))
+    head_file = root / "heads" / "churn.json"
+    head = json.loads(head_file.read_text())
+    head["tail"] = [e for e in head["tail"] if e["version"] != "v2"]
+    head_file.write_text(json.dumps(head))
+    leftover = root / "artifacts" / "churn" / "20240101T000000-0123456789ab"
     leftover.mkdir()
-    (leftover / "weights").write_text("half an upload")  # unreferenced, but the document cannot be trusted
-    uploads = sorted((tmp_path / "registry" / "artifacts" / "churn").iterdir())
+    (leftover / "weights").write_text("half an upload")  # unreferenced, but the model cannot be trusted
+    uploads = sorted((root / "artifacts" / "churn").iterdir())
 
     checked = run(tmp_path, "check", "--gc")
 
     assert checked.returncode == 1, checked.stderr
     lines = checked.stdout.splitlines()
-    assert "invalid_record: models/churn.json: version 'v1' appears 2 times" in lines
+    assert "invalid_record: heads/churn.json: version 'v1' appears 2 times" in lines
+    assert "invalid_record: versions/churn/v2.json: it is the version file of v2, but says version v1" in lines
     kept = "kept_upload: artifacts/churn/20240101T000000-0123456789ab: not removed, it may be in use"
     assert any(line.startswith(kept) for line in lines)
     assert lines[-1] == "problems found"
-    assert sorted((tmp_path / "registry" / "artifacts" / "churn").iterdir()) == uploads
+    assert sorted((root / "artifacts" / "churn").iterdir()) == uploads

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from registry_support import MODEL, REGISTRANT
+from stored_support import Damage, damaged, grow
 
 from registry_core import (
     ModelMetadata,
     ModelRegistry,
     RegistryConfig,
 )
+from registry_core.storage import open_storage
 
 
 @pytest.fixture(autouse=True)
@@ -68,3 +70,22 @@ def register(registry: ModelRegistry, make_artifact: Callable[..., Path]) -> Cal
     return reg
 
 
+@pytest.fixture(scope="module", params=["local", "gcs"])
+def grown_root(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A registry root on each backend, shared by a module's tests, holding a grown model (`stored_support.grow`)."""
+    if request.param == "local":
+        root = str(tmp_path_factory.mktemp("grown") / "registry")
+    else:
+        root = f"gs://{request.getfixturevalue('gcs_emulator').create_bucket()}/registry"
+    grow(ModelRegistry(RegistryConfig(root=root)), tmp_path_factory.mktemp("grown-exports"))
+    return root
+
+
+@pytest.fixture
+def grown(grown_root: str) -> Iterator[tuple[ModelRegistry, Damage]]:
+    """A fresh reader of the grown model, and hand damage to it that is undone after the test."""
+    storage = open_storage(grown_root)
+    before = storage.list("")
+    with damaged(storage) as damage:
+        yield ModelRegistry(RegistryConfig(root=grown_root)), damage
+    assert storage.list("") == before, "a test removed or left files in the shared registry"

@@ -1,6 +1,7 @@
 """Integrity: verified artifacts, corrupt records and missing roots give typed errors, never wrong data.
 
-Every test runs on the local backend and on GCS (the `storage_root` fixture); fixtures in conftest.py.
+Every test runs on the local backend and on GCS (the `storage_root` and `grown_root` fixtures); fixtures in
+conftest.py.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from typing import Any
 
 import pytest
 from registry_support import (
-    DOC,
     MODEL,
     artifact_key,
     problems_of,
 )
+from stored_support import COLD, GROWN, HEAD, Damage, index_chunk, segment, state_file, version_file
 
 from registry_core import (
     ArtifactIntegrityError,
@@ -27,6 +28,7 @@ from registry_core import (
     RegistryError,
     RegistryRootNotFoundError,
 )
+from registry_core.metadata import SCHEMA_VERSION
 from registry_core.storage import StorageBackend
 
 
@@ -115,55 +117,118 @@ def test_check_deep_reports_a_modified_artifact(
     assert problems_of(report, "missing_artifacts") == [artifact_key(storage, metadata)]
 
 
-# ------------------------------------------------------------------------------------------- corrupt records
+def test_a_version_whose_digest_is_not_its_manifests_is_never_loaded_and_names_no_folder(
+    registry: ModelRegistry, register: Callable[..., ModelMetadata], storage: StorageBackend, tmp_path: Path
+) -> None:
+    register()
+    # The digest names the download cache's folder of a version's artifacts: a damaged one must not lead out of it.
+    storage.write(version_file("v1"), storage.read(version_file("v1")).replace(b'"sha256:', b'"../x/../../y#'))
 
-_GARBAGE: dict[str, Callable[[bytes], bytes]] = {  # how to damage a valid model document
+    fresh = ModelRegistry(RegistryConfig(root=storage.uri))
+    with pytest.raises(CorruptRecordError, match="is not its manifest's"):
+        fresh.artifact_path(MODEL, "v1")
+    report = fresh.check(deep=True)
+
+    assert "v1: its artifact digest does not match its manifest" in [p.message for p in report.problems]
+    assert sorted(path.name for path in tmp_path.iterdir()) in (["artifacts-in"], ["artifacts-in", "registry"])
+
+
+# ------------------------------------------------------------------------------------------- corrupt records
+# A reader reads a model's head, then the version file of the version it resolves, the state file of a version
+# outside the head's working set, the index chunks when it lists, the sealed segments for the whole history. Each is
+# damaged in a grown model (see stored_support.grow), and read by a new reader, as a CLI call or a pipeline step is
+# (a reader keeps the version files it read: they are written once).
+
+_GARBAGE: dict[str, Callable[[bytes], bytes]] = {  # how to damage a valid document
     "garbage": lambda valid: b"\x00\xff not json at all",
     "truncated": lambda valid: valid[: len(valid) // 2],
     "wrong-schema": lambda valid: json.dumps({"name": MODEL, "versions": 5}).encode(),
     "empty": lambda valid: b"",
+    "newer-schema": lambda valid: json.dumps({**json.loads(valid), "schema_version": SCHEMA_VERSION + 1}).encode(),
+}
+_FILES: dict[str, Callable[[StorageBackend], str]] = {  # the files a reader reads, in the grown model
+    "head": lambda storage: HEAD,
+    "version file": lambda storage: version_file(f"v{GROWN}"),  # of the latest version
+    "state file": lambda storage: state_file(COLD),
+    "index chunk": lambda storage: index_chunk(0),
+    "segment": lambda storage: segment(storage, 0),
+}
+_READS: dict[str, list[str]] = {  # the read paths that use each file
+    "head": ["list_versions", "get_model_metadata", "history"],
+    "version file": ["get_model_metadata"],
+    "state file": ["get_model_metadata of a version outside the working set"],
+    "index chunk": ["list_versions"],
+    "segment": ["history"],
+}
+_READERS: dict[str, Callable[[ModelRegistry], Any]] = {
+    "list_versions": lambda registry: registry.list_versions(MODEL),
+    "get_model_metadata": lambda registry: registry.get_model_metadata(MODEL),
+    "get_model_metadata of a version outside the working set": lambda registry: registry.get_model_metadata(
+        MODEL, COLD
+    ),
+    "history": lambda registry: registry.history(MODEL),
 }
 
 
 @pytest.mark.parametrize("corruption", list(_GARBAGE))
-@pytest.mark.parametrize("reader", ["list_versions", "get_model_metadata", "history"])
-def test_a_corrupt_model_record_raises_corrupt_record_error(
-    registry: ModelRegistry,
-    register: Callable[..., ModelMetadata],
-    storage: StorageBackend,
-    corruption: str,
-    reader: str,
+@pytest.mark.parametrize(("file", "reader"), [(file, reader) for file, readers in _READS.items() for reader in readers])
+def test_a_corrupt_record_raises_corrupt_record_error_on_the_reads_that_use_it(
+    grown: tuple[ModelRegistry, Damage], file: str, reader: str, corruption: str
 ) -> None:
-    register()
-    storage.write(DOC, _GARBAGE[corruption](storage.read(DOC)))
+    registry, damage = grown
+    key = _FILES[file](registry.storage)
+    _READERS[reader](registry)  # it reads well before
+    damage.write(key, _GARBAGE[corruption](registry.storage.read(key)))
 
-    with pytest.raises(CorruptRecordError, match=DOC):
-        getattr(registry, reader)(MODEL)
+    with pytest.raises(CorruptRecordError, match=key):
+        _READERS[reader](ModelRegistry(RegistryConfig(root=registry.storage.uri)))
 
 
 @pytest.mark.parametrize("corruption", list(_GARBAGE))
-def test_check_reports_a_corrupt_model_record(
-    registry: ModelRegistry, register: Callable[..., ModelMetadata], storage: StorageBackend, corruption: str
-) -> None:
-    register()
-    storage.write(DOC, _GARBAGE[corruption](storage.read(DOC)))
+@pytest.mark.parametrize("file", list(_FILES))
+def test_check_reports_a_corrupt_record(grown: tuple[ModelRegistry, Damage], file: str, corruption: str) -> None:
+    registry, damage = grown
+    key = _FILES[file](registry.storage)
+    damage.write(key, _GARBAGE[corruption](registry.storage.read(key)))
 
     report = registry.check()
 
-    assert problems_of(report, "corrupt_record") == [DOC]
+    assert problems_of(report, "corrupt_record") == [key]
     assert not report.ok
 
 
-def test_gc_keeps_the_artifacts_of_a_model_whose_record_is_corrupt(
-    registry: ModelRegistry, register: Callable[..., ModelMetadata], storage: StorageBackend
+@pytest.mark.parametrize("file", list(_FILES))
+def test_gc_keeps_the_artifacts_of_a_model_with_a_corrupt_record(
+    grown: tuple[ModelRegistry, Damage], file: str
 ) -> None:
-    metadata = register()
-    storage.write(DOC, b"{")
+    registry, damage = grown
+    damage.write(_FILES[file](registry.storage), b"{")
+    stored = registry.storage.list("artifacts/")
 
     report = registry.check(gc=True)
 
     assert report.removed == []
-    assert storage.list(artifact_key(storage, metadata))
+    assert registry.storage.list("artifacts/") == stored
+    assert len(problems_of(report, "kept_upload")) == GROWN
+
+
+@pytest.mark.timeout(60)
+def test_a_head_that_claims_more_versions_than_there_are_lists_what_there_is(
+    grown: tuple[ModelRegistry, Damage],
+) -> None:
+    registry, damage = grown
+    listed = [m.version for m in registry.list_versions(MODEL)]
+    # Index chunks are read by number up to the head's count: a damaged count must not mean a read per number.
+    damage.edit(HEAD, lambda head: head.update(frozen_upto=10**12, next_ordinal=10**12 + 1))
+
+    fresh = ModelRegistry(RegistryConfig(root=registry.storage.uri))
+    assert [m.version for m in fresh.list_versions(MODEL)] == listed
+    problems = [(p.key, p.message) for p in fresh.check().problems if p.kind == "invalid_record"]
+    assert (
+        index_chunk(0),
+        f"{10**12 - GROWN} version(s) of churn (42nd-{10**12}th registered) are neither in the "
+        f"working set of {HEAD} nor in {index_chunk(0)}",
+    ) in problems
 
 
 def test_a_corrupt_record_does_not_hide_other_models(
@@ -171,7 +236,7 @@ def test_a_corrupt_record_does_not_hide_other_models(
 ) -> None:
     register()
     register("other")
-    storage.write(DOC, b"garbage")
+    storage.write(HEAD, b"garbage")
 
     assert registry.list_models() == ["churn", "other"]
     assert registry.get_model_metadata("other").version == "v1"

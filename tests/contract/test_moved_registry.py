@@ -1,5 +1,8 @@
 """A registry copied or moved to another folder or bucket keeps working: documents keep artifact locations relative.
 
+Every document that names artifacts keeps them relative to the root: version files, the briefs in heads, index rows
+and state files.
+
 Runs on both backends: the local copy is `shutil.copytree` (what `cp -r` does), the GCS copy is every object read and
 written again under another bucket (what `gcloud storage cp -r` does).
 """
@@ -11,11 +14,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from stored_support import COLD, HEAD, LEGACY, MODEL, Damage, index_chunk, state_file, to_legacy, version_file
 
 from registry_core import ModelRegistry, ModelStage, RegistryConfig
 from registry_core.storage import open_storage
-
-MODEL = "churn"
 
 
 @pytest.fixture(autouse=True)
@@ -66,28 +68,43 @@ def test_a_copied_registry_reads_verifies_and_grows_in_its_new_place(
     assert v2.artifact_uri.startswith(moved.storage.uri + "/")
 
 
-def test_documents_keep_artifact_locations_relative_to_the_root(storage_root: str, tmp_path: Path) -> None:
-    registry = ModelRegistry(RegistryConfig(root=storage_root))
-    v1 = registry.register_model(MODEL, artifact(tmp_path, "one"))
-    stored = json.loads(registry.storage.read(f"models/{MODEL}.json"))
-    key = stored["versions"][0]["artifact_uri"]
-    assert key == v1.artifact_uri.removeprefix(registry.storage.uri + "/")
-    assert key.startswith("artifacts/churn/")
-    assert "://" not in json.dumps(stored)
+def test_stored_documents_keep_artifact_locations_relative_to_the_root(grown: tuple[ModelRegistry, Damage]) -> None:
+    # The grown model has every kind of document: a head, version files, state files, an index chunk, a segment.
+    registry, _ = grown
+    storage = registry.storage
+    documents = [key for key in storage.list("") if not key.startswith("artifacts/")]
+    assert {key.split("/")[0] for key in documents} == {"heads", "versions", "index", "history"}
+    assert all("://" not in storage.read(key).decode() for key in documents)
+    hot, cold = (
+        registry.get_model_metadata(MODEL, label).artifact_uri.removeprefix(f"{storage.uri}/") for label in ("v1", COLD)
+    )
+    assert hot.startswith("artifacts/churn/")
+    assert cold.startswith("artifacts/churn/")
+    assert json.loads(storage.read(version_file("v1")))["artifact_uri"] == hot
+    assert json.loads(storage.read(HEAD))["hot"]["v1"]["brief"]["artifact_uri"] == hot
+    assert json.loads(storage.read(version_file(COLD)))["artifact_uri"] == cold
+    assert json.loads(storage.read(index_chunk(0)))["rows"][COLD]["brief"]["artifact_uri"] == cold
+    assert json.loads(storage.read(state_file(COLD)))["brief"]["artifact_uri"] == cold
 
 
+@pytest.mark.parametrize("document", ["legacy document", "version file"])
 def test_a_document_with_absolute_locations_of_another_root_resolves_under_this_one(
-    storage_root: str, tmp_path: Path
+    storage_root: str, tmp_path: Path, document: str
 ) -> None:
     """Documents written before locations became relative hold absolute URIs, e.g. of where the registry was."""
     registry = ModelRegistry(RegistryConfig(root=storage_root))
     registry.register_model(MODEL, artifact(tmp_path, "one"))
-    key = f"models/{MODEL}.json"
-    document = json.loads(registry.storage.read(key))
-    relative = document["versions"][0]["artifact_uri"]
-    document["versions"][0]["artifact_uri"] = f"gs://the-old-bucket/some/prefix/{relative}"
-    registry.storage.write(key, json.dumps(document).encode())
+    if document == "legacy document":  # a model of the one-document layout, as releases of that time wrote it
+        to_legacy(registry)
+        key, where = LEGACY, lambda stored: stored["versions"][0]
+    else:
+        key, where = version_file("v1"), lambda stored: stored
+    stored = json.loads(registry.storage.read(key))
+    relative = where(stored)["artifact_uri"]
+    where(stored)["artifact_uri"] = f"gs://the-old-bucket/some/prefix/{relative}"
+    registry.storage.write(key, json.dumps(stored).encode())
 
     fresh = ModelRegistry(RegistryConfig(root=storage_root))
     assert fresh.get_model_metadata(MODEL).artifact_uri == f"{fresh.storage.uri}/{relative}"
     assert (fresh.artifact_path(MODEL, "v1") / "model.json").is_file()
+    assert fresh.check(deep=True).problems == []

@@ -74,7 +74,8 @@ def test_an_explicit_version_that_is_taken_raises_version_conflict_and_leaves_no
     with pytest.raises(VersionConflictError, match="v1"):
         register(version="v1")
 
-    assert [m.model_id for m in registry.list_versions(MODEL)] == [first.model_id]
+    assert [m.version for m in registry.list_versions(MODEL)] == ["v1"]
+    assert registry.get_model_metadata(MODEL, "v1").model_id == first.model_id
     report = registry.check()
     assert report.ok, report.problems
     assert storage.list("pending/") == []

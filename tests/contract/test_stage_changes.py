@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from registry_support import (
     APPROVER,
-    DOC,
     MODEL,
     OPERATOR,
     REGISTRANT,
@@ -33,6 +32,7 @@ from registry_core import (
     ModelStage,
     RegistryConfig,
 )
+from registry_core.layout import HEADS
 from registry_core.storage import StorageBackend
 
 _PAIRS = [(a, b) for a in ModelStage for b in ModelStage]
@@ -165,9 +165,9 @@ def test_an_approval_for_another_artifact_digest_does_not_allow_production(
     drive(registry, "v1", S.STAGING)
     registry.approve(MODEL, "v1", S.PRODUCTION, APPROVER)
     # An approval whose digest is not the version's (e.g. copied over from another version) must not count.
-    document = json.loads(storage.read(DOC))
-    document["versions"][0]["approvals"][0]["artifact_digest"] = "sha256:" + "0" * 64
-    storage.write(DOC, json.dumps(document).encode())
+    head = json.loads(storage.read(HEADS.key(MODEL)))
+    head["hot"]["v1"]["state"]["approvals"][0]["artifact_digest"] = "sha256:" + "0" * 64
+    storage.write(HEADS.key(MODEL), json.dumps(head).encode())
 
     with pytest.raises(ApprovalRequiredError):
         registry.promote_model(MODEL, "v1", S.PRODUCTION, actor=OPERATOR)
@@ -221,7 +221,7 @@ def test_promoting_to_production_archives_the_previous_holder_in_the_same_write(
     registry.promote_model(MODEL, "v2", S.PRODUCTION, approved_by=APPROVER, reason="better auc", actor=OPERATOR)
 
     assert stages_of(registry) == {"v1": S.ARCHIVED, "v2": S.PRODUCTION}
-    v1, v2 = registry.list_versions(MODEL)
+    v1, v2 = (registry.get_model_metadata(MODEL, label) for label in ("v1", "v2"))
     archived, promoted = v1.stage_history[-1], v2.stage_history[-1]
     assert (archived.from_stage, archived.to_stage, archived.cause) == (S.PRODUCTION, S.ARCHIVED, "superseded")
     assert "v2" in archived.reason

@@ -3,9 +3,9 @@
 * The public API: 1,000 examples, each calling every entry point with junk (and with junk next to valid names,
   so that the checks behind the first one are reached too).
 * The CLI: 1,000 generated argument lists, each led by a subcommand.
-* Corrupt records: garbage, truncations, byte flips and structural mutations of a valid model document
-  (models/<name>.json) and endpoint record (endpoints/<name>.json), read back through every read path:
-  1,000 examples each on the local backend, 200 each in the bucket.
+* Corrupt records: garbage, truncations, byte flips and structural mutations of a valid model (its head
+  heads/<name>.json or a version file versions/<name>/<label>.json) and endpoint record (endpoints/<name>.json), read
+  back through every read path: 1,000 examples each on the local backend, 200 each in the bucket.
 
 The registry and its files are made once per test function, not per example; the 1,000-example runs use the
 local backend (the GCS emulator costs a request per read, and the contract tests cover both backends).
@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from registry_core import ModelRegistry, ModelStage, RegistryConfig, RegistryError
 from registry_core.cli import main
 from registry_core.deploy.records import DeployedModel, EndpointEvent, EndpointRecord
-from registry_core.layout import ENDPOINTS, MODELS
+from registry_core.layout import ENDPOINTS, HEADS, version_key
 from registry_core.loading import CACHE_ENV
 
 pytestmark = pytest.mark.timeout(600)
@@ -135,7 +135,7 @@ def _populate(registry: ModelRegistry, folder: Path) -> None:
     registry.promote_model("good", "v2", ModelStage.VALIDATION, actor="trainer")
     registry.promote_model("good", "v2", ModelStage.STAGING, actor="trainer")
     registry.request_promotion("good", "v2", ModelStage.PRODUCTION, requested_by="operator")
-    versions = registry.list_versions("good")
+    versions = [registry.get_model_metadata("good", label) for label in ("v1", "v2")]
     now = datetime.now(UTC)
     deployments = tuple(
         DeployedModel(
@@ -399,7 +399,10 @@ def _read_corrupt(
     assert set(registry.storage.list("")) == stored
 
 
-RECORDS = {"model": MODELS.key("good"), "endpoint": ENDPOINTS.key("ep")}
+RECORDS = {  # the files of each record; an example damages one of them
+    "model": (HEADS.key("good"), version_key("good", "v2")),  # what every read of a model reads: head, version file
+    "endpoint": (ENDPOINTS.key("ep"),),
+}
 
 
 @pytest.mark.parametrize("record", sorted(RECORDS))
@@ -414,8 +417,8 @@ def test_1000_corrupt_records_on_disk_give_typed_errors_only(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("MODEL_REGISTRY_ROOT", str(sandbox / "registry"))
-    key = RECORDS[record]
-    valid = _valid(local_registry, key)
+    key = data.draw(st.sampled_from(RECORDS[record]), label="file")
+    valid = _only_damaged(local_registry, RECORDS[record], key)
     raw = data.draw(corruptions(valid), label="record")
     argv = data.draw(st.tuples(st.sampled_from([[], ["--json"]]), st.sampled_from(CLI_READS)), label="cli")
     _read_corrupt(local_registry, sandbox, key, raw, capsys, [*argv[0], *argv[1]])
@@ -427,8 +430,8 @@ def test_1000_corrupt_records_on_disk_give_typed_errors_only(
 def test_200_corrupt_records_in_the_bucket_give_typed_errors_only(
     bucket_registry: ModelRegistry, sandbox: Path, record: str, data: st.DataObject
 ) -> None:
-    key = RECORDS[record]
-    valid = _valid(bucket_registry, key)
+    key = data.draw(st.sampled_from(RECORDS[record]), label="file")
+    valid = _only_damaged(bucket_registry, RECORDS[record], key)
     raw = data.draw(corruptions(valid), label="record")
     _read_corrupt(bucket_registry, sandbox, key, raw)
 
@@ -442,6 +445,15 @@ def _valid(registry: ModelRegistry, key: str) -> bytes:
     if cache_key not in _VALID:
         _VALID[cache_key] = registry.storage.read(key)
     return _VALID[cache_key]
+
+
+def _only_damaged(registry: ModelRegistry, keys: tuple[str, ...], key: str) -> bytes:
+    """Return the valid bytes of `key`, after restoring the other files of its record (an earlier example's damage)."""
+    valid = {other: _valid(registry, other) for other in keys}
+    for other in keys:
+        if other != key and registry.storage.read(other) != valid[other]:
+            registry.storage.write(other, valid[other])
+    return valid[key]
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """The fast paths behind the benchmark numbers keep behaviour: parse reuse, marker writes, the own process's start.
 
-- The document store reuses a parse only for identical bytes, so readers never see stale state (both backends).
+- The model store reuses its parse of a head only for identical bytes, so readers never see stale state (both
+  backends).
 - Pending markers are written without fsync (``durable=False``) but still atomically and visibly.
 - The process's own start time is read from /proc once.
 """
@@ -13,10 +14,11 @@ from pathlib import Path
 import pytest
 
 from registry_core import ModelRegistry, ModelStage, RegistryConfig, processes
+from registry_core.documents import ModelHead
 from registry_core.errors import CorruptRecordError
-from registry_core.layout import MODELS
+from registry_core.layout import HEADS
+from registry_core.model_store import ModelStore
 from registry_core.storage import LocalStorage, StorageBackend
-from registry_core.store import MetadataStore, ModelRecord, parse_document
 
 MODEL = "cached"
 
@@ -31,24 +33,16 @@ def _register(registry: ModelRegistry, tmp_path: Path, index: int) -> str:
     return registry.register_model(MODEL, artifact, registered_by="trainer").version
 
 
-def test_unchanged_bytes_are_parsed_once(
-    storage: StorageBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_unchanged_bytes_are_parsed_once(storage: StorageBackend, tmp_path: Path) -> None:
     registry = _registry(storage)
     _register(registry, tmp_path, 1)
-    reader = MetadataStore(storage)
-    parses: list[str] = []
-
-    def counting(
-        record_type: type[ModelRecord], data: bytes, key: str, context: dict[str, object] | None = None
-    ) -> ModelRecord:
-        parses.append(key)
-        return parse_document(record_type, data, key, context)
-
-    monkeypatch.setattr("registry_core.store.parse_document", counting)
-    first, second = reader.load(MODEL), reader.load(MODEL)
-    assert second is first
-    assert parses == [MODELS.key(MODEL)]
+    reader = ModelStore(storage)
+    first, second = reader.head(MODEL), reader.head(MODEL)
+    assert first is not None
+    assert second is first  # the same object: the second read's bytes were not parsed again
+    fresh = ModelStore(storage).head(MODEL)
+    assert fresh == first
+    assert fresh is not first
 
 
 def test_a_change_by_another_writer_is_seen(storage: StorageBackend, tmp_path: Path) -> None:
@@ -64,27 +58,30 @@ def test_a_change_by_another_writer_is_seen(storage: StorageBackend, tmp_path: P
 def test_same_size_change_is_seen(storage: StorageBackend, tmp_path: Path) -> None:
     registry = _registry(storage)
     _register(registry, tmp_path, 1)
-    store = MetadataStore(storage)
-    before = store.load(MODEL)
-    data = storage.read(MODELS.key(MODEL))
+    store = ModelStore(storage)
+    before = store.head(MODEL)
+    data = storage.read(HEADS.key(MODEL))
     changed = data.replace(b'"trainer"', b'"trainex"')
     assert len(changed) == len(data)
     assert changed != data
-    storage.write(MODELS.key(MODEL), changed)
-    assert store.load(MODEL).versions[0].registered_by == "trainex"
-    assert before.versions[0].registered_by == "trainer"
+    storage.write(HEADS.key(MODEL), changed)
+    after = store.head(MODEL)
+    assert after is not None
+    assert before is not None
+    assert after.hot["v1"].brief.registered_by == "trainex"
+    assert before.hot["v1"].brief.registered_by == "trainer"
 
 
 def test_corruption_after_a_good_read_is_reported(storage: StorageBackend, tmp_path: Path) -> None:
     registry = _registry(storage)
     _register(registry, tmp_path, 1)
     registry.list_versions(MODEL)
-    storage.write(MODELS.key(MODEL), b'{"name": ')
+    storage.write(HEADS.key(MODEL), b'{"name": ')
     with pytest.raises(CorruptRecordError):
         registry.list_versions(MODEL)
 
 
-def test_record_kept_after_a_write_equals_a_fresh_parse(storage: StorageBackend, tmp_path: Path) -> None:
+def test_head_kept_after_a_write_equals_a_fresh_parse(storage: StorageBackend, tmp_path: Path) -> None:
     registry = _registry(storage)
     first = _register(registry, tmp_path, 1)
     second = _register(registry, tmp_path, 2)
@@ -94,11 +91,15 @@ def test_record_kept_after_a_write_equals_a_fresh_parse(storage: StorageBackend,
         registry.promote_model(MODEL, label, ModelStage.PRODUCTION, approved_by="reviewer", actor="operator")
     registry.annotate(MODEL, second, {"note": "ok"}, metrics={"latency_ms": 3.5})
     registry.rollback(MODEL, reason="test")
-    kept = registry.store.load(MODEL)  # served from what the last write kept
-    fresh = parse_document(ModelRecord, storage.read(MODELS.key(MODEL)), MODELS.key(MODEL), registry.store.context)
+    data = storage.read(HEADS.key(MODEL))
+    kept = registry.store.head(MODEL)  # served from what the last write kept: the bytes read are those it wrote
+    fresh = ModelHead.model_validate_json(data, context=registry.store.context)
     assert kept == fresh
+    assert kept is not None
     assert kept.model_dump_json() == fresh.model_dump_json()
-    assert [(m.version, m.stage) for m in kept.in_stage(ModelStage.PRODUCTION)] == [(first, ModelStage.PRODUCTION)]
+    assert kept is registry.store.head(MODEL)
+    production = [label for label, hot in kept.hot.items() if hot.state.stage is ModelStage.PRODUCTION]
+    assert production == [first]
 
 
 def test_in_stage_orders_like_sorted_versions(tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ def test_in_stage_orders_like_sorted_versions(tmp_path: Path) -> None:
     labels = [_register(registry, tmp_path, i) for i in range(12)]  # v1..v12: v10 sorts after v9
     for label in labels[::3]:
         registry.promote_model(MODEL, label, ModelStage.VALIDATION, actor="trainer")
-    record = registry.store.load(MODEL)
+    record = registry.store.full_record(MODEL)
     for stage in ModelStage:
         assert record.in_stage(stage) == [m for m in record.sorted_versions() if m.stage is stage]
 
