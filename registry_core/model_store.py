@@ -28,6 +28,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
@@ -85,6 +86,19 @@ Doc = TypeVar("Doc", bound=BaseModel)
 Change = Callable[[ModelRecord | None], ModelRecord]
 
 
+@dataclass(frozen=True)
+class HeadRead:
+    """A model's head as one read found it, for a change to start from (`ModelStore.read_head`).
+
+    Attributes:
+        head: The head, or None if the model had none.
+        generation: The head's generation (None if there was none): the compare-and-swap's condition.
+    """
+
+    head: ModelHead | None
+    generation: str | None
+
+
 class ModelStore:
     """The models of one registry root.
 
@@ -109,6 +123,10 @@ class ModelStore:
     def head(self, name: str) -> ModelHead | None:
         """Return the model's head, or None if it has none (not registered, or still in the old layout)."""
         return self._read_head(name, generation=False)[0]
+
+    def read_head(self, name: str) -> HeadRead:
+        """Return the model's head with its generation, for `update` to start from without reading it again."""
+        return HeadRead(*self._read_head(name, generation=True))
 
     def exists(self, name: str) -> bool:
         """Return True if the model is registered (in either layout)."""
@@ -251,7 +269,7 @@ class ModelStore:
         self._facts.pop((name, label), None)
         self.storage.delete(layout.version_key(name, label))
 
-    def update(self, name: str, change: Change) -> ModelRecord:
+    def update(self, name: str, change: Change, *, start: HeadRead | None = None) -> ModelRecord:
         """Apply `change` to the model's working record and write the result with one compare-and-swap of its head.
 
         `change` gets the working record as last read (None if the model has no head yet) and returns the new one;
@@ -262,6 +280,13 @@ class ModelStore:
         entries of every conflicting attempt are kept, and if the fresh head already has them, that attempt
         landed and the change is not applied a second time.
 
+        Args:
+            name: The model.
+            change: The pure change.
+            start: The head as the caller just read it (`read_head`): the first attempt starts from it instead of
+                reading the head again (a registration reads it anyway to choose its label). If it is stale, the
+                compare-and-swap fails and the next attempt reads the head afresh.
+
         Raises:
             ConcurrentModificationError: other writers kept winning for CAS_DEADLINE_SECONDS.
         """
@@ -271,7 +296,10 @@ class ModelStore:
         unconfirmed: list[set[str]] = []
         while True:
             began = time.monotonic()
-            head, generation = self._read_head(name, generation=True)
+            if start is not None:
+                head, generation, start = start.head, start.generation, None
+            else:
+                head, generation = self._read_head(name, generation=True)
             if head is None and self.legacy.get(name) is not None:
                 self.migrate(name)
                 continue
@@ -444,7 +472,7 @@ class ModelStore:
             update={"revision": revision, "hot": hot, "next_ordinal": next_ordinal, "latest": latest, "tail": tail}
         )
         updated = self._evict(name, updated, touched)
-        return self._seal(name, updated)
+        return self._seal(name, updated, committed=len(head.tail))
 
     def _evict(self, name: str, head: ModelHead, touched: set[str]) -> ModelHead:
         if len(head.hot) <= HOT_HIGH:
@@ -473,8 +501,16 @@ class ModelStore:
             }
         )
 
-    def _seal(self, name: str, head: ModelHead) -> ModelHead:
-        while len(head.tail) > TAIL_HIGH:
+    def _seal(self, name: str, head: ModelHead, committed: int) -> ModelHead:
+        """Seal the oldest `SEAL_SIZE` entries of the tail while it is longer than `TAIL_HIGH`.
+
+        Only entries among the first `committed` (those the head held before this write) are sealed: a segment is
+        written before the head's compare-and-swap, and a writer that then loses the race or dies must leave a
+        segment that every later writer would write the same. A change that adds many entries to a short tail
+        leaves the tail longer than `TAIL_HIGH` until the next write seals it.
+        """
+        while len(head.tail) > TAIL_HIGH and committed >= SEAL_SIZE:
+            committed -= SEAL_SIZE
             sealed, rest = head.tail[:SEAL_SIZE], head.tail[SEAL_SIZE:]
             segment = HistorySegment(seq=head.segments, entries=sealed, holders_at_start=head.holders_at_tail)
             self._create_or_match(layout.segment_key(name, segment.seq, sealed[0].at), segment)
@@ -528,7 +564,8 @@ class ModelStore:
                 return None
             return cold
 
-        self._merge(key, ColdVersion, newer)
+        # Most versions leave the working set once, so their state file is new: create it without reading first.
+        self._merge(key, ColdVersion, newer, likely_absent=True)
 
     def _merge_index(self, name: str, chunk: int, rows: dict[str, IndexRow]) -> None:
         """Add listing rows to an index chunk, keeping for each version the row of the higher revision."""
@@ -545,9 +582,24 @@ class ModelStore:
 
         self._merge(key, IndexChunk, merged)
 
-    def _merge(self, key: str, kind: type[Doc], change: Callable[[Doc | None], Doc | None]) -> None:
-        """Read-modify-write `key` by compare-and-swap until it lands (`change` returns None: nothing to write)."""
+    def _merge(
+        self, key: str, kind: type[Doc], change: Callable[[Doc | None], Doc | None], *, likely_absent: bool = False
+    ) -> None:
+        """Read-modify-write `key` by compare-and-swap until it lands (`change` returns None: nothing to write).
+
+        With `likely_absent`, first try to create `key` with ``change(None)`` (one request instead of two); if it
+        exists, merge with what it holds as usual.
+        """
         deadline = time.monotonic() + CAS_DEADLINE_SECONDS
+        if likely_absent:
+            fresh = change(None)
+            if fresh is None:
+                return
+            try:
+                self.storage.create(key, fresh.model_dump_json(context=self.context).encode())
+                return
+            except ConflictError:
+                pass
         while True:
             try:
                 data, generation = self.storage.read_with_generation(key)

@@ -47,7 +47,7 @@ from registry_core.metadata import (
     ModelStage,
     PromotionRequest,
 )
-from registry_core.model_store import ModelStore
+from registry_core.model_store import HeadRead, ModelStore
 from registry_core.quality import ValidationDecision
 from registry_core.registration import Registrar, Submission, keyed_lineage
 from registry_core.storage import StorageBackend, open_storage
@@ -593,14 +593,15 @@ class ModelRegistry:
         """
         self._listeners.append(listener)
 
-    def commit(self, model_name: str, mutate: Change) -> ModelRecord:
+    def commit(self, model_name: str, mutate: Change, *, start: HeadRead | None = None) -> ModelRecord:
         """Apply `mutate` to the model's record by compare-and-swap, then tell listeners about the new entries.
 
         New history entries whose actor is not the authenticated principal are marked with it (see
-        `changes.on_behalf`), in the same write.
+        `changes.on_behalf`), in the same write. `start` is the model's head as the caller just read it
+        (`ModelStore.update` starts from it).
         """
         attributed = _Attributed(mutate, self.principal())
-        record = self.store.update(model_name, attributed)
+        record = self.store.update(model_name, attributed, start=start)
         for entry in record.history[attributed.since :]:
             for listener in self._listeners:
                 try:
