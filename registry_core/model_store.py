@@ -273,8 +273,9 @@ class ModelStore:
         """Apply `change` to the model's working record and write the result with one compare-and-swap of its head.
 
         `change` gets the working record as last read (None if the model has no head yet) and returns the new one;
-        it is called again on fresh state whenever another writer got there first, so it must be pure. The
-        returned record reads versions that are not at hand as they are after this write.
+        it is called again on fresh state whenever another writer got there first, so it must be pure. The history
+        entries it adds are written with one time, the first one's (they happened in one write). The returned
+        record reads versions that are not at hand as they are after this write.
 
         A conflict may also answer a write that did land (a retry meeting its own first attempt): the history
         entries of every conflicting attempt are kept, and if the fresh head already has them, that attempt
@@ -310,7 +311,7 @@ class ModelStore:
                     return self._record(name, head)
             seen: dict[str, ColdVersion] = {}  # older versions this attempt read (they come back into the working set)
             current = self._record(name, head, seen) if head is not None else None
-            updated = change(current)
+            updated = _one_moment(change(current), len(current.history) if current is not None else 0)
             if updated == current:
                 return updated
             new_head = self._next_head(name, head, current, updated, seen)
@@ -675,6 +676,19 @@ class ModelStore:
         except ValidationError as exc:
             msg = f"corrupt record {key}: {one_line(exc)}"
             raise CorruptRecordError(msg) from None
+
+
+def _one_moment(record: ModelRecord, since: int) -> ModelRecord:
+    """Stamp the history entries a change added (from `since` on) with the time of the first: one write, one moment.
+
+    A promotion's entry and the archiving of the previous holder land together; were the second a microsecond
+    later, `holders_at` the first one's time would see two versions in production.
+    """
+    added = record.history[since:]
+    if len(added) < 2 or all(entry.at == added[0].at for entry in added):
+        return record
+    stamped = tuple(entry.model_copy(update={"at": added[0].at}) for entry in added)
+    return record.model_copy(update={"history": record.history[:since] + stamped})
 
 
 def _has_pending(requests: Iterable[object]) -> bool:

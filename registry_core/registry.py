@@ -215,12 +215,19 @@ class ModelRegistry:
 
         Args:
             model_name: The model.
-            when: The moment asked about (timezone-aware; a naive one is taken as UTC).
+            when: The moment asked about (timezone-aware; a naive one is taken as UTC). The answer gives it in UTC.
 
         Raises:
-            ModelNotFoundError: no such model.
+            InvalidInputError: `when` is not a datetime. ModelNotFoundError: no such model.
         """
-        moment = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        if not isinstance(when, datetime):
+            msg = f"as_of needs a moment as a datetime, got {shown(when)}"
+            raise InvalidInputError(msg)
+        try:
+            moment = when.astimezone(UTC) if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59-01:00, which is in the year 10000 in UTC
+            msg = f"moment {when.isoformat()} is out of range in UTC"
+            raise InvalidInputError(msg) from None
         holders = self._reading(lambda name: self.store.holders_at(name, moment), model_name)
         serving = {
             record.name: split

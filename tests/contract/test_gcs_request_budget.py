@@ -13,18 +13,16 @@ from __future__ import annotations
 import ast
 import math
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from support.gcs_emulator import GCSEmulator, RequestCounter, make_client
+from support.recording_target import RecordingTarget
 
 from registry_core import HistoryAction, ModelRegistry, ModelStage, RegistryConfig
-from registry_core.deploy import DeploymentTarget, EndpointRecord, Prediction
-from registry_core.deploy.base import DeployResult
 from registry_core.documents import ModelHead
 from registry_core.layout import HEADS, INDEX_CHUNK, index_chunk
 from registry_core.metadata import ModelMetadata
@@ -114,29 +112,6 @@ def test_the_readme_states_the_thresholds_of_the_code() -> None:
 
 
 # -- the grown model ---------------------------------------------------------------------------------------------
-
-
-class RecordingTarget(DeploymentTarget):
-    """Serves nothing: it issues ids, so that an endpoint record can be made without TensorFlow."""
-
-    kind: ClassVar[str] = "recording"
-
-    def deploy(
-        self, endpoint: EndpointRecord, metadata: ModelMetadata, artifacts: Path | None, traffic: dict[str, int]
-    ) -> DeployResult:
-        return DeployResult(deployed_id=uuid.uuid4().hex[:12])
-
-    def set_traffic(self, endpoint: EndpointRecord, traffic: dict[str, int]) -> None:
-        pass
-
-    def undeploy(self, endpoint: EndpointRecord, deployed_id: str, traffic: dict[str, int]) -> None:
-        pass
-
-    def predict(self, endpoint: EndpointRecord, instances: list[Any], deployed_id: str | None = None) -> Prediction:
-        raise NotImplementedError
-
-    def needs_local_artifacts(self) -> bool:
-        return False
 
 
 def _fields(index: int) -> dict[str, Any]:
