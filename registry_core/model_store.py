@@ -194,8 +194,12 @@ class ModelStore:
         head = self.head(name)
         if head is None:
             return list(self._legacy(name).history)
+        return self._history_of(name, head)
+
+    def _history_of(self, name: str, head: ModelHead) -> list[HistoryEntry]:
+        """The history as of `head`: its sealed segments, then its tail."""
         entries: list[HistoryEntry] = []
-        for key in self._segment_keys(name):
+        for _, _, key in self._segment_keys(name, head):
             entries.extend(self._segment(key).entries)
         return entries + list(head.tail)
 
@@ -210,11 +214,10 @@ class ModelStore:
             return replay_holders({}, [e for e in self._legacy(name).history if e.at <= when])
         if head.tail and head.tail[0].at <= when:
             return replay_holders(head.holders_at_tail, [e for e in head.tail if e.at <= when])
-        listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]
-        starts = sorted((found, key) for found, key in listed if found is not None and found[1] <= when)
+        starts = [key for _, first_at, key in self._segment_keys(name, head) if first_at <= when]
         if not starts:
             return {}
-        segment = self._segment(starts[-1][1])
+        segment = self._segment(starts[-1])
         return replay_holders(segment.holders_at_start, [e for e in segment.entries if e.at <= when])
 
     def pending(self, name: str) -> list[ModelMetadata]:
@@ -249,13 +252,16 @@ class ModelStore:
         versions = sorted((self.version(name, label, head) for label in ordinals), key=lambda m: ordinals[m.version])
         return ModelRecord(
             name=head.name, created_at=head.created_at, versioning=head.versioning, versions=tuple(versions),
-            history=tuple(self.history(name)),
+            history=tuple(self._history_of(name, head)),
         )  # fmt: skip
 
     # ---------------------------------------------------------------------------------------------- writing
 
     def create_version_file(self, facts: VersionFacts) -> None:
         """Write a new version's facts; the label is taken if and only if this succeeds.
+
+        The facts are remembered for the commit that follows; a registration that does not commit forgets them
+        (`forget_facts`).
 
         Raises:
             ConflictError: a version file with that label exists.
@@ -266,7 +272,7 @@ class ModelStore:
 
     def delete_version_file(self, name: str, label: str) -> None:
         """Remove the version file of a registration that was not committed."""
-        self._facts.pop((name, label), None)
+        self.forget_facts(name, label)
         self.storage.delete(layout.version_key(name, label))
 
     def update(self, name: str, change: Change, *, start: HeadRead | None = None) -> ModelRecord:
@@ -528,21 +534,34 @@ class ModelStore:
     # ---------------------------------------------------------------------------------------------- files
 
     def version_facts(self, name: str, label: str) -> VersionFacts | None:
-        """Return the facts in a version file (committed or not), or None if there is none."""
-        return self._version_facts(name, label)
+        """Return the facts in a version file as it is now (committed or not), or None if there is none.
+
+        Not remembered: the file of a registration that never committed may be removed by gc and its label taken
+        by another registration, with other facts.
+        """
+        return self._read_facts(name, label)
+
+    def forget_facts(self, name: str, label: str) -> None:
+        """Forget the facts of a version file that did not become a version (see `version_facts`)."""
+        self._facts.pop((name, label), None)
 
     def _version_facts(self, name: str, label: str) -> VersionFacts | None:
+        """The facts of a committed version: they never change, so they are remembered."""
         cached = self._facts.get((name, label))
         if cached is not None:
             return cached
+        facts = self._read_facts(name, label)
+        if facts is not None:
+            self._remember_facts(facts)
+        return facts
+
+    def _read_facts(self, name: str, label: str) -> VersionFacts | None:
         key = layout.version_key(name, label)
         try:
             data = self.storage.read(key)
         except NotFoundError:
             return None
-        facts = self._parse(VersionFacts, data, key)
-        self._remember_facts(facts)
-        return facts
+        return self._parse(VersionFacts, data, key)
 
     def _remember_facts(self, facts: VersionFacts) -> None:
         if len(self._facts) >= _CACHED_FACTS:
@@ -633,9 +652,15 @@ class ModelStore:
                 msg = f"{key} exists with other content than this write would give it"
                 raise CorruptRecordError(msg) from None
 
-    def _segment_keys(self, name: str) -> list[str]:
+    def _segment_keys(self, name: str, head: ModelHead) -> list[tuple[int, datetime, str]]:
+        """The segments `head` counts, oldest first: (sequence number, first entry's time, key).
+
+        A writer seals a segment before its compare-and-swap of the head; if it then dies or loses the race, the
+        segment is there but the head does not count it (its entries are still in the tail): it is not history yet,
+        and the next writer that seals those entries writes the same segment (`_create_or_match`).
+        """
         listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]
-        return [key for found, key in sorted((f, k) for f, k in listed if f is not None)]
+        return sorted((*found, key) for found, key in listed if found is not None and found[0] < head.segments)
 
     def _segment(self, key: str) -> HistorySegment:
         return self._parse(HistorySegment, self.storage.read(key), key)

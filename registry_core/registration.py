@@ -255,6 +255,9 @@ class Registrar:
         self, name: str, prefix: str, marker: str, label: str | None, *, committed: bool, unsure: bool
     ) -> None:
         """Remove what an uncommitted registration left (unless unsure whether it committed), then the marker."""
+        if not committed and label is not None:
+            # Left or removed, the file is no version: gc may remove it and another registration take its label.
+            self.models.forget_facts(name, label)
         if not committed and not unsure:
             try:
                 if label is not None:
