@@ -69,6 +69,11 @@ bench: $(STAMP) $(MLFLOW_STAMP)
 bench-scale: $(STAMP) $(MLFLOW_STAMP)
 	BENCH_MLFLOW_PYTHON=$(MLFLOW_VENV)/bin/python $(PY) -m benchmarks.scale
 
+# Issue 12's 32 processes x 20 registrations at once, on both backends: nothing may be lost (minutes on the emulator).
+.PHONY: bench-concurrency
+bench-concurrency: $(STAMP)
+	$(PY) -m benchmarks.storm
+
 # `make image`: the image every pipeline task runs in (Dockerfile), for linux/amd64, with a Docker engine where
 # there is one (PUSH=1 pushes it too; then `docker login` or `gcloud auth configure-docker REGION-docker.pkg.dev`).
 # Without an engine, Cloud Build does the same: gcloud builds submit --config cloudbuild.yaml

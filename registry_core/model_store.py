@@ -29,6 +29,7 @@ import random
 import time
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from typing import TypeVar
@@ -88,6 +89,19 @@ Doc = TypeVar("Doc", bound=BaseModel)
 Change = Callable[[ModelRecord | None], ModelRecord]
 
 
+@dataclass(frozen=True)
+class HeadRead:
+    """A model's head as one read found it, for a change to start from (`ModelStore.read_head`).
+
+    Attributes:
+        head: The head, or None if the model had none.
+        generation: The head's generation (None if there was none): the compare-and-swap's condition.
+    """
+
+    head: ModelHead | None
+    generation: str | None
+
+
 class ModelStore:
     """The models of one registry root.
 
@@ -112,6 +126,10 @@ class ModelStore:
     def head(self, name: str) -> ModelHead | None:
         """Return the model's head, or None if it has none (not registered, or still in the old layout)."""
         return self._read_head(name, generation=False)[0]
+
+    def read_head(self, name: str) -> HeadRead:
+        """Return the model's head with its generation, for `update` to start from without reading it again."""
+        return HeadRead(*self._read_head(name, generation=True))
 
     def exists(self, name: str) -> bool:
         """Return True if the model is registered (in either layout)."""
@@ -179,8 +197,12 @@ class ModelStore:
         head = self.head(name)
         if head is None:
             return list(self._legacy(name).history)
+        return self._history_of(name, head)
+
+    def _history_of(self, name: str, head: ModelHead) -> list[HistoryEntry]:
+        """The history as of `head`: its sealed segments, then its tail."""
         entries: list[HistoryEntry] = []
-        for key in self._segment_keys(name, head):
+        for _, _, key in self._segment_keys(name, head):
             entries.extend(self._segment(key).entries)
         return entries + list(head.tail)
 
@@ -195,11 +217,10 @@ class ModelStore:
             return replay_holders({}, [e for e in self._legacy(name).history if e.at <= when])
         if head.tail and head.tail[0].at <= when:
             return replay_holders(head.holders_at_tail, [e for e in head.tail if e.at <= when])
-        listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]
-        starts = sorted((found, key) for found, key in listed if found is not None and found[1] <= when)
+        starts = [key for _, first_at, key in self._segment_keys(name, head) if first_at <= when]
         if not starts:
             return {}
-        segment = self._segment(starts[-1][1])
+        segment = self._segment(starts[-1])
         return replay_holders(segment.holders_at_start, [e for e in segment.entries if e.at <= when])
 
     def pending(self, name: str) -> list[ModelMetadata]:
@@ -234,13 +255,16 @@ class ModelStore:
         versions = sorted((self.version(name, label, head) for label in ordinals), key=lambda m: ordinals[m.version])
         return ModelRecord(
             name=head.name, created_at=head.created_at, versioning=head.versioning, versions=tuple(versions),
-            history=tuple(self.history(name)),
+            history=tuple(self._history_of(name, head)),
         )  # fmt: skip
 
     # ---------------------------------------------------------------------------------------------- writing
 
     def create_version_file(self, facts: VersionFacts) -> None:
         """Write a new version's facts; the label is taken if and only if this succeeds.
+
+        The facts are remembered for the commit that follows; a registration that does not commit forgets them
+        (`forget_facts`).
 
         Raises:
             ConflictError: a version file with that label exists.
@@ -251,19 +275,27 @@ class ModelStore:
 
     def delete_version_file(self, name: str, label: str) -> None:
         """Remove the version file of a registration that was not committed."""
-        self._facts.pop((name, label), None)
+        self.forget_facts(name, label)
         self.storage.delete(layout.version_key(name, label))
 
-    def update(self, name: str, change: Change) -> ModelRecord:
+    def update(self, name: str, change: Change, *, start: HeadRead | None = None) -> ModelRecord:
         """Apply `change` to the model's working record and write the result with one compare-and-swap of its head.
 
         `change` gets the working record as last read (None if the model has no head yet) and returns the new one;
-        it is called again on fresh state whenever another writer got there first, so it must be pure. The
-        returned record reads versions that are not at hand as they are after this write.
+        it is called again on fresh state whenever another writer got there first, so it must be pure. The history
+        entries it adds are written with one time, the first one's (they happened in one write). The returned
+        record reads versions that are not at hand as they are after this write.
 
         A conflict may also answer a write that did land (a retry meeting its own first attempt): the history
         entries of every conflicting attempt are kept, and if the fresh head already has them, that attempt
         landed and the change is not applied a second time.
+
+        Args:
+            name: The model.
+            change: The pure change.
+            start: The head as the caller just read it (`read_head`): the first attempt starts from it instead of
+                reading the head again (a registration reads it anyway to choose its label). If it is stale, the
+                compare-and-swap fails and the next attempt reads the head afresh.
 
         Raises:
             ConcurrentModificationError: other writers kept winning for CAS_DEADLINE_SECONDS.
@@ -274,7 +306,10 @@ class ModelStore:
         unconfirmed: list[set[str]] = []
         while True:
             began = time.monotonic()
-            head, generation = self._read_head(name, generation=True)
+            if start is not None:
+                head, generation, start = start.head, start.generation, None
+            else:
+                head, generation = self._read_head(name, generation=True)
             if head is None and self.legacy.get(name) is not None:
                 self.migrate(name)
                 continue
@@ -285,7 +320,7 @@ class ModelStore:
                     return self._record(name, head)
             seen: dict[str, ColdVersion] = {}  # older versions this attempt read (they come back into the working set)
             current = self._record(name, head, seen) if head is not None else None
-            updated = change(current)
+            updated = _one_moment(change(current), len(current.history) if current is not None else 0)
             if updated == current:
                 return updated
             new_head = self._next_head(name, head, current, updated, seen)
@@ -450,7 +485,7 @@ class ModelStore:
             update={"revision": revision, "hot": hot, "next_ordinal": next_ordinal, "latest": latest, "tail": tail}
         )
         updated = self._evict(name, updated, touched)
-        return self._seal(name, updated)
+        return self._seal(name, updated, committed=len(head.tail))
 
     def _evict(self, name: str, head: ModelHead, touched: set[str]) -> ModelHead:
         if len(head.hot) <= HOT_HIGH:
@@ -485,8 +520,16 @@ class ModelStore:
             }
         )
 
-    def _seal(self, name: str, head: ModelHead) -> ModelHead:
-        while len(head.tail) > TAIL_HIGH:
+    def _seal(self, name: str, head: ModelHead, committed: int) -> ModelHead:
+        """Seal the oldest `SEAL_SIZE` entries of the tail while it is longer than `TAIL_HIGH`.
+
+        Only entries among the first `committed` (those the head held before this write) are sealed: a segment is
+        written before the head's compare-and-swap, and a writer that then loses the race or dies must leave a
+        segment that every later writer would write the same. A change that adds many entries to a short tail
+        leaves the tail longer than `TAIL_HIGH` until the next write seals it.
+        """
+        while len(head.tail) > TAIL_HIGH and committed >= SEAL_SIZE:
+            committed -= SEAL_SIZE
             sealed, rest = head.tail[:SEAL_SIZE], head.tail[SEAL_SIZE:]
             segment = HistorySegment(seq=head.segments, entries=sealed, holders_at_start=head.holders_at_tail)
             self._create_or_match(layout.segment_key(name, segment.seq, sealed[0].at), segment)
@@ -503,21 +546,34 @@ class ModelStore:
     # ---------------------------------------------------------------------------------------------- files
 
     def version_facts(self, name: str, label: str) -> VersionFacts | None:
-        """Return the facts in a version file (committed or not), or None if there is none."""
-        return self._version_facts(name, label)
+        """Return the facts in a version file as it is now (committed or not), or None if there is none.
+
+        Not remembered: the file of a registration that never committed may be removed by gc and its label taken
+        by another registration, with other facts.
+        """
+        return self._read_facts(name, label)
+
+    def forget_facts(self, name: str, label: str) -> None:
+        """Forget the facts of a version file that did not become a version (see `version_facts`)."""
+        self._facts.pop((name, label), None)
 
     def _version_facts(self, name: str, label: str) -> VersionFacts | None:
+        """The facts of a committed version: they never change, so they are remembered."""
         cached = self._facts.get((name, label))
         if cached is not None:
             return cached
+        facts = self._read_facts(name, label)
+        if facts is not None:
+            self._remember_facts(facts)
+        return facts
+
+    def _read_facts(self, name: str, label: str) -> VersionFacts | None:
         key = layout.version_key(name, label)
         try:
             data = self.storage.read(key)
         except NotFoundError:
             return None
-        facts = self._parse(VersionFacts, data, key)
-        self._remember_facts(facts)
-        return facts
+        return self._parse(VersionFacts, data, key)
 
     def _remember_facts(self, facts: VersionFacts) -> None:
         if len(self._facts) >= _CACHED_FACTS:
@@ -547,7 +603,8 @@ class ModelStore:
                 return cold
             return None
 
-        self._merge(key, ColdVersion, newer)
+        # Most versions leave the working set once, so their state file is new: create it without reading first.
+        self._merge(key, ColdVersion, newer, likely_absent=True)
 
     def _merge_index(self, name: str, chunk: int, rows: dict[str, IndexRow], *, migrating: bool = False) -> None:
         """Add listing rows to an index chunk, keeping for each version the row of the higher revision.
@@ -569,9 +626,24 @@ class ModelStore:
 
         self._merge(key, IndexChunk, merged)
 
-    def _merge(self, key: str, kind: type[Doc], change: Callable[[Doc | None], Doc | None]) -> None:
-        """Read-modify-write `key` by compare-and-swap until it lands (`change` returns None: nothing to write)."""
+    def _merge(
+        self, key: str, kind: type[Doc], change: Callable[[Doc | None], Doc | None], *, likely_absent: bool = False
+    ) -> None:
+        """Read-modify-write `key` by compare-and-swap until it lands (`change` returns None: nothing to write).
+
+        With `likely_absent`, first try to create `key` with ``change(None)`` (one request instead of two); if it
+        exists, merge with what it holds as usual.
+        """
         deadline = time.monotonic() + CAS_DEADLINE_SECONDS
+        if likely_absent:
+            fresh = change(None)
+            if fresh is None:
+                return
+            try:
+                self.storage.create(key, fresh.model_dump_json(context=self.context).encode())
+                return
+            except ConflictError:
+                pass
         while True:
             try:
                 data, generation = self.storage.read_with_generation(key)
@@ -611,10 +683,15 @@ class ModelStore:
             msg = f"{key} exists with other content than this write would give it"
             raise CorruptRecordError(msg)
 
-    def _segment_keys(self, name: str, head: ModelHead) -> list[str]:
-        """The sealed segments the head counts (a later one was sealed by a write whose head never landed)."""
+    def _segment_keys(self, name: str, head: ModelHead) -> list[tuple[int, datetime, str]]:
+        """The segments `head` counts, oldest first: (sequence number, first entry's time, key).
+
+        A writer seals a segment before its compare-and-swap of the head; if it then dies or loses the race, the
+        segment is there but the head does not count it (its entries are still in the tail): it is not history yet,
+        and the next writer that seals those entries writes the same segment (`_create_or_match`).
+        """
         listed = [(layout.segment_of(key), key) for key in self.storage.list(layout.history_folder(name))]
-        return [key for found, key in sorted((f, k) for f, k in listed if f is not None and f[0] < head.segments)]
+        return sorted((*found, key) for found, key in listed if found is not None and found[0] < head.segments)
 
     def _segment(self, key: str) -> HistorySegment:
         return self._parse(HistorySegment, self.storage.read(key), key)
@@ -668,6 +745,19 @@ class ModelStore:
         except ValidationError as exc:
             msg = f"corrupt record {key}: {one_line(exc)}"
             raise CorruptRecordError(msg) from None
+
+
+def _one_moment(record: ModelRecord, since: int) -> ModelRecord:
+    """Stamp the history entries a change added (from `since` on) with the time of the first: one write, one moment.
+
+    A promotion's entry and the archiving of the previous holder land together; were the second a microsecond
+    later, `holders_at` the first one's time would see two versions in production.
+    """
+    added = record.history[since:]
+    if len(added) < 2 or all(entry.at == added[0].at for entry in added):
+        return record
+    stamped = tuple(entry.model_copy(update={"at": added[0].at}) for entry in added)
+    return record.model_copy(update={"history": record.history[:since] + stamped})
 
 
 def _has_pending(requests: Iterable[object]) -> bool:

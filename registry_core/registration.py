@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from registry_core import layout
 from registry_core.artifacts import build_manifest
@@ -37,10 +38,10 @@ from registry_core.errors import (
     VersionConflictError,
 )
 from registry_core.lifecycle import changes
-from registry_core.lifecycle.changes import Commit
+from registry_core.lifecycle.changes import Change
 from registry_core.maintenance import PendingMarker
 from registry_core.metadata import FileEntry, Lineage, ModelMetadata, ModelPerformance, ParamValue, utc_now
-from registry_core.model_store import ModelStore
+from registry_core.model_store import HeadRead, ModelStore
 from registry_core.storage.base import StorageBackend
 from registry_core.storage.transfer import Progress
 from registry_core.store import ModelRecord
@@ -51,6 +52,12 @@ logger = logging.getLogger(__name__)
 
 _LABEL_ATTEMPTS = 1000  # labels tried before giving up (each taken one was registered by a rival meanwhile)
 
+
+class Commit(Protocol):
+    """Applies a change to a model by compare-and-swap of its head, from a head read before (`ModelRegistry.commit`)."""
+
+    def __call__(self, model_name: str, mutate: Change, *, start: HeadRead | None = None) -> ModelRecord:
+        """Apply `mutate`, starting from the head `start` if given; return the record written."""
 
 
 @dataclass(frozen=True)
@@ -158,14 +165,15 @@ class Registrar:
         try:
             manifest, digest = build_manifest(self.storage.upload_dir(new.folder, prefix, progress=progress))
             upload = _Upload(uri, manifest, digest, utc_now())
-            head = self._head(new.name)
-            repeated = self._repeated(new, head, digest)
+            # One read of the head serves the label's choice and the commit's first attempt.
+            read = self._head(new.name)
+            repeated = self._repeated(new, read.head, digest)
             if repeated is not None:
                 return repeated
-            facts = self._take_label(new, head, upload)
+            facts = self._take_label(new, read.head, upload)
             label = facts.version
             try:
-                record = self.commit(new.name, partial(self._add, new, facts))
+                record = self.commit(new.name, partial(self._add, new, facts), start=read)
             except StorageError:
                 # The write may have landed with its answer lost (the client gave up retrying): look before calling
                 # the upload unused, or a visible version would lose its artifacts.
@@ -186,12 +194,12 @@ class Registrar:
         logger.info("registered %s %s (%s)", new.name, registered.version, digest)
         return registered
 
-    def _head(self, name: str) -> ModelHead | None:
-        """The model's head as it is now, after converting a model of the old layout (None: a new model)."""
-        head = self.models.head(name)
-        if head is None and self.models.migrate(name):
-            head = self.models.head(name)
-        return head
+    def _head(self, name: str) -> HeadRead:
+        """The model's head as it is now, after converting a model of the old layout (no head: a new model)."""
+        read = self.models.read_head(name)
+        if read.head is None and self.models.migrate(name):
+            read = self.models.read_head(name)
+        return read
 
     def _repeated(self, new: Submission, head: ModelHead | None, digest: str) -> ModelMetadata | None:
         """A version this registration repeats (same artifacts; reuse_existing or the same key), if there is one."""
@@ -250,6 +258,9 @@ class Registrar:
         self, name: str, prefix: str, marker: str, label: str | None, *, committed: bool, unsure: bool
     ) -> None:
         """Remove what an uncommitted registration left (unless unsure whether it committed), then the marker."""
+        if not committed and label is not None:
+            # Left or removed, the file is no version: gc may remove it and another registration take its label.
+            self.models.forget_facts(name, label)
         if not committed and not unsure:
             try:
                 if label is not None:

@@ -47,7 +47,7 @@ from registry_core.metadata import (
     ModelStage,
     PromotionRequest,
 )
-from registry_core.model_store import ModelStore
+from registry_core.model_store import HeadRead, ModelStore
 from registry_core.quality import ValidationDecision
 from registry_core.registration import Registrar, Submission, keyed_lineage
 from registry_core.storage import StorageBackend, open_storage
@@ -218,12 +218,19 @@ class ModelRegistry:
 
         Args:
             model_name: The model.
-            when: The moment asked about (timezone-aware; a naive one is taken as UTC).
+            when: The moment asked about (timezone-aware; a naive one is taken as UTC). The answer gives it in UTC.
 
         Raises:
-            ModelNotFoundError: no such model.
+            InvalidInputError: `when` is not a datetime. ModelNotFoundError: no such model.
         """
-        moment = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        if not isinstance(when, datetime):
+            msg = f"as_of needs a moment as a datetime, got {shown(when)}"
+            raise InvalidInputError(msg)
+        try:
+            moment = when.astimezone(UTC) if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59-01:00, which is in the year 10000 in UTC
+            msg = f"moment {when.isoformat()} is out of range in UTC"
+            raise InvalidInputError(msg) from None
         holders = self._reading(lambda name: self.store.holders_at(name, moment), model_name)
         serving = {
             record.name: split
@@ -613,14 +620,15 @@ class ModelRegistry:
         """
         self._listeners.append(listener)
 
-    def commit(self, model_name: str, mutate: Change) -> ModelRecord:
+    def commit(self, model_name: str, mutate: Change, *, start: HeadRead | None = None) -> ModelRecord:
         """Apply `mutate` to the model's record by compare-and-swap, then tell listeners about the new entries.
 
         New history entries whose actor is not the authenticated principal are marked with it (see
-        `changes.on_behalf`), in the same write.
+        `changes.on_behalf`), in the same write. `start` is the model's head as the caller just read it
+        (`ModelStore.update` starts from it).
         """
         attributed = _Attributed(mutate, self.principal())
-        record = self.store.update(model_name, attributed)
+        record = self.store.update(model_name, attributed, start=start)
         for entry in record.history[attributed.since :]:
             for listener in self._listeners:
                 try:

@@ -1,9 +1,13 @@
 """Guarantee 2 (all or nothing) and 3 (atomic state) under SIGKILL, on every backend.
 
 A worker process registers a version from a folder large enough that the upload takes a moment; the test kills it
-at randomised moments spread over the whole registration (upload, document write, marker cleanup) and checks
-that what is left is consistent: versions are whole or absent, check(gc=True) removes every leftover, and the
-registry keeps working. The same for a worker killed while it promotes versions to production.
+at randomised moments spread over the whole registration (upload, version file, head write, marker cleanup) and
+checks that what is left is consistent: versions are whole or absent, check(gc=True) removes every leftover, and the
+registry keeps working. The same for a worker killed while it promotes versions to production. Then the steps of the
+per-version layout one by one: a worker dies (SIGKILL from its own storage calls, so the moment is exact) after its
+version file is created and before the head's compare-and-swap, halfway through the state files and after the index
+chunk of an eviction, after sealing a history segment, after the head write; nothing half-made is visible, nothing
+acknowledged is lost, the next writer proceeds and check(gc=True) removes the rest.
 """
 
 from __future__ import annotations
@@ -22,14 +26,17 @@ import pytest
 
 from registry_core import (
     HistoryAction,
+    ModelMetadata,
     ModelNotFoundError,
     ModelRegistry,
     ModelStage,
     RegistryConfig,
+    VersionNotFoundError,
 )
-from registry_core.layout import MODELS
+from registry_core.layout import label_of_version_key, versions_folder
 from registry_core.loading import CACHE_ENV, artifact_key
-from registry_core.store import parse_record
+from registry_core.model_store import HOT_HIGH, HOT_LOW, SEAL_SIZE, TAIL_HIGH
+from registry_core.store import ModelRecord
 from registry_core.versioning import version_key
 
 WORKERS = Path(__file__).with_name("workers.py")
@@ -39,7 +46,7 @@ FILES = 40
 FILE_SIZE = 256 * 1024
 KILL_TRIALS = 8
 PROMOTE_TRIALS = 6
-LEFTOVER_KINDS = {"leftover_upload", "stale_marker", "temp_file"}
+LEFTOVER_KINDS = {"leftover_upload", "stale_marker", "temp_file", "orphan_version_file"}
 
 
 @pytest.fixture(autouse=True)
@@ -116,11 +123,16 @@ def _delays(typical: float, trials: int, rng: random.Random) -> list[float]:
     return delays
 
 
-def _assert_all_versions_whole(registry: ModelRegistry, model: str) -> list[str]:
+def _full_versions(registry: ModelRegistry, model: str) -> list[ModelMetadata]:
+    """Every visible version in full (the listing, then each version read as a fresh reader would)."""
     try:
-        versions = registry.list_versions(model)
+        return [registry.get_model_metadata(model, row.version) for row in registry.list_versions(model)]
     except ModelNotFoundError:  # the first registration was killed before it committed
         return []
+
+
+def _assert_all_versions_whole(registry: ModelRegistry, model: str) -> list[str]:
+    versions = _full_versions(registry, model)
     for metadata in versions:
         folder = registry.artifact_path(model, metadata.version)  # raises ArtifactIntegrityError if partial
         assert len(metadata.artifact_manifest) == FILES + 1, f"{metadata.version} has a partial manifest"
@@ -139,18 +151,28 @@ def _upload_folders(registry: ModelRegistry, model: str) -> set[str]:
 
 def _assert_gc_cleans_up(registry: ModelRegistry, model: str) -> list[str]:
     """check(gc=True) removes every leftover; afterwards only the folders of registered versions remain."""
+    return _assert_gc_cleans_up_all(registry, [model])[model]
+
+
+def _assert_gc_cleans_up_all(registry: ModelRegistry, models: list[str]) -> dict[str, list[str]]:
+    """One check(gc=True) removes every leftover of every model; return the kinds it removed, by model."""
     first = registry.check(gc=True)
     assert all(p.kind in LEFTOVER_KINDS for p in first.problems), first.problems
     assert set(first.removed) == {p.key for p in first.problems}
     second = registry.check()
     assert second.ok, second.problems
     assert not [p for p in second.problems if p.kind in LEFTOVER_KINDS], second.problems
-    try:
-        referenced = {artifact_key(registry.storage, m) for m in registry.list_versions(model)}
-    except ModelNotFoundError:
-        referenced = set()
-    assert _upload_folders(registry, model) == referenced
-    return sorted({p.kind for p in first.problems})
+    kinds = {}
+    for model in models:
+        versions = _full_versions(registry, model)
+        assert _upload_folders(registry, model) == {artifact_key(registry.storage, m) for m in versions}
+        # Every version file left is a visible version's (a state file is one's too).
+        visible = {m.version for m in versions}
+        listed = registry.storage.list(versions_folder(model))
+        files = {found[1] for key in listed if (found := label_of_version_key(key))}
+        assert files <= visible, f"version files of no version: {sorted(files - visible)}"
+        kinds[model] = sorted({p.kind for p in first.problems if f"/{model}/" in p.key})
+    return kinds
 
 
 def test_killed_registration_leaves_a_whole_version_or_none(
@@ -196,11 +218,11 @@ def test_killed_registration_leaves_a_whole_version_or_none(
 
 
 def _assert_consistent_document(registry: ModelRegistry, model: str) -> int:
-    """The model document parses; at most one version is in production; history, stages and approvals agree.
+    """The model reads whole; at most one version is in production; history, stages and approvals agree.
 
     Returns how many promotions to production the history records.
     """
-    record = parse_record(registry.storage.read(MODELS.key(model)), MODELS.key(model))
+    record = _whole_record(registry, model)
     production = [m.version for m in record.versions if m.stage is ModelStage.PRODUCTION]
     assert len(production) <= 1, production
     for metadata in record.versions:
@@ -223,6 +245,14 @@ def _assert_consistent_document(registry: ModelRegistry, model: str) -> int:
     if production:
         assert promoted[-1] == production[0]
     return len(promoted)
+
+
+def _whole_record(registry: ModelRegistry, model: str) -> ModelRecord:
+    """The model with every version in full and its whole history, as a fresh reader finds it."""
+    fresh = ModelRegistry(RegistryConfig(root=registry.storage.uri), storage=registry.storage)
+    record = fresh.store.full_record(model)
+    assert len({e.id for e in record.history}) == len(record.history), "a history entry is there twice"
+    return record
 
 
 def test_killed_promotion_leaves_the_old_or_the_new_document(storage_root: str, tmp_path: Path) -> None:
@@ -303,11 +333,17 @@ def _whole_in_storage(registry: ModelRegistry, metadata: Any, seen: dict[str, se
     assert expected <= seen[key], f"{metadata.version} is visible without all of its artifacts"
 
 
-def _visible_versions(registry: ModelRegistry, model: str) -> list[Any]:
+def _visible_versions(registry: ModelRegistry, model: str, known: dict[str, ModelMetadata]) -> list[ModelMetadata]:
+    """Every visible version: the listing, and each version not read before (what a registration fixed never
+    changes, so a version of `known` is not read again: the readers keep up with the registrants)."""
     try:
-        return registry.list_versions(model)
+        listed = registry.list_versions(model)
     except ModelNotFoundError:
         return []
+    for row in listed:
+        if row.version not in known:
+            known[row.version] = registry.get_model_metadata(model, row.version)
+    return [known[row.version] for row in listed]
 
 
 def test_thirty_random_kills_of_registering_and_promoting_workers(storage_root: str, tmp_path: Path) -> None:
@@ -331,11 +367,12 @@ def test_thirty_random_kills_of_registering_and_promoting_workers(storage_root: 
 
     acknowledged: dict[str, tuple[str, str]] = {}  # version -> (digest, artifact uri) that a worker was told
     whole: dict[str, set[str]] = {}  # artifact folder -> its keys, once seen complete (folders never change)
+    known: dict[str, ModelMetadata] = {}  # version -> its metadata, once read (its registered facts never change)
     log = []
     leftovers: list[list[str]] = []  # kinds that gc removed after each round
     kills = 0
     for round_index in range(ROUNDS):
-        before = {m.version for m in _visible_versions(registry, reg_model)}
+        before = {m.version for m in _visible_versions(registry, reg_model, known)}
         jobs: list[tuple[str, dict[str, Any]]] = [
             (
                 "crash-register-loop",
@@ -365,7 +402,7 @@ def test_thirty_random_kills_of_registering_and_promoting_workers(storage_root: 
         for delay, index in deadlines:
             # Until this worker's moment comes, read the registry as any client would: whatever is visible is whole.
             while time.monotonic() - started < delay:
-                for metadata in _visible_versions(registry, reg_model):
+                for metadata in _visible_versions(registry, reg_model, known):
                     _whole_in_storage(registry, metadata, whole)
                 _assert_consistent_document(registry, promo_model)
             command, process = processes[index]
@@ -392,7 +429,7 @@ def test_thirty_random_kills_of_registering_and_promoting_workers(storage_root: 
                 ack = json.loads(line)
                 acknowledged[ack["version"]] = (ack["digest"], ack["uri"])
                 acked_now += 1
-        versions = {m.version: m for m in _visible_versions(registry, reg_model)}
+        versions = {m.version: m for m in _visible_versions(registry, reg_model, known)}
         for label, (digest, uri) in acknowledged.items():
             assert label in versions, f"acknowledged {label} was lost"
             assert (versions[label].artifact_digest, versions[label].artifact_uri) == (digest, uri)
@@ -408,7 +445,7 @@ def test_thirty_random_kills_of_registering_and_promoting_workers(storage_root: 
         # gc removes every leftover of both models, then a retry of the interrupted work succeeds.
         leftovers.append(_assert_gc_cleans_up(registry, reg_model))
         assert _upload_folders(registry, promo_model) == {
-            artifact_key(registry.storage, m) for m in registry.list_versions(promo_model)
+            artifact_key(registry.storage, m) for m in _full_versions(registry, promo_model)
         }
         retry_folder = tmp_path / "retries" / str(round_index)
         retry_folder.mkdir(parents=True)
@@ -428,3 +465,200 @@ def test_thirty_random_kills_of_registering_and_promoting_workers(storage_root: 
     # Some kills landed between the marker and the commit (a registrant is killed mid-registration, not between two).
     assert any("stale_marker" in kinds for kinds in leftovers), leftovers
     print(f"{kills} kills; {len(acknowledged)} acknowledged versions; leftovers per round {leftovers}; {log}")
+
+
+# -- the steps of the per-version layout, one kill each ------------------------------------------------------------
+
+# Where a registration dies: (which storage writes count, under which prefix, at which one, before or after it).
+# The model has a full working set and a full tail, so the registration that dies both moves versions out of the
+# working set (state files, then an index chunk) and seals history (a segment), all before its head write.
+REGISTRATION_KILLS = {
+    "after the version file, before the head write": (["create"], "versions/", 1, "after"),
+    "halfway through the state files of an eviction": (["create", "compare_and_swap"], "versions/", 11, "after"),
+    "after the index chunk of an eviction": (["create", "compare_and_swap"], "index/", 1, "after"),
+    "after sealing a history segment": (["create"], "history/", 1, "after"),
+    "after the head write, before the marker is removed": (["compare_and_swap"], "heads/", 1, "after"),
+}
+GROWN = HOT_HIGH  # versions registered first: the working set is full and so is the head's history
+assert GROWN == TAIL_HIGH, "one registration past GROWN must both evict and seal"
+
+
+def _tiny(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "saved_model.json").write_text(json.dumps({"tag": text}))
+    (folder / "weights.bin").write_bytes(os.urandom(64))
+    return folder
+
+
+def _grow(registry: ModelRegistry, model: str, count: int, root: Path) -> None:
+    for index in range(count):
+        registry.register_model(model, _tiny(root / model / f"grown-{index}", f"{model} {index}"), registered_by="t")
+
+
+def _died(process: subprocess.Popen[str]) -> dict[str, Any] | None:
+    """Wait for a crash-at worker; return its outcome if it finished, None if its kill came."""
+    out, err = process.communicate(timeout=PROCESS_TIMEOUT)
+    if process.returncode == -signal.SIGKILL:
+        return None
+    assert process.returncode == 0, f"worker failed ({process.returncode}): {err[-3000:]}"
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def _snapshot(registry: ModelRegistry, model: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every visible version in full and the history's entry ids, as a fresh reader finds them."""
+    record = _whole_record(registry, model)
+    return [m.model_dump() for m in record.versions], [e.id for e in record.history]
+
+
+def test_a_registration_killed_at_each_step_of_the_layout(storage_root: str, tmp_path: Path) -> None:
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    models = {point: f"kill-{index}" for index, point in enumerate(REGISTRATION_KILLS)}
+    for model in models.values():
+        _grow(registry, model, GROWN, tmp_path)
+    before = {model: _snapshot(registry, model) for model in models.values()}
+    head = registry.store.head(models["after sealing a history segment"])
+    assert head is not None
+    assert (len(head.hot), len(head.tail), head.segments, head.frozen_upto) == (HOT_HIGH, TAIL_HIGH, 0, 0)
+
+    jobs = [
+        (
+            "crash-at",
+            {
+                "root": storage_root,
+                "model": models[point],
+                "user": "trainer",
+                "action": "register",
+                "folder": str(_tiny(tmp_path / "killed" / models[point], f"killed at {point}")),
+                "kill": {"ops": ops, "prefix": prefix, "nth": nth, "when": when},
+            },
+        )  # fmt: skip
+        for point, (ops, prefix, nth, when) in REGISTRATION_KILLS.items()
+    ]
+    for (_, process), point in zip(_start_all(jobs), REGISTRATION_KILLS, strict=True):
+        assert _died(process) is None, f"the worker to be killed {point} finished"
+
+    for point, model in models.items():
+        versions, history = before[model]
+        committed = point.startswith("after the head write")
+        now_versions, now_history = _snapshot(registry, model)
+        # Nothing half-made is visible: the killed version is there whole (its head write landed) or not at all,
+        # and every version that was there reads exactly as before (those an eviction was moving out included).
+        assert now_versions[:GROWN] == versions, point
+        assert now_history[: len(history)] == history, point
+        assert len(now_versions) == GROWN + committed, point
+        if not committed:
+            with pytest.raises(VersionNotFoundError):
+                registry.get_model_metadata(model, f"v{GROWN + 1}")
+        newest = now_versions[-1]["version"]
+        assert (registry.artifact_path(model, newest) / "saved_model.json").is_file()
+
+        # The next writer proceeds (before anyone runs gc): its registration evicts and seals as the killed one would.
+        nxt = registry.register_model(model, _tiny(tmp_path / "next" / model, f"next of {point}"), registered_by="t")
+        head = registry.store.head(model)
+        assert head is not None
+        assert (head.segments, head.frozen_upto) == (1, HOT_HIGH + 1 - HOT_LOW), point
+        after_versions, after_history = _snapshot(registry, model)
+        assert after_versions[: len(now_versions)] == now_versions, point
+        assert [v["version"] for v in after_versions][-1] == nxt.version
+        assert after_history[: len(now_history)] == now_history
+        assert len(after_history) == len(now_history) + 1
+        assert len(registry.history(model)) == len(after_history)
+
+    # check(gc=True) removes what the killed writers left (markers, uploads, version files of no version).
+    kinds = {
+        point: found
+        for point, found in zip(models, _assert_gc_cleans_up_all(registry, [*models.values()]).values(), strict=True)
+    }
+    assert kinds["after the version file, before the head write"] == [
+        "leftover_upload",
+        "orphan_version_file",
+        "stale_marker",
+    ], kinds
+    assert kinds["after the head write, before the marker is removed"] == ["stale_marker"], kinds
+    for model in models.values():  # and registering goes on
+        registry.register_model(model, _tiny(tmp_path / "after-gc" / model, "after gc"), registered_by="t")
+    assert registry.check().ok
+    print(f"leftovers removed by gc per kill point: {kinds}")
+
+
+def test_a_write_adding_many_entries_to_a_short_tail_leaves_no_segment_a_later_writer_contradicts(
+    storage_root: str, tmp_path: Path
+) -> None:
+    """One change adds 12 entries to a tail of 29 and its writer dies right after sealing, if it seals anything.
+
+    A segment holding entries that never committed would differ from the one the next writers seal, and every later
+    write of the model would fail: the writer may only seal entries the head already held.
+    """
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    model = "many-entries"
+    _grow(registry, model, 1, tmp_path)
+    while len(registry.store.head(model).tail) < SEAL_SIZE - 1:  # type: ignore[union-attr]
+        registry.annotate(model, "v1", {"pad": "x"}, actor="t")
+    before = [e.id for e in registry.history(model)]
+    process = _start("crash-at", {
+        "root": storage_root, "model": model, "user": "t", "action": "notes", "version": "v1", "count": 12,
+        "kill": {"ops": ["create"], "prefix": "history/", "nth": 1, "when": "after"},
+    })  # fmt: skip
+    outcome = _died(process)
+    added = 12 if outcome is not None else 0
+    for index in range(TAIL_HIGH):  # enough single writes to seal the tail, twice over
+        registry.annotate(model, "v1", {"after": str(index)}, actor="t")
+    history = [e.id for e in _whole_record(registry, model).history]
+    assert history[: len(before)] == before
+    assert len(history) == len(before) + added + TAIL_HIGH
+    assert registry.store.head(model).segments >= 1  # type: ignore[union-attr]
+    assert registry.check().ok
+
+
+def test_an_older_version_promoted_by_a_writer_killed_in_its_eviction(storage_root: str, tmp_path: Path) -> None:
+    """Promoting a version that left the working set brings it back; the eviction that follows is killed midway."""
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    model = "kill-promote"
+    _grow(registry, model, HOT_HIGH + 1 + (HOT_HIGH - HOT_LOW), tmp_path)  # evicted once, working set full again
+    head = registry.store.head(model)
+    assert head is not None
+    assert len(head.hot) == HOT_HIGH
+    assert "v1" not in head.hot
+    versions, history = _snapshot(registry, model)
+    process = _start("crash-at", {
+        "root": storage_root, "model": model, "user": "operator", "action": "promote", "version": "v1",
+        "stage": "validation", "kill": {"ops": ["create", "compare_and_swap"], "prefix": "index/", "nth": 1,
+                                        "when": "after"},
+    })  # fmt: skip
+    assert _died(process) is None
+    assert _snapshot(registry, model) == (versions, history)
+    assert registry.get_model_metadata(model, "v1").stage is ModelStage.DEVELOPMENT
+    # The next writer does the same promotion; the version files, state files and index agree afterwards.
+    promoted = registry.promote_model(model, "v1", ModelStage.VALIDATION, actor="operator")
+    assert promoted.stage is ModelStage.VALIDATION
+    after_versions, after_history = _snapshot(registry, model)
+    assert [v["stage"] for v in after_versions][1:] == [v["stage"] for v in versions][1:]
+    assert after_history[:-1] == history
+    assert {row.version: row.stage for row in registry.list_versions(model)}["v1"] is ModelStage.VALIDATION
+    _assert_gc_cleans_up(registry, model)
+    assert registry.check().ok
+
+
+def test_a_label_taken_again_after_gc_reads_as_the_new_version(storage_root: str, tmp_path: Path) -> None:
+    """gc removes the version file of a killed registration; its label goes to the next one.
+
+    A long-lived registry object (a notebook, the web UI) that had read the dead file, e.g. in check, must then read
+    the version that holds the label, not remember the dead file's artifacts.
+    """
+    registry = ModelRegistry(RegistryConfig(root=storage_root))
+    model = "label-again"
+    _grow(registry, model, 1, tmp_path)
+    process = _start("crash-at", {
+        "root": storage_root, "model": model, "user": "t", "action": "register",
+        "folder": str(_tiny(tmp_path / "dead", "dead")),
+        "kill": {"ops": ["create"], "prefix": "versions/", "nth": 1, "when": "after"},
+    })  # fmt: skip
+    assert _died(process) is None
+    assert "orphan_version_file" in _assert_gc_cleans_up(registry, model)
+    other = ModelRegistry(RegistryConfig(root=storage_root))
+    taken = other.register_model(model, _tiny(tmp_path / "next", "next"), registered_by="t")
+    assert taken.version == "v2"
+    found = registry.get_model_metadata(model, "v2")
+    assert (found.artifact_uri, found.artifact_digest) == (taken.artifact_uri, taken.artifact_digest)
+    assert (registry.artifact_path(model, "v2") / "saved_model.json").is_file()

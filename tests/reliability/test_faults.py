@@ -12,6 +12,7 @@ retry, and an answer lost on every attempt until the SDK gives up.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import traceback
@@ -27,7 +28,7 @@ from reliability_support import run_together, tiny_artifact
 from support.fault_proxy import AFTER, ALL_FAULTS, FaultProxy, shorten_gcs_retries
 from support.gcs_emulator import GCSEmulator, make_client
 
-from registry_core import HistoryAction, ModelRegistry, ModelStage, RegistryConfig, RegistryError
+from registry_core import HistoryAction, ModelMetadata, ModelRegistry, ModelStage, RegistryConfig, RegistryError
 from registry_core.loading import CACHE_ENV, artifact_key
 from registry_core.storage.gcs import GCSStorage
 
@@ -62,9 +63,22 @@ def _through(proxy: FaultProxy, root: str) -> ModelRegistry:
     return ModelRegistry(RegistryConfig(root=root), storage=GCSStorage(root, client=make_client(proxy.url)))
 
 
+def _uploaded_name(method: str, path: str, body: bytes) -> str:
+    """The object an upload writes ("" for any other request): uploads carry it in the multipart body's first part."""
+    if method != "POST" or "uploadType=multipart" not in path:
+        return ""
+    found = re.search(rb'"name": ?"([^"]+)"', body.split(b"\r\n\r\n", 2)[1][:600])
+    return found.group(1).decode() if found else ""
+
+
 def _is_document_write(method: str, path: str, body: bytes) -> bool:
-    # Uploads carry the object name in the multipart body, not in the URL.
-    return method == "POST" and "uploadType=multipart" in path and b"/models/" in body.split(b"\r\n\r\n", 2)[1][:300]
+    """A write of a model's head (its compare-and-swap, or its creation)."""
+    return "/heads/" in _uploaded_name(method, path, body)
+
+
+def _is_version_file_create(method: str, path: str, body: bytes) -> bool:
+    """The creation of a version file (not of a version's state file)."""
+    return re.search(r"/versions/[^/]+/v[0-9.]+\.json$", _uploaded_name(method, path, body)) is not None
 
 
 class Outcomes:
@@ -102,9 +116,14 @@ def _assert_clean_failures(items: list[dict[str, Any]]) -> None:
             assert "\n" not in entry["message"], entry
 
 
+def _full(registry: ModelRegistry, model: str) -> list[ModelMetadata]:
+    """Every visible version in full."""
+    return [registry.get_model_metadata(model, row.version) for row in registry.list_versions(model)]
+
+
 def _assert_consistent(registry: ModelRegistry, model: str) -> None:
     """At most one PRODUCTION version; each version's stage, stage history and approvals agree with the history."""
-    versions = registry.list_versions(model)
+    versions = _full(registry, model)
     history = registry.history(model)
     assert len([m for m in versions if m.stage is ModelStage.PRODUCTION]) <= 1
     assert len({e.id for e in history}) == len(history), "a history entry was written twice"
@@ -124,12 +143,12 @@ def _assert_gc_leaves_ok(registry: ModelRegistry, models: list[str]) -> Counter[
     first = registry.check(gc=True)
     assert first.ok, first.problems
     kinds = Counter(p.kind for p in first.problems)
-    assert set(kinds) <= {"leftover_upload", "stale_marker"}, first.problems
+    assert set(kinds) <= {"leftover_upload", "stale_marker", "orphan_version_file"}, first.problems
     second = registry.check(deep=True)
     assert not second.problems, second.problems
     for model in models:
         stored = {"/".join(k.split("/")[:3]) for k in registry.storage.list(f"artifacts/{model}")}
-        assert stored == {artifact_key(registry.storage, m) for m in registry.list_versions(model)}
+        assert stored == {artifact_key(registry.storage, m) for m in _full(registry, model)}
     assert registry.storage.list("pending") == []
     return kinds
 
@@ -186,7 +205,7 @@ def test_lost_answer_then_rival_write_is_neither_repeated_nor_reported_as_failed
         promoted = faulty.promote_model(model, labels[0], ModelStage.PRODUCTION, actor="operator")
         assert proxy.stats["503-after"] == 3
 
-    versions = direct.list_versions(model)
+    versions = _full(direct, model)
     mine = [m for m in versions if m.artifact_uri == registered.artifact_uri]
     assert [m.version for m in mine] == [registered.version], "the registration was applied twice"
     assert len({m.artifact_digest for m in versions}) == len(versions)
@@ -228,7 +247,7 @@ def test_write_that_landed_while_every_answer_was_lost_leaves_a_whole_version(
     # The registry can tell that its registration landed (the version points at its upload): that is a success.
     assert outcomes.of("register")[0]["ok"], outcomes.items
 
-    versions = direct.list_versions(model)
+    versions = _full(direct, model)
     assert len(versions) == 2, "the first attempt of the registration did land"
     new = versions[-1]
     # Whatever the caller was told, the visible version has all of its artifacts, and it is the caller's.
@@ -243,6 +262,72 @@ def test_write_that_landed_while_every_answer_was_lost_leaves_a_whole_version(
     assert len(promoted) == 1  # it landed once, whatever the caller was told
     _assert_consistent(direct, model)
     _assert_gc_leaves_ok(direct, [model])
+
+
+def test_a_lost_answer_to_the_version_file_create_takes_the_label_once(
+    gcs_emulator: GCSEmulator, gcs_bucket: str, tmp_path: Path, quick_retries: None
+) -> None:
+    """The version file is created, its answer is lost (503), the SDK retries and gets 412 from its own write.
+
+    The label is this registration's (the write id says so): it must neither give the label up and take the next one
+    (leaving a version file of no version) nor fail.
+    """
+    root = f"gs://{gcs_bucket}/registry"
+    direct = ModelRegistry(RegistryConfig(root=root))
+    model = "lost-create"
+    _staged(direct, model, 1, tmp_path)
+    with FaultProxy(
+        gcs_emulator.url, fault_rate=1.0, faults=["503-after"], applies_to=_version_file_create_once()
+    ) as proxy:
+        folder = tiny_artifact(tmp_path / "new", "registered through a lost create")
+        registered = _through(proxy, root).register_model(model, folder, registered_by="trainer")
+        assert proxy.stats["503-after"] == 1
+    assert registered.version == "v2"
+    assert [m.version for m in _full(direct, model)] == ["v1", "v2"]
+    assert direct.get_model_metadata(model, "v2").artifact_uri == registered.artifact_uri
+    assert direct.storage.list(f"versions/{model}/") == [f"versions/{model}/v1.json", f"versions/{model}/v2.json"]
+    assert not _assert_gc_leaves_ok(direct, [model]), "nothing was left to clean up"
+
+
+def test_every_answer_to_the_version_file_create_lost_fails_cleanly_and_gc_cleans_up(
+    gcs_emulator: GCSEmulator, gcs_bucket: str, tmp_path: Path, quick_retries: None
+) -> None:
+    """The version file lands but every answer is lost until the SDK gives up: a one-line error, no version.
+
+    What it left (a version file of no version) is removed by gc, and the next registration proceeds.
+    """
+    root = f"gs://{gcs_bucket}/registry"
+    direct = ModelRegistry(RegistryConfig(root=root))
+    model = "lost-creates"
+    _staged(direct, model, 1, tmp_path)
+    with FaultProxy(
+        gcs_emulator.url, fault_rate=1.0, faults=["503-after"], applies_to=_is_version_file_create
+    ) as proxy:
+        outcomes = Outcomes()
+        folder = tiny_artifact(tmp_path / "new", "registered while every create answer was lost")
+        outcomes.run("register", folder, lambda: _through(proxy, root).register_model(model, folder, registered_by="t"))
+        assert proxy.stats["503-after"] >= 2
+    _assert_clean_failures(outcomes.items)
+    assert outcomes.of("register")[0]["error"] == "StorageError", outcomes.items
+    assert [m.version for m in _full(direct, model)] == ["v1"], "no version became visible"
+    assert "orphan_version_file" in _assert_gc_leaves_ok(direct, [model])
+    registered = direct.register_model(model, tiny_artifact(tmp_path / "next", "next"), registered_by="trainer")
+    assert registered.version == "v2"
+    assert (direct.artifact_path(model, "v2") / "config.json").is_file()
+    _assert_consistent(direct, model)
+    assert direct.check().ok
+
+
+def _version_file_create_once() -> Callable[[str, str, bytes], bool]:
+    fired = [False]
+
+    def once(method: str, path: str, body: bytes) -> bool:
+        if not fired[0] and _is_version_file_create(method, path, body):
+            fired[0] = True
+            return True
+        return False
+
+    return once
 
 
 # -- many clients on a faulty network ---------------------------------------------------------------------------
@@ -330,7 +415,7 @@ def test_registrations_approvals_promotions_and_reads_through_a_faulty_network(
     _assert_clean_failures(outcomes.items + registrations_done)
 
     # Registrations: each success exactly once, with what it was told; no folder registered twice; all whole.
-    versions = direct.list_versions(reg_model)
+    versions = _full(direct, reg_model)
     by_uri = Counter(m.artifact_uri for m in versions)
     by_digest = Counter(m.artifact_digest for m in versions)
     assert max(by_uri.values()) == 1, "a registration became two versions"

@@ -11,6 +11,9 @@ Commands:
     crash-promote   Print READY, then keep cycling the given versions through production.
     crash-register-loop  Print READY, then register fresh versions one after another, printing each as it commits,
                     until killed (or `count` are done).
+    crash-at        Print READY, then register a version, promote one or commit several notes at once, through a
+                    storage that SIGKILLs this process at a chosen write (before or after it); print the outcome
+                    if the kill never came.
     marker-churn    Wait for a start file, then write and delete keys in one folder; count the failures.
     fault-register  Wait for a start file, register folders in threads through the fault-injecting proxy, print
                     each outcome (ok, a RegistryError, or anything else as "unexpected").
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -139,6 +143,86 @@ def crash_register_loop(args: dict[str, Any]) -> None:
         _emit({"version": metadata.version, "digest": metadata.artifact_digest, "uri": metadata.artifact_uri})
 
 
+class KillSwitch:
+    """A storage backend that SIGKILLs its own process at the `nth` write of `ops` to a key under `prefix`.
+
+    Every other call goes to the real backend unchanged: the kill lands at a known step of the layout's protocol
+    (e.g. after the version file is created and before the head's compare-and-swap), like a power cut there.
+
+    Args:
+        inner: The real backend.
+        ops: Which writes count: "create", "compare_and_swap", "write", "delete".
+        prefix: Only keys starting with this count.
+        nth: The counted write at which to die (1 = the first).
+        when: "before" the write is sent, or "after" it returned.
+    """
+
+    def __init__(self, inner: Any, ops: list[str], prefix: str, nth: int, when: str) -> None:
+        self.inner, self.ops, self.prefix, self.nth, self.when = inner, set(ops), prefix, nth, when
+        self.seen = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def _counted(self, op: str, key: str, call: Any) -> Any:
+        hit = op in self.ops and key.startswith(self.prefix)
+        if hit:
+            self.seen += 1
+        if hit and self.seen == self.nth and self.when == "before":
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = call()
+        if hit and self.seen == self.nth and self.when == "after":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return result
+
+    def create(self, key: str, data: bytes) -> Any:
+        return self._counted("create", key, lambda: self.inner.create(key, data))
+
+    def compare_and_swap(self, key: str, data: bytes, generation: str) -> Any:
+        return self._counted("compare_and_swap", key, lambda: self.inner.compare_and_swap(key, data, generation))
+
+    def write(self, key: str, data: bytes, *, durable: bool = True) -> Any:
+        return self._counted("write", key, lambda: self.inner.write(key, data, durable=durable))
+
+    def delete(self, key: str) -> Any:
+        return self._counted("delete", key, lambda: self.inner.delete(key))
+
+
+def crash_at(args: dict[str, Any]) -> None:
+    """Do one thing (`action`) through a KillSwitch (`kill`); print its outcome if the kill never came.
+
+    Actions: "register" (`folder`), "promote" (`version` to `stage`, approved by a reviewer where needed), "notes"
+    (`count` annotations of `version` committed as one change, so that one write adds `count` history entries).
+    """
+    from registry_core import ModelRegistry, RegistryConfig
+    from registry_core.lifecycle import changes
+    from registry_core.storage import open_storage
+
+    kill = args["kill"]
+    storage = KillSwitch(open_storage(args["root"]), kill["ops"], kill["prefix"], kill.get("nth", 1), kill["when"])
+    registry = ModelRegistry(RegistryConfig(root=args["root"]), storage=storage)
+    registry.storage.root_exists()
+    model = args["model"]
+    _emit({"ready": True})
+    if args["action"] == "register":
+        metadata = registry.register_model(model, args["folder"], registered_by=args["user"])
+        _emit({"ok": True, "version": metadata.version, "digest": metadata.artifact_digest})
+    elif args["action"] == "promote":
+        approver = "reviewer" if args["stage"] == "production" else None
+        label, stage = args["version"], args["stage"]
+        metadata = registry.promote_model(model, label, stage, approved_by=approver, actor=args["user"])
+        _emit({"ok": True, "version": metadata.version, "stage": metadata.stage.value})
+    else:
+
+        def notes(record: Any, count: int) -> Any:
+            for index in range(count):
+                record = changes.annotate(record, args["version"], {"note": str(index)}, actor=args["user"])
+            return record
+
+        registry.commit(model, lambda record: notes(changes.registered(record, model), args["count"]))
+        _emit({"ok": True})
+
+
 def fault_register(args: dict[str, Any]) -> None:
     """Register `folders` in `threads` threads through the fault-injecting proxy; report each outcome.
 
@@ -203,6 +287,7 @@ COMMANDS = {
     "crash-register": crash_register,
     "crash-promote": crash_promote,
     "crash-register-loop": crash_register_loop,
+    "crash-at": crash_at,
     "fault-register": fault_register,
     "marker-churn": marker_churn,
 }

@@ -211,17 +211,24 @@ def make_client(url: str, session: requests.Session | None = None) -> storage.Cl
 
 
 class RequestCounter:
-    """Count the HTTP requests a client sends: a ``requests.Session`` with a response hook.
+    """Count the HTTP requests a client sends (and, if asked, the response bytes): a session with a response hook.
 
     Example:
-        counter = RequestCounter()
+        counter = RequestCounter(count_bytes=True)
         client = make_client(emulator.url, counter.session)
-        counter.reset(); ...; assert counter.count == 1
+        counter.reset(); ...; assert counter.count == 1 and counter.downloaded < 65536
+
+    Args:
+        session: The session to count on (a new one if None).
+        count_bytes: Also count response body bytes (`downloaded`); this keeps every response's raw stream until
+            `reset`, so reset often.
     """
 
-    def __init__(self, session: requests.Session | None = None) -> None:
+    def __init__(self, session: requests.Session | None = None, *, count_bytes: bool = False) -> None:
         self.count = 0
         self.methods: list[str] = []
+        self.count_bytes = count_bytes
+        self._raw: list[Any] = []
         self._lock = threading.Lock()  # hooks run on whichever thread sent the request
         self.session = session if session is not None else requests.Session()
         self.session.hooks["response"].append(self._hook)
@@ -230,12 +237,29 @@ class RequestCounter:
         with self._lock:
             self.count += 1
             self.methods.append(f"{response.request.method} {response.request.path_url.split('?')[0]}")
+            if self.count_bytes:
+                self._raw.append(response.raw)
+
+    @property
+    def downloaded(self) -> int:
+        """Response body bytes received since the last reset, as they came over the wire (needs `count_bytes`).
+
+        Read it once the operation is over: the hook runs before a body is read (the storage client often streams
+        it), so each response's raw stream is kept until `reset` and its bytes are counted here, as urllib3 counted
+        them while reading.
+        """
+        if not self.count_bytes:
+            msg = "this counter does not count bytes: RequestCounter(count_bytes=True)"
+            raise RuntimeError(msg)
+        with self._lock:
+            return sum(int(raw.tell()) for raw in self._raw)
 
     def reset(self) -> None:
-        """Set the count back to zero."""
+        """Set the counts back to zero."""
         with self._lock:
             self.count = 0
             self.methods.clear()
+            self._raw.clear()
 
 
 class LossySession(requests.Session):
