@@ -144,10 +144,15 @@ class HotVersion(Record):
 
 
 class ColdVersion(Record):
-    """The state file of a version outside the working set: its brief and its state."""
+    """The state file of a version outside the working set: its brief, its state and a copy of its facts.
+
+    The copy makes reading such a version one file (and promoting it one read before the head's write); the version
+    file stays the one written at registration, and `check` holds the two to the same facts.
+    """
 
     brief: VersionBrief
     state: VersionState
+    facts: VersionFacts
 
 
 class ModelHead(_Document):

@@ -69,7 +69,7 @@ def convert(
         if metadata.version in recent or metadata.version == latest or pinned(metadata):
             working[metadata.version] = HotVersion(brief=brief, state=state)
             continue
-        converted.cold[metadata.version] = ColdVersion(brief=brief, state=state)
+        converted.cold[metadata.version] = ColdVersion(brief=brief, state=state, facts=facts)
         row = IndexRow(brief=brief, stage=state.stage, added_metrics=state.added_metrics, revision=1)
         converted.index.setdefault(layout.index_chunk(ordinal), {})[metadata.version] = row
         frozen_upto = ordinal

@@ -93,6 +93,7 @@ class _Inspection:
         head = self.head
         briefs: dict[str, tuple[VersionBrief, str]] = {}  # label -> its brief, and the key of the file holding it
         states: dict[str, VersionState] = {}
+        colds: dict[str, tuple[ColdVersion, str]] = {}  # label -> its state file, and the file's key
         for label, hot in head.hot.items():
             if hot.brief.version != label:
                 self._invalid(self.head_key, f"the working set lists {label} with the brief of {hot.brief.version}")
@@ -102,10 +103,15 @@ class _Inspection:
             cold = self._cold(label, row, chunk_key)
             if cold is not None:
                 states[label] = cold.state
+                colds[label] = (cold, layout.state_key(self.name, label))
         strays = self._stray_states(state_files - briefs.keys())
         self.found.named |= briefs.keys()
         self._ordinals(briefs, strays)
         facts = {label: f for label, (brief, at) in briefs.items() if (f := self._facts(label, brief, at)) is not None}
+        for label, (cold, key) in colds.items():
+            if label in facts and cold.facts != facts[label]:
+                differ = _fields(cold.facts, facts[label])
+                self._invalid(key, f"{label}: its copy of the facts disagrees with its version file ({differ})")
         highest = max(briefs, key=_order, default=None)
         if head.latest != highest and not self.incomplete:
             self._invalid(self.head_key, f"the head says its latest version is {head.latest}, but it is {highest}")

@@ -10,16 +10,17 @@ What is where (keys in `layout`, documents in `documents`):
   version it asks for by label; so a promotion, the archiving of the previous holder and their history entries are
   one write, as in the one-document layout, and none of it grows with the number of versions or the history.
 * When the working set outgrows `HOT_HIGH`, the versions registered longest ago that are not pinned leave it: their
-  state goes to ``versions/<model>/<label>.state.json`` and their listing row to ``index/<model>/<chunk>.json`` (both
-  merged by the state's revision, so a stale writer never overwrites a newer copy), then the head drops them.
+  state, with a copy of the version's facts, goes to ``versions/<model>/<label>.state.json`` and their listing row
+  to ``index/<model>/<chunk>.json`` (both merged by the state's revision, so a stale writer never overwrites a newer
+  copy), then the head drops them.
   When the history in the head outgrows `TAIL_HIGH`, its oldest `SEAL_SIZE` entries go to a sealed segment
   ``history/<model>/<seq>-<first entry>.json`` (created if absent, the same content whoever writes it) with the
   production and staging holders at its start, so that `holders_at` reads one segment.
 
-Costs in requests (GCS): resolving a stage or a version of the working set, 2 (head, version file); an older
-version, 3 (its state file too); listing N versions, 1 + ceil(N_older / 1000); a promotion, 3 (head, the version
-file, the conditional write). A model still in the one-document layout of earlier releases (``models/<name>.json``)
-is read as it is and converted (`migrate`) before its first change.
+Costs in requests (GCS): resolving a stage or any version, 2 (head, then the version file, or for an older version
+its state file, which carries a copy of its facts); listing N versions, 1 + ceil(N_older / 1000); a promotion, 3
+(head, that same file, the conditional write). A model still in the one-document layout of earlier releases
+(``models/<name>.json``) is read as it is and converted (`migrate`) before its first change.
 """
 
 from __future__ import annotations
@@ -364,7 +365,8 @@ class ModelStore:
             for facts in converted.facts:
                 self._create_or_match(layout.version_key(name, facts.version), facts, present)
             for label, cold in converted.cold.items():
-                self._merge_state(name, label, cold, migrating=True)
+                absent = layout.state_key(name, label) not in present
+                self._merge_state(name, label, cold, migrating=True, likely_absent=absent)
             for chunk, rows in converted.index.items():
                 self._merge_index(name, chunk, rows, migrating=True)
             for segment in converted.segments:
@@ -428,21 +430,21 @@ class ModelStore:
     def _full(
         self, name: str, head: ModelHead, label: str, seen: dict[str, ColdVersion] | None = None
     ) -> ModelMetadata | None:
+        """A version in full: from the head and its version file, or from its state file alone (one read each)."""
         hot = head.hot.get(label)
-        if hot is not None:
-            state: VersionState | None = hot.state
-        else:
+        if hot is None:
             cold = self._cold(name, label)
-            if cold is not None and seen is not None:
+            if cold is None:
+                return None  # no such version (a version file alone is a registration that never committed)
+            if seen is not None:
                 seen[label] = cold
-            state = cold.state if cold is not None else None
-        if state is None:
-            return None  # no such version (a version file alone is a registration that never committed)
+            self._remember_facts(cold.facts)
+            return compose(cold.facts, cold.state)
         facts = self._version_facts(name, label)
         if facts is None:
             msg = f"model {name!r} lists version {label} but its file {layout.version_key(name, label)} is missing"
             raise CorruptRecordError(msg)
-        return compose(facts, state)
+        return compose(facts, hot.state)
 
     def _next_head(
         self,
@@ -503,10 +505,7 @@ class ModelStore:
                            revision=hot.state.revision)  # fmt: skip
             chunks.setdefault(layout.index_chunk(hot.brief.ordinal), {})[hot.brief.version] = row
         # The state files are independent writes, each waiting for its disk flush or round trip: overlap them.
-        jobs = [
-            partial(self._merge_state, name, h.brief.version, ColdVersion(brief=h.brief, state=h.state))
-            for h in leaving
-        ]
+        jobs = [partial(self._leave, name, hot) for hot in leaving]
         jobs += [partial(self._merge_index, name, chunk, rows) for chunk, rows in chunks.items()]
         with ThreadPoolExecutor(max_workers=_EVICTION_THREADS) as pool:
             for done in [pool.submit(job) for job in jobs]:
@@ -587,7 +586,18 @@ class ModelStore:
         except NotFoundError:
             return None
 
-    def _merge_state(self, name: str, label: str, cold: ColdVersion, *, migrating: bool = False) -> None:
+    def _leave(self, name: str, hot: HotVersion) -> None:
+        """Write the state file of a version leaving the working set, with its facts (read unless remembered)."""
+        label = hot.brief.version
+        facts = self._version_facts(name, label)
+        if facts is None:
+            msg = f"model {name!r} lists version {label} but its file {layout.version_key(name, label)} is missing"
+            raise CorruptRecordError(msg)
+        self._merge_state(name, label, ColdVersion(brief=hot.brief, state=hot.state, facts=facts))
+
+    def _merge_state(
+        self, name: str, label: str, cold: ColdVersion, *, migrating: bool = False, likely_absent: bool = True
+    ) -> None:
         """Write a state file unless it holds a newer state (a higher revision) already.
 
         `migrating`: also replace a state of the same revision that differs. A migration stamps revision 1, which a
@@ -604,7 +614,7 @@ class ModelStore:
             return None
 
         # Most versions leave the working set once, so their state file is new: create it without reading first.
-        self._merge(key, ColdVersion, newer, likely_absent=True)
+        self._merge(key, ColdVersion, newer, likely_absent=likely_absent)
 
     def _merge_index(self, name: str, chunk: int, rows: dict[str, IndexRow], *, migrating: bool = False) -> None:
         """Add listing rows to an index chunk, keeping for each version the row of the higher revision.

@@ -296,6 +296,12 @@ _DISAGREEMENTS: dict[str, tuple[str, Callable[[Any], object], str, str]] = {
         state_file(COLD),
         f"{COLD}: its brief disagrees with its index row in {index_chunk(0)} (registered_by)",
     ),
+    "facts in a state file against the version file": (
+        state_file(COLD),
+        lambda d: d["facts"]["params"].update(learning_rate=0.5),
+        state_file(COLD),
+        f"{COLD}: its copy of the facts disagrees with its version file (params)",
+    ),
     "index row against the version file": (
         index_chunk(0),
         lambda d: d["rows"][COLD]["brief"].update(registered_by="mallory"),
