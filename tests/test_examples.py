@@ -53,4 +53,4 @@ def test_the_notebook_runs_and_shows_versions_comparisons_and_history_as_tables(
         assert header in shown, f"{call} shows no table"
     assert "refused: " in "".join(out.get("text", "") for out in outputs if out.output_type == "stream")
     assert "<td>v2</td><td>production</td>" in shown
-    assert (tmp_path / "model-registry" / "models").is_dir()  # the local default, not the user's registry
+    assert (tmp_path / "model-registry" / "heads").is_dir()  # the local default, not the user's registry

@@ -25,6 +25,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -160,18 +161,21 @@ class KillSwitch:
     def __init__(self, inner: Any, ops: list[str], prefix: str, nth: int, when: str) -> None:
         self.inner, self.ops, self.prefix, self.nth, self.when = inner, set(ops), prefix, nth, when
         self.seen = 0
+        self.lock = threading.Lock()  # an eviction writes its state files from several threads
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     def _counted(self, op: str, key: str, call: Any) -> Any:
-        hit = op in self.ops and key.startswith(self.prefix)
-        if hit:
-            self.seen += 1
-        if hit and self.seen == self.nth and self.when == "before":
+        mine = 0
+        if op in self.ops and key.startswith(self.prefix):
+            with self.lock:
+                self.seen += 1
+                mine = self.seen
+        if mine == self.nth and self.when == "before":
             os.kill(os.getpid(), signal.SIGKILL)
         result = call()
-        if hit and self.seen == self.nth and self.when == "after":
+        if mine == self.nth and self.when == "after":
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
@@ -184,8 +188,8 @@ class KillSwitch:
     def write(self, key: str, data: bytes, *, durable: bool = True) -> Any:
         return self._counted("write", key, lambda: self.inner.write(key, data, durable=durable))
 
-    def delete(self, key: str) -> Any:
-        return self._counted("delete", key, lambda: self.inner.delete(key))
+    def delete(self, key: str, *, durable: bool = True) -> Any:
+        return self._counted("delete", key, lambda: self.inner.delete(key, durable=durable))
 
 
 def crash_at(args: dict[str, Any]) -> None:
