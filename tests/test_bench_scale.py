@@ -140,9 +140,17 @@ def test_traffic_counter_counts_requests_and_the_bytes_of_each_body(gcs_emulator
     bucket = client.bucket(gcs_bucket)
     payload = os.urandom(300_000)
     bucket.blob("a.bin").upload_from_string(payload)
-    with counter.window() as traffic:
-        assert bucket.blob("a.bin").download_as_bytes() == payload
-    assert (traffic.requests, traffic.downloaded) == (1, len(payload))
+    # Under the full suite's load the emulator now and then fails a request and the client retries it (counted, as
+    # it should be): one of a few downloads is a clean one.
+    seen = []
+    for _ in range(3):
+        with counter.window() as traffic:
+            assert bucket.blob("a.bin").download_as_bytes() == payload
+        seen.append((traffic.requests, traffic.downloaded))
+        if seen[-1] == (1, len(payload)):
+            break
+    assert seen[-1] == (1, len(payload)), seen
+    assert all(requests >= 1 and downloaded >= len(payload) for requests, downloaded in seen), seen
     with counter.window() as nothing:
         pass
     assert (nothing.requests, nothing.downloaded) == (0, 0)
