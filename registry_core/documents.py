@@ -286,9 +286,12 @@ class VersionList(list[VersionSummary]):
 # ------------------------------------------------------------------------------------------- conversions
 
 
+_NO_METRICS = ModelPerformance()
+
+
 def merged_metrics(base: ModelPerformance, added: ModelPerformance) -> ModelPerformance:
     """Return `base` with `added` on top."""
-    if added == ModelPerformance():
+    if added == _NO_METRICS:
         return base
     return ModelPerformance.from_mapping(base.as_dict() | added.as_dict())
 

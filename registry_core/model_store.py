@@ -85,6 +85,7 @@ _BACKOFF_CAP_SECONDS = 4.0
 _BACKOFF_BASE_SECONDS = 0.005
 _EVICTION_THREADS = 8
 _CACHED_FACTS = 4096  # version files are immutable: a store keeps this many parsed
+_CACHED_CHUNKS = 16  # index chunks kept parsed, with their listing rows (16,000 versions)
 
 Doc = TypeVar("Doc", bound=BaseModel)
 Change = Callable[[ModelRecord | None], ModelRecord]
@@ -116,6 +117,8 @@ class ModelStore:
         self.legacy = MetadataStore(storage)
         self._heads: dict[str, tuple[bytes, ModelHead]] = {}
         self._facts: dict[tuple[str, str], VersionFacts] = {}
+        # Index chunks as last read, with their listing rows: a warm registry lists again without parsing again.
+        self._chunks: dict[str, tuple[bytes, IndexChunk, dict[str, VersionSummary] | None]] = {}
 
     # ---------------------------------------------------------------------------------------------- reading
 
@@ -185,9 +188,9 @@ class ModelStore:
                 for index, m in enumerate(record.sorted_versions(), 1)
             ]
         rows = {
-            label: summary(name, row.brief, row.stage, row.added_metrics)
+            label: row
             for chunk in self._index_chunks(name, head)
-            for label, row in chunk.rows.items()
+            for label, row in self._summaries(name, chunk).items()
             if label not in head.hot
         }
         rows |= {label: summary(name, h.brief, h.state.stage, h.state.added_metrics) for label, h in head.hot.items()}
@@ -706,6 +709,28 @@ class ModelStore:
     def _segment(self, key: str) -> HistorySegment:
         return self._parse(HistorySegment, self.storage.read(key), key)
 
+    def _summaries(self, name: str, chunk: IndexChunk) -> dict[str, VersionSummary]:
+        """The listing rows of a chunk, built once for the chunk as last read."""
+        for key, (data, cached, rows) in tuple(self._chunks.items()):  # other threads may add chunks
+            if cached is chunk:
+                if rows is None:
+                    rows = {label: summary(name, r.brief, r.stage, r.added_metrics) for label, r in chunk.rows.items()}
+                    self._chunks[key] = (data, chunk, rows)
+                return rows
+        return {label: summary(name, r.brief, r.stage, r.added_metrics) for label, r in chunk.rows.items()}
+
+    def _chunk(self, key: str) -> IndexChunk:
+        """Read an index chunk, reusing the last parse of the same bytes. Raises: NotFoundError."""
+        data = self.storage.read(key)
+        cached = self._chunks.get(key)
+        if cached is not None and cached[0] == data:
+            return cached[1]
+        chunk = self._parse(IndexChunk, data, key)
+        if len(self._chunks) >= _CACHED_CHUNKS:
+            self._chunks.clear()
+        self._chunks[key] = (data, chunk, None)
+        return chunk
+
     def _index_chunks(self, name: str, head: ModelHead) -> Iterable[IndexChunk]:
         if head.frozen_upto <= 0:
             return
@@ -713,7 +738,7 @@ class ModelStore:
         for chunk in range(last + 1):  # by number: a listing would cost a request more
             key = layout.index_key(name, chunk)
             try:
-                yield self._parse(IndexChunk, self.storage.read(key), key)
+                yield self._chunk(key)
             except NotFoundError:
                 # A chunk whose versions all stayed in the working set, or a damaged head claiming more versions
                 # than there are: go on with the chunks that exist, so a wrong count never costs a read per number.
@@ -721,7 +746,7 @@ class ModelStore:
                 for later in sorted(n for n in listed if n is not None and chunk < n <= last):
                     key = layout.index_key(name, later)
                     try:
-                        yield self._parse(IndexChunk, self.storage.read(key), key)
+                        yield self._chunk(key)
                     except NotFoundError:
                         continue
                 return
