@@ -18,9 +18,11 @@ from registry_core import (
     ModelMetadata,
     ModelNotFoundError,
     ModelRegistry,
+    ModelStage,
+    RegistryConfig,
     VersionNotFoundError,
 )
-from registry_core.model_store import HOT_HIGH
+from registry_core.model_store import HOT_HIGH, HOT_LOW
 from registry_core.storage import StorageBackend
 
 
@@ -150,3 +152,25 @@ def test_an_unknown_version_raises_version_not_found(
 
     with pytest.raises(VersionNotFoundError, match="v9"):
         registry.get_model_metadata(MODEL, "v9")
+
+
+def test_a_long_lived_reader_lists_what_other_writers_moved_out_of_the_working_set_since(
+    storage_root: str, registry: ModelRegistry, register: Callable[..., ModelMetadata]
+) -> None:
+    reader = ModelRegistry(RegistryConfig(root=storage_root))  # `registry` writes
+    for _ in range(HOT_HIGH + 1):  # the first eviction writes index chunk 0
+        register(MODEL)
+    first = reader.list_versions(MODEL)
+    assert len(first) == HOT_HIGH + 1
+    assert reader.list_versions(MODEL) == first  # the same bytes: the kept parse
+
+    for _ in range(HOT_HIGH - HOT_LOW + 1):  # the next eviction rewrites chunk 0 with more rows
+        register(MODEL)
+    registry.archive_model(MODEL, "v1")  # and a version outside the working set comes back into it, archived
+
+    listed = reader.list_versions(MODEL)
+    assert listed == registry.list_versions(MODEL) == ModelRegistry(RegistryConfig(root=storage_root)).list_versions(
+        MODEL
+    )
+    assert len(listed) == 2 * HOT_HIGH + 2 - HOT_LOW
+    assert listed[0].stage is ModelStage.ARCHIVED
