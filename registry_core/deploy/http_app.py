@@ -4,8 +4,9 @@ HTTP itself (parsing, chunked bodies, keep-alive, timeouts) is uvicorn's; this m
 means. `BodyGate`, outermost, logs one line per request and refuses what no route should read: a declared body over
 the limit (413), ``Transfer-Encoding`` together with ``Content-Length`` (400: two framings of one body, which a proxy
 in front may read the other way) and a malformed ``Content-Length`` (400). Routes read bodies with `read_body`, which
-stops a streamed (chunked) body at the limit. A refused body that is small enough is left to uvicorn, which reads
-and drops it, so the connection stays usable; a larger one closes the connection.
+stops a streamed (chunked) body at the limit and closes the connection. A declared body over the limit but
+within a few times it is read and dropped before the 413, so that the client, still sending, reads the answer and
+may keep the connection; a larger one is answered at once and the connection closed.
 
 Errors of the Vertex-style, health and SageMaker routes are ``{"error": {"code", "type", "message"}}`` (the web
 API's, `registry_core.errors.error_body`); those of ``/v2/...`` are ``{"error": "message"}``, as the v2 protocol says.
@@ -33,7 +34,7 @@ from registry_core.errors import InvalidInputError, RegistryError, error_body
 from registry_core.text import one_line, shown
 
 DRAIN_FACTOR = 8
-"""A refused body up to this many times the limit is read and dropped (keeping the connection); above, it closes."""
+"""A declared body up to this many times the limit is read and dropped before the 413; above, the connection closes."""
 _CLOSE = {"Connection": "close"}
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -157,9 +158,10 @@ class BodyGate:
         refused = self._refusal(scope)
         try:
             if refused is not None:
-                await refusal(scope["path"], refused.status, refused.kind, refused.message, refused.headers)(
-                    scope, receive, noting
-                )
+                if refused.status == 413 and not refused.headers:
+                    await _drain(receive)
+                response = refusal(scope["path"], refused.status, refused.kind, refused.message, refused.headers)
+                await response(scope, receive, noting)
             else:
                 await self.app(scope, receive, noting)
         finally:
@@ -176,12 +178,22 @@ class BodyGate:
             return Refusal(400, f"invalid Content-Length {shown(b', '.join(lengths).decode('latin-1'))}", _CLOSE)
         declared = int(lengths[0]) if lengths else 0
         if declared > self.max_body_bytes:
-            # uvicorn reads and drops the body of a request answered early: fine for a few times the limit
-            headers_out = _CLOSE if declared > DRAIN_FACTOR * self.max_body_bytes else {}
-            return Refusal(
-                413, f"the request body has {declared} bytes; the limit is {self.max_body_bytes}", headers_out
-            )
+            message = f"the request body has {declared} bytes; the limit is {self.max_body_bytes}"
+            # A client that sends its whole body before reading (most do) is reset, not answered, when the server
+            # closes with the body unread; so a body up to a few times the limit is read and dropped first. A
+            # client waiting for "100 Continue" has sent nothing: it is answered at once.
+            waiting = any(name == b"expect" and value.lower() == b"100-continue" for name, value in headers)
+            huge = declared > DRAIN_FACTOR * self.max_body_bytes
+            return Refusal(413, message, _CLOSE if huge or waiting else {})
         return None
+
+
+async def _drain(receive: Receive) -> None:
+    """Read a request's body to its end, keeping none of it."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 # ------------------------------------------------------------------------------------------------ the app

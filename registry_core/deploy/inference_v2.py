@@ -47,14 +47,18 @@ def datatype(spec: Any) -> str:
 
 def dims(spec: Any) -> list[int]:
     """Return a spec's shape with -1 for each unknown dimension (``[-1]`` if even the rank is unknown)."""
+    known = _known_dims(spec)
+    return [-1] if known is None else known
+
+
+def _known_dims(spec: Any) -> list[int] | None:
+    """A spec's shape with -1 for each unknown dimension, or None if its rank is unknown."""
     shape = getattr(spec, "shape", None)
     try:
         listed = shape.as_list() if shape is not None else None
     except ValueError:  # TensorShape of unknown rank
-        listed = None
-    if listed is None:
-        return [-1]
-    return [-1 if d is None else int(d) for d in listed]
+        return None
+    return None if listed is None else [-1 if d is None else int(d) for d in listed]
 
 
 def tensor_metadata(specs: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -128,8 +132,8 @@ def _rows(tensor: Any, index: int, inputs: Mapping[str, Any]) -> tuple[str, list
     ):
         msg = f"input {name!r}: 'shape' must be a list of 1 to {_MAX_RANK} non-negative integers, got {shown(shape)}"
         raise InvalidInputError(msg)
-    expected = dims(spec)
-    if expected != [-1] and (
+    expected = _known_dims(spec)
+    if expected is not None and (
         len(shape) != len(expected) or any(e not in (-1, d) for e, d in zip(expected, shape, strict=True))
     ):
         msg = f"input {name!r} has shape {shape}; the model takes {expected} (-1: any size, the first is the batch)"

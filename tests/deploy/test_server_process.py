@@ -200,6 +200,25 @@ def test_body_over_the_limit_gets_413_and_the_connection_stays_usable(
         assert json.loads(response.read())["predictions"]
     finally:
         connection.close()
+    # urllib says "Connection: close" and sends the whole body before reading: it gets the 413, not a reset
+    closing = call("POST", f"{server.url}{path}", b" " * (MAX_BODY_BYTES + 1))
+    assert closing.status == 413
+    assert closing.body["error"]["type"] == "ContentTooLarge"
+
+
+def test_a_client_waiting_for_100_continue_is_refused_before_it_sends(
+    served: tuple[ModelRegistry, ServerProcess],
+) -> None:
+    _, server = served
+    head = (
+        f"POST /v1/endpoints/{ENDPOINT}:predict HTTP/1.1\r\nHost: test\r\nExpect: 100-continue\r\n"
+        f"Content-Length: {MAX_BODY_BYTES + 1}\r\n\r\n"
+    )
+
+    status, reply, connection = send_raw(server.url, head.encode())
+
+    assert status == 413, reply
+    assert connection == "close"
 
 
 def test_health_and_openapi(served: tuple[ModelRegistry, ServerProcess]) -> None:
