@@ -40,6 +40,7 @@ class SavedModelPredictor:
             raise DeploymentError(msg)
         self._signature = self._loaded.signatures[SIGNATURE]
         self.inputs: dict[str, Any] = dict(self._signature.structured_input_signature[1])
+        self.outputs: dict[str, Any] = dict(self._signature.structured_outputs)
         self._lock = threading.Lock()  # TF functions are thread-safe, but one at a time keeps CPU use predictable
 
     def predict(self, instances: Sequence[Any]) -> list[dict[str, Any]]:

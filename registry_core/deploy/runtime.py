@@ -85,21 +85,27 @@ class EndpointRuntime:
     def _metadata(self, model_name: str, version: str) -> ModelMetadata:
         return self._models.version(model_name, version)
 
-    def choose(self) -> str:
-        """Pick a deployed model by the traffic split, among those that loaded.
+    def choose(self, model_name: str | None = None) -> str:
+        """Pick a deployed model by the traffic split, among those that loaded (of `model_name` only, if given).
 
         Raises:
             NotServingError: nothing that gets traffic could be loaded.
         """
         with self._lock:
-            record, predictors = self.record, self.predictors
+            record, predictors, errors = self.record, self.predictors, self.load_errors
         if record is None:
             msg = f"endpoint {self.endpoint_name!r} has not been loaded"
             raise NotServingError(msg)
-        candidates = [(i, share) for i, share in record.traffic.items() if share > 0 and i in predictors]
+        wanted = {d.id for d in record.active() if model_name is None or d.model_name == model_name}
+        candidates = [
+            (i, share) for i, share in record.traffic.items() if share > 0 and i in predictors and i in wanted
+        ]
         if not candidates:
-            reasons = "; ".join(self.load_errors.values()) or "no model gets traffic"
-            msg = f"endpoint {self.endpoint_name!r} has nothing to serve: {reasons}"
+            reasons = "; ".join(v for k, v in errors.items() if k in wanted) or "no model gets traffic"
+            subject = f"endpoint {self.endpoint_name!r}"
+            if model_name is not None:
+                subject = f"model {model_name!r} on {subject}"
+            msg = f"{subject} has nothing to serve: {reasons}"
             raise NotServingError(msg)
         ids, weights = zip(*candidates, strict=True)
         return str(self._rng.choices(ids, weights=weights)[0])

@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +104,12 @@ def promote_to_production(registry: ModelRegistry, version: str) -> None:
 
 @dataclass
 class Reply:
-    """An HTTP answer: status, raw text, parsed JSON (None if not JSON) and headers."""
+    """An HTTP answer: status, raw text, parsed JSON (None if not JSON) and headers (names in any case)."""
 
     status: int
     text: str
     body: Any
-    headers: dict[str, str]
+    headers: Message
 
 
 def call(method: str, url: str, body: bytes | dict[str, Any] | None = None, timeout: float = 30.0) -> Reply:
@@ -119,9 +120,9 @@ def call(method: str, url: str, body: bytes | dict[str, Any] | None = None, time
         request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - our own test server
-            status, raw, headers = response.status, response.read(), dict(response.headers)
+            status, raw, headers = response.status, response.read(), response.headers
     except urllib.error.HTTPError as exc:
-        status, raw, headers = exc.code, exc.read(), dict(exc.headers)
+        status, raw, headers = exc.code, exc.read(), exc.headers
     text = raw.decode("utf-8", errors="replace")
     try:
         parsed = json.loads(text) if text else None
@@ -155,17 +156,11 @@ def wait_until_following(base: str, registry: ModelRegistry, endpoint: str, time
 
 # ------------------------------------------------------------------------------------------------ server process
 
-_SERVER_SCRIPT = """
-import sys
-from registry_core import ModelRegistry
-from registry_core.deploy.server import run_server_cli
-sys.exit(run_server_cli(ModelRegistry.from_uri(sys.argv[1]), sys.argv[2], "127.0.0.1", 0))
-"""
 _SUFFIX = " (Ctrl-C to stop)"
 
 
 class ServerProcess:
-    """`run_server_cli` in a subprocess on a free port of 127.0.0.1; it inherits os.environ (e.g. the emulator).
+    """`model-registry serve` in a subprocess on a free port of 127.0.0.1; it inherits os.environ (e.g. the emulator).
 
     Args:
         root: Registry root URI.
@@ -178,8 +173,8 @@ class ServerProcess:
         self._stderr = log.open("wb")
         env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and script
-            [sys.executable, "-c", _SERVER_SCRIPT, root, endpoint],
+        self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
+            [sys.executable, "-m", "registry_core", "--registry", root, "serve", endpoint, "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             cwd=REPO,
