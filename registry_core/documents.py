@@ -49,7 +49,10 @@ class _Document(Record):
     @model_validator(mode="after")
     def _check_schema(self) -> Self:
         if self.schema_version > SCHEMA_VERSION:  # read as corrupt: this library would misread or drop fields
-            msg = f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); upgrade it"
+            msg = (
+                f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); "
+                "upgrade registry-core"
+            )
             raise ValueError(msg)
         return self
 

@@ -178,7 +178,7 @@ def run_check(
         if upload not in referenced and marker is not None and not marker.is_abandoned(now):
             live_uploads.add(upload)
             continue
-        report.add("stale_marker", key, "marker of a finished registration")
+        report.add("stale_marker", key, "marker of a registration that finished or died")
         if gc:
             if upload not in referenced and upload not in uploads and layout.owner_of_upload(upload) not in models.held:
                 # A writer killed after creating its upload folder but before storing a file leaves an empty folder
@@ -231,10 +231,13 @@ def _read_models(
     models = _Models()
     listed: dict[str, str] = {}  # model -> its document's key
     folders: dict[str, tuple[str, str]] = {}  # model -> (its document, a key under it): the document is a folder
+    old_layout: set[str] = set()  # models with a document of the one-document layout
     for documents in (layout.MODELS, layout.HEADS):  # a head wins over an old document of the same model
         for key in storage.list(documents.prefix):
             if (name := documents.name_of(key)) is not None:
                 listed[name] = key
+                if documents is layout.MODELS:
+                    old_layout.add(name)
             elif (name := documents.folder_name_of(key)) is not None:
                 folders[name] = documents.listed_key(name), key
     states: dict[str, set[str]] = {}
@@ -272,6 +275,8 @@ def _read_models(
             _hold(models, report, name, "unreadable_record", key, f"{key} cannot be read: {exc}")
             continue
         if head is not None:  # the per-version layout: every file of the model, each on its own
+            if name in old_layout:
+                _old_document_beside(store, name, report)
             found = read_model_files(store, name, head, states.get(name, set()))
             for kind, at, message in found.problems:
                 report.add(kind, at, message)
@@ -286,6 +291,22 @@ def _read_models(
         models.records[name] = record
         models.named.setdefault(name, {m.version for m in record.versions})
     return models
+
+
+def _old_document_beside(store: ModelStore, name: str, report: CheckReport) -> None:
+    """Report an old-layout document beside a head if it holds changes the head lacks (readers only see the head)."""
+    key = layout.MODELS.key(name)
+    try:
+        leftover = store.legacy_is_leftover(name)
+    except CorruptRecordError as exc:
+        report.add("corrupt_record", key, str(exc))
+        return
+    if not leftover:
+        report.add(
+            "invalid_record", key,
+            f"{name} is in both layouts and this old document holds changes its head lacks (written by a client of "
+            "an earlier release after the conversion); readers see only the head",
+        )  # fmt: skip
 
 
 def _hold(models: _Models, report: CheckReport, name: str, kind: str, key: str, why: str) -> None:

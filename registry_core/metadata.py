@@ -358,7 +358,10 @@ class ModelMetadata(Record):
     @model_validator(mode="after")
     def _check_schema(self) -> Self:
         if self.schema_version > SCHEMA_VERSION:
-            msg = f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); upgrade it"
+            msg = (
+                f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); "
+                "upgrade registry-core"
+            )
             raise ValueError(msg)
         return self
 

@@ -25,6 +25,7 @@ its state file, which carries a copy of its facts); listing N versions, 1 + ceil
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -67,7 +68,7 @@ from registry_core.errors import (
     VersionNotFoundError,
 )
 from registry_core.lifecycle.rollback import replay_trail
-from registry_core.metadata import LOCATIONS_CONTEXT, HistoryEntry, ModelMetadata, ModelStage
+from registry_core.metadata import LOCATIONS_CONTEXT, SCHEMA_VERSION, HistoryEntry, ModelMetadata, ModelStage
 from registry_core.storage.base import StorageBackend
 from registry_core.store import MetadataStore, ModelRecord
 from registry_core.text import one_line
@@ -360,6 +361,13 @@ class ModelStore:
         record = self.legacy.get(name)
         if record is None:
             return False
+        if self.head(name) is not None and not self.legacy_is_leftover(name, record):
+            msg = (
+                f"model {name!r} is in both layouts, and {layout.MODELS.key(name)} holds changes its head lacks "
+                "(a client of an earlier release wrote it after the conversion); it was kept: register or promote "
+                "those versions again with this release, then delete the file"
+            )
+            raise CorruptRecordError(msg)
         if self.head(name) is None:
             converted = convert(record, hot=HOT_LOW, seal=SEAL_SIZE, pinned=lambda m: _pinned_state(m, None))
             # What an interrupted run wrote is compared, not written again (locally a refused create costs a sync).
@@ -384,6 +392,19 @@ class ModelStore:
         logger.info("migrated %s to the per-version layout", name)
         return True
 
+    def legacy_is_leftover(self, name: str, record: ModelRecord | None = None) -> bool:
+        """Whether the old-layout document beside a head says nothing the head's history lacks.
+
+        So it is what an interrupted conversion left (removing it loses nothing), not the work of a client of an
+        earlier release that wrote the old document after the conversion.
+        """
+        record = record if record is not None else self.legacy.get(name)
+        head = self.head(name)
+        if record is None or head is None:
+            return True
+        known = {entry.id for entry in self._history_of(name, head)}
+        return all(entry.id in known for entry in record.history)
+
     # ---------------------------------------------------------------------------------------------- the head
 
     def _read_head(self, name: str, *, generation: bool) -> tuple[ModelHead | None, str | None]:
@@ -400,7 +421,7 @@ class ModelStore:
             return cached[1], found
         head = self._parse(ModelHead, data, key)
         if head.layout > LAYOUT_VERSION:
-            msg = f"{key} is of layout {head.layout}, newer than this library ({LAYOUT_VERSION}); upgrade it"
+            msg = f"{key} is of layout {head.layout}, newer than this library ({LAYOUT_VERSION}); upgrade registry-core"
             raise CorruptRecordError(msg)
         self._heads[name] = (data, head)
         return head, found
@@ -425,8 +446,11 @@ class ModelStore:
             at_hand = next((m for m in record.versions if m.version == label), None)
             if at_hand is None:
                 return self._full(name, head, label, seen)
-            facts = self._version_facts(name, label)
-            return compose(facts, state_of(at_hand, facts.metrics)) if facts is not None else None
+            facts = self._facts_for(name, label)
+            if facts is None:
+                msg = f"model {name!r} lists version {label} but its file {layout.version_key(name, label)} is missing"
+                raise CorruptRecordError(msg)
+            return compose(facts, state_of(at_hand, facts.metrics))
 
         return load
 
@@ -443,7 +467,7 @@ class ModelStore:
                 seen[label] = cold
             self._remember_facts(cold.facts)
             return compose(cold.facts, cold.state)
-        facts = self._version_facts(name, label)
+        facts = self._facts_for(name, label)
         if facts is None:
             msg = f"model {name!r} lists version {label} but its file {layout.version_key(name, label)} is missing"
             raise CorruptRecordError(msg)
@@ -500,6 +524,10 @@ class ModelStore:
             key=lambda h: h.brief.ordinal,
         )
         leaving = movable[: max(0, len(head.hot) - HOT_LOW)]
+        with ThreadPoolExecutor(max_workers=_EVICTION_THREADS) as pool:
+            found = list(pool.map(lambda hot: self._facts_for(name, hot.brief.version), leaving))
+        facts = {hot.brief.version: f for hot, f in zip(leaving, found, strict=True) if f is not None}
+        leaving = [hot for hot in leaving if hot.brief.version in facts]  # the others stay (check reports them)
         if not leaving:
             return head
         chunks: dict[int, dict[str, IndexRow]] = {}
@@ -508,7 +536,11 @@ class ModelStore:
                            revision=hot.state.revision)  # fmt: skip
             chunks.setdefault(layout.index_chunk(hot.brief.ordinal), {})[hot.brief.version] = row
         # The state files are independent writes, each waiting for its disk flush or round trip: overlap them.
-        jobs = [partial(self._leave, name, hot) for hot in leaving]
+        jobs = [
+            partial(self._merge_state, name, h.brief.version, ColdVersion(brief=h.brief, state=h.state,
+                                                                          facts=facts[h.brief.version]))
+            for h in leaving
+        ]  # fmt: skip
         jobs += [partial(self._merge_index, name, chunk, rows) for chunk, rows in chunks.items()]
         with ThreadPoolExecutor(max_workers=_EVICTION_THREADS) as pool:
             for done in [pool.submit(job) for job in jobs]:
@@ -589,14 +621,26 @@ class ModelStore:
         except NotFoundError:
             return None
 
-    def _leave(self, name: str, hot: HotVersion) -> None:
-        """Write the state file of a version leaving the working set, with its facts (read unless remembered)."""
-        label = hot.brief.version
-        facts = self._version_facts(name, label)
-        if facts is None:
-            msg = f"model {name!r} lists version {label} but its file {layout.version_key(name, label)} is missing"
-            raise CorruptRecordError(msg)
-        self._merge_state(name, label, ColdVersion(brief=hot.brief, state=hot.state, facts=facts))
+    def _facts_for(self, name: str, label: str) -> VersionFacts | None:
+        """The facts of a committed version: its version file, else the copy in a state file it left behind.
+
+        None (logged) if neither can be read: `check` reports the file; reads of that version fail, other work goes on.
+        """
+        try:
+            facts = self._version_facts(name, label)
+        except CorruptRecordError:
+            facts = None
+        if facts is not None:
+            return facts
+        try:
+            cold = self._cold(name, label)
+        except CorruptRecordError:
+            cold = None
+        if cold is None or cold.facts.version != label:
+            logger.warning("%s: cannot read the facts of %s; `model-registry check` reports why", name, label)
+            return None
+        logger.warning("%s: %s is missing or damaged; using the copy in its state file", name, label)
+        return cold.facts
 
     def _merge_state(
         self, name: str, label: str, cold: ColdVersion, *, migrating: bool = False, likely_absent: bool = True
@@ -637,15 +681,62 @@ class ModelStore:
             }
             return IndexChunk(rows=existing | fresh) if fresh else None
 
-        self._merge(key, IndexChunk, merged)
+        self._merge(key, IndexChunk, merged, repair=partial(self._rebuilt_chunk, name, chunk))
+
+    def _rebuilt_chunk(self, name: str, chunk: int, data: bytes) -> IndexChunk:
+        """The rows of an index chunk that does not parse, made again from the state files of its versions.
+
+        The rows only repeat what the state files say, so a damaged chunk would otherwise stop every later eviction,
+        and with it every registration of the model. A chunk of a newer schema is another library's: not replaced.
+
+        Raises:
+            CorruptRecordError: the chunk is of a newer schema than this library.
+        """
+        key = layout.index_key(name, chunk)
+        try:
+            written = json.loads(data)
+        except ValueError:
+            written = None
+        schema = written.get("schema_version") if isinstance(written, dict) else None
+        if isinstance(schema, int) and schema > SCHEMA_VERSION:
+            self._parse(IndexChunk, data, key)  # raises, saying which schema
+        labels = [
+            found[1]
+            for k in self.storage.list(layout.versions_folder(name))
+            if (found := layout.label_of_version_key(k)) is not None and found[2]
+        ]
+
+        def readable(label: str) -> ColdVersion | None:
+            try:
+                return self._cold(name, label)
+            except CorruptRecordError:
+                return None  # check reports it
+
+        with ThreadPoolExecutor(max_workers=_EVICTION_THREADS) as pool:
+            colds = [cold for cold in pool.map(readable, labels) if cold is not None]
+        rows = {
+            c.brief.version: IndexRow(brief=c.brief, stage=c.state.stage, added_metrics=c.state.added_metrics,
+                                      revision=c.state.revision)
+            for c in colds
+            if layout.index_chunk(c.brief.ordinal) == chunk and c.brief.version == c.facts.version
+        }  # fmt: skip
+        logger.warning("%s does not parse; rebuilt its %d rows from the state files", key, len(rows))
+        return IndexChunk(rows=rows)
 
     def _merge(
-        self, key: str, kind: type[Doc], change: Callable[[Doc | None], Doc | None], *, likely_absent: bool = False
+        self,
+        key: str,
+        kind: type[Doc],
+        change: Callable[[Doc | None], Doc | None],
+        *,
+        likely_absent: bool = False,
+        repair: Callable[[bytes], Doc] | None = None,
     ) -> None:
         """Read-modify-write `key` by compare-and-swap until it lands (`change` returns None: nothing to write).
 
         With `likely_absent`, first try to create `key` with ``change(None)`` (one request instead of two); if it
-        exists, merge with what it holds as usual.
+        exists, merge with what it holds as usual. With `repair`, a document that does not parse is replaced by
+        what `repair` makes of its bytes (or `repair` raises).
         """
         deadline = time.monotonic() + CAS_DEADLINE_SECONDS
         if likely_absent:
@@ -660,10 +751,18 @@ class ModelStore:
         while True:
             try:
                 data, generation = self.storage.read_with_generation(key)
-                current: Doc | None = self._parse(kind, data, key)
             except NotFoundError:
-                current, generation = None, None
+                data, generation = None, None
+            repaired = False
+            try:
+                current: Doc | None = self._parse(kind, data, key) if data is not None else None
+            except CorruptRecordError:
+                if repair is None or data is None:
+                    raise
+                current, repaired = repair(data), True
             updated = change(current)
+            if updated is None and repaired:
+                updated = current  # the repair alone is worth writing
             if updated is None:
                 return
             payload = updated.model_dump_json(context=self.context).encode()

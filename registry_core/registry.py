@@ -31,6 +31,7 @@ from registry_core.deploy.canary import HealthCheck, UserCheck
 from registry_core.documents import AsOf, VersionList
 from registry_core.endpoints import CanaryResult, Endpoints, ReconcileResult
 from registry_core.errors import (
+    CorruptRecordError,
     InvalidInputError,
     ModelNotFoundError,
     RegistryRootNotFoundError,
@@ -667,17 +668,33 @@ class ModelRegistry:
 
         Raises:
             ModelNotFoundError: a model named in `model_names` is in neither layout (checked before converting any).
+            CorruptRecordError: some models could not be converted (named, with why); the others were.
         """
 
         def registered(name: str) -> None:
-            if not self.store.exists(name):
-                msg = f"model {name!r} is not registered"
-                raise ModelNotFoundError(msg)
+            try:
+                if not self.store.exists(name):
+                    msg = f"model {name!r} is not registered"
+                    raise ModelNotFoundError(msg)
+            except CorruptRecordError:
+                pass  # it exists; converting it says what is wrong
 
         names = list(model_names) if model_names is not None else self.list_models()
         for name in names:
             self._reading(registered, name)  # a typo converts nothing and says so
-        return [name for name in names if self.store.migrate(name)]
+        converted: list[str] = []
+        failed: list[str] = []
+        for name in names:  # one damaged document does not hold back the others
+            try:
+                if self.store.migrate(name):
+                    converted.append(name)
+            except CorruptRecordError as exc:
+                failed.append(f"{name}: {exc}")
+        if failed:
+            done = f"; converted: {', '.join(converted)}" if converted else ""
+            msg = f"could not convert {len(failed)} model(s) ({'; '.join(failed)}){done}"
+            raise CorruptRecordError(msg)
+        return converted
 
     def _reading(self, read: Callable[[str], T], model_name: str) -> T:
         """Run a read of one model; a missing model of a missing root says that the root is missing."""

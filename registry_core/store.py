@@ -10,9 +10,9 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
-from pydantic import PrivateAttr, ValidationError
+from pydantic import PrivateAttr, ValidationError, model_validator
 
 from registry_core import layout
 from registry_core.errors import (
@@ -69,6 +69,16 @@ class ModelRecord(Record):
     history: tuple[HistoryEntry, ...] = ()
     trail_base: tuple[str, ...] = ()
     _loader: Callable[[ModelRecord, str], ModelMetadata | None] | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check_schema(self) -> Self:
+        if self.schema_version > SCHEMA_VERSION:  # a newer client wrote it: this library would misread or drop fields
+            msg = (
+                f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); "
+                "upgrade registry-core"
+            )
+            raise ValueError(msg)
+        return self
 
     def with_loader(self, loader: Callable[[ModelRecord, str], ModelMetadata | None]) -> ModelRecord:
         """Return this record reading versions through `loader` ((record, label) -> metadata or None).

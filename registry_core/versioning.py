@@ -10,6 +10,7 @@ from registry_core.errors import InvalidInputError, InvalidVersionError
 from registry_core.text import shown
 
 _AUTO = re.compile(r"v?([1-9][0-9]{0,8})")
+_AUTO_MAX = 999_999_999  # the highest number _AUTO takes
 _SEMVER = re.compile(r"v?(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})")
 BUMPS = ("major", "minor", "patch")
 
@@ -83,7 +84,11 @@ def next_version(strategy: VersioningStrategy, existing: Iterable[str], bump: st
     check_bump(bump)
     keys = [version_key(label) for label in existing]
     if strategy is VersioningStrategy.AUTO_INCREMENT:
-        return f"v{max((k[0] for k in keys), default=0) + 1}"
+        highest = max((k[0] for k in keys), default=0)
+        if highest >= _AUTO_MAX:
+            msg = f"no label follows v{highest} (auto-increment labels have at most 9 digits); give a free one"
+            raise InvalidVersionError(msg)
+        return f"v{highest + 1}"
     if not keys:
         return "v1.0.0"
     major, minor, patch = max(keys)

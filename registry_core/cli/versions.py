@@ -123,7 +123,8 @@ def _as_of(name: str, moment: datetime) -> None:
             [f"endpoint {endpoint}", ", ".join(f"{v}={share}%" for v, share in split.items())]
             for endpoint, split in found.endpoints.items()
         ]
-        table(["at " + when(found.at) + " UTC", "versions"], rows or [["(nothing)", ""]], title=name)
+        moment = found.at.isoformat().replace("+00:00", "Z")  # whole: two moments a fraction apart may differ
+        table([f"at {moment}", "versions"], rows or [["(nothing)", ""]], title=name)
 
     emit(found, render)
 

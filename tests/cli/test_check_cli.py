@@ -37,6 +37,11 @@ def test_check_gc_keeps_the_uploads_of_a_model_with_two_v1_and_says_so(tmp_path:
     (leftover / "weights").write_text("half an upload")  # unreferenced, but the model cannot be trusted
     uploads = sorted((root / "artifacts" / "churn").iterdir())
 
+    looked = run(tmp_path, "check")  # without --gc, what gc would keep is one line, not one per file
+    assert looked.returncode == 1, looked.stderr
+    assert "kept_upload: 1 artifact folder(s) of models whose records are damaged" in looked.stdout
+    assert "kept_upload: artifacts/" not in looked.stdout
+
     checked = run(tmp_path, "check", "--gc")
 
     assert checked.returncode == 1, checked.stderr

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -60,7 +60,7 @@ def test_history_at_a_moment_as_json_and_as_a_table(storage_root: str, moments: 
     later = moments["deployed"].astimezone(EAST)
     result = cli(storage_root, "history", MODEL, "--at", later.isoformat())
     assert result.returncode == 0, result.stderr
-    assert f"at {moments['deployed']:%Y-%m-%d %H:%M:%S} UTC" in result.stdout
+    assert f"at {moments['deployed'].astimezone(UTC).isoformat().replace('+00:00', 'Z')}" in result.stdout
     lines = [line.split() for line in result.stdout.splitlines()]
     assert ["production", "v2"] in lines
     assert ["endpoint", "shop", "v2=100%"] in lines

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from registry_core import ModelRegistry, ModelStage, RegistryConfig
+from registry_core import CorruptRecordError, ModelRegistry, ModelStage, RegistryConfig
 from registry_core.errors import ConflictError, ModelNotFoundError, RegistryError
 from registry_core.lifecycle import promotion
 from registry_core.lifecycle.approvals import ApprovalPolicy
@@ -474,3 +474,56 @@ def test_a_migration_interrupted_then_changed_by_an_old_release_converts_the_cha
     assert next(row for row in registry.list_versions("churn") if row.version == "v1").stage is S.ARCHIVED
     assert registry.check().ok
     assert reads(registry)["churn"]["versions"]["v2"] == expected["churn"]["versions"]["v2"]
+
+
+def test_an_old_document_written_after_the_conversion_is_reported_and_kept(legacy_root: str) -> None:
+    """A client of the earlier release that still writes `models/<name>.json` after the conversion loses nothing."""
+    pristine = open_storage(legacy_root).read("models/churn.json")
+    assert open_registry(legacy_root).migrate() == MODELS
+    storage = open_storage(legacy_root)
+
+    def old_release_archives(record: Any) -> Any:  # that client's `archive churn v1`, on its own document
+        policy = ApprovalPolicy(frozenset({S.PRODUCTION}), four_eyes=True)
+        return promotion.promote(record, label="v1", target=S.ARCHIVED, actor="carol", reason="old", policy=policy)
+
+    storage.write("models/churn.json", pristine)
+    MetadataStore(storage).update("churn", old_release_archives)
+    changed = storage.read("models/churn.json")
+
+    report = open_registry(legacy_root).check()
+    assert [(p.kind, p.key) for p in report.problems] == [("invalid_record", "models/churn.json")]
+    assert "holds changes its head lacks" in report.problems[0].message
+    result = cli(legacy_root, "migrate")
+    assert result.returncode != 0
+    assert result.stderr.startswith("error: could not convert 1 model(s) (churn: model 'churn' is in both layouts")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert storage.read("models/churn.json") == changed  # kept
+
+
+def test_what_an_interrupted_conversion_left_beside_a_head_is_removed_silently(legacy_root: str) -> None:
+    storage = open_storage(legacy_root)
+    pristine = storage.read("models/fraud.json")
+    assert open_registry(legacy_root).migrate() == MODELS
+    storage.write("models/fraud.json", pristine)  # as a conversion killed after the head, before the delete
+
+    assert open_registry(legacy_root).check().ok
+    assert open_registry(legacy_root).migrate() == ["fraud"]
+    assert not storage.exists("models/fraud.json")
+
+
+def test_an_old_document_of_a_newer_schema_is_refused_kept_and_does_not_hold_back_the_others(
+    legacy_root: str,
+) -> None:
+    storage = open_storage(legacy_root)
+    newer = json.loads(storage.read("models/fraud.json")) | {"schema_version": 99}
+    storage.write("models/fraud.json", json.dumps(newer).encode())
+
+    result = cli(legacy_root, "get-model", "fraud")
+    assert result.returncode != 0
+    assert "newer than this library (1); upgrade registry-core" in result.stderr
+    with pytest.raises(CorruptRecordError, match=r"could not convert 1 model\(s\) \(fraud: .*newer.*converted: churn"):
+        open_registry(legacy_root).migrate()
+    assert json.loads(storage.read("models/fraud.json"))["schema_version"] == 99  # kept, not converted
+    assert not storage.exists("heads/fraud.json")
+    assert storage.exists("heads/churn.json")
+    assert storage.exists("heads/ranker.json")

@@ -101,3 +101,9 @@ def test_a_versioning_strategy_is_parsed_from_its_name(text: str, expected: Vers
 def test_an_unknown_versioning_strategy_raises_invalid_input_naming_the_known_ones() -> None:
     with pytest.raises(InvalidInputError, match="auto_increment, semantic"):
         VersioningStrategy.parse("calendar")
+
+
+def test_no_label_follows_the_highest_auto_increment_label() -> None:
+    with pytest.raises(InvalidVersionError, match=r"no label follows v999999999 \(auto-increment labels have at most"):
+        next_version(AUTO, ["v3", "v999999999"])
+    assert next_version(AUTO, ["v999999998"]) == "v999999999"
