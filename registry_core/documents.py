@@ -12,13 +12,11 @@ grows with the number of versions or the length of the history.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from registry_core import html_tables
 from registry_core.metadata import (
-    SCHEMA_VERSION,
     Approval,
     ArtifactUri,
     FileEntry,
@@ -30,6 +28,7 @@ from registry_core.metadata import (
     ParamValue,
     PromotionRequest,
     Record,
+    SchemaChecked,
     StageChange,
     VersionDeployment,
 )
@@ -41,20 +40,8 @@ _BRIEF_DESCRIPTION = 200  # characters of a description a listing row keeps
 TRACKED_STAGES = (ModelStage.PRODUCTION, ModelStage.STAGING)  # the stages whose holders history replays
 
 
-class _Document(Record):
-    """A stored document of this layout, which refuses to be read by a library older than its schema."""
-
-    schema_version: int = SCHEMA_VERSION
-
-    @model_validator(mode="after")
-    def _check_schema(self) -> Self:
-        if self.schema_version > SCHEMA_VERSION:  # read as corrupt: this library would misread or drop fields
-            msg = (
-                f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); "
-                "upgrade registry-core"
-            )
-            raise ValueError(msg)
-        return self
+class _Document(SchemaChecked):
+    """A stored document of the per-version layout."""
 
 
 class VersionFacts(_Document):

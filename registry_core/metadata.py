@@ -98,6 +98,26 @@ class Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
 
 
+class SchemaChecked(Record):
+    """A stored document that refuses to be read by a library older than its schema (it would misread or drop fields).
+
+    Attributes:
+        schema_version: Version of the document's JSON layout.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+
+    @model_validator(mode="after")
+    def _check_schema(self) -> Self:
+        if self.schema_version > SCHEMA_VERSION:  # read as corrupt, naming the library to upgrade
+            msg = (
+                f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); "
+                "upgrade registry-core"
+            )
+            raise ValueError(msg)
+        return self
+
+
 class ModelPerformance(Record):
     """Evaluation metrics of a model version; every value is a finite float.
 
@@ -306,7 +326,7 @@ class VersionDeployment(Record):
     undeployed_at: datetime | None = None
 
 
-class ModelMetadata(Record):
+class ModelMetadata(SchemaChecked):
     """One registered version of a model: immutable artifacts plus lifecycle state.
 
     Attributes:
@@ -333,7 +353,6 @@ class ModelMetadata(Record):
         annotations: Small key/value notes added after registration (e.g. validation results).
     """
 
-    schema_version: int = SCHEMA_VERSION
     model_id: str
     model_name: str
     version: str
@@ -354,16 +373,6 @@ class ModelMetadata(Record):
     stage_history: tuple[StageChange, ...] = ()
     deployments: tuple[VersionDeployment, ...] = ()
     annotations: dict[str, str] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _check_schema(self) -> Self:
-        if self.schema_version > SCHEMA_VERSION:
-            msg = (
-                f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); "
-                "upgrade registry-core"
-            )
-            raise ValueError(msg)
-        return self
 
     @property
     def artifact_size(self) -> int:

@@ -39,6 +39,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from registry_core import layout
+from registry_core.contention import CAS_DEADLINE_SECONDS, Contention
 from registry_core.documents import (
     LAYOUT_VERSION,
     TRACKED_STAGES,
@@ -70,7 +71,7 @@ from registry_core.errors import (
 from registry_core.lifecycle.rollback import replay_trail
 from registry_core.metadata import LOCATIONS_CONTEXT, SCHEMA_VERSION, HistoryEntry, ModelMetadata, ModelStage
 from registry_core.storage.base import StorageBackend
-from registry_core.store import MetadataStore, ModelRecord
+from registry_core.store import MetadataStore, ModelRecord, added_history
 from registry_core.text import one_line
 from registry_core.versioning import normalize_version, version_key
 
@@ -81,9 +82,6 @@ HOT_LOW = 20  # ...down to this many (pinned ones stay whatever their number)
 TAIL_HIGH = 40  # history entries in the head before the oldest are sealed...
 SEAL_SIZE = 30  # ...this many at a time, always: every writer seals the same entries into the same segment
 PINNED_STAGES = frozenset(TRACKED_STAGES)
-CAS_DEADLINE_SECONDS = 120.0
-_BACKOFF_CAP_SECONDS = 4.0
-_BACKOFF_BASE_SECONDS = 0.005
 _EVICTION_THREADS = 8
 _CACHED_FACTS = 4096  # version files are immutable: a store keeps this many parsed
 _CACHED_CHUNKS = 16  # index chunks kept parsed, with their listing rows (16,000 versions)
@@ -306,11 +304,9 @@ class ModelStore:
             ConcurrentModificationError: other writers kept winning for CAS_DEADLINE_SECONDS.
         """
         key = layout.HEADS.key(name)
-        deadline = time.monotonic() + CAS_DEADLINE_SECONDS
-        attempt = 0
-        unconfirmed: list[set[str]] = []
+        contention = Contention(f"model {name!r}")
         while True:
-            began = time.monotonic()
+            contention.begin()
             if start is not None:
                 head, generation, start = start.head, start.generation, None
             else:
@@ -318,11 +314,9 @@ class ModelStore:
             if head is None and self.legacy.get(name) is not None:
                 self.migrate(name)
                 continue
-            if unconfirmed and head is not None:
-                present = {entry.id for entry in head.tail}
-                if any(ids <= present for ids in unconfirmed):
-                    logger.debug("a conflicting write to %s had landed; not applying it again", key)
-                    return self._record(name, head)
+            if head is not None and contention.landed({entry.id for entry in head.tail}):
+                logger.debug("a conflicting write to %s had landed; not applying it again", key)
+                return self._record(name, head)
             seen: dict[str, ColdVersion] = {}  # older versions this attempt read (they come back into the working set)
             current = self._record(name, head, seen) if head is not None else None
             updated = _one_moment(change(current), len(current.history) if current is not None else 0)
@@ -336,16 +330,7 @@ class ModelStore:
                 else:
                     self.storage.compare_and_swap(key, data, generation)
             except ConflictError:
-                attempt += 1
-                written = {e.id for e in updated.history} - ({e.id for e in current.history} if current else set())
-                if written:
-                    unconfirmed.append(written)
-                if time.monotonic() > deadline:
-                    msg = f"gave up updating model {name!r} after {attempt} conflicting attempts"
-                    raise ConcurrentModificationError(msg) from None
-                # Full jitter, with a window that grows from the time one attempt took (see store.DocumentStore).
-                spent = max(_BACKOFF_BASE_SECONDS, time.monotonic() - began)
-                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, spent * 2**attempt)))
+                contention.lost(added_history(updated, current))
                 continue
             self._heads[name] = (data, new_head)
             return updated.with_loader(self._loader(name, new_head, {}))

@@ -6,17 +6,15 @@ Where each document lives is `layout`'s business; this module reads, parses, cac
 from __future__ import annotations
 
 import logging
-import random
-import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Generic, Self, TypeVar
+from typing import Generic, TypeVar
 
-from pydantic import PrivateAttr, ValidationError, model_validator
+from pydantic import PrivateAttr, ValidationError
 
 from registry_core import layout
+from registry_core.contention import Contention
 from registry_core.errors import (
-    ConcurrentModificationError,
     ConflictError,
     CorruptRecordError,
     ModelNotFoundError,
@@ -25,11 +23,11 @@ from registry_core.errors import (
 )
 from registry_core.metadata import (
     LOCATIONS_CONTEXT,
-    SCHEMA_VERSION,
     HistoryEntry,
     ModelMetadata,
     ModelStage,
     Record,
+    SchemaChecked,
 )
 from registry_core.storage.base import StorageBackend
 from registry_core.text import one_line
@@ -37,13 +35,10 @@ from registry_core.versioning import VersioningStrategy, version_key
 
 logger = logging.getLogger(__name__)
 
-CAS_DEADLINE_SECONDS = 120.0
-_BACKOFF_CAP_SECONDS = 4.0
-_BACKOFF_BASE_SECONDS = 0.005
 _PARSED_DOCUMENTS = 64  # parsed documents a store keeps for reuse
 
 
-class ModelRecord(Record):
+class ModelRecord(SchemaChecked):
     """A model as a change sees it: its versions and its history, changed by pure functions, written back at once.
 
     In the one-document layout of earlier releases this was the whole stored document. In the per-version layout it
@@ -61,7 +56,6 @@ class ModelRecord(Record):
         trail_base: The production holders a rollback may return to, as of just before `history`'s first entry.
     """
 
-    schema_version: int = SCHEMA_VERSION
     name: str
     created_at: datetime
     versioning: VersioningStrategy
@@ -69,16 +63,6 @@ class ModelRecord(Record):
     history: tuple[HistoryEntry, ...] = ()
     trail_base: tuple[str, ...] = ()
     _loader: Callable[[ModelRecord, str], ModelMetadata | None] | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _check_schema(self) -> Self:
-        if self.schema_version > SCHEMA_VERSION:  # a newer client wrote it: this library would misread or drop fields
-            msg = (
-                f"record schema {self.schema_version} is newer than this library ({SCHEMA_VERSION}); "
-                "upgrade registry-core"
-            )
-            raise ValueError(msg)
-        return self
 
     def with_loader(self, loader: Callable[[ModelRecord, str], ModelMetadata | None]) -> ModelRecord:
         """Return this record reading versions through `loader` ((record, label) -> metadata or None).
@@ -198,17 +182,13 @@ class DocumentStore(Generic[Doc]):
             ConcurrentModificationError: other writers kept winning for CAS_DEADLINE_SECONDS.
         """
         key = self.key(name)
-        deadline = time.monotonic() + CAS_DEADLINE_SECONDS
-        attempt = 0
-        unconfirmed: list[set[str]] = []  # history ids written by each conflicting attempt
+        contention = Contention(f"{self.kind} {name!r}")
         while True:
-            began = time.monotonic()
+            contention.begin()
             current, generation = self._load_with_generation(name)
-            if unconfirmed and current is not None:
-                present = _history_ids(current)
-                if any(ids <= present for ids in unconfirmed):
-                    logger.debug("a conflicting write to %s had landed; not applying it again", key)
-                    return current
+            if current is not None and contention.landed(_history_ids(current)):
+                logger.debug("a conflicting write to %s had landed; not applying it again", key)
+                return current
             updated = mutate(current)
             if updated == current:
                 return updated  # nothing changed: no write, no new generation
@@ -219,21 +199,10 @@ class DocumentStore(Generic[Doc]):
                 else:
                     self.storage.compare_and_swap(key, data, generation)
             except ConflictError:
-                attempt += 1
-                written = _history_ids(updated) - (_history_ids(current) if current is not None else set())
-                if written:
-                    unconfirmed.append(written)
-                if time.monotonic() > deadline:
-                    msg = f"gave up updating {self.kind} {name!r} after {attempt} conflicting attempts"
-                    raise ConcurrentModificationError(msg) from None
-                # Full jitter keeps many contending processes from retrying in lock-step. The window grows from the
-                # time one attempt took: with a large document or a slow store, a fixed small window makes most
-                # attempts collide (32 writers of a 640-version model wasted 4/5 of their work and took 2x longer).
-                spent = max(_BACKOFF_BASE_SECONDS, time.monotonic() - began)
-                time.sleep(random.uniform(0, min(_BACKOFF_CAP_SECONDS, spent * 2**attempt)))
+                contention.lost(added_history(updated, current))
                 continue
-            if attempt:
-                logger.debug("updated %s after %d conflicts", key, attempt)
+            if contention.attempts:
+                logger.debug("updated %s after %d conflicts", key, contention.attempts)
             self._remember(name, data, updated)  # `data` is `updated` serialized: the next read needs no parse
             return updated
 
@@ -241,6 +210,11 @@ class DocumentStore(Generic[Doc]):
 def _history_ids(record: Record) -> set[str]:
     """Ids of a document's history entries (model and endpoint documents both keep an id'd history)."""
     return {entry.id for entry in getattr(record, "history", ())}
+
+
+def added_history(updated: Record, current: Record | None) -> set[str]:
+    """Ids of the history entries that `updated` has and `current` had not (what one attempt of a change wrote)."""
+    return _history_ids(updated) - (_history_ids(current) if current is not None else set())
 
 
 class MetadataStore(DocumentStore[ModelRecord]):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,9 @@ from registry_core.layout import HEADS, INDEX_CHUNK, index_chunk
 from registry_core.metadata import ModelMetadata
 from registry_core.model_store import HOT_HIGH, HOT_LOW, SEAL_SIZE, TAIL_HIGH
 from registry_core.storage.gcs import GCSStorage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `benchmarks` is a folder of the repo, not a package
+from benchmarks.scale.workload import version_fields  # noqa: E402
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 TABLE_TITLE = "**Requests per operation on GCS.**"
@@ -117,28 +121,8 @@ def test_the_readme_states_the_thresholds_of_the_code() -> None:
 
 
 def _fields(index: int) -> dict[str, Any]:
-    """Metadata as a nightly training pipeline registers it (the same shape as `make bench-scale`'s)."""
-    wobble = (index * 7919 % 1000) / 100_000
-    return {
-        "metrics": {
-            "accuracy": 0.91 + wobble, "precision": 0.88 + wobble, "recall": 0.86 + wobble, "auc": 0.95 + wobble,
-            "loss": 0.23 - wobble, "f1_score": 0.87 + wobble, "ndcg_at_10": 0.42 + wobble,
-            "latency_p95_ms": 12.5 + index % 7,
-        },
-        "params": {
-            "learning_rate": 0.001 * (1 + index % 5), "batch_size": 256, "epochs": 10 + index % 3,
-            "optimizer": "adam", "embedding_dim": 64, "dropout": 0.2, "l2_regularization": 1e-5,
-            "hidden_units": "256,128,64", "num_train_examples": 1_000_000 + index, "seed": index,
-        },
-        "tags": ["recommender", "eyewear", f"week-{index % 52 + 1}"],
-        "lineage": {
-            "training_data_uris": [f"gs://eyewear-data/training/day-{index:04d}/part-00000-of-00004.tfrecord"],
-            "pipeline_run": f"projects/eyewear-ml/locations/us-central1/pipelineJobs/train-and-register-{index:06d}",
-            "code_version": f"{index:040x}",
-            "parent_version": f"v{index - 1}" if index > 1 else None,
-        },
-        "description": f"Nightly retrain {index}",
-    }  # fmt: skip
+    """Metadata as a nightly training pipeline registers it: `make bench-scale`'s, which the README's sizes are of."""
+    return version_fields(index)
 
 
 def _folder(root: Path, index: int) -> Path:
