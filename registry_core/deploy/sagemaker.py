@@ -19,6 +19,7 @@ throttling is retried by botocore's "standard" retry mode.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -66,10 +67,11 @@ _MAX_INSTANCES = 10_000
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$")
 _ROLE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/\S+$")
 _NOT_FOUND = ("Could not find", "does not exist")
+_MISSING = {"404", "NoSuchKey", "NotFound"}  # S3's answers to HEAD on a missing key
 
 
 class SageMakerError(DeploymentError):
-    """SageMaker refused or failed a request."""
+    """SageMaker (or S3, for the model.tar.gz) refused or failed a request."""
 
 
 class SageMakerAccessDeniedError(SageMakerError):
@@ -155,6 +157,10 @@ class SageMakerTarget(DeploymentTarget):
             "instance_count": self.instance_count,
         }
 
+    def recorded_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Return `settings` with the region and image taken from the environment, if they were."""
+        return dict(settings) | {"region": self.region} | ({"image": self.image} if self.image else {})
+
     def check_deployable(self, metadata: ModelMetadata) -> None:
         """Refuse to deploy without a serving image, or without a bucket for artifacts outside S3.
 
@@ -220,7 +226,9 @@ class SageMakerTarget(DeploymentTarget):
             msg = f"the SageMaker endpoint {name} of endpoint {shown(endpoint.name)} does not exist"
             raise SageMakerError(msg)
         live = [v["VariantName"] for v in current.get("ProductionVariants", [])]
-        desired = [{"VariantName": v, "DesiredWeight": float(traffic.get(v, 0))} for v in live]
+        # A share for a variant the endpoint lacks goes to SageMaker too, which refuses it: never drop it silently.
+        named = live + [v for v, share in traffic.items() if share > 0 and v not in live]
+        desired = [{"VariantName": v, "DesiredWeight": float(traffic.get(v, 0))} for v in named]
         with self._translating(f"set the weights of {name} to {traffic}"):
             self._sagemaker().update_endpoint_weights_and_capacities(
                 EndpointName=name, DesiredWeightsAndCapacities=desired
@@ -395,9 +403,12 @@ class SageMakerTarget(DeploymentTarget):
         from botocore.exceptions import ClientError
 
         try:
-            s3.head_object(Bucket=self.s3_bucket, Key=key)
-        except ClientError as exc:  # 404: not uploaded yet; other errors are raised by the upload below
-            _LOG.debug("%s is not there yet: %s", uri, exc)
+            with self._translating(f"look for {uri}"):
+                s3.head_object(Bucket=self.s3_bucket, Key=key)
+        except SageMakerError as exc:
+            cause = exc.__cause__
+            if not (isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in _MISSING):
+                raise
         else:
             return uri  # the same digest uploaded before (e.g. a rollback): reuse it
         with tempfile.TemporaryDirectory(prefix="registry-sagemaker-") as scratch:
@@ -423,7 +434,8 @@ class SageMakerTarget(DeploymentTarget):
                 raise DependencyMissingError(_INSTALL_HINT) from exc
             # Standard retry mode retries throttling and transient errors with backoff; long reads for invocations.
             config = Config(retries={"mode": "standard", "max_attempts": 8}, read_timeout=120)
-            self._clients[service] = boto3.session.Session().client(service, region_name=self.region, config=config)
+            session = boto3.session.Session(botocore_session=_botocore_session())
+            self._clients[service] = session.client(service, region_name=self.region, config=config)
         return self._clients[service]
 
     @contextmanager
@@ -455,6 +467,23 @@ class SageMakerTarget(DeploymentTarget):
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+@functools.cache
+def _service_models() -> Any:
+    """One botocore data loader per process: it keeps the parsed service models (SageMaker's is large)."""
+    import botocore.session
+
+    return botocore.session.get_session().get_component("data_loader")
+
+
+def _botocore_session() -> Any:
+    """A fresh botocore session (credentials and settings read anew) sharing the parsed service models."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _service_models())
+    return session
 
 
 def _s3_tarball(artifact_uri: str) -> str | None:
