@@ -11,6 +11,8 @@ weights. An undeploy that leaves no variant deletes the endpoint.
 Every change is waited for (DescribeEndpoint until the endpoint is out of "Creating"/"Updating") without a time
 limit: SageMaker takes 5-15 minutes to create or update an endpoint, and a waiter that gave up earlier would leave
 a change applied that the registry never recorded. Only the change that SageMaker reports as "Failed" raises.
+Before each deploy the registry reconciles its record with the endpoint (`observe`): a variant that a deploy whose
+client died left behind is recorded (its model's tags name the registry version), so a retry adds no second copy.
 
 ``boto3`` is imported inside the methods. Credentials and the API endpoint come from boto3's usual sources (the
 environment, ``~/.aws``, an instance role; ``AWS_ENDPOINT_URL_SAGEMAKER`` and friends for a local stand-in);
@@ -34,7 +36,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from registry_core.deploy.base import NEW_DEPLOYMENT, DeploymentTarget, DeployResult, Prediction
+from registry_core.deploy.base import (
+    NEW_DEPLOYMENT,
+    DeploymentTarget,
+    DeployResult,
+    ObservedDeployment,
+    ObservedEndpoint,
+    Prediction,
+    VersionLookup,
+)
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
 from registry_core.metadata import ModelMetadata
@@ -265,6 +275,45 @@ class SageMakerTarget(DeploymentTarget):
         with self._translating(f"delete the model {gone[0]['ModelName']}"):
             self._sagemaker().delete_model(ModelName=gone[0]["ModelName"])
 
+    def observe(self, endpoint: EndpointRecord, versions: VersionLookup) -> ObservedEndpoint:
+        """Return the variants the SageMaker endpoint serves and their weights, once its change in progress is done.
+
+        Variants the record lacks (e.g. a deploy whose client died before recording it) get the registry version
+        named by their model's tags (``registry_model``, ``registry_version``, ``registry_digest``). Weights become
+        percentages summing to 100.
+
+        Raises:
+            DeploymentError: SageMaker refused or failed.
+        """
+        name = endpoint.target_ref or _name(endpoint.name, _NAME_LIMIT)
+        current = self._settled(name)
+        if current is None:
+            return ObservedEndpoint(endpoint_ref="")
+        recorded = {d.id for d in endpoint.deployments}
+        observed = [
+            ObservedDeployment(
+                id=v["VariantName"],
+                target_ref=v["ModelName"],
+                metadata=None if v["VariantName"] in recorded else self._registry_version(v["ModelName"], versions),
+                description=f"variant {v['VariantName']} (model {v['ModelName']})",
+            )
+            for v in self._variants(current)
+        ]
+        weights = {str(v["VariantName"]): float(v.get("CurrentWeight", 0.0)) for v in current["ProductionVariants"]}
+        return ObservedEndpoint(endpoint_ref=name, deployments=tuple(observed), traffic=_percentages(weights))
+
+    def _registry_version(self, model_name: str, versions: VersionLookup) -> ModelMetadata | None:
+        """Return the registry version a SageMaker model's tags name (with the same digest), or None."""
+        client = self._sagemaker()
+        with self._translating(f"read the tags of the model {model_name}"):
+            arn = client.describe_model(ModelName=model_name)["ModelArn"]
+            tags = {t["Key"]: t["Value"] for t in client.list_tags(ResourceArn=arn).get("Tags", [])}
+        name, version, digest = (tags.get(k, "") for k in (MODEL_TAG, VERSION_TAG, DIGEST_TAG))
+        if not (name and version and digest):
+            return None
+        metadata = versions(name, version)
+        return metadata if metadata is not None and metadata.artifact_digest == digest else None
+
     def predict(self, endpoint: EndpointRecord, instances: list[Any], deployed_id: str | None = None) -> Prediction:
         """Invoke the endpoint with ``{"instances": [...]}`` (on variant `deployed_id`, if given).
 
@@ -484,6 +533,18 @@ def _botocore_session() -> Any:
     session = botocore.session.get_session()
     session.register_component("data_loader", _service_models())
     return session
+
+
+def _percentages(weights: dict[str, float]) -> dict[str, int]:
+    """Return SageMaker's relative variant weights as whole percentages summing to 100 (largest remainders)."""
+    total = sum(w for w in weights.values() if w > 0)
+    if total <= 0:
+        return {}
+    exact = {k: 100 * w / total for k, w in weights.items() if w > 0}
+    shares = {k: int(v) for k, v in exact.items()}
+    for key in sorted(exact, key=lambda k: (shares[k] - exact[k], k))[: 100 - sum(shares.values())]:
+        shares[key] += 1
+    return shares
 
 
 def _s3_tarball(artifact_uri: str) -> str | None:

@@ -18,6 +18,8 @@ from sagemaker_support import BUCKET, IMAGE, MODEL, SETTINGS
 from support.sagemaker_standin import REGION, ROLE, SageMakerStandIn
 
 from registry_core import ModelRegistry
+from registry_core.deploy import EndpointRecord
+from registry_core.deploy.base import NEW_DEPLOYMENT
 from registry_core.deploy.canary import HealthCheck
 from registry_core.deploy.sagemaker import (
     SageMakerAccessDeniedError,
@@ -26,6 +28,7 @@ from registry_core.deploy.sagemaker import (
     SageMakerValidationError,
 )
 from registry_core.errors import DeploymentError, EndpointNotFoundError, InvalidInputError
+from registry_core.metadata import utc_now
 
 
 @functools.cache
@@ -202,7 +205,7 @@ def test_a_failed_change_raises_and_is_not_recorded(registry: ModelRegistry, sag
 def test_throttling_is_retried_by_botocore(registry: ModelRegistry, sagemaker: SageMakerStandIn) -> None:
     sagemaker.throttle = 2
     d1, _, _ = registry.deploy_model(MODEL, "v1", endpoint_name="shop", actor="carol", **SETTINGS)
-    assert sagemaker.actions()[:3] == ["CreateModel"] * 3
+    assert sagemaker.actions()[:3] == ["DescribeEndpoint"] * 3  # the first call, refused twice
     assert _weights() == {d1.id: 100.0}
 
 
@@ -243,3 +246,41 @@ def test_settings_and_credentials_are_checked(
     with pytest.raises(SageMakerAccessDeniedError, match="no AWS credentials"):
         registry.deploy_model(MODEL, "v1", endpoint_name="shop", actor="carol", **SETTINGS)
     assert sagemaker.calls == []
+
+
+def test_a_deploy_whose_client_died_is_recorded_by_the_retry_not_deployed_twice(
+    registry: ModelRegistry, sagemaker: SageMakerStandIn
+) -> None:
+    # the target did its work and the process died before the registry recorded anything
+    metadata = registry.get_model_metadata(MODEL, "v1")
+    fresh = EndpointRecord(name="shop", target="sagemaker", created_at=utc_now())
+    target = SageMakerTarget(role=ROLE, image=IMAGE, s3_bucket=BUCKET)
+    left = target.deploy(fresh, metadata, registry.artifact_path(MODEL, "v1"), {NEW_DEPLOYMENT: 100})
+    with pytest.raises(EndpointNotFoundError):
+        registry.get_endpoint("shop")
+
+    deployment, record, _ = registry.deploy_model(MODEL, "v1", endpoint_name="shop", actor="carol", **SETTINGS)
+    assert deployment.id == left.deployed_id
+    assert deployment.target_ref == left.target_ref
+    assert _models() == [left.target_ref]
+    assert _weights() == {left.deployed_id: 100.0}
+    assert record.traffic == {left.deployed_id: 100}
+    assert [(e.action, e.reason.startswith("reconcile:")) for e in record.history] == [("deployed", True)]
+
+    # a variant removed by hand is recorded as undeployed by `endpoints reconcile`
+    d2, _, _ = registry.deploy_model(MODEL, "v2", endpoint_name="shop", actor="carol", traffic_percent=10, **SETTINGS)
+    variant = {"VariantName": deployment.id, "ModelName": deployment.target_ref, "InstanceType": "ml.m5.large",
+               "InitialInstanceCount": 1, "InitialVariantWeight": 3.0}  # fmt: skip
+    _client().create_endpoint_config(EndpointConfigName="by-hand", ProductionVariants=[variant])
+    _client().update_endpoint(EndpointName="shop", EndpointConfigName="by-hand")
+    result = registry.reconcile_endpoint("shop", actor="carol")
+    assert [(e.action, e.version) for e in result.changes] == [("undeployed", "v2")]
+    assert result.endpoint.traffic == {deployment.id: 100}
+
+
+def test_weights_become_percentages_summing_to_100() -> None:
+    from registry_core.deploy.sagemaker import _percentages
+
+    assert _percentages({"a": 1.0, "b": 1.0, "c": 1.0}) == {"a": 34, "b": 33, "c": 33}
+    assert _percentages({"a": 0.9, "b": 0.1, "c": 0.0}) == {"a": 90, "b": 10}
+    assert _percentages({"a": 0.0}) == {}
