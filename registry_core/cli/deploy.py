@@ -79,6 +79,9 @@ def deploy(
 ) -> None:
     """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
     if target == "sagemaker":
+        if project is not None or api_endpoint is not None:
+            msg = "--project is a setting of --target vertex; SageMaker takes --region, --role, --image, --s3-bucket"
+            raise InvalidInputError(msg)
         settings = _sagemaker_settings(region, role, image, s3_bucket, machine_type, min_replicas, max_replicas)
     else:
         if role is not None or image is not None or s3_bucket is not None:
