@@ -10,7 +10,9 @@ weights. An undeploy that leaves no variant deletes the endpoint.
 
 Every change is waited for (DescribeEndpoint until the endpoint is out of "Creating"/"Updating") without a time
 limit: SageMaker takes 5-15 minutes to create or update an endpoint, and a waiter that gave up earlier would leave
-a change applied that the registry never recorded. Only the change that SageMaker reports as "Failed" raises.
+a change applied that the registry never recorded. A failed change raises and is not recorded: a failed
+CreateEndpoint leaves the endpoint "Failed", a failed UpdateEndpoint leaves it "InService" on its old config (with
+a FailureReason), so the target checks which config the endpoint ended on.
 Before each deploy the registry reconciles its record with the endpoint (`observe`): a variant that a deploy whose
 client died left behind is recorded (its model's tags name the registry version), so a retry adds no second copy.
 
@@ -220,7 +222,12 @@ class SageMakerTarget(DeploymentTarget):
         variants = [] if current is None else self._variants(current)
         weights = {k: v for k, v in traffic.items() if k != NEW_DEPLOYMENT} | {variant: traffic[NEW_DEPLOYMENT]}
         variants.append(self._variant(variant, model_name))
-        self._apply_config(name, current, variants, weights)
+        try:
+            self._apply_config(name, current, variants, weights)
+        except SageMakerError:
+            if current is not None:  # the endpoint kept its old config: nothing uses the new model
+                self._delete_model(model_name)
+            raise
         _LOG.info("deployed %s as variant %s of the SageMaker endpoint %s", model_name, variant, name)
         return DeployResult(deployed_id=variant, target_ref=model_name, endpoint_ref=name)
 
@@ -272,8 +279,7 @@ class SageMakerTarget(DeploymentTarget):
             with self._translating(f"delete the endpoint {name}"):
                 self._sagemaker().delete_endpoint(EndpointName=name)
             self._delete_config(str(current["EndpointConfigName"]))
-        with self._translating(f"delete the model {gone[0]['ModelName']}"):
-            self._sagemaker().delete_model(ModelName=gone[0]["ModelName"])
+        self._delete_model(str(gone[0]["ModelName"]))
 
     def observe(self, endpoint: EndpointRecord, versions: VersionLookup) -> ObservedEndpoint:
         """Return the variants the SageMaker endpoint serves and their weights, once its change in progress is done.
@@ -384,9 +390,24 @@ class SageMakerTarget(DeploymentTarget):
         else:
             with self._translating(f"update the endpoint {name} to {config_name}"):
                 client.update_endpoint(EndpointName=name, EndpointConfigName=config_name)
-        self._settled(name, must_exist=True)
+        settled = self._settled(name, must_exist=True)
+        assert settled is not None  # must_exist
+        if settled.get("EndpointConfigName") != config_name:
+            # A failed update leaves the endpoint InService on its old config, saying why in FailureReason.
+            self._delete_config(config_name)
+            reason = settled.get("FailureReason", "no reason given")
+            msg = one_line(f"SageMaker could not update the endpoint {name} (it kept its config): {reason}")
+            raise SageMakerError(msg)
         if current is not None:
             self._delete_config(str(current["EndpointConfigName"]))
+
+    def _delete_model(self, model_name: str) -> None:
+        """Delete a SageMaker model no variant uses any more (a leftover is only clutter: warn)."""
+        try:
+            with self._translating(f"delete the model {model_name}"):
+                self._sagemaker().delete_model(ModelName=model_name)
+        except SageMakerError as exc:
+            _LOG.warning("%s", exc)
 
     def _delete_config(self, config_name: str) -> None:
         """Delete an endpoint config no endpoint uses any more (a leftover is only clutter: warn)."""
@@ -414,7 +435,10 @@ class SageMakerTarget(DeploymentTarget):
             status = str(described.get("EndpointStatus", ""))
             if status == "Failed":
                 reason = described.get("FailureReason", "no reason given")
-                msg = one_line(f"the SageMaker endpoint {name} failed: {reason}")
+                msg = one_line(
+                    f"the SageMaker endpoint {name} failed: {reason} (a failed endpoint serves nothing: delete it "
+                    f"with `aws sagemaker delete-endpoint --endpoint-name {name}` before deploying there again)"
+                )
                 raise SageMakerError(msg)
             if status not in BUSY:
                 return described

@@ -196,10 +196,27 @@ def test_changes_wait_while_sagemaker_reports_the_endpoint_busy(
 def test_a_failed_change_raises_and_is_not_recorded(registry: ModelRegistry, sagemaker: SageMakerStandIn) -> None:
     sagemaker.busy_reports = 1
     sagemaker.fail_next = "the image cannot be pulled"
-    with pytest.raises(SageMakerError, match="failed: the image cannot be pulled"):
+    with pytest.raises(
+        SageMakerError, match="failed: the image cannot be pulled .*delete-endpoint --endpoint-name shop"
+    ):
         registry.deploy_model(MODEL, "v1", endpoint_name="shop", actor="carol", **SETTINGS)
     with pytest.raises(EndpointNotFoundError):
         registry.get_endpoint("shop")
+
+
+def test_an_update_that_sagemaker_rolls_back_is_not_recorded(
+    registry: ModelRegistry, sagemaker: SageMakerStandIn
+) -> None:
+    d1, before, _ = registry.deploy_model(MODEL, "v1", endpoint_name="shop", actor="carol", **SETTINGS)
+    (config,) = _configs()
+    # SageMaker reports a failed update as InService on the old config, with a FailureReason
+    sagemaker.busy_reports = 1
+    sagemaker.fail_next = "not enough ml.m5.large capacity"
+    with pytest.raises(SageMakerError, match="kept its config.*not enough ml.m5.large capacity"):
+        registry.deploy_model(MODEL, "v2", endpoint_name="shop", actor="carol", traffic_percent=10, **SETTINGS)
+    assert registry.get_endpoint("shop").traffic == before.traffic == {d1.id: 100}
+    assert _weights() == {d1.id: 100.0}
+    assert (_configs(), _models()) == ([config], [d1.target_ref])  # the new config and model are cleaned up
 
 
 def test_throttling_is_retried_by_botocore(registry: ModelRegistry, sagemaker: SageMakerStandIn) -> None:

@@ -8,7 +8,8 @@ ValidationException. The proxy forwards every SageMaker call to moto, and
 * implements UpdateEndpoint on moto's own backend (the endpoint takes the new config's variants and weights);
 * after each change of an endpoint, answers the next `busy_reports` DescribeEndpoint calls with "Creating" or
   "Updating", and refuses changes of that endpoint meanwhile, as SageMaker does;
-* with `fail_next`, reports the next change as "Failed" with that reason;
+* with `fail_next`, fails the next change with that reason as SageMaker does: a failed CreateEndpoint leaves the
+  endpoint "Failed"; a failed UpdateEndpoint leaves it "InService" on its old config, with a FailureReason;
 * with `throttle`, answers that many calls with a ThrottlingException first.
 
 S3 and SageMaker Runtime go to moto directly. Point boto3 at both with `environment()`.
@@ -47,7 +48,7 @@ class SageMakerStandIn:
 
     Attributes:
         busy_reports: DescribeEndpoint answers that report a change in progress after each change.
-        fail_next: If set, the next change ends "Failed" with this reason.
+        fail_next: If set, the next CreateEndpoint or UpdateEndpoint fails with this reason.
         throttle: Calls still to be answered with a ThrottlingException.
         calls: The SageMaker actions called through the proxy, with their request bodies, in order.
     """
@@ -120,7 +121,7 @@ class SageMakerStandIn:
                     f'{ACCOUNT}:endpoint/{name.lower()}".',
                 )
         if action == "UpdateEndpoint":
-            return self._update_endpoint(region, body)
+            return self._update_endpoint(region, body, apply=not self.fail_next)
         return None
 
     def after(self, action: str, body: dict[str, Any], status: int, answer: dict[str, Any]) -> dict[str, Any]:
@@ -136,11 +137,11 @@ class SageMakerStandIn:
                     busy.remaining -= 1
                     answer["EndpointStatus"] = busy.status
                 elif busy.failure:
-                    answer["EndpointStatus"] = "Failed"
+                    answer["EndpointStatus"] = "Failed" if busy.status == "Creating" else "InService"
                     answer["FailureReason"] = busy.failure
         return answer
 
-    def _update_endpoint(self, region: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _update_endpoint(self, region: str, body: dict[str, Any], *, apply: bool) -> tuple[int, dict[str, Any]]:
         from moto.sagemaker.models import sagemaker_backends
 
         backend = sagemaker_backends[ACCOUNT][region]
@@ -153,6 +154,8 @@ class SageMakerStandIn:
         if config is None:
             arn = f"arn:aws:sagemaker:{region}:{ACCOUNT}:endpoint-config/{config_name.lower()}"
             return 400, _error("ValidationException", f"Could not find endpoint configuration '{arn}'.")
+        if not apply:  # the update will fail: SageMaker rolls back to the config the endpoint had
+            return 200, {"EndpointArn": endpoint.arn}
         described = config.response_object
         endpoint.endpoint_config_name = config_name
         endpoint.production_variants = endpoint._process_production_variants(described["ProductionVariants"])
