@@ -104,6 +104,15 @@ def test_cli_errors_are_one_line(registry: ModelRegistry, sagemaker: SageMakerSt
     assert "no AWS credentials" in done.stderr
     assert done.stderr.count("\n") == 1
 
+    sagemaker.deny = {"CreateModel"}
+    done = cli("deploy", MODEL, "--version", "v1", "--endpoint-name", "shop", *SAGEMAKER, expect=9)
+    assert done.stderr.startswith(f"error: SageMaker could not create the model {MODEL}-v1-")
+    assert ": AccessDeniedException: User: " in done.stderr
+    assert done.stderr.count("\n") == 1
+    assert "Traceback" not in done.stderr
+    sagemaker.deny = set()
+    sagemaker.calls.clear()
+
     done = cli("deploy", MODEL, "--version", "v1", "--endpoint-name", "shop", "--role", ROLE, expect=2)
     assert done.stderr == "error: --role, --image and --s3-bucket are settings of --target sagemaker\n"
     done = cli("deploy", MODEL, "--version", "v1", "--endpoint-name", "shop", *SAGEMAKER, "--project", "p", expect=2)

@@ -258,6 +258,12 @@ def test_settings_and_credentials_are_checked(
     no_image = {k: v for k, v in SETTINGS.items() if k != "image"}
     with pytest.raises(DeploymentError, match="REGISTRY_SERVING_IMAGE"):
         registry.deploy_model(MODEL, "v1", endpoint_name="shop", actor="carol", **no_image)
+    assert sagemaker.calls == []
+    sagemaker.deny = {"DescribeEndpoint"}
+    with pytest.raises(SageMakerAccessDeniedError, match="AccessDeniedException: User: .* not authorized"):
+        registry.deploy_model(MODEL, "v1", endpoint_name="shop", actor="carol", **SETTINGS)
+    assert sagemaker.actions() == ["DescribeEndpoint"]  # refusals are not retried
+    sagemaker.calls.clear()
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key)
     with pytest.raises(SageMakerAccessDeniedError, match="no AWS credentials"):

@@ -10,7 +10,8 @@ ValidationException. The proxy forwards every SageMaker call to moto, and
   "Updating", and refuses changes of that endpoint meanwhile, as SageMaker does;
 * with `fail_next`, fails the next change with that reason as SageMaker does: a failed CreateEndpoint leaves the
   endpoint "Failed"; a failed UpdateEndpoint leaves it "InService" on its old config, with a FailureReason;
-* with `throttle`, answers that many calls with a ThrottlingException first.
+* with `throttle`, answers that many calls with a ThrottlingException first;
+* refuses the actions in `deny` with an AccessDeniedException, as IAM does.
 
 S3 and SageMaker Runtime go to moto directly. Point boto3 at both with `environment()`.
 """
@@ -50,12 +51,14 @@ class SageMakerStandIn:
         busy_reports: DescribeEndpoint answers that report a change in progress after each change.
         fail_next: If set, the next CreateEndpoint or UpdateEndpoint fails with this reason.
         throttle: Calls still to be answered with a ThrottlingException.
+        deny: Actions refused with an AccessDeniedException.
         calls: The SageMaker actions called through the proxy, with their request bodies, in order.
     """
 
     busy_reports: int = 0
     fail_next: str = ""
     throttle: int = 0
+    deny: set[str] = field(default_factory=set)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     moto_url: str = ""
     url: str = ""
@@ -89,6 +92,7 @@ class SageMakerStandIn:
         self.busy_reports = 0
         self.fail_next = ""
         self.throttle = 0
+        self.deny = set()
 
     def set_invocation_results(self, *results: dict[str, Any]) -> None:
         """Queue what moto's InvokeEndpoint answers to the next new requests (Body, ContentType...)."""
@@ -109,6 +113,12 @@ class SageMakerStandIn:
         """Answer `action` here (status, body), or return None to forward it to moto."""
         with self._lock:
             self.calls.append((action, body))
+            if action in self.deny:
+                message = (
+                    f"User: arn:aws:sts::{ACCOUNT}:assumed-role/ci/session is not authorized to perform: "
+                    f"sagemaker:{action} because no identity-based policy allows the sagemaker:{action} action"
+                )
+                return 400, _error("AccessDeniedException", message)
             if self.throttle > 0:
                 self.throttle -= 1
                 return 400, _error("ThrottlingException", "Rate exceeded")
