@@ -165,6 +165,7 @@ class Endpoints:
             raise InvalidInputError(msg)
         merged = dict(existing.target_settings if existing else {}) | dict(settings)
         runner = target if isinstance(target, DeploymentTarget) else open_target(kind, merged, self.storage)
+        merged = runner.recorded_settings(merged)
         runner.check_deployable(metadata)
         # First record what the target serves that the record lacks (e.g. this very deploy, by a client that died
         # before recording it), so that a retry finds it below instead of deploying a second copy.

@@ -59,7 +59,7 @@ def deploy(
     endpoint_name: Annotated[str, typer.Option(help="Endpoint to deploy to (created on first use).")],
     version: Annotated[Optional[str], typer.Option("--version", "-v", help="Version label.")] = None,  # noqa: UP045
     stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Deploy the version in this stage.")] = None,  # noqa: UP045
-    target: Annotated[str, typer.Option(help="local (model-registry serve) or vertex.")] = "local",
+    target: Annotated[str, typer.Option(help="local (model-registry serve), vertex or sagemaker.")] = "local",
     traffic_percent: Annotated[int, typer.Option(help="Share of the endpoint's traffic, 1-100.")] = 100,
     canary_percent: Annotated[Optional[int], typer.Option(help="Canary share; needs --health-check.")] = None,  # noqa: UP045
     health_check: Annotated[
@@ -67,22 +67,34 @@ def deploy(
         typer.Option(help="instances=FILE, probes=N, max-error-rate=R, max-latency-ms=M, or command=CMD."),
     ] = None,
     project: Annotated[Optional[str], typer.Option(help="Vertex: Google Cloud project.")] = None,  # noqa: UP045
-    region: Annotated[Optional[str], typer.Option(help="Vertex: region.")] = None,  # noqa: UP045
-    machine_type: Annotated[Optional[str], typer.Option(help="Vertex: machine type.")] = None,  # noqa: UP045
-    min_replicas: Annotated[Optional[int], typer.Option(help="Vertex: minimum replicas.")] = None,  # noqa: UP045
+    region: Annotated[Optional[str], typer.Option(help="Vertex, SageMaker (or AWS_REGION): region.")] = None,  # noqa: UP045
+    machine_type: Annotated[Optional[str], typer.Option(help="Vertex: machine type; SageMaker: instance type.")] = None,  # noqa: UP045
+    min_replicas: Annotated[Optional[int], typer.Option(help="Vertex: minimum replicas; SageMaker: instances.")] = None,  # noqa: UP045
     max_replicas: Annotated[Optional[int], typer.Option(help="Vertex: maximum replicas.")] = None,  # noqa: UP045
+    role: Annotated[Optional[str], typer.Option(help="SageMaker: execution role ARN.")] = None,  # noqa: UP045
+    image: Annotated[Optional[str], typer.Option(help="SageMaker (or REGISTRY_SERVING_IMAGE): serving image.")] = None,  # noqa: UP045
+    s3_bucket: Annotated[Optional[str], typer.Option(help="SageMaker: bucket for model.tar.gz uploads.")] = None,  # noqa: UP045
     reason: Annotated[str, typer.Option(help="Why.")] = "",
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
-    settings: dict[str, Any] = {
-        key: value
-        for key, value in {
-            "project": project, "location": region, "machine_type": machine_type,
-            "min_replica_count": min_replicas, "max_replica_count": max_replicas, "api_endpoint": api_endpoint,
-        }.items()
-        if value is not None
-    }  # fmt: skip
+    if target == "sagemaker":
+        if project is not None or api_endpoint is not None:
+            msg = "--project is a setting of --target vertex; SageMaker takes --region, --role, --image, --s3-bucket"
+            raise InvalidInputError(msg)
+        settings = _sagemaker_settings(region, role, image, s3_bucket, machine_type, min_replicas, max_replicas)
+    else:
+        if role is not None or image is not None or s3_bucket is not None:
+            msg = "--role, --image and --s3-bucket are settings of --target sagemaker"
+            raise InvalidInputError(msg)
+        settings = {
+            key: value
+            for key, value in {
+                "project": project, "location": region, "machine_type": machine_type,
+                "min_replica_count": min_replicas, "max_replica_count": max_replicas, "api_endpoint": api_endpoint,
+            }.items()
+            if value is not None
+        }  # fmt: skip
     registry = open_registry()
     _download_with_bar(registry, name, version, stage)
     if canary_percent is not None:
@@ -111,6 +123,37 @@ def deploy(
         {"deployment": deployment, "endpoint": endpoint},
         lambda: echo(f"deployed {name} {deployment.version} to {endpoint_name} ({endpoint.target}): {split}"),
     )
+
+
+def _sagemaker_settings(
+    region: str | None,
+    role: str | None,
+    image: str | None,
+    s3_bucket: str | None,
+    instance_type: str | None,
+    instances: int | None,
+    max_replicas: int | None,
+) -> dict[str, Any]:
+    """The SageMaker target's settings from the flags, with AWS_REGION and REGISTRY_SERVING_IMAGE resolved now.
+
+    They are kept in the endpoint's record, so that later changes (traffic, undeploy, rollback) from another shell
+    use the same region and image.
+    """
+    import os
+
+    if max_replicas is not None:
+        msg = "--max-replicas is a Vertex setting; SageMaker variants run --min-replicas instances"
+        raise InvalidInputError(msg)
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    image = image or os.environ.get("REGISTRY_SERVING_IMAGE")
+    return {
+        key: value
+        for key, value in {
+            "region": region, "role": role, "image": image, "s3_bucket": s3_bucket, "instance_type": instance_type,
+            "instance_count": instances,
+        }.items()
+        if value is not None
+    }  # fmt: skip
 
 
 def _download_with_bar(registry: ModelRegistry, name: str, version: str | None, stage: str | None) -> None:
@@ -179,12 +222,13 @@ def endpoints_describe(endpoint_name: Annotated[str, typer.Argument(help="Endpoi
 
     def render() -> None:
         echo(f"endpoint {record.name} ({record.target}) {record.target_ref}".rstrip())
+        echo(f"runs on: {_where(record)}")
         table(
-            ["deployed id", "model", "version", "traffic", "deployed", "undeployed"],
+            ["deployed id", "model", "version", "traffic", "deployed", "undeployed", "resource"],
             [
                 [d.id, d.model_name, d.version, f"{record.traffic.get(d.id, 0)}%",
                  d.deployed_at.strftime("%Y-%m-%d %H:%M:%S"),
-                 d.undeployed_at.strftime("%Y-%m-%d %H:%M:%S") if d.undeployed_at else ""]
+                 d.undeployed_at.strftime("%Y-%m-%d %H:%M:%S") if d.undeployed_at else "", d.target_ref]
                 for d in record.deployments
             ],
         )  # fmt: skip
@@ -204,6 +248,22 @@ def endpoints_describe(endpoint_name: Annotated[str, typer.Argument(help="Endpoi
         )
 
     emit(record, render)
+
+
+def _where(record: Any) -> str:
+    """Say where an endpoint's deployments run: platform, region and the platform's resource names."""
+    settings = record.target_settings
+    if record.target == "sagemaker":
+        return (
+            f"Amazon SageMaker, region {settings.get('region', '?')}, endpoint {record.target_ref or '(none yet)'}; "
+            "each deployed id is a production variant, its resource a SageMaker model"
+        )
+    if record.target == "vertex":
+        return (
+            f"Vertex AI, project {settings.get('project', '?')}, region {settings.get('location', '?')}, "
+            f"endpoint {record.target_ref or '(none yet)'}; each resource is a Vertex model version"
+        )
+    return "this machine's prediction server (model-registry serve)"
 
 
 @endpoints_app.command("reconcile")

@@ -1,4 +1,4 @@
-"""Deployment: endpoint records, the DeploymentTarget interface and its targets (local server, Vertex AI)."""
+"""Deployment: endpoint records, the DeploymentTarget interface and its targets (local server, Vertex AI, SageMaker)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from registry_core.errors import InvalidInputError
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
 
-TARGETS = ("local", "vertex")
+TARGETS = ("local", "vertex", "sagemaker")
 
 __all__ = [
     "TARGETS",
@@ -26,7 +26,7 @@ __all__ = [
 
 
 def open_target(kind: str, settings: dict[str, Any], storage: StorageBackend) -> DeploymentTarget:
-    """Return the target `kind` ("local" or "vertex") configured with `settings`.
+    """Return the target `kind` ("local", "vertex" or "sagemaker") configured with `settings`.
 
     Raises:
         InvalidInputError: unknown kind or settings.
@@ -47,5 +47,14 @@ def open_target(kind: str, settings: dict[str, Any], storage: StorageBackend) ->
             msg = f"bad Vertex AI target settings {shown(sorted(settings))}: {exc}"
             raise InvalidInputError(msg) from exc
         return vertex
+    if kind == "sagemaker":
+        from registry_core.deploy.sagemaker import SageMakerTarget
+
+        try:
+            sagemaker: DeploymentTarget = SageMakerTarget(**settings)
+        except TypeError as exc:  # an unknown or missing setting
+            msg = f"bad SageMaker target settings {shown(sorted(settings))}: {exc}"
+            raise InvalidInputError(msg) from exc
+        return sagemaker
     msg = f"unknown deployment target {shown(kind)}; expected one of: {', '.join(TARGETS)}"
     raise InvalidInputError(msg)

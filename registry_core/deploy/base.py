@@ -123,6 +123,14 @@ class DeploymentTarget(abc.ABC):
         """True if `deploy` wants a local folder of verified artifacts."""
         return True
 
+    def recorded_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """Return the settings to keep in the endpoint's record: `settings`, plus what the target took elsewhere.
+
+        A target that falls back on the environment (e.g. AWS_REGION) records the value it used, so that later
+        changes of the endpoint, made from another environment, reach the same place.
+        """
+        return dict(settings)
+
     def check_deployable(self, metadata: ModelMetadata) -> None:
         """Refuse, before any call to the target, a version that it can never serve. Raises: DeploymentError."""
         return  # every version can serve here, unless a target says otherwise
