@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from registry_core.cli._context import open_registry
+from registry_core.cli._context import open_registry, registry_uri
 from registry_core.cli._output import echo, emit, table, transfer_bar, when
 from registry_core.cli._parsing import pairs, parse_number, read_instances
 from registry_core.errors import InvalidInputError
@@ -159,6 +159,50 @@ def serve(
     from registry_core.deploy.server import run_server_cli
 
     raise typer.Exit(run_server_cli(open_registry(), endpoint_name, host, port))
+
+
+@commands.command("serve-container")
+def serve_container(
+    model: Annotated[Optional[str], typer.Option(help="Registry model to serve (with --version or --stage).")] = None,  # noqa: UP045
+    version: Annotated[Optional[str], typer.Option("--version", "-v", help="Its version label.")] = None,  # noqa: UP045
+    stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Serve the version in this stage.")] = None,  # noqa: UP045
+    registry: Annotated[Optional[str], typer.Option(help="Registry root of --model (default: as -r).")] = None,  # noqa: UP045
+    model_dir: Annotated[Optional[str], typer.Option(help="A SavedModel folder or gs:// URI to serve.")] = None,  # noqa: UP045
+    platform: Annotated[
+        Optional[str], typer.Option(help="vertex, kserve, sagemaker or local (default: from the environment).")  # noqa: UP045
+    ] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to bind (default 0.0.0.0).")] = None,  # noqa: UP045
+    port: Annotated[
+        Optional[int], typer.Option("--port", "--http_port", "--http-port", help="Port (default: the platform's).")  # noqa: UP045
+    ] = None,
+    model_name: Annotated[
+        Optional[str], typer.Option("--model-name", "--model_name", help="Name the protocols answer to.")  # noqa: UP045
+    ] = None,
+    model_version: Annotated[Optional[str], typer.Option(help="Version the protocols report.")] = None,  # noqa: UP045
+    predict_route: Annotated[Optional[str], typer.Option(help="Vertex predict route.")] = None,  # noqa: UP045
+    health_route: Annotated[Optional[str], typer.Option(help="Vertex health route.")] = None,  # noqa: UP045
+    digest: Annotated[Optional[str], typer.Option(help="Refuse artifacts without this digest (sha256:...).")] = None,  # noqa: UP045
+) -> None:
+    """Serve one version in a container: Vertex AI, KServe or SageMaker, read from the environment; flags override.
+
+    The platform is --platform, else Vertex AI (AIP_* variables), KServe (STORAGE_URI or /mnt/models), SageMaker
+    (SM_MODEL_DIR or /opt/ml/model), in that order. --model (from the registry, verified) or --model-dir replaces
+    the platform's model location.
+    """
+    import os
+
+    from registry_core.deploy.container import run_container
+    from registry_core.deploy.container_settings import ContainerFlags, resolve
+    from registry_core.deploy.server import logging_to_stderr
+
+    flags = ContainerFlags(
+        platform=platform, host=host, port=port, model_dir=model_dir, registry=registry or registry_uri(),
+        model=model, version=version, stage=stage, model_name=model_name, model_version=model_version,
+        predict_route=predict_route, health_route=health_route, digest=digest,
+    )  # fmt: skip
+    settings = resolve(flags, os.environ)
+    with logging_to_stderr():
+        raise typer.Exit(run_container(settings, lambda line: echo(line)))
 
 
 @endpoints_app.command("list")

@@ -1,0 +1,198 @@
+"""`model-registry serve-container`: one version on the prediction server, in a Vertex, KServe or SageMaker container.
+
+`registry_core.deploy.container_settings` decides what to serve and where; this module fetches the SavedModel (a
+registry version verified against its manifest, a folder, or a ``gs://`` folder downloaded first), checks it against
+an expected digest when one is given, loads it as the local endpoint does, and serves it on the same app with the
+platform's routes added (`registry_core.deploy.http_app.ContainerRoutes`).
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from registry_core.artifacts import build_manifest
+from registry_core.deploy.container_settings import ContainerSettings
+from registry_core.deploy.predictor import SavedModelPredictor
+from registry_core.deploy.records import DeployedModel, EndpointRecord
+from registry_core.deploy.runtime import EndpointRuntime
+from registry_core.errors import ArtifactIntegrityError, DeploymentError, InvalidInputError, NotFoundError
+from registry_core.metadata import utc_now
+from registry_core.storage.base import StoredFile, hash_file, walk_files
+from registry_core.text import shown
+
+CONTAINER_ENDPOINT = "container"
+"""The endpoint name of a container's one version (``/v1/endpoints/container:predict`` answers too)."""
+
+
+class FixedRuntime(EndpointRuntime):
+    """An endpoint runtime with one loaded version at 100% and no record to follow (a serving container's).
+
+    Args:
+        deployment: What serves.
+        predictor: Its loaded model.
+    """
+
+    def __init__(self, deployment: DeployedModel, predictor: SavedModelPredictor) -> None:
+        # EndpointRuntime's own __init__ opens the registry's stores: a container has none
+        self.endpoint_name = CONTAINER_ENDPOINT
+        self._rng = random.Random()  # noqa: S311 - routing, not security
+        self._lock = threading.Lock()
+        self._retry: set[str] = set()
+        self.record = EndpointRecord(
+            name=CONTAINER_ENDPOINT,
+            target="container",
+            created_at=deployment.deployed_at,
+            deployments=(deployment,),
+            traffic={deployment.id: 100},
+        )
+        self.predictors = {deployment.id: predictor}
+        self.load_errors: dict[str, str] = {}
+
+    def refresh(self) -> EndpointRecord:
+        """Return the one record (nothing changes while the container runs)."""
+        assert self.record is not None  # noqa: S101 - set in __init__
+        return self.record
+
+
+def folder_digest(folder: Path) -> str:
+    """Return the manifest digest of a folder's files (the registry's ``artifact_digest`` of the same files)."""
+    files = [StoredFile(rel, *hash_file(path)) for rel, path in walk_files(folder)]
+    return build_manifest(files)[1]
+
+
+def saved_model_folder(folder: Path) -> Path:
+    """Return `folder`, or its one subfolder holding a SavedModel (TF Serving's ``<model>/<version>/`` layout).
+
+    Raises:
+        DeploymentError: neither holds a ``saved_model.pb``.
+    """
+    if (folder / "saved_model.pb").is_file():
+        return folder
+    inner = sorted(p for p in folder.iterdir() if (p / "saved_model.pb").is_file()) if folder.is_dir() else []
+    if len(inner) == 1:
+        return inner[0]
+    msg = f"{folder} holds no TensorFlow SavedModel (no saved_model.pb in it or in one subfolder)"
+    raise DeploymentError(msg)
+
+
+def fetch(settings: ContainerSettings, scratch: Path) -> tuple[Path, str, str, str]:
+    """Return the local SavedModel folder to serve, the artifact digest, where it came from and its version.
+
+    Args:
+        settings: What to serve.
+        scratch: A folder for a download.
+
+    Raises:
+        NotFoundError: the folder, bucket folder or registry version does not exist.
+        ArtifactIntegrityError: the files are not those of the expected digest (or of the version's manifest).
+        StorageError: the download failed.
+    """
+    if settings.model is not None:
+        from registry_core.arguments import validate_name
+        from registry_core.config import RegistryConfig
+        from registry_core.loading import verified_folder
+        from registry_core.model_store import ModelStore
+        from registry_core.storage import open_storage
+
+        validate_name(settings.model)
+        config = RegistryConfig(root=settings.registry)
+        storage = open_storage(config.root_uri, create=False, project=config.project_id)
+        metadata = ModelStore(storage).resolve(settings.model, settings.version, settings.stage)
+        folder = verified_folder(storage, metadata)  # refuses files that are not the manifest's
+        if settings.digest is not None and metadata.artifact_digest != settings.digest:
+            msg = (
+                f"{metadata.model_name} {metadata.version} has artifact digest {metadata.artifact_digest}, "
+                f"not the expected {settings.digest}"
+            )
+            raise ArtifactIntegrityError(msg)
+        where = storage.uri
+        return folder, metadata.artifact_digest, where, metadata.version
+    source = settings.source
+    if source.startswith("gs://"):
+        from registry_core.storage import open_storage
+
+        bucket, _, prefix = source.removeprefix("gs://").strip("/").partition("/")
+        if not prefix:
+            msg = f"the model location {shown(source)} names a bucket; name the folder in it (gs://bucket/folder)"
+            raise InvalidInputError(msg)
+        folder = scratch / "model"
+        open_storage(f"gs://{bucket}").download_dir(prefix, folder)
+    else:
+        folder = Path(source.removeprefix("file://"))
+        if not folder.is_dir():
+            msg = f"the model folder {shown(source)} does not exist"
+            raise NotFoundError(msg)
+    digest = folder_digest(folder)
+    if settings.digest is not None and digest != settings.digest:
+        msg = f"the files in {shown(source)} have digest {digest}, not the expected {settings.digest}; refusing them"
+        raise ArtifactIntegrityError(msg)
+    return folder, digest, source, settings.model_version
+
+
+def load(settings: ContainerSettings, scratch: Path) -> tuple[FixedRuntime, str]:
+    """Fetch, verify and load the version; return its runtime and a description of where it came from.
+
+    Raises:
+        RegistryError: as `fetch`; DeploymentError when the folder is no loadable SavedModel.
+    """
+    folder, digest, where, version = fetch(settings, scratch)
+    predictor = SavedModelPredictor(saved_model_folder(folder))
+    deployment = DeployedModel(
+        id=settings.deployed_model_id,
+        model_name=settings.model_name,
+        version=version,
+        artifact_digest=digest,
+        artifact_uri=str(folder),
+        deployed_by="serve-container",
+        deployed_at=utc_now(),
+    )
+    return FixedRuntime(deployment, predictor), where
+
+
+def run_container(settings: ContainerSettings, announce: Callable[[str], object]) -> int:
+    """Load the version, serve it until SIGTERM or SIGINT, and return the exit code (blocking).
+
+    Args:
+        settings: What to serve and where.
+        announce: Called with one line saying what serves where, once requests are accepted.
+
+    Raises:
+        RegistryError: the version cannot be fetched, verified or loaded, or the address cannot be bound.
+    """
+    from registry_core.deploy.http_app import ContainerRoutes
+    from registry_core.deploy.server import PredictionServer, serve_until_stopped
+    from registry_core.deploy.service import EndpointService
+
+    scratch = Path(tempfile.mkdtemp(prefix="serve-container-"))
+    try:
+        runtime, where = load(settings, scratch)
+        deployment = runtime.record.deployments[0] if runtime.record is not None else None
+        service = EndpointService(None, CONTAINER_ENDPOINT, runtime=runtime)
+        routes = ContainerRoutes(
+            model_name=settings.model_name,
+            predict=settings.predict_route,
+            health=settings.health_route,
+            deployed_model_id=settings.deployed_model_id,
+        )
+        server = PredictionServer(
+            None, CONTAINER_ENDPOINT, host=settings.host, port=settings.port, service=service, container=routes
+        )
+        version = deployment.version if deployment is not None else settings.model_version
+
+        def ready(url: str) -> None:
+            predict = settings.predict_route or f"/v1/models/{settings.model_name}:predict"
+            health = settings.health_route or "/health"
+            announce(
+                f"serving {settings.model_name} {version} from {where} as a {settings.platform_name} container "
+                f"on {url}: POST {predict}, GET {health}, /v2 and /invocations (Ctrl-C to stop)"
+            )
+
+        serve_until_stopped(server, ready)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
