@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -16,6 +17,8 @@ from registry_core.text import shown
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
+
+SERVING_IMAGE_ENV = "REGISTRY_SERVING_IMAGE"
 
 commands = typer.Typer()
 endpoints_app = typer.Typer(help="Inspect endpoints.", no_args_is_help=True)
@@ -71,15 +74,26 @@ def deploy(
     machine_type: Annotated[Optional[str], typer.Option(help="Vertex: machine type.")] = None,  # noqa: UP045
     min_replicas: Annotated[Optional[int], typer.Option(help="Vertex: minimum replicas.")] = None,  # noqa: UP045
     max_replicas: Annotated[Optional[int], typer.Option(help="Vertex: maximum replicas.")] = None,  # noqa: UP045
+    serving_image: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help=f"Vertex: the project's serving image (serve-container); default ${SERVING_IMAGE_ENV}."),
+    ] = None,
+    prebuilt_image: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Vertex: a prebuilt serving container instead (default without a serving image: TF 2.15)."),
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why.")] = "",
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
+    if target == "vertex" and serving_image is None and prebuilt_image is None:
+        serving_image = os.environ.get(SERVING_IMAGE_ENV) or None  # kept in the endpoint's record from now on
     settings: dict[str, Any] = {
         key: value
         for key, value in {
             "project": project, "location": region, "machine_type": machine_type,
             "min_replica_count": min_replicas, "max_replica_count": max_replicas, "api_endpoint": api_endpoint,
+            "serving_image": serving_image, "serving_container_image_uri": prebuilt_image,
         }.items()
         if value is not None
     }  # fmt: skip
@@ -189,8 +203,6 @@ def serve_container(
     (SM_MODEL_DIR or /opt/ml/model), in that order. --model (from the registry, verified) or --model-dir replaces
     the platform's model location.
     """
-    import os
-
     from registry_core.deploy.container import run_container
     from registry_core.deploy.container_settings import ContainerFlags, resolve
     from registry_core.deploy.server import logging_to_stderr

@@ -20,7 +20,13 @@ from registry_core.deploy.container_settings import ContainerSettings
 from registry_core.deploy.predictor import SavedModelPredictor
 from registry_core.deploy.records import DeployedModel, EndpointRecord
 from registry_core.deploy.runtime import EndpointRuntime
-from registry_core.errors import ArtifactIntegrityError, DeploymentError, InvalidInputError, NotFoundError
+from registry_core.errors import (
+    ArtifactIntegrityError,
+    DeploymentError,
+    InvalidInputError,
+    NotFoundError,
+    NotServingError,
+)
 from registry_core.metadata import utc_now
 from registry_core.storage.base import StoredFile, hash_file, walk_files
 from registry_core.text import shown
@@ -30,32 +36,44 @@ CONTAINER_ENDPOINT = "container"
 
 
 class FixedRuntime(EndpointRuntime):
-    """An endpoint runtime with one loaded version at 100% and no record to follow (a serving container's).
+    """An endpoint runtime serving one version at 100%, with no record to follow (a serving container's).
 
-    Args:
-        deployment: What serves.
-        predictor: Its loaded model.
+    It starts empty, so that the server can listen (and answer health checks with 503) while the model is fetched
+    and loaded; `install` makes the loaded version serve.
     """
 
-    def __init__(self, deployment: DeployedModel, predictor: SavedModelPredictor) -> None:
+    def __init__(self) -> None:
         # EndpointRuntime's own __init__ opens the registry's stores: a container has none
         self.endpoint_name = CONTAINER_ENDPOINT
         self._rng = random.Random()  # noqa: S311 - routing, not security
         self._lock = threading.Lock()
         self._retry: set[str] = set()
-        self.record = EndpointRecord(
+        self.record = None
+        self.predictors = {}
+        self.load_errors = {}
+
+    def install(self, deployment: DeployedModel, predictor: SavedModelPredictor) -> None:
+        """Serve `predictor` as `deployment`, with all the traffic."""
+        record = EndpointRecord(
             name=CONTAINER_ENDPOINT,
             target="container",
             created_at=deployment.deployed_at,
             deployments=(deployment,),
             traffic={deployment.id: 100},
         )
-        self.predictors = {deployment.id: predictor}
-        self.load_errors: dict[str, str] = {}
+        with self._lock:
+            self.predictors = {deployment.id: predictor}
+            self.record = record
 
     def refresh(self) -> EndpointRecord:
-        """Return the one record (nothing changes while the container runs)."""
-        assert self.record is not None  # noqa: S101 - set in __init__
+        """Return the record (nothing changes while the container runs).
+
+        Raises:
+            NotServingError: the version is not loaded yet.
+        """
+        if self.record is None:
+            msg = "the model is still loading"
+            raise NotServingError(msg)
         return self.record
 
 
@@ -134,8 +152,8 @@ def fetch(settings: ContainerSettings, scratch: Path) -> tuple[Path, str, str, s
     return folder, digest, source, settings.model_version
 
 
-def load(settings: ContainerSettings, scratch: Path) -> tuple[FixedRuntime, str]:
-    """Fetch, verify and load the version; return its runtime and a description of where it came from.
+def load(settings: ContainerSettings, scratch: Path, runtime: FixedRuntime) -> str:
+    """Fetch, verify and load the version into `runtime`; return a description of where it came from.
 
     Raises:
         RegistryError: as `fetch`; DeploymentError when the folder is no loadable SavedModel.
@@ -151,48 +169,57 @@ def load(settings: ContainerSettings, scratch: Path) -> tuple[FixedRuntime, str]
         deployed_by="serve-container",
         deployed_at=utc_now(),
     )
-    return FixedRuntime(deployment, predictor), where
+    runtime.install(deployment, predictor)
+    return where
 
 
 def run_container(settings: ContainerSettings, announce: Callable[[str], object]) -> int:
-    """Load the version, serve it until SIGTERM or SIGINT, and return the exit code (blocking).
+    """Listen, load the version, serve it until SIGTERM or SIGINT, and return the exit code (blocking).
+
+    The server listens before the model is fetched and loaded (which may take a minute): platforms probe the port
+    (Vertex AI restarts a container that does not accept connections within 40 s) and the health routes answer 503
+    until the model serves.
 
     Args:
         settings: What to serve and where.
-        announce: Called with one line saying what serves where, once requests are accepted.
+        announce: Called with one line saying what serves where, once the model serves.
 
     Raises:
-        RegistryError: the version cannot be fetched, verified or loaded, or the address cannot be bound.
+        RegistryError: the address cannot be bound, or the version cannot be fetched, verified or loaded.
     """
     from registry_core.deploy.http_app import ContainerRoutes
     from registry_core.deploy.server import PredictionServer, serve_until_stopped
     from registry_core.deploy.service import EndpointService
 
+    runtime = FixedRuntime()
+    routes = ContainerRoutes(
+        model_name=settings.model_name,
+        predict=settings.predict_route,
+        health=settings.health_route,
+        deployed_model_id=settings.deployed_model_id,
+    )
+    service = EndpointService(None, CONTAINER_ENDPOINT, runtime=runtime)
+    server = PredictionServer(
+        None, CONTAINER_ENDPOINT, host=settings.host, port=settings.port, service=service, container=routes
+    )
     scratch = Path(tempfile.mkdtemp(prefix="serve-container-"))
+    where: list[str] = []
     try:
-        runtime, where = load(settings, scratch)
-        deployment = runtime.record.deployments[0] if runtime.record is not None else None
-        service = EndpointService(None, CONTAINER_ENDPOINT, runtime=runtime)
-        routes = ContainerRoutes(
-            model_name=settings.model_name,
-            predict=settings.predict_route,
-            health=settings.health_route,
-            deployed_model_id=settings.deployed_model_id,
-        )
-        server = PredictionServer(
-            None, CONTAINER_ENDPOINT, host=settings.host, port=settings.port, service=service, container=routes
-        )
-        version = deployment.version if deployment is not None else settings.model_version
+
+        def loading() -> None:
+            where.append(load(settings, scratch, runtime))
 
         def ready(url: str) -> None:
+            record = runtime.record
+            version = record.deployments[0].version if record is not None else settings.model_version
             predict = settings.predict_route or f"/v1/models/{settings.model_name}:predict"
             health = settings.health_route or "/health"
             announce(
-                f"serving {settings.model_name} {version} from {where} as a {settings.platform_name} container "
+                f"serving {settings.model_name} {version} from {where[0]} as a {settings.platform_name} container "
                 f"on {url}: POST {predict}, GET {health}, /v2 and /invocations (Ctrl-C to stop)"
             )
 
-        serve_until_stopped(server, ready)
+        serve_until_stopped(server, ready, prepare=loading)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

@@ -138,8 +138,8 @@ class PredictionServer:
         if self._uvicorn is not None:
             msg = "the server is already started"
             raise DeploymentError(msg)
-        record = self.runtime.refresh()
-        if record.target != "local" and self.container is None:
+        record = self.runtime.refresh() if self.container is None else None  # a container's may still load
+        if record is not None and record.target != "local":
             msg = (
                 f"endpoint {self.endpoint_name!r} is a {record.target} endpoint; the local server serves local "
                 "endpoints only"
@@ -304,12 +304,19 @@ def serve(
     serve_until_stopped(server, ready)
 
 
-def serve_until_stopped(server: PredictionServer, ready: Callable[[str], object] | None = None) -> None:
+def serve_until_stopped(
+    server: PredictionServer,
+    ready: Callable[[str], object] | None = None,
+    *,
+    prepare: Callable[[], object] | None = None,
+) -> None:
     """Start `server` and serve until SIGTERM, SIGINT or KeyboardInterrupt (blocking), then stop it.
 
     Args:
         server: The server, not started.
-        ready: Called with the server's URL once it accepts requests.
+        ready: Called with the server's URL once it accepts requests (and `prepare` has returned).
+        prepare: Called once the server listens, before `ready` (e.g. loading what it serves); what it raises
+            stops the server and propagates.
 
     Raises:
         RegistryError: the server cannot start (see `PredictionServer.start`).
@@ -326,6 +333,8 @@ def serve_until_stopped(server: PredictionServer, ready: Callable[[str], object]
         if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, on_signal)
+        if prepare is not None:
+            prepare()
         if ready is not None:
             ready(server.url)
         while not stop.wait(1.0):

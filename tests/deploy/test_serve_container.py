@@ -21,7 +21,16 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 import tritonclient.http as triton
-from deploy_support import INSTANCE, MODEL, REPO, SERVER_START_TIMEOUT, Exports, call, promote_to_production
+from deploy_support import (
+    INSTANCE,
+    MODEL,
+    REPO,
+    SERVER_START_TIMEOUT,
+    Exports,
+    call,
+    make_registry,
+    promote_to_production,
+)
 
 from registry_core import ModelRegistry
 from registry_core.errors import ArtifactIntegrityError, InvalidInputError
@@ -109,36 +118,62 @@ def same(answer: list[dict[str, Any]], reference: list[dict[str, Any]]) -> None:
     np.testing.assert_allclose([p["probabilities"] for p in answer], [p["probabilities"] for p in reference], rtol=1e-6)
 
 
-def test_a_vertex_container_serves_the_artifact_vertex_copied_to_gcs(
+def test_a_vertex_container_runs_the_spec_the_vertex_target_uploads(
     registry: ModelRegistry, exports: Exports, gcs_bucket: str, containers: list[Container], tmp_path: Path
 ) -> None:
-    metadata = registry.get_model_metadata(MODEL, "v1")
-    open_storage(f"gs://{gcs_bucket}").upload_dir(exports.v1, "vertex-copy/model")
-    route = "/v1/endpoints/4242/deployedModels/77:predict"
-    env = {
-        "AIP_HTTP_PORT": str(free_port()),
-        "AIP_PREDICT_ROUTE": route,
-        "AIP_HEALTH_ROUTE": "/v1/endpoints/4242/deployedModels/77",
-        "AIP_STORAGE_URI": f"gs://{gcs_bucket}/vertex-copy/model",
-        "AIP_DEPLOYED_MODEL_ID": "77",
-        "REGISTRY_MODEL_NAME": MODEL,
-        "REGISTRY_ARTIFACT_DIGEST": metadata.artifact_digest,
-    }
-    container = Container([], env, tmp_path / "vertex.log")
-    containers.append(container)
-    assert container.url == f"http://127.0.0.1:{env['AIP_HTTP_PORT']}"
-    assert "as a Vertex AI container" in container.announcement
-    assert f"POST {route}" in container.announcement
+    from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 
-    assert call("GET", container.url + env["AIP_HEALTH_ROUTE"]).status == 200
-    reply = call("POST", container.url + route, {"instances": INSTANCES, "parameters": {}})
+    # deploy v1 of a gs:// registry with the serving image: the stand-in keeps the container spec Vertex would run
+    remote = make_registry(f"gs://{gcs_bucket}/registry", exports)
+    image = "us-central1-docker.pkg.dev/test-project/ml/model-registry-serving:0.1.0"
+    with isolated_aiplatform_config(), VertexStandIn() as standin:
+        deployment, _ = remote.deploy_model(
+            MODEL, "v1", endpoint_name="shop", target="vertex", project="test-project", location="us-central1",
+            api_endpoint=standin.url, serving_image=image,
+        )[:2]  # fmt: skip
+        ((_, versions),) = standin.models.items()
+    spec = versions[0]["containerSpec"]
+    assert spec["imageUri"] == image
+    assert spec["command"][:2] == ["model-registry", "serve-container"]
+
+    # Vertex copies the artifact folder to a bucket of its own and starts the container with AIP_* variables
+    copy = f"gs://{gcs_bucket}/vertex-copy/model"
+    open_storage(f"gs://{gcs_bucket}").upload_dir(remote.artifact_path(MODEL, "v1"), "vertex-copy/model")
+    port = free_port()
+    env = {e["name"]: e["value"] for e in spec["env"]} | {
+        "AIP_HTTP_PORT": str(port),
+        "AIP_PREDICT_ROUTE": spec["predictRoute"],
+        "AIP_HEALTH_ROUTE": spec["healthRoute"],
+        "AIP_STORAGE_URI": copy,
+        "AIP_DEPLOYED_MODEL_ID": deployment.id,
+    }
+    assert [p["containerPort"] for p in spec["ports"]] == [8080]  # the port Vertex would pass; a free one here
+    container = Container(spec["command"][2:], env, tmp_path / "vertex.log")
+    containers.append(container)
+    assert container.url == f"http://127.0.0.1:{port}"
+    assert f"serving {MODEL} v1 from {copy} as a Vertex AI container" in container.announcement
+
+    assert call("GET", container.url + spec["healthRoute"]).status == 200
+    route = container.url + spec["predictRoute"]
+    reply = call("POST", route, {"instances": INSTANCES, "parameters": {}})
     assert reply.status == 200, reply.text
-    assert set(reply.body) == {"predictions", "deployedModelId"}
-    assert reply.body["deployedModelId"] == "77"
+    assert reply.body.keys() == {"predictions", "deployedModelId"}
+    assert reply.body["deployedModelId"] == deployment.id
     same(reply.body["predictions"], expected(registry, "v1"))
-    bad = call("POST", container.url + route, {"instances": [{"face_width_mm": 1.0}]})
+    bad = call("POST", route, {"instances": [{"face_width_mm": 1.0}]})
     assert bad.status == 400
     assert bad.body["error"]["type"] == "InvalidInputError"
+
+
+def test_a_vertex_container_refuses_a_copy_that_is_not_the_version(
+    registry: ModelRegistry, exports: Exports, gcs_bucket: str, tmp_path: Path
+) -> None:
+    open_storage(f"gs://{gcs_bucket}").upload_dir(exports.v2, "vertex-copy/model")  # v2's files, v1's digest
+    digest = registry.get_model_metadata(MODEL, "v1").artifact_digest
+    env = {"AIP_STORAGE_URI": f"gs://{gcs_bucket}/vertex-copy/model", "REGISTRY_ARTIFACT_DIGEST": digest}
+    code, stderr = refused([], env, tmp_path / "refused.log")
+    assert f"not the expected {digest}; refusing them" in one_error(stderr)
+    assert code == ArtifactIntegrityError.exit_code
 
 
 def test_a_sagemaker_container_serves_the_model_folder(
@@ -274,3 +309,35 @@ def test_missing_or_tampered_artifacts_are_refused_before_serving(
     code, stderr = refused(args, {}, tmp_path / "registry.log")
     assert "do not match their manifest" in one_error(stderr)
     assert code == ArtifactIntegrityError.exit_code
+
+
+def test_the_server_listens_and_answers_503_until_the_model_is_loaded(exports: Exports) -> None:
+    from registry_core.deploy.container import CONTAINER_ENDPOINT, FixedRuntime
+    from registry_core.deploy.http_app import ContainerRoutes
+    from registry_core.deploy.predictor import SavedModelPredictor
+    from registry_core.deploy.records import DeployedModel
+    from registry_core.deploy.server import PredictionServer
+    from registry_core.deploy.service import EndpointService
+    from registry_core.metadata import utc_now
+
+    runtime = FixedRuntime()
+    routes = ContainerRoutes(model_name=MODEL, predict="/predict", health="/ready", deployed_model_id="7")
+    service = EndpointService(None, CONTAINER_ENDPOINT, runtime=runtime)
+    with PredictionServer(None, CONTAINER_ENDPOINT, port=0, service=service, container=routes) as server:
+        # Vertex AI restarts a container that does not listen soon enough: it listens while the model loads
+        assert call("GET", server.url + "/ready").status == 503
+        assert call("GET", server.url + "/ping").status == 503
+        assert call("GET", f"{server.url}/v1/models/{MODEL}").body == {"name": MODEL, "ready": False}
+        loading = call("POST", server.url + "/predict", {"instances": [INSTANCE]})
+        assert (loading.status, loading.body["error"]["type"]) == (503, "NotServingError")
+
+        deployment = DeployedModel(
+            id="7", model_name=MODEL, version="v1", artifact_digest="sha256:" + "0" * 64,
+            artifact_uri=str(exports.v1), deployed_by="test", deployed_at=utc_now(),
+        )  # fmt: skip
+        runtime.install(deployment, SavedModelPredictor(exports.v1))
+
+        assert call("GET", server.url + "/ready").status == 200
+        reply = call("POST", server.url + "/predict", {"instances": [INSTANCE]})
+        assert reply.status == 200, reply.text
+        assert reply.body["deployedModelId"] == "7"
