@@ -72,7 +72,7 @@ class ContainerSettings:
         model: Registry model to serve, or None.
         version: Its version label (None: by `stage`, or the latest).
         stage: Its stage, or None.
-        model_name: The name the protocols answer to (the registry model's when serving one).
+        model_name: The name the protocols answer to (by default the registry model's, when serving one).
         model_version: The version the protocols report.
         predict_route: Vertex's predict route, or None.
         health_route: Vertex's health route, or None.
@@ -155,7 +155,7 @@ def resolve(
         if route is not None and not (route.startswith("/") and route.isprintable() and " " not in route):
             msg = f"the {name} route must be a path starting with '/', got {shown(route)}"
             raise InvalidInputError(msg)
-    model_name = flags.model or flags.model_name or env.get(MODEL_NAME_ENV) or env.get("MODEL_NAME") or "model"
+    model_name = flags.model_name or flags.model or env.get(MODEL_NAME_ENV) or env.get("MODEL_NAME") or "model"
     model_version = flags.version or flags.model_version or env.get(MODEL_VERSION_ENV) or "1"
     digest = flags.digest or env.get(DIGEST_ENV) or None
     if digest is not None and not (digest.startswith("sha256:") and len(digest) == 71):
