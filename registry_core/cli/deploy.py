@@ -86,8 +86,9 @@ def deploy(
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
+    registry = open_registry()
     if target == "vertex" and serving_image is None and prebuilt_image is None:
-        serving_image = os.environ.get(SERVING_IMAGE_ENV) or None  # kept in the endpoint's record from now on
+        serving_image = _serving_image_from_env(registry, endpoint_name)
     settings: dict[str, Any] = {
         key: value
         for key, value in {
@@ -97,7 +98,6 @@ def deploy(
         }.items()
         if value is not None
     }  # fmt: skip
-    registry = open_registry()
     _download_with_bar(registry, name, version, stage)
     if canary_percent is not None:
         if not health_check:
@@ -125,6 +125,23 @@ def deploy(
         {"deployment": deployment, "endpoint": endpoint},
         lambda: echo(f"deployed {name} {deployment.version} to {endpoint_name} ({endpoint.target}): {split}"),
     )
+
+
+def _serving_image_from_env(registry: ModelRegistry, endpoint_name: str) -> str | None:
+    """$REGISTRY_SERVING_IMAGE for a Vertex deploy, unless the endpoint was given a prebuilt container explicitly.
+
+    The image goes into the endpoint's record with the other settings, so later deploys use it without the variable.
+    """
+    from registry_core.errors import EndpointNotFoundError
+
+    image = os.environ.get(SERVING_IMAGE_ENV, "").strip()
+    if not image:
+        return None
+    try:
+        chosen = registry.get_endpoint(endpoint_name).target_settings
+    except EndpointNotFoundError:
+        return image
+    return None if "serving_container_image_uri" in chosen else image
 
 
 def _download_with_bar(registry: ModelRegistry, name: str, version: str | None, stage: str | None) -> None:
