@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from registry_core.artifacts import build_manifest
 from registry_core.deploy.container_settings import ContainerSettings
@@ -98,8 +99,17 @@ def saved_model_folder(folder: Path) -> Path:
     raise DeploymentError(msg)
 
 
-def fetch(settings: ContainerSettings, scratch: Path) -> tuple[Path, str, str, str]:
-    """Return the local SavedModel folder to serve, the artifact digest, where it came from and its version.
+class Fetched(NamedTuple):
+    """A version's files, ready to load."""
+
+    folder: Path  # local, verified
+    digest: str  # the manifest digest of its files
+    where: str  # where they came from, for people
+    version: str  # the version the protocols report
+
+
+def fetch(settings: ContainerSettings, scratch: Path) -> Fetched:
+    """Return the local folder of the version to serve, verified, with its digest, origin and version.
 
     Args:
         settings: What to serve.
@@ -128,8 +138,7 @@ def fetch(settings: ContainerSettings, scratch: Path) -> tuple[Path, str, str, s
                 f"not the expected {settings.digest}"
             )
             raise ArtifactIntegrityError(msg)
-        where = storage.uri
-        return folder, metadata.artifact_digest, where, metadata.version
+        return Fetched(folder, metadata.artifact_digest, storage.uri, metadata.version)
     source = settings.source
     if source.startswith("gs://"):
         from registry_core.storage import open_storage
@@ -149,7 +158,7 @@ def fetch(settings: ContainerSettings, scratch: Path) -> tuple[Path, str, str, s
     if settings.digest is not None and digest != settings.digest:
         msg = f"the files in {shown(source)} have digest {digest}, not the expected {settings.digest}; refusing them"
         raise ArtifactIntegrityError(msg)
-    return folder, digest, source, settings.model_version
+    return Fetched(folder, digest, source, settings.model_version)
 
 
 def load(settings: ContainerSettings, scratch: Path, runtime: FixedRuntime) -> str:
@@ -158,19 +167,19 @@ def load(settings: ContainerSettings, scratch: Path, runtime: FixedRuntime) -> s
     Raises:
         RegistryError: as `fetch`; DeploymentError when the folder is no loadable SavedModel.
     """
-    folder, digest, where, version = fetch(settings, scratch)
-    predictor = SavedModelPredictor(saved_model_folder(folder))
+    fetched = fetch(settings, scratch)
+    predictor = SavedModelPredictor(saved_model_folder(fetched.folder))
     deployment = DeployedModel(
         id=settings.deployed_model_id,
         model_name=settings.model_name,
-        version=version,
-        artifact_digest=digest,
-        artifact_uri=str(folder),
+        version=fetched.version,
+        artifact_digest=fetched.digest,
+        artifact_uri=str(fetched.folder),
         deployed_by="serve-container",
         deployed_at=utc_now(),
     )
     runtime.install(deployment, predictor)
-    return where
+    return fetched.where
 
 
 def run_container(settings: ContainerSettings, announce: Callable[[str], object]) -> int:
