@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry_core.deploy.openapi import openapi_document
+from registry_core.deploy.openapi import container_paths, openapi_document
 from registry_core.deploy.service import EndpointService, logger
 from registry_core.errors import InvalidInputError, NotFoundError, RegistryError, error_body
 from registry_core.text import one_line, shown
@@ -261,7 +261,10 @@ def create_app(
         return answer(*service.health())
 
     async def openapi(request: Request) -> Response:
-        return answer(200, openapi_document(service.endpoint_name, service.instance_schema(), url(), max_body_bytes))
+        document = openapi_document(service.endpoint_name, service.instance_schema(), url(), max_body_bytes)
+        if container is not None:
+            document["paths"] |= container_paths(container.model_name, container.predict, container.health)
+        return answer(200, document)
 
     async def predict(request: Request) -> Response:
         body = await read_body(request, max_body_bytes)

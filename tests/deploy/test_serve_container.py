@@ -6,6 +6,7 @@ Every answer is compared with the local endpoint's for the same version (`ModelR
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -163,6 +164,13 @@ def test_a_vertex_container_runs_the_spec_the_vertex_target_uploads(
     bad = call("POST", route, {"instances": [{"face_width_mm": 1.0}]})
     assert bad.status == 400
     assert bad.body["error"]["type"] == "InvalidInputError"
+    document = call("GET", container.url + "/openapi.json").body
+    assert {spec["predictRoute"], "/v1/models", "/v1/models/{model}", "/v1/models/{model}:predict"} <= set(
+        document["paths"]
+    )
+    schemas = document["components"]["schemas"]
+    text = json.dumps(document["paths"])
+    assert all(ref in schemas for ref in re.findall(r'"#/components/schemas/([A-Za-z]+)"', text))
 
 
 def test_a_vertex_container_refuses_a_copy_that_is_not_the_version(
