@@ -77,13 +77,15 @@ bench-concurrency: $(STAMP)
 # `make image`: the image every pipeline task runs in (Dockerfile), for linux/amd64, with a Docker engine where
 # there is one (PUSH=1 pushes it too; then `docker login` or `gcloud auth configure-docker REGION-docker.pkg.dev`).
 # Without an engine, Cloud Build does the same: gcloud builds submit --config cloudbuild.yaml
+# TARGET=serving builds the serving image instead (`model-registry serve-container` for Vertex AI, KServe, SageMaker).
 IMAGE ?= model-registry-python:dev
 PLATFORM ?= linux/amd64
+TARGET ?=
 image:
 	@docker info >/dev/null 2>&1 || { echo "make image needs a Docker engine, and the docker client finds none here;" \
 		"build with Cloud Build instead: gcloud builds submit --config cloudbuild.yaml" \
 		"--substitutions _REGION=us-central1,_REPOSITORY=ml,_TAG=0.1.0" >&2; exit 2; }
-	docker build --platform $(PLATFORM) --tag $(IMAGE) .
+	docker build --platform $(PLATFORM) $(if $(TARGET),--target $(TARGET)) --tag $(IMAGE) .
 	@if [ -n "$(PUSH)" ]; then docker push $(IMAGE) && \
 		echo "pushed $$(docker inspect --format '{{index .RepoDigests 0}}' $(IMAGE)) (pin it with --image)"; \
 	else echo "built $(IMAGE) (PUSH=1 pushes it)"; fi

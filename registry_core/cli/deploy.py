@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from registry_core.cli._context import open_registry
+from registry_core.cli._context import open_registry, registry_uri
 from registry_core.cli._output import echo, emit, table, transfer_bar, when
 from registry_core.cli._parsing import pairs, parse_number, read_instances
 from registry_core.errors import InvalidInputError
@@ -16,6 +17,8 @@ from registry_core.text import shown
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
+
+SERVING_IMAGE_ENV = "REGISTRY_SERVING_IMAGE"
 
 commands = typer.Typer()
 endpoints_app = typer.Typer(help="Inspect endpoints.", no_args_is_help=True)
@@ -72,30 +75,46 @@ def deploy(
     min_replicas: Annotated[Optional[int], typer.Option(help="Vertex: minimum replicas; SageMaker: instances.")] = None,  # noqa: UP045
     max_replicas: Annotated[Optional[int], typer.Option(help="Vertex: maximum replicas.")] = None,  # noqa: UP045
     role: Annotated[Optional[str], typer.Option(help="SageMaker: execution role ARN.")] = None,  # noqa: UP045
-    image: Annotated[Optional[str], typer.Option(help="SageMaker (or REGISTRY_SERVING_IMAGE): serving image.")] = None,  # noqa: UP045
+    serving_image: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(
+            "--serving-image", "--image",
+            help=f"The project's serving image (serve-container): Vertex, SageMaker; default ${SERVING_IMAGE_ENV}.",
+        ),
+    ] = None,
+    prebuilt_image: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Vertex: a prebuilt serving container instead (default without a serving image: TF 2.15)."),
+    ] = None,
     s3_bucket: Annotated[Optional[str], typer.Option(help="SageMaker: bucket for model.tar.gz uploads.")] = None,  # noqa: UP045
     reason: Annotated[str, typer.Option(help="Why.")] = "",
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
+    registry = open_registry()
     if target == "sagemaker":
-        if project is not None or api_endpoint is not None:
-            msg = "--project is a setting of --target vertex; SageMaker takes --region, --role, --image, --s3-bucket"
+        if project is not None or api_endpoint is not None or prebuilt_image is not None:
+            msg = (
+                "--project and --prebuilt-image are settings of --target vertex; SageMaker takes --region, --role, "
+                "--serving-image, --s3-bucket"
+            )
             raise InvalidInputError(msg)
-        settings = _sagemaker_settings(region, role, image, s3_bucket, machine_type, min_replicas, max_replicas)
+        settings = _sagemaker_settings(region, role, serving_image, s3_bucket, machine_type, min_replicas, max_replicas)
     else:
-        if role is not None or image is not None or s3_bucket is not None:
-            msg = "--role, --image and --s3-bucket are settings of --target sagemaker"
+        if role is not None or s3_bucket is not None:
+            msg = "--role and --s3-bucket are settings of --target sagemaker"
             raise InvalidInputError(msg)
+        if target == "vertex" and serving_image is None and prebuilt_image is None:
+            serving_image = _serving_image_from_env(registry, endpoint_name)
         settings = {
             key: value
             for key, value in {
                 "project": project, "location": region, "machine_type": machine_type,
                 "min_replica_count": min_replicas, "max_replica_count": max_replicas, "api_endpoint": api_endpoint,
+                "serving_image": serving_image, "serving_container_image_uri": prebuilt_image,
             }.items()
             if value is not None
         }  # fmt: skip
-    registry = open_registry()
     _download_with_bar(registry, name, version, stage)
     if canary_percent is not None:
         if not health_check:
@@ -139,13 +158,11 @@ def _sagemaker_settings(
     They are kept in the endpoint's record, so that later changes (traffic, undeploy, rollback) from another shell
     use the same region and image.
     """
-    import os
-
     if max_replicas is not None:
         msg = "--max-replicas is a Vertex setting; SageMaker variants run --min-replicas instances"
         raise InvalidInputError(msg)
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    image = image or os.environ.get("REGISTRY_SERVING_IMAGE")
+    image = image or os.environ.get(SERVING_IMAGE_ENV)
     return {
         key: value
         for key, value in {
@@ -154,6 +171,23 @@ def _sagemaker_settings(
         }.items()
         if value is not None
     }  # fmt: skip
+
+
+def _serving_image_from_env(registry: ModelRegistry, endpoint_name: str) -> str | None:
+    """$REGISTRY_SERVING_IMAGE for a Vertex deploy, unless the endpoint was given a prebuilt container explicitly.
+
+    The image goes into the endpoint's record with the other settings, so later deploys use it without the variable.
+    """
+    from registry_core.errors import EndpointNotFoundError
+
+    image = os.environ.get(SERVING_IMAGE_ENV, "").strip()
+    if not image:
+        return None
+    try:
+        chosen = registry.get_endpoint(endpoint_name).target_settings
+    except EndpointNotFoundError:
+        return image
+    return None if "serving_container_image_uri" in chosen else image
 
 
 def _download_with_bar(registry: ModelRegistry, name: str, version: str | None, stage: str | None) -> None:
@@ -202,6 +236,48 @@ def serve(
     from registry_core.deploy.server import run_server_cli
 
     raise typer.Exit(run_server_cli(open_registry(), endpoint_name, host, port))
+
+
+@commands.command("serve-container")
+def serve_container(
+    model: Annotated[Optional[str], typer.Option(help="Registry model to serve (with --version or --stage).")] = None,  # noqa: UP045
+    version: Annotated[Optional[str], typer.Option("--version", "-v", help="Its version label.")] = None,  # noqa: UP045
+    stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Serve the version in this stage.")] = None,  # noqa: UP045
+    registry: Annotated[Optional[str], typer.Option(help="Registry root of --model (default: as -r).")] = None,  # noqa: UP045
+    model_dir: Annotated[Optional[str], typer.Option(help="A SavedModel folder or gs:// URI to serve.")] = None,  # noqa: UP045
+    platform: Annotated[
+        Optional[str], typer.Option(help="vertex, kserve, sagemaker or local (default: from the environment).")  # noqa: UP045
+    ] = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to bind (default 0.0.0.0).")] = None,  # noqa: UP045
+    port: Annotated[
+        Optional[int], typer.Option("--port", "--http_port", "--http-port", help="Port (default: the platform's).")  # noqa: UP045
+    ] = None,
+    model_name: Annotated[
+        Optional[str], typer.Option("--model-name", "--model_name", help="Name the protocols answer to.")  # noqa: UP045
+    ] = None,
+    model_version: Annotated[Optional[str], typer.Option(help="Version the protocols report.")] = None,  # noqa: UP045
+    predict_route: Annotated[Optional[str], typer.Option(help="Vertex predict route.")] = None,  # noqa: UP045
+    health_route: Annotated[Optional[str], typer.Option(help="Vertex health route.")] = None,  # noqa: UP045
+    digest: Annotated[Optional[str], typer.Option(help="Refuse artifacts without this digest (sha256:...).")] = None,  # noqa: UP045
+) -> None:
+    """Serve one version in a container: Vertex AI, KServe or SageMaker, read from the environment; flags override.
+
+    The platform is --platform, else Vertex AI (AIP_* variables), KServe (STORAGE_URI or /mnt/models), SageMaker
+    (SM_MODEL_DIR or /opt/ml/model), in that order. --model (from the registry, verified) or --model-dir replaces
+    the platform's model location.
+    """
+    from registry_core.deploy.container import run_container
+    from registry_core.deploy.container_settings import ContainerFlags, resolve
+    from registry_core.deploy.server import logging_to_stderr
+
+    flags = ContainerFlags(
+        platform=platform, host=host, port=port, model_dir=model_dir, registry=registry or registry_uri(),
+        model=model, version=version, stage=stage, model_name=model_name, model_version=model_version,
+        predict_route=predict_route, health_route=health_route, digest=digest,
+    )  # fmt: skip
+    settings = resolve(flags, os.environ)
+    with logging_to_stderr():
+        raise typer.Exit(run_container(settings, lambda line: echo(line)))
 
 
 @endpoints_app.command("list")

@@ -18,6 +18,7 @@ import functools
 import json
 import math
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,9 +29,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from registry_core.deploy.openapi import openapi_document
+from registry_core.deploy.openapi import container_paths, openapi_document
 from registry_core.deploy.service import EndpointService, logger
-from registry_core.errors import InvalidInputError, RegistryError, error_body
+from registry_core.errors import InvalidInputError, NotFoundError, RegistryError, error_body
 from registry_core.text import one_line, shown
 
 DRAIN_FACTOR = 8
@@ -199,6 +200,23 @@ async def _drain(receive: Receive) -> None:
 # ------------------------------------------------------------------------------------------------ the app
 
 
+@dataclass(frozen=True)
+class ContainerRoutes:
+    """The routes a serving container adds for its platform (see `registry_core.deploy.container`).
+
+    Attributes:
+        model_name: The name KServe's v1 routes answer to (``/v1/models/{model_name}:predict``).
+        predict: Vertex AI's predict route (``AIP_PREDICT_ROUTE``), or None.
+        health: Vertex AI's health route (``AIP_HEALTH_ROUTE``), or None.
+        deployed_model_id: What the Vertex predict route answers as ``deployedModelId``.
+    """
+
+    model_name: str
+    predict: str | None = None
+    health: str | None = None
+    deployed_model_id: str = ""
+
+
 def _answering(handler: Handler) -> Handler:
     """Turn what a route raises into its protocol's error response (never a traceback to the client)."""
 
@@ -221,7 +239,11 @@ def _answering(handler: Handler) -> Handler:
 
 
 def create_app(
-    service: EndpointService, *, max_body_bytes: int, url: Callable[[], str | None] = lambda: None
+    service: EndpointService,
+    *,
+    max_body_bytes: int,
+    url: Callable[[], str | None] = lambda: None,
+    container: ContainerRoutes | None = None,
 ) -> ASGIApp:
     """Return the ASGI app serving `service`.
 
@@ -229,6 +251,7 @@ def create_app(
         service: The answers.
         max_body_bytes: Largest request body accepted.
         url: The server's URL once it listens (listed in /openapi.json), or None.
+        container: The routes of a serving container (Vertex's configured ones, KServe's v1), or None.
     """
 
     async def json_body(request: Request) -> Any:
@@ -238,7 +261,10 @@ def create_app(
         return answer(*service.health())
 
     async def openapi(request: Request) -> Response:
-        return answer(200, openapi_document(service.endpoint_name, service.instance_schema(), url(), max_body_bytes))
+        document = openapi_document(service.endpoint_name, service.instance_schema(), url(), max_body_bytes)
+        if container is not None:
+            document["paths"] |= container_paths(container.model_name, container.predict, container.health)
+        return answer(200, document)
 
     async def predict(request: Request) -> Response:
         body = await read_body(request, max_body_bytes)
@@ -283,7 +309,8 @@ def create_app(
 
     vertex = "/v1/projects/{project}/locations/{location}/endpoints/{endpoint}"
     get, post = ["GET"], ["POST"]
-    routes = [
+    routes = _container_routes(service, container, json_body) if container is not None else []
+    routes += [
         Route("/health", _answering(health), methods=get),
         Route("/openapi.json", _answering(openapi), methods=get),
         Route("/v1/endpoints/{endpoint}:predict", _answering(predict), methods=post),
@@ -317,3 +344,50 @@ def create_app(
     app = Starlette(routes=routes, exception_handlers={HTTPException: unrouted})
     app.router.redirect_slashes = False  # "/health/" is no route, not a redirect
     return BodyGate(app, max_body_bytes=max_body_bytes)
+
+
+def _container_routes(
+    service: EndpointService, container: ContainerRoutes, json_body: Callable[[Request], Awaitable[Any]]
+) -> list[Route]:
+    """Vertex AI's configured predict and health routes and KServe's v1 protocol, for one served version."""
+
+    def check_model(request: Request) -> str:
+        model = str(request.path_params["model"])
+        if model != container.model_name:
+            msg = f"model {shown(model)} is not served here; this container serves {container.model_name!r}"
+            raise NotFoundError(msg)
+        return model
+
+    async def vertex_predict(request: Request) -> Response:
+        payload = await json_body(request)
+        result = await run_in_threadpool(lambda: service.predict(service.endpoint_name, None, payload))
+        return answer(200, {"predictions": result["predictions"], "deployedModelId": container.deployed_model_id})
+
+    async def health(request: Request) -> Response:
+        return answer(*service.health())
+
+    async def v1_models(request: Request) -> Response:
+        return answer(200, {"models": [container.model_name]})
+
+    async def v1_model(request: Request) -> Response:
+        model = check_model(request)
+        ready = service.ready()
+        return answer(200 if ready else 503, {"name": model, "ready": ready})
+
+    async def v1_predict(request: Request) -> Response:
+        check_model(request)
+        payload = await json_body(request)
+        result = await run_in_threadpool(lambda: service.invocations(payload))
+        return answer(200, {"predictions": result["predictions"]})
+
+    routes = []
+    if container.predict is not None:
+        routes.append(Route(container.predict, _answering(vertex_predict), methods=["POST"]))
+    if container.health is not None:
+        routes.append(Route(container.health, _answering(health), methods=["GET"]))
+    return [
+        *routes,
+        Route("/v1/models", _answering(v1_models), methods=["GET"]),
+        Route("/v1/models/{model}", _answering(v1_model), methods=["GET"]),
+        Route("/v1/models/{model}:predict", _answering(v1_predict), methods=["POST"]),
+    ]

@@ -350,3 +350,82 @@ _V2_SCHEMAS: dict[str, Any] = {
     },
     "V2Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
 }
+
+
+def container_paths(model_name: str, predict: str | None, health: str | None) -> dict[str, Any]:
+    """The paths a serving container adds: Vertex AI's configured routes (when given) and KServe's v1 protocol.
+
+    Args:
+        model_name: The name KServe's v1 routes answer to.
+        predict: Vertex's predict route, or None.
+        health: Vertex's health route, or None.
+    """
+    request = {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PredictRequest"}}},
+    }
+    refused = {code: _json("Error", text) for code, text in (("400", "Bad instances."), ("503", "Not loaded yet."))}
+    model_param = {"name": "model", "in": "path", "required": True, "schema": {"type": "string", "enum": [model_name]}}
+    ready = {
+        "type": "object",
+        "required": ["name", "ready"],
+        "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
+    }
+    paths: dict[str, Any] = {
+        "/v1/models": {
+            "get": {
+                "operationId": "kserveV1Models",
+                "summary": "KServe v1: the model served.",
+                "responses": {"200": {"description": '{"models": [name]}', "content": {"application/json": {}}}},
+            }
+        },
+        "/v1/models/{model}": {
+            "get": {
+                "operationId": "kserveV1ModelReady",
+                "summary": "KServe v1: whether the model is loaded (503 until it is).",
+                "parameters": [model_param],
+                "responses": {
+                    code: {"description": text, "content": {"application/json": {"schema": ready}}}
+                    for code, text in (("200", "Loaded."), ("503", "Still loading."))
+                },
+            }
+        },
+        "/v1/models/{model}:predict": {
+            "post": {
+                "operationId": "kserveV1Predict",
+                "summary": "KServe v1: one prediction per instance.",
+                "parameters": [model_param],
+                "requestBody": request,
+                "responses": {"200": _json("InvocationsResponse", "One prediction per instance."), **refused},
+            }
+        },
+    }
+    if predict is not None:
+        vertex_answer = {
+            "type": "object",
+            "required": ["predictions", "deployedModelId"],
+            "properties": {
+                "predictions": {"type": "array", "items": {"type": "object"}},
+                "deployedModelId": {"type": "string"},
+            },
+        }
+        paths[predict] = {
+            "post": {
+                "operationId": "vertexPredict",
+                "summary": "Vertex AI's predict route (AIP_PREDICT_ROUTE).",
+                "requestBody": request,
+                "responses": {
+                    "200": {"description": "Predictions.", "content": {"application/json": {"schema": vertex_answer}}},
+                    **refused,
+                },
+            }
+        }
+    if health is not None:
+        paths[health] = {
+            "get": {
+                "operationId": "vertexHealth",
+                "summary": "Vertex AI's health route (AIP_HEALTH_ROUTE): 200 once the model serves.",
+                "responses": {"200": _json("Health", "Serving."), "503": _json("Health", "Not serving yet.")},
+            }
+        }
+    return paths

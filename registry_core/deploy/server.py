@@ -21,6 +21,7 @@ thread on a socket bound here, so that a busy port is an error before anything s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import socket
@@ -28,8 +29,8 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Callable
-from typing import Any, Protocol, Self
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from registry_core.deploy.openapi import MAX_BODY_BYTES, openapi_document
 from registry_core.deploy.service import EndpointService
@@ -37,9 +38,12 @@ from registry_core.errors import DependencyMissingError, DeploymentError, Invali
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
 
+if TYPE_CHECKING:
+    from registry_core.deploy.http_app import ContainerRoutes  # imports Starlette: only once serving starts
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["MAX_BODY_BYTES", "PredictionServer", "run_server_cli", "serve"]
+__all__ = ["MAX_BODY_BYTES", "PredictionServer", "run_server_cli", "serve", "serve_until_stopped"]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
@@ -74,23 +78,27 @@ class PredictionServer:
     `start` and `stop`. Serving happens in background threads.
 
     Args:
-        registry: The registry (or its storage) holding the endpoint's record and the artifacts.
+        registry: The registry (or its storage) holding the endpoint's record and the artifacts (None with `service`).
         endpoint_name: The endpoint to serve.
         host: Address to bind (only that one); IPv6 addresses work too.
         port: Port; 0 picks a free one (see `url`).
         poll_interval: Seconds between re-reads of the endpoint's record.
         max_body_bytes: Largest request body accepted.
+        service: The answers, when they do not follow an endpoint's record (a serving container's one version).
+        container: A serving container's extra routes (`registry_core.deploy.container`); with `service`.
     """
 
     def __init__(
         self,
-        registry: HasStorage | StorageBackend,
+        registry: HasStorage | StorageBackend | None,
         endpoint_name: str,
         *,
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         max_body_bytes: int = MAX_BODY_BYTES,
+        service: EndpointService | None = None,
+        container: ContainerRoutes | None = None,
     ) -> None:
         if not poll_interval > 0:
             msg = f"poll_interval must be positive, got {shown(poll_interval)}"
@@ -98,7 +106,13 @@ class PredictionServer:
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             msg = f"port must be an integer from 0 to 65535, got {shown(port)}"
             raise InvalidInputError(msg)
-        self.service = EndpointService(_storage_of(registry), endpoint_name)
+        if service is None:
+            if registry is None:
+                msg = "a PredictionServer needs a registry, or the service it answers with"
+                raise InvalidInputError(msg)
+            service = EndpointService(_storage_of(registry), endpoint_name)
+        self.service = service
+        self.container = container
         self.runtime = self.service.runtime
         self.endpoint_name = endpoint_name
         self.host = host
@@ -124,8 +138,8 @@ class PredictionServer:
         if self._uvicorn is not None:
             msg = "the server is already started"
             raise DeploymentError(msg)
-        record = self.runtime.refresh()
-        if record.target != "local":
+        record = self.runtime.refresh() if self.container is None else None  # a container's may still load
+        if record is not None and record.target != "local":
             msg = (
                 f"endpoint {self.endpoint_name!r} is a {record.target} endpoint; the local server serves local "
                 "endpoints only"
@@ -141,7 +155,10 @@ class PredictionServer:
         sock = self._bind()
         self._address = sock.getsockname()[:2]
         app = create_app(
-            self.service, max_body_bytes=self.max_body_bytes, url=lambda: self.url if self.running else None
+            self.service,
+            max_body_bytes=self.max_body_bytes,
+            url=lambda: self.url if self.running else None,
+            container=self.container,
         )
         config = uvicorn.Config(
             app,
@@ -159,8 +176,9 @@ class PredictionServer:
         self._stopping.clear()
         self._threads = [
             threading.Thread(target=self._run, args=(server, sock), name="predict-http", daemon=True),
-            threading.Thread(target=self._follow, name="predict-refresh", daemon=True),
         ]
+        if self.container is None:  # a container serves one version: no record to follow
+            self._threads.append(threading.Thread(target=self._follow, name="predict-refresh", daemon=True))
         for thread in self._threads:
             thread.start()
         deadline = time.monotonic() + _START_TIMEOUT
@@ -283,6 +301,26 @@ def serve(
         DeploymentError: the address cannot be bound.
     """
     server = PredictionServer(registry, endpoint_name, host=host, port=port, poll_interval=poll_interval)
+    serve_until_stopped(server, ready)
+
+
+def serve_until_stopped(
+    server: PredictionServer,
+    ready: Callable[[str], object] | None = None,
+    *,
+    prepare: Callable[[], object] | None = None,
+) -> None:
+    """Start `server` and serve until SIGTERM, SIGINT or KeyboardInterrupt (blocking), then stop it.
+
+    Args:
+        server: The server, not started.
+        ready: Called with the server's URL once it accepts requests (and `prepare` has returned).
+        prepare: Called once the server listens, before `ready` (e.g. loading what it serves); what it raises
+            stops the server and propagates.
+
+    Raises:
+        RegistryError: the server cannot start (see `PredictionServer.start`).
+    """
     stop = threading.Event()
     previous: dict[int, Any] = {}
 
@@ -295,6 +333,8 @@ def serve(
         if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
             for signum in (signal.SIGTERM, signal.SIGINT):
                 previous[signum] = signal.signal(signum, on_signal)
+        if prepare is not None:
+            prepare()
         if ready is not None:
             ready(server.url)
         while not stop.wait(1.0):
@@ -307,15 +347,9 @@ def serve(
         server.stop()
 
 
-def run_server_cli(
-    registry: HasStorage | StorageBackend, endpoint_name: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
-) -> int:
-    """Run `serve` for the CLI: print where it serves, log loads and refusals to stderr, return the exit code.
-
-    Raises:
-        EndpointNotFoundError: the endpoint has no record (before binding).
-        RegistryError: the endpoint cannot be served (not local, address in use...).
-    """
+@contextlib.contextmanager
+def logging_to_stderr() -> Iterator[None]:
+    """Show the package's INFO logs (loads, refusals) on stderr while inside, unless logging is configured."""
     handler: logging.Handler | None = None
     package = logging.getLogger("registry_core")
     level = package.level
@@ -326,14 +360,27 @@ def run_server_cli(
         package.addHandler(handler)
         if level == logging.NOTSET or level > logging.INFO:
             package.setLevel(logging.INFO)
-
-    def announce(url: str) -> None:
-        print(f"serving endpoint {endpoint_name} on {url} (Ctrl-C to stop)", flush=True)  # noqa: T201
-
     try:
-        serve(registry, endpoint_name, host=host, port=port, ready=announce)
+        yield
     finally:
         if handler is not None:
             package.removeHandler(handler)
             package.setLevel(level)
+
+
+def run_server_cli(
+    registry: HasStorage | StorageBackend, endpoint_name: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+) -> int:
+    """Run `serve` for the CLI: print where it serves, log loads and refusals to stderr, return the exit code.
+
+    Raises:
+        EndpointNotFoundError: the endpoint has no record (before binding).
+        RegistryError: the endpoint cannot be served (not local, address in use...).
+    """
+
+    def announce(url: str) -> None:
+        print(f"serving endpoint {endpoint_name} on {url} (Ctrl-C to stop)", flush=True)  # noqa: T201
+
+    with logging_to_stderr():
+        serve(registry, endpoint_name, host=host, port=port, ready=announce)
     return 0

@@ -27,12 +27,20 @@ class EndpointService:
     """The answers of the prediction server of one endpoint, following the endpoint's record.
 
     Args:
-        storage: The registry's storage.
+        storage: The registry's storage (None with `runtime`).
         endpoint_name: The endpoint served.
+        runtime: What serves, when it is not the endpoint's record (e.g. the one version of a serving container).
     """
 
-    def __init__(self, storage: StorageBackend, endpoint_name: str) -> None:
-        self.runtime = EndpointRuntime(storage, endpoint_name)
+    def __init__(
+        self, storage: StorageBackend | None, endpoint_name: str, *, runtime: EndpointRuntime | None = None
+    ) -> None:
+        if runtime is None:
+            if storage is None:
+                msg = "an EndpointService needs the registry's storage or a runtime"
+                raise InvalidInputError(msg)
+            runtime = EndpointRuntime(storage, endpoint_name)
+        self.runtime = runtime
         self.endpoint_name = endpoint_name
         self.refresh_error: str | None = None
 

@@ -18,6 +18,13 @@ real deployments take 10-30 minutes, and api-core's default wait of 900 s would 
 while Vertex AI carries on and finishes a deployment that nobody records. `observe` reads what the Vertex endpoint
 really serves, once the operations in progress on it are done, so that the registry can reconcile its record.
 
+Serving container: with `serving_image` (the Dockerfile's ``serving`` stage), each version is uploaded with a custom
+container spec that runs ``model-registry serve-container`` (see `registry_core.deploy.container`): port 8080,
+routes ``/predict`` and ``/health``, and the registry model, version and artifact digest in its environment, so that
+the container refuses artifacts that are not the version's and serves with the TensorFlow that trained it. Without
+one, Vertex's prebuilt TensorFlow container (`serving_container_image_uri`) serves the SavedModel. A version already
+uploaded (found by its labels) is reused as it was uploaded, whichever container it has.
+
 Regions: the endpoint's record names its Vertex endpoint, whose region is where its models must be uploaded; a model
 is uploaded only from an artifact bucket in that region (see `vertex_regions`).
 
@@ -57,11 +64,14 @@ from registry_core.google_errors import api_message
 from registry_core.metadata import ModelMetadata, ModelStage
 from registry_core.text import one_line, shown
 
-__all__ = ["DEFAULT_SERVING_IMAGE", "VertexTarget"]
+__all__ = ["DEFAULT_SERVING_IMAGE", "SERVING_COMMAND", "SERVING_PORT", "VertexTarget"]
 
 _LOG = logging.getLogger(__name__)
 
 DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
+SERVING_COMMAND = ("model-registry", "serve-container")
+SERVING_PORT = 8080
+SERVING_ROUTES = ("/predict", "/health")  # predict, health
 MODEL_LABEL = "registry_model"
 VERSION_LABEL = "registry_version"
 DIGEST_LABEL = "registry_digest"
@@ -97,8 +107,10 @@ class VertexTarget(DeploymentTarget):
         machine_type: Machine type of each serving replica.
         min_replica_count: Replicas always running (at least 1).
         max_replica_count: Most replicas when autoscaling (at least `min_replica_count`).
-        serving_container_image_uri: The serving container; by default a prebuilt TensorFlow 2 CPU image, which
-            serves the SavedModel at the artifact folder's top level.
+        serving_container_image_uri: A prebuilt serving container (Vertex's TensorFlow 2 CPU image when neither
+            this nor `serving_image` is given), which serves the SavedModel at the artifact folder's top level.
+        serving_image: The project's serving image (``docker build --target serving``), run as a custom container
+            with ``model-registry serve-container``; not with `serving_container_image_uri`.
         api_endpoint: Another Vertex AI API endpoint (a regional or Private Service Connect host, or
             ``http://127.0.0.1:PORT`` of a local stand-in, which gets anonymous credentials), spoken to over REST.
         service_account: The service account the serving containers run as (None: Vertex's default).
@@ -116,9 +128,10 @@ class VertexTarget(DeploymentTarget):
         machine_type: str = "n1-standard-2",
         min_replica_count: int = 1,
         max_replica_count: int = 1,
-        serving_container_image_uri: str = DEFAULT_SERVING_IMAGE,
+        serving_container_image_uri: str | None = None,
         api_endpoint: str | None = None,
         service_account: str | None = None,
+        serving_image: str | None = None,
     ) -> None:
         self.project = _text(project, "project")
         self.location = _text(location, "location")
@@ -131,7 +144,17 @@ class VertexTarget(DeploymentTarget):
         if self.max_replica_count < self.min_replica_count:
             msg = f"max_replica_count ({max_replica_count}) is below min_replica_count ({min_replica_count})"
             raise InvalidInputError(msg)
-        self.serving_container_image_uri = _text(serving_container_image_uri, "serving_container_image_uri")
+        if serving_image is not None and serving_container_image_uri is not None:
+            msg = (
+                "give serving_image (the project's serving container) or serving_container_image_uri (a prebuilt "
+                "one), not both"
+            )
+            raise InvalidInputError(msg)
+        self.serving_image = _text(serving_image, "serving_image") if serving_image is not None else None
+        prebuilt = serving_container_image_uri if serving_container_image_uri is not None else DEFAULT_SERVING_IMAGE
+        self.serving_container_image_uri = (
+            _text(prebuilt, "serving_container_image_uri") if self.serving_image is None else None
+        )
         self.api_endpoint = _text(api_endpoint, "api_endpoint").rstrip("/") if api_endpoint is not None else None
         served = host_region(self.api_endpoint) if self.api_endpoint else None
         if served is not None and served != self.location:
@@ -156,6 +179,7 @@ class VertexTarget(DeploymentTarget):
             "serving_container_image_uri": self.serving_container_image_uri,
             "api_endpoint": self.api_endpoint,
             "service_account": self.service_account,
+            "serving_image": self.serving_image,
         }
 
     def needs_local_artifacts(self) -> bool:
@@ -375,7 +399,7 @@ class VertexTarget(DeploymentTarget):
         model = aiplatform.gapic.Model(
             display_name=name,
             artifact_uri=metadata.artifact_uri,
-            container_spec=aiplatform.gapic.ModelContainerSpec(image_uri=self.serving_container_image_uri),
+            container_spec=self._container_spec(aiplatform, metadata),
             version_aliases=aliases,  # "default" in production; Vertex makes a model's first version the default
             version_description=f"{name} {metadata.version} ({metadata.artifact_digest}) from the model registry",
             labels={MODEL_LABEL: name, VERSION_LABEL: version_label, DIGEST_LABEL: digest_label},
@@ -391,6 +415,27 @@ class VertexTarget(DeploymentTarget):
         version_name = f"{response.model}@{response.model_version_id}"
         _LOG.info("uploaded %s %s as %s", name, metadata.version, version_name)
         return version_name
+
+    def _container_spec(self, aiplatform: Any, metadata: ModelMetadata) -> Any:
+        """The container that serves `metadata`: the project's serving image, or the prebuilt one."""
+        gapic = aiplatform.gapic
+        if self.serving_image is None:
+            return gapic.ModelContainerSpec(image_uri=self.serving_container_image_uri)
+        from registry_core.deploy.container_settings import DIGEST_ENV, MODEL_NAME_ENV, MODEL_VERSION_ENV
+
+        env = {
+            MODEL_NAME_ENV: metadata.model_name,
+            MODEL_VERSION_ENV: metadata.version,
+            DIGEST_ENV: metadata.artifact_digest,  # the container refuses files Vertex copied that are not these
+        }
+        return gapic.ModelContainerSpec(
+            image_uri=self.serving_image,
+            command=list(SERVING_COMMAND),
+            ports=[gapic.Port(container_port=SERVING_PORT)],
+            predict_route=SERVING_ROUTES[0],
+            health_route=SERVING_ROUTES[1],
+            env=[gapic.EnvVar(name=name, value=value) for name, value in env.items()],
+        )
 
     def _parent_model(self, sdk: _Sdk, model_name: str) -> str | None:
         """Return the Vertex model labelled ``registry_model=<model_name>`` (the oldest if several), or None."""

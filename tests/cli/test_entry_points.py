@@ -19,7 +19,7 @@ ENTRY_POINTS = {
 EXPECTED = {
     "approve", "archive", "check", "compare", "deploy", "endpoints", "get-model", "history", "list-models",
     "list-versions", "migrate", "pending", "pipeline", "predict", "promote", "register", "reject", "request-promotion",
-    "rollback", "serve", "ui",
+    "rollback", "serve", "serve-container", "ui",
 }  # fmt: skip
 
 
@@ -42,7 +42,7 @@ def test_every_entry_point_offers_every_command(entry: str, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
-@pytest.mark.parametrize("command", ["deploy", "rollback", "predict", "serve", "ui", "endpoints"])
+@pytest.mark.parametrize("command", ["deploy", "rollback", "predict", "serve", "serve-container", "ui", "endpoints"])
 def test_deployment_commands_answer_help_under_every_entry_point(entry: str, command: str, tmp_path: Path) -> None:
     result = run([*ENTRY_POINTS[entry], command, "--help"], tmp_path)
     assert result.returncode == 0, result.stderr

@@ -114,9 +114,9 @@ def test_cli_errors_are_one_line(registry: ModelRegistry, sagemaker: SageMakerSt
     sagemaker.calls.clear()
 
     done = cli("deploy", MODEL, "--version", "v1", "--endpoint-name", "shop", "--role", ROLE, expect=2)
-    assert done.stderr == "error: --role, --image and --s3-bucket are settings of --target sagemaker\n"
+    assert done.stderr == "error: --role and --s3-bucket are settings of --target sagemaker\n"
     done = cli("deploy", MODEL, "--version", "v1", "--endpoint-name", "shop", *SAGEMAKER, "--project", "p", expect=2)
-    assert done.stderr.startswith("error: --project is a setting of --target vertex")
+    assert done.stderr.startswith("error: --project and --prebuilt-image are settings of --target vertex")
     no_role = [a for a in SAGEMAKER if a not in ("--role", ROLE)]
     done = cli("deploy", MODEL, "--version", "v1", "--endpoint-name", "shop", *no_role, expect=2)
     assert done.stderr.startswith("error: bad SageMaker target settings")

@@ -467,3 +467,66 @@ def test_the_cli_deploys_and_rolls_back_on_vertex(
     assert "v1 is back in production and serves 100% of shop" in out
     (deployed,) = _only_endpoint(standin)["deployedModels"]
     assert registry.get_endpoint("shop").traffic == {deployed["id"]: 100}
+
+
+SERVING_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/ml/model-registry-serving:0.1.0"
+
+
+def test_the_serving_image_is_uploaded_as_a_container_running_serve_container(
+    registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
+) -> None:
+    (version,) = _register(registry, tmp_path, 1)
+
+    _, record, metadata = registry.deploy_model(
+        MODEL, version, endpoint_name="shop", **_settings(standin, serving_image=SERVING_IMAGE)
+    )
+
+    _, versions = _only_model(standin)
+    spec = versions[0]["containerSpec"]
+    assert spec["imageUri"] == SERVING_IMAGE
+    assert spec["command"] == ["model-registry", "serve-container"]
+    assert spec["ports"] == [{"containerPort": 8080}]
+    assert (spec["predictRoute"], spec["healthRoute"]) == ("/predict", "/health")
+    assert {e["name"]: e["value"] for e in spec["env"]} == {
+        "REGISTRY_MODEL_NAME": MODEL,
+        "REGISTRY_MODEL_VERSION": version,
+        "REGISTRY_ARTIFACT_DIGEST": metadata.artifact_digest,  # the container refuses any other files
+    }
+    assert versions[0]["artifactUri"] == metadata.artifact_uri  # what Vertex copies to AIP_STORAGE_URI
+    assert record.target_settings["serving_image"] == SERVING_IMAGE
+    assert VertexTarget(**record.target_settings).serving_container_image_uri is None
+    with pytest.raises(InvalidInputError, match="not both"):
+        VertexTarget(PROJECT, serving_image=SERVING_IMAGE, serving_container_image_uri=DEFAULT_SERVING_IMAGE)
+
+
+def test_the_cli_takes_the_serving_image_from_the_environment_unless_a_prebuilt_one_is_asked_for(
+    registry: ModelRegistry,
+    standin: VertexStandIn,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from registry_core.cli import main
+
+    _register(registry, tmp_path, 1)
+    monkeypatch.setenv("REGISTRY_SERVING_IMAGE", SERVING_IMAGE)
+    vertex = ["--target", "vertex", "--project", PROJECT, "--region", REGION, "--api-endpoint", standin.url]
+    deploy = ["--registry", registry.storage.uri, "deploy", MODEL, "--version", "v1", *vertex]
+
+    assert main([*deploy, "--endpoint-name", "shop"]) == 0, capsys.readouterr().err
+    assert registry.get_endpoint("shop").target_settings["serving_image"] == SERVING_IMAGE
+    _, versions = _only_model(standin)
+    assert [v["containerSpec"]["imageUri"] for v in versions] == [SERVING_IMAGE]
+
+    prebuilt = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-12:latest"
+    assert main([*deploy, "--endpoint-name", "other", "--prebuilt-image", prebuilt]) == 0, capsys.readouterr().err
+    settings = registry.get_endpoint("other").target_settings
+    assert settings["serving_container_image_uri"] == prebuilt
+    assert "serving_image" not in settings
+    # the variable does not override the prebuilt container an endpoint was given
+    assert main([*deploy, "--endpoint-name", "other", "--traffic-percent", "100"]) == 0, capsys.readouterr().err
+    assert registry.get_endpoint("other").target_settings == settings
+
+    code = main([*deploy, "--endpoint-name", "third", "--prebuilt-image", prebuilt, "--serving-image", "x"])
+    assert code == InvalidInputError.exit_code
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith("not both")

@@ -33,7 +33,30 @@ def test_the_dockerfile_has_no_entrypoint_that_kfp_s_command_would_be_appended_t
 def test_the_base_image_is_pinned_to_a_python_patch_release_and_a_debian_release() -> None:
     (arg,) = [line for line in INSTRUCTIONS if line.startswith("ARG BASE_IMAGE=")]
     assert re.fullmatch(r"ARG BASE_IMAGE=python:3\.11\.\d+-slim-(bookworm|trixie)(@sha256:[0-9a-f]{64})?", arg)
-    assert INSTRUCTIONS[instruction_index("FROM")] == "FROM ${BASE_IMAGE}"
+    assert INSTRUCTIONS[instruction_index("FROM")] == "FROM ${BASE_IMAGE} AS runtime"
+    assert [line for line in INSTRUCTIONS if line.startswith("FROM")][1:] == [
+        "FROM runtime AS serving",
+        "FROM runtime AS pipeline",
+    ]  # every other stage is built on the pinned one, nothing else is pulled
+
+
+def stage(name: str) -> list[str]:
+    """The instructions of the Dockerfile's stage `name`, its FROM first."""
+    start = next(i for i, line in enumerate(INSTRUCTIONS) if line.startswith("FROM") and line.endswith(f" AS {name}"))
+    end = next((i for i in range(start + 1, len(INSTRUCTIONS)) if INSTRUCTIONS[i].startswith("FROM")), None)
+    return INSTRUCTIONS[start:end]
+
+
+def test_the_default_image_is_the_pipeline_one_and_the_serving_stage_runs_serve_container() -> None:
+    # `docker build` without --target builds the last stage: kfp's tasks get the image they always had
+    assert INSTRUCTIONS[-1] == "FROM runtime AS pipeline"
+    assert [line for line in stage("runtime") if line.startswith("CMD")] == ['CMD ["model-registry", "--help"]']
+    serving = stage("serving")
+    assert [line for line in serving if line.startswith("CMD")] == ['CMD ["model-registry", "serve-container"]']
+    assert "EXPOSE 8080" in serving  # Vertex AI's and SageMaker's default port
+    # SageMaker runs `docker run IMAGE serve`: without an ENTRYPOINT, `serve` must be a command on the PATH
+    assert 'exec model-registry serve-container "$@"' in DOCKERFILE
+    assert "/usr/local/bin/serve" in DOCKERFILE
 
 
 def test_dependencies_are_installed_from_the_lock_before_the_source_is_copied() -> None:
@@ -92,15 +115,21 @@ def test_the_lock_has_the_build_backend_so_the_project_installs_without_fetching
     assert {"setuptools", "wheel"} <= set(lock())
 
 
-def test_cloud_build_builds_for_linux_amd64_and_pushes_the_tag_it_built() -> None:
+def test_cloud_build_builds_for_linux_amd64_and_pushes_the_tags_it_built() -> None:
     config = yaml.safe_load((ROOT / "cloudbuild.yaml").read_text())
-    (step,) = config["steps"]
-    assert "--platform=linux/amd64" in step["args"]
-    (tag,) = [a.removeprefix("--tag=") for a in step["args"] if a.startswith("--tag=")]
-    assert tag == "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_IMAGE_NAME}:${_TAG}"
-    assert config["images"] == [tag]
-    used = set(re.findall(r"\$\{(_[A-Z_]+)\}", tag))
-    assert used <= set(config["substitutions"])
+    build, serving = config["steps"]
+    tags = []
+    for step in (build, serving):
+        assert "--platform=linux/amd64" in step["args"]
+        (tag,) = [a.removeprefix("--tag=") for a in step["args"] if a.startswith("--tag=")]
+        tags.append(tag)
+        used = set(re.findall(r"\$\{(_[A-Z_]+)\}", tag))
+        assert used <= set(config["substitutions"])
+    assert tags[0] == "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_IMAGE_NAME}:${_TAG}"
+    assert tags[1] == "${_REGION}-docker.pkg.dev/$PROJECT_ID/${_REPOSITORY}/${_SERVING_IMAGE_NAME}:${_TAG}"
+    assert not [a for a in build["args"] if a.startswith("--target")]
+    assert "--target=serving" in serving["args"]
+    assert config["images"] == tags
 
 
 def test_cloud_build_uploads_what_the_dockerfile_copies() -> None:

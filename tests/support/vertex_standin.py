@@ -27,7 +27,8 @@ Implemented (all under ``/{v1|v1beta1|ui}/projects/{project}/locations/{location
   ``models/{id}[@version|@alias]`` get, ``:listVersions``, ``:mergeVersionAliases``. Version aliases are unique per
   model: giving another version an alias moves it; the first version always gets ``default``. With
   `VertexStandIn.bucket_location`, an upload whose ``gs://`` artifact bucket is not in the model's region (a
-  multi-region included) is refused with the service's FAILED_PRECONDITION message.
+  multi-region included) is refused with the service's FAILED_PRECONDITION message. The model's ``containerSpec``
+  (image, command, ports, routes, env) is checked and kept whole with the version, for tests to read.
 * ``endpoints`` create, get, list, patch (``?updateMask=`` of ``trafficSplit``, ``displayName``, ``description``,
   ``labels``; an ``etag`` in the body must be the current one, as ``Endpoint.update`` sends it), ``:deployModel``
   (of a model version in the endpoint's own project and region only), ``:undeployModel``, ``:predict``.
@@ -97,6 +98,7 @@ _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?LW#-]+$")
 _GRPC_CODE = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "ALREADY_EXISTS": 6, "FAILED_PRECONDITION": 9, "ABORTED": 10}
 _JOB_ID = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
 _RESOURCE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,127}$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")  # a Kubernetes container variable
 _ALIAS = re.compile(r"^[a-z][a-zA-Z0-9-]{0,126}[a-z0-9]$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -748,6 +750,7 @@ class VertexStandIn:
         image = (model.get("containerSpec") or {}).get("imageUri")
         if not image:
             raise _bad("model.containerSpec.imageUri is required for a custom model.")
+        self._check_container_spec(model["containerSpec"])
         artifact_uri = model.get("artifactUri")
         if artifact_uri is not None and not str(artifact_uri).startswith("gs://"):
             raise _bad(f"model.artifactUri must be a gs:// URI, got {artifact_uri!r}.")
@@ -803,6 +806,27 @@ class VertexStandIn:
             return {"model": base, "modelVersionId": version_id}
 
         return self._start_operation(route.api, base, "UploadModelResponse", "UploadModelOperationMetadata", finish)
+
+    @staticmethod
+    def _check_container_spec(spec: JSON) -> None:
+        """Refuse what the service refuses in a custom container spec (the spec is kept whole with the model)."""
+        for key in ("command", "args"):
+            if not isinstance(spec.get(key, []), list) or not all(isinstance(a, str) for a in spec.get(key, [])):
+                raise _bad(f"model.containerSpec.{key} must be a list of strings.")
+        for port in spec.get("ports", []):
+            number = port.get("containerPort") if isinstance(port, dict) else None
+            if not isinstance(number, int) or not 1 <= number <= 65535:
+                raise _bad(f"model.containerSpec.ports: invalid containerPort {number!r}.")
+        for key in ("predictRoute", "healthRoute"):
+            route = spec.get(key)
+            if route is not None and not (isinstance(route, str) and route.startswith("/")):
+                raise _bad(f"model.containerSpec.{key} must be a path starting with '/', got {route!r}.")
+        names = [entry.get("name") if isinstance(entry, dict) else None for entry in spec.get("env", [])]
+        for name in names:
+            if not isinstance(name, str) or not _ENV_NAME.match(name):
+                raise _bad(f"model.containerSpec.env: invalid variable name {name!r}.")
+        if len(set(names)) != len(names):
+            raise _bad("model.containerSpec.env: a variable is set twice.")
 
     def _check_artifact_bucket(self, artifact_uri: str, route: _Route) -> None:
         """Refuse artifacts in a bucket outside the model's region, with the service's own message."""
