@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 import urllib.error
@@ -73,7 +74,7 @@ class KServeError(DeploymentError):
 
 
 class KServeForbiddenError(KServeError):
-    """The credentials may not make the request (401/403)."""
+    """The credentials may not make the request (401/403), or there is no cluster access (no such kube context)."""
 
 
 class KServeConflictError(KServeError):
@@ -102,8 +103,6 @@ class KServeTarget(DeploymentTarget):
         kube_context: str | None = None,
         api_endpoint: str | None = None,
     ) -> None:
-        import os
-
         self.namespace = _text(namespace, "namespace")
         if not _NAME.match(self.namespace):
             msg = f"the KServe namespace must be a Kubernetes name (lowercase letters, digits, '-'): {shown(namespace)}"
@@ -436,7 +435,11 @@ class KServeTarget(DeploymentTarget):
                     return client.ApiClient(configuration)
                 except config.ConfigException:
                     pass
-            return config.new_client_from_config(context=self.kube_context)
+            # KUBECONFIG read now (the client reads it once, at import); persist_config=False: never rewrite the
+            # user's kube config (refreshed tokens stay in memory).
+            return config.new_client_from_config(
+                config_file=os.environ.get("KUBECONFIG") or None, context=self.kube_context, persist_config=False
+            )
         except (config.ConfigException, OSError, ValueError) as exc:
             msg = one_line(f"no Kubernetes access for context {shown(self.kube_context or '(current)')}: {exc}")
             raise KServeForbiddenError(msg) from exc

@@ -6,6 +6,7 @@ the registry's endpoint record.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -210,3 +211,32 @@ def test_api_errors_are_typed_one_line_errors(registry: ModelRegistry, kserve: K
         registry.deploy_model(MODEL, "v1", endpoint_name="other", target="kserve", api_endpoint=kserve.url)
     with pytest.raises(InvalidInputError, match="namespace"):
         registry.deploy_model(MODEL, "v1", endpoint_name="other", target="kserve", namespace="Bad_NS", image=IMAGE)
+
+
+def test_the_kube_context_comes_from_kubeconfig(
+    registry: ModelRegistry, kserve: KServeStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: elsewhere\n"
+        f"clusters:\n- name: standin\n  cluster: {{server: '{kserve.url}'}}\n"
+        "- name: far\n  cluster: {server: 'http://127.0.0.1:9'}\n"
+        "users:\n- name: carol\n  user: {token: t0ken}\n"
+        "contexts:\n- name: standin\n  context: {cluster: standin, user: carol}\n"
+        "- name: elsewhere\n  context: {cluster: far, user: carol}\n"
+    )
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    before = config.read_text()
+
+    d1, record, _ = registry.deploy_model(
+        MODEL, "v1", endpoint_name="shop", target="kserve", namespace="ml", image=IMAGE, kube_context="standin"
+    )
+
+    assert _traffic(kserve) == {d1.id: 100}
+    assert record.target_settings["kube_context"] == "standin"
+    assert config.read_text() == before
+    with pytest.raises(KServeForbiddenError, match="no Kubernetes access") as caught:
+        registry.deploy_model(
+            MODEL, "v1", endpoint_name="other", target="kserve", namespace="ml", image=IMAGE, kube_context="nope"
+        )
+    assert "\n" not in str(caught.value)
