@@ -383,21 +383,26 @@ def _where(record: Any) -> str:
 @endpoints_app.command("reconcile")
 def endpoints_reconcile(
     endpoint_name: Annotated[str, typer.Argument(help="Endpoint.")],
-    target: Annotated[Optional[str], typer.Option(help="No record yet: the endpoint's target (vertex).")] = None,  # noqa: UP045
+    target: Annotated[Optional[str], typer.Option(help="No record yet: the target (vertex, kserve).")] = None,  # noqa: UP045
     project: Annotated[Optional[str], typer.Option(help="No record yet: Google Cloud project.")] = None,  # noqa: UP045
     region: Annotated[Optional[str], typer.Option(help="No record yet: Vertex AI region.")] = None,  # noqa: UP045
+    namespace: Annotated[Optional[str], typer.Option(help="No record yet: KServe namespace.")] = None,  # noqa: UP045
+    kube_context: Annotated[Optional[str], typer.Option(help="No record yet: KServe kube context.")] = None,  # noqa: UP045
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Record what the endpoint's target really serves: unrecorded deploys, undeploys, the traffic split.
 
-    Deploying to Vertex AI does this first. For an endpoint whose first deploy was never recorded, give
-    --project and --region (and --target vertex).
+    Deploying does this first. For an endpoint whose first deploy was never recorded, give --project and --region
+    (and --target vertex), or --target kserve --namespace NS [--kube-context C].
     """
-    settings = {
-        key: value
-        for key, value in {"project": project, "location": region, "api_endpoint": api_endpoint}.items()
-        if value is not None
-    }
+    if target != "kserve" and (namespace is not None or kube_context is not None):
+        msg = "--namespace and --kube-context are settings of --target kserve"
+        raise InvalidInputError(msg)
+    if target == "kserve":
+        given = {"namespace": namespace or "default", "kube_context": kube_context, "api_endpoint": api_endpoint}
+    else:
+        given = {"project": project, "location": region, "api_endpoint": api_endpoint}
+    settings = {key: value for key, value in given.items() if value is not None}
     if settings and target is None:
         target = "vertex"
     result = open_registry().reconcile_endpoint(endpoint_name, target=target, **settings)

@@ -92,3 +92,28 @@ def test_cli_errors_are_one_line(registry: ModelRegistry, kserve: KServeStandIn)
     assert wrong.stderr.startswith("error: KServe takes --namespace")
     stray = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", "--namespace", "ml", expect=2)
     assert stray.stderr == "error: --namespace and --kube-context are settings of --target kserve\n"
+
+
+def test_reconcile_adopts_a_first_deploy_whose_client_died(registry: ModelRegistry, kserve: KServeStandIn) -> None:
+    from registry_core.deploy import EndpointRecord
+    from registry_core.deploy.base import NEW_DEPLOYMENT
+    from registry_core.deploy.kserve import KServeTarget
+    from registry_core.metadata import utc_now
+
+    meta = registry.get_model_metadata(MODEL, "v2")
+    fresh = EndpointRecord(name="shop", target="kserve", created_at=utc_now())
+    # the InferenceService was created, and the client died before the registry kept any record
+    lost = KServeTarget(namespace="ml", image=IMAGE, api_endpoint=kserve.url).deploy(
+        fresh, meta, None, {NEW_DEPLOYMENT: 100}
+    )
+    cli = Cli(registry.storage.uri)
+
+    done = cli(
+        "endpoints", "reconcile", "shop", "--target", "kserve", "--namespace", "ml", "--api-endpoint", kserve.url
+    )
+
+    assert "deployed eyewear v2" in done.stdout
+    assert "endpoint shop (kserve) serves: eyewear v2=100%" in done.stdout
+    record = registry.get_endpoint("shop")
+    assert record.traffic == {lost.deployed_id: 100}
+    assert record.target_ref == "ml/shop"
