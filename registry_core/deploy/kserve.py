@@ -31,6 +31,7 @@ import re
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -58,6 +59,7 @@ GROUP = "serving.kserve.io"
 VERSION = "v1beta1"
 PLURAL = "inferenceservices"
 IMAGE_VARIABLE = "REGISTRY_SERVING_IMAGE"
+DEPLOYMENT_ENV = "REGISTRY_DEPLOYMENT"
 TAG_ROUTING = "serving.kserve.io/enable-tag-routing"
 SERVING_COMMAND = ("model-registry", "serve-container")
 # Delays between reads while a change is in progress: short at first, then every 15 s, for as long as it takes.
@@ -311,6 +313,9 @@ class KServeTarget(DeploymentTarget):
             MODEL_NAME_ENV: metadata.model_name,
             MODEL_VERSION_ENV: metadata.version,
             DIGEST_ENV: metadata.artifact_digest,  # the container refuses files that are not these
+            # Unique per deploy: a spec equal to the latest one (a version deployed again after its canary was
+            # rolled back) would make no new revision, and the deploy would get the old, undeployed, id.
+            DEPLOYMENT_ENV: uuid.uuid4().hex[:12],
         }
         container = {
             "name": "kserve-container",

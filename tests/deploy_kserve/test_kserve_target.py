@@ -49,7 +49,9 @@ def test_deploy_canary_promote_and_undeploy_are_made_on_kserve_and_recorded(
     container = service["spec"]["predictor"]["containers"][0]
     assert container["image"] == IMAGE
     assert container["command"] == ["model-registry", "serve-container"]
-    assert _env(kserve) == {
+    env = _env(kserve)
+    assert len(env.pop("REGISTRY_DEPLOYMENT")) == 12
+    assert env == {
         "STORAGE_URI": meta1.artifact_uri, "REGISTRY_MODEL_NAME": MODEL, "REGISTRY_MODEL_VERSION": "v1",
         "REGISTRY_ARTIFACT_DIGEST": meta1.artifact_digest,
     }  # fmt: skip
@@ -116,7 +118,17 @@ def test_a_canary_whose_probes_fail_is_rolled_back(registry: ModelRegistry, kser
     assert _traffic(kserve) == {d1.id: 100} == result.endpoint.traffic
     assert registry.predict("shop", [[1.0]]).predictions == [[MODEL, "v1"]]
 
-    # the next deploy replaces the rolled-back canary's spec with a new revision
+    # the same version again: a new revision, not the rolled-back canary's
+    kserve.bad_predictions.clear()
+    again = registry.canary_deploy(
+        MODEL, "v2", endpoint_name="shop", target="kserve", canary_percent=20,
+        health_check=HealthCheck(instances=[[1.0]], probes=3), actor="carol",
+    )  # fmt: skip
+    assert again.promoted
+    assert again.deployment.id not in {d1.id, result.deployment.id}
+    assert _traffic(kserve) == {again.deployment.id: 100} == again.endpoint.traffic
+
+    # the next deploy replaces the canary's spec with a new revision
     d3, record, _ = registry.deploy_model(MODEL, "v3", endpoint_name="shop", target="kserve", actor="carol")
     assert _traffic(kserve) == {d3.id: 100} == record.traffic
     assert [d.version for d in record.active()] == ["v3"]
