@@ -24,6 +24,7 @@ deployed id go to its URL, the others to the service's URL.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -299,10 +300,13 @@ class KServeTarget(DeploymentTarget):
     def _service_name(self, endpoint: EndpointRecord) -> str:
         if endpoint.target_ref:
             return endpoint.target_ref.rpartition("/")[2]
-        name = re.sub(r"[^a-z0-9]+", "-", endpoint.name.lower()).strip("-")[:45].strip("-")
-        if not name or not name[0].isalpha():
-            name = f"m-{name}"[:45].strip("-")
-        return name
+        if _NAME.match(endpoint.name):
+            return endpoint.name
+        # Not a DNS label ("shop_eu", a long name): a cleaned name plus a hash of the real one, so that two endpoints
+        # never share an InferenceService ("shop_eu" and "shop-eu").
+        cleaned = re.sub(r"[^a-z0-9]+", "-", endpoint.name.lower()).strip("-")[:34].strip("-")
+        digest = hashlib.sha256(endpoint.name.encode()).hexdigest()[:8]
+        return f"e-{cleaned}-{digest}" if cleaned else f"e-{digest}"
 
     def _predictor(self, metadata: ModelMetadata) -> dict[str, Any]:
         """The custom predictor that serves `metadata`: serve-container reading STORAGE_URI."""

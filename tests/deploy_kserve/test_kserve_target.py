@@ -6,6 +6,7 @@ the registry's endpoint record.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -252,3 +253,19 @@ def test_the_kube_context_comes_from_kubeconfig(
             MODEL, "v1", endpoint_name="other", target="kserve", namespace="ml", image=IMAGE, kube_context="nope"
         )
     assert "\n" not in str(caught.value)
+
+
+def test_endpoint_names_that_are_no_kubernetes_names_get_services_of_their_own(
+    registry: ModelRegistry, kserve: KServeStandIn
+) -> None:
+    first, _, _ = registry.deploy_model(MODEL, "v1", endpoint_name="shop_eu", actor="carol", **_settings(kserve))
+    second, _, _ = registry.deploy_model(MODEL, "v2", endpoint_name="shop-eu", actor="carol", **_settings(kserve))
+
+    names = sorted(name for _, name in kserve.services)
+    assert len(names) == 2
+    assert "shop-eu" in names
+    (other,) = [n for n in names if n != "shop-eu"]
+    assert re.fullmatch(r"e-shop-eu-[0-9a-f]{8}", other)
+    assert registry.get_endpoint("shop_eu").target_ref == f"ml/{other}"
+    assert first.version == "v1"
+    assert second.version == "v2"
