@@ -62,7 +62,7 @@ def deploy(
     endpoint_name: Annotated[str, typer.Option(help="Endpoint to deploy to (created on first use).")],
     version: Annotated[Optional[str], typer.Option("--version", "-v", help="Version label.")] = None,  # noqa: UP045
     stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Deploy the version in this stage.")] = None,  # noqa: UP045
-    target: Annotated[str, typer.Option(help="local (model-registry serve), vertex or sagemaker.")] = "local",
+    target: Annotated[str, typer.Option(help="local (model-registry serve), vertex, sagemaker or kserve.")] = "local",
     traffic_percent: Annotated[int, typer.Option(help="Share of the endpoint's traffic, 1-100.")] = 100,
     canary_percent: Annotated[Optional[int], typer.Option(help="Canary share; needs --health-check.")] = None,  # noqa: UP045
     health_check: Annotated[
@@ -79,7 +79,7 @@ def deploy(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--serving-image", "--image",
-            help=f"The project's serving image (serve-container): Vertex, SageMaker; default ${SERVING_IMAGE_ENV}.",
+            help=f"The serving image (serve-container): Vertex, SageMaker, KServe; default ${SERVING_IMAGE_ENV}.",
         ),
     ] = None,
     prebuilt_image: Annotated[
@@ -87,12 +87,25 @@ def deploy(
         typer.Option(help="Vertex: a prebuilt serving container instead (default without a serving image: TF 2.15)."),
     ] = None,
     s3_bucket: Annotated[Optional[str], typer.Option(help="SageMaker: bucket for model.tar.gz uploads.")] = None,  # noqa: UP045
+    namespace: Annotated[Optional[str], typer.Option(help="KServe: Kubernetes namespace (default: default).")] = None,  # noqa: UP045
+    kube_context: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="KServe: kube config context (default: in-cluster, else the current context)."),
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why.")] = "",
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
     registry = open_registry()
-    if target == "sagemaker":
+    if target != "kserve" and (namespace is not None or kube_context is not None):
+        msg = "--namespace and --kube-context are settings of --target kserve"
+        raise InvalidInputError(msg)
+    if target == "kserve":
+        settings = _kserve_settings(
+            namespace, kube_context, serving_image, api_endpoint,
+            [project, region, machine_type, min_replicas, max_replicas, role, s3_bucket, prebuilt_image],
+        )  # fmt: skip
+    elif target == "sagemaker":
         if project is not None or api_endpoint is not None or prebuilt_image is not None:
             msg = (
                 "--project and --prebuilt-image are settings of --target vertex; SageMaker takes --region, --role, "
@@ -142,6 +155,23 @@ def deploy(
         {"deployment": deployment, "endpoint": endpoint},
         lambda: echo(f"deployed {name} {deployment.version} to {endpoint_name} ({endpoint.target}): {split}"),
     )
+
+
+def _kserve_settings(
+    namespace: str | None, kube_context: str | None, image: str | None, api_endpoint: str | None, others: list[Any]
+) -> dict[str, Any]:
+    """The KServe target's settings from the flags, with REGISTRY_SERVING_IMAGE resolved now (see SageMaker's)."""
+    if any(value is not None for value in others):
+        msg = "KServe takes --namespace, --kube-context and --serving-image; the other target flags are not its"
+        raise InvalidInputError(msg)
+    image = image or os.environ.get(SERVING_IMAGE_ENV)
+    return {
+        key: value
+        for key, value in {
+            "namespace": namespace, "kube_context": kube_context, "image": image, "api_endpoint": api_endpoint,
+        }.items()
+        if value is not None
+    }  # fmt: skip
 
 
 def _sagemaker_settings(
@@ -334,6 +364,14 @@ def _where(record: Any) -> str:
             f"Amazon SageMaker, region {settings.get('region', '?')}, endpoint {record.target_ref or '(none yet)'}; "
             "each deployed id is a production variant, its resource a SageMaker model"
         )
+    if record.target == "kserve":
+        revisions = ", ".join(f"{i} ({p}%)" for i, p in record.traffic.items() if p) or "none"
+        return (
+            f"KServe, cluster {settings.get('kube_context') or settings.get('api_endpoint') or '(current context)'}, "
+            f"namespace {settings.get('namespace', 'default')}, InferenceService "
+            f"{record.target_ref.rpartition('/')[2] or '(none yet)'}, revisions {revisions}; "
+            "each deployed id is a predictor revision"
+        )
     if record.target == "vertex":
         return (
             f"Vertex AI, project {settings.get('project', '?')}, region {settings.get('location', '?')}, "
@@ -345,21 +383,26 @@ def _where(record: Any) -> str:
 @endpoints_app.command("reconcile")
 def endpoints_reconcile(
     endpoint_name: Annotated[str, typer.Argument(help="Endpoint.")],
-    target: Annotated[Optional[str], typer.Option(help="No record yet: the endpoint's target (vertex).")] = None,  # noqa: UP045
+    target: Annotated[Optional[str], typer.Option(help="No record yet: the target (vertex, kserve).")] = None,  # noqa: UP045
     project: Annotated[Optional[str], typer.Option(help="No record yet: Google Cloud project.")] = None,  # noqa: UP045
     region: Annotated[Optional[str], typer.Option(help="No record yet: Vertex AI region.")] = None,  # noqa: UP045
+    namespace: Annotated[Optional[str], typer.Option(help="No record yet: KServe namespace.")] = None,  # noqa: UP045
+    kube_context: Annotated[Optional[str], typer.Option(help="No record yet: KServe kube context.")] = None,  # noqa: UP045
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Record what the endpoint's target really serves: unrecorded deploys, undeploys, the traffic split.
 
-    Deploying to Vertex AI does this first. For an endpoint whose first deploy was never recorded, give
-    --project and --region (and --target vertex).
+    Deploying does this first. For an endpoint whose first deploy was never recorded, give --project and --region
+    (and --target vertex), or --target kserve --namespace NS [--kube-context C].
     """
-    settings = {
-        key: value
-        for key, value in {"project": project, "location": region, "api_endpoint": api_endpoint}.items()
-        if value is not None
-    }
+    if target != "kserve" and (namespace is not None or kube_context is not None):
+        msg = "--namespace and --kube-context are settings of --target kserve"
+        raise InvalidInputError(msg)
+    if target == "kserve":
+        given = {"namespace": namespace or "default", "kube_context": kube_context, "api_endpoint": api_endpoint}
+    else:
+        given = {"project": project, "location": region, "api_endpoint": api_endpoint}
+    settings = {key: value for key, value in given.items() if value is not None}
     if settings and target is None:
         target = "vertex"
     result = open_registry().reconcile_endpoint(endpoint_name, target=target, **settings)

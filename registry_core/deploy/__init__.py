@@ -1,4 +1,4 @@
-"""Deployment: endpoint records, the DeploymentTarget interface and its targets (local server, Vertex AI, SageMaker)."""
+"""Deployment: endpoint records, the DeploymentTarget interface and its targets (local, Vertex, SageMaker, KServe)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from registry_core.errors import InvalidInputError
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
 
-TARGETS = ("local", "vertex", "sagemaker")
+TARGETS = ("local", "vertex", "sagemaker", "kserve")
 
 __all__ = [
     "TARGETS",
@@ -26,7 +26,7 @@ __all__ = [
 
 
 def open_target(kind: str, settings: dict[str, Any], storage: StorageBackend) -> DeploymentTarget:
-    """Return the target `kind` ("local", "vertex" or "sagemaker") configured with `settings`.
+    """Return the target `kind` ("local", "vertex", "sagemaker" or "kserve") configured with `settings`.
 
     Raises:
         InvalidInputError: unknown kind or settings.
@@ -56,5 +56,14 @@ def open_target(kind: str, settings: dict[str, Any], storage: StorageBackend) ->
             msg = f"bad SageMaker target settings {shown(sorted(settings))}: {exc}"
             raise InvalidInputError(msg) from exc
         return sagemaker
+    if kind == "kserve":
+        from registry_core.deploy.kserve import KServeTarget
+
+        try:
+            kserve: DeploymentTarget = KServeTarget(**settings)
+        except TypeError as exc:  # an unknown or missing setting
+            msg = f"bad KServe target settings {shown(sorted(settings))}: {exc}"
+            raise InvalidInputError(msg) from exc
+        return kserve
     msg = f"unknown deployment target {shown(kind)}; expected one of: {', '.join(TARGETS)}"
     raise InvalidInputError(msg)

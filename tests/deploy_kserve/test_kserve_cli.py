@@ -1,0 +1,119 @@
+"""`deploy --target kserve`, canaries, describe and undeploy typed as users do (``python -m registry_core``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import MODEL
+from support.kserve_standin import KServeStandIn
+
+from registry_core import ModelRegistry
+
+REPO = Path(__file__).resolve().parents[2]
+IMAGE = "europe-docker.pkg.dev/acme/serving/model-registry:1"
+
+
+class Cli:
+    """`python -m registry_core --registry ROOT ...` in a subprocess, as carol."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.env = os.environ | {"MODEL_REGISTRY_USER": "carol", "COLUMNS": "250"}
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), self.env.get("PYTHONPATH", "")) if p)
+
+    def __call__(
+        self, *args: str, expect: int = 0, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [sys.executable, "-m", "registry_core", "--registry", self.root, *args],
+            capture_output=True, text=True, env=env or self.env, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == expect, f"{args}: {result.stdout}{result.stderr}"
+        return result
+
+
+def _traffic(kserve: KServeStandIn) -> dict[str, int]:
+    entries = kserve.services[("ml", "shop")]["status"]["components"]["predictor"]["traffic"]
+    return {t["revisionName"]: t["percent"] for t in entries if t["percent"]}
+
+
+def test_deploy_canary_describe_and_undeploy_from_the_cli(
+    registry: ModelRegistry, kserve: KServeStandIn, tmp_path: Path
+) -> None:
+    cli = Cli(registry.storage.uri)
+    kube = ["--target", "kserve", "--namespace", "ml", "--api-endpoint", kserve.url]
+    # the image from the environment, kept in the endpoint's record for the later deploys
+    done = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube,
+               env=cli.env | {"REGISTRY_SERVING_IMAGE": IMAGE})  # fmt: skip
+    assert "deployed eyewear v1 to shop (kserve)" in done.stdout
+    assert registry.get_endpoint("shop").target_settings["image"] == IMAGE
+
+    probes = tmp_path / "probes.json"
+    probes.write_text(json.dumps({"instances": [[1.0]]}))
+    done = cli("deploy", MODEL, "-v", "v2", "--endpoint-name", "shop", "--target", "kserve", "--canary-percent", "10",
+               "--health-check", f"instances={probes}", "--health-check", "probes=3")  # fmt: skip
+    assert "canary eyewear v2 on shop: promoted to 100%" in done.stdout
+    (serving,) = registry.get_endpoint("shop").active()
+    assert serving.version == "v2"
+    assert _traffic(kserve) == {serving.id: 100}
+
+    kserve.bad_predictions.add("v3")
+    done = cli("deploy", MODEL, "-v", "v3", "--endpoint-name", "shop", "--target", "kserve", "--canary-percent", "10",
+               "--health-check", f"instances={probes}", expect=1)  # fmt: skip
+    assert "rolled back" in done.stdout
+    assert _traffic(kserve) == {serving.id: 100}
+
+    described = cli("endpoints", "describe", "shop").stdout
+    assert (
+        f"runs on: KServe, cluster {kserve.url}, namespace ml, InferenceService shop, revisions {serving.id} (100%)"
+        in (described)
+    )
+
+    registry.undeploy_model("shop", serving.id, actor="carol")
+    assert ("ml", "shop") not in kserve.services
+
+
+def test_cli_errors_are_one_line(registry: ModelRegistry, kserve: KServeStandIn) -> None:
+    cli = Cli(registry.storage.uri)
+    kube = ["--target", "kserve", "--namespace", "ml", "--api-endpoint", kserve.url]
+
+    no_image = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube, expect=9)
+    assert no_image.stderr.startswith("error: the KServe target needs a serving image")
+    kserve.forbidden = True
+    denied = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube, "--serving-image", IMAGE, expect=9)
+    assert denied.stderr.count("\n") == 1
+    assert "403" in denied.stderr
+    assert "Traceback" not in denied.stderr
+    wrong = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube, "--role", "x", expect=2)
+    assert wrong.stderr.startswith("error: KServe takes --namespace")
+    stray = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", "--namespace", "ml", expect=2)
+    assert stray.stderr == "error: --namespace and --kube-context are settings of --target kserve\n"
+
+
+def test_reconcile_adopts_a_first_deploy_whose_client_died(registry: ModelRegistry, kserve: KServeStandIn) -> None:
+    from registry_core.deploy import EndpointRecord
+    from registry_core.deploy.base import NEW_DEPLOYMENT
+    from registry_core.deploy.kserve import KServeTarget
+    from registry_core.metadata import utc_now
+
+    meta = registry.get_model_metadata(MODEL, "v2")
+    fresh = EndpointRecord(name="shop", target="kserve", created_at=utc_now())
+    # the InferenceService was created, and the client died before the registry kept any record
+    lost = KServeTarget(namespace="ml", image=IMAGE, api_endpoint=kserve.url).deploy(
+        fresh, meta, None, {NEW_DEPLOYMENT: 100}
+    )
+    cli = Cli(registry.storage.uri)
+
+    done = cli(
+        "endpoints", "reconcile", "shop", "--target", "kserve", "--namespace", "ml", "--api-endpoint", kserve.url
+    )
+
+    assert "deployed eyewear v2" in done.stdout
+    assert "endpoint shop (kserve) serves: eyewear v2=100%" in done.stdout
+    record = registry.get_endpoint("shop")
+    assert record.traffic == {lost.deployed_id: 100}
+    assert record.target_ref == "ml/shop"
