@@ -33,9 +33,11 @@ from registry_core.errors import (
     ConcurrentModificationError,
     ConflictError,
     InvalidInputError,
+    ModelNotFoundError,
     RegistryError,
     StorageError,
     VersionConflictError,
+    VersionNotFoundError,
 )
 from registry_core.lifecycle import changes
 from registry_core.lifecycle.changes import Change
@@ -254,6 +256,23 @@ class Registrar:
         except RegistryError:
             return None
 
+    def _surely_absent(self, name: str, label: str | None) -> bool:
+        """Whether the model, read afresh, has no version `label`: only then are its file and upload removed.
+
+        A failure can come after a write that landed with its answer lost, from any step of a commit; removing the
+        version file of a version the head lists would lose it. When in doubt, check(gc=True) decides later.
+        """
+        if label is None:
+            return True
+        try:
+            self.models.version(name, label)
+        except (ModelNotFoundError, VersionNotFoundError):
+            return True
+        except RegistryError:
+            return False
+        logger.warning("%s %s is registered after all (a write landed, its answer lost): its files stay", name, label)
+        return False
+
     def _clean_up(
         self, name: str, prefix: str, marker: str, label: str | None, *, committed: bool, unsure: bool
     ) -> None:
@@ -261,7 +280,7 @@ class Registrar:
         if not committed and label is not None:
             # Left or removed, the file is no version: gc may remove it and another registration take its label.
             self.models.forget_facts(name, label)
-        if not committed and not unsure:
+        if not committed and not unsure and self._surely_absent(name, label):
             try:
                 if label is not None:
                     self.models.delete_version_file(name, label)

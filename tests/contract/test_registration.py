@@ -18,6 +18,7 @@ from registry_support import (
 )
 
 from registry_core import (
+    CorruptRecordError,
     InvalidInputError,
     InvalidNameError,
     InvalidVersionError,
@@ -26,7 +27,7 @@ from registry_core import (
     RegistryConfig,
     VersionConflictError,
 )
-from registry_core.storage import StorageBackend
+from registry_core.storage import StorageBackend, open_storage
 
 
 def test_versions_are_labelled_v1_v2_v3_in_registration_order(register: Callable[..., ModelMetadata]) -> None:
@@ -303,3 +304,39 @@ def test_artifact_path_reports_download_progress_only_when_it_downloads(
         assert reported[-1] == 300_000
     else:
         assert reported == []  # a local registry is verified in place, never copied
+
+
+class _AnswerLostAfterTheHeadWrite:
+    """A backend whose next head write lands, then fails with an error that is neither a StorageError nor a conflict."""
+
+    def __init__(self, inner: StorageBackend) -> None:
+        self.inner = inner
+        self.armed = True
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def compare_and_swap(self, key: str, data: bytes, generation: str) -> str:
+        written = self.inner.compare_and_swap(key, data, generation)
+        if self.armed and key.startswith("heads/"):
+            self.armed = False
+            raise CorruptRecordError("the answer to the head write could not be read")
+        return written
+
+
+def test_a_registration_that_fails_after_its_head_write_landed_keeps_the_version_whole(
+    storage_root: str, register: Callable[..., ModelMetadata], make_artifact: Callable[..., Path]
+) -> None:
+    register()
+    flaky = _AnswerLostAfterTheHeadWrite(open_storage(storage_root))
+    registry = ModelRegistry(RegistryConfig(root=storage_root), storage=flaky)  # type: ignore[arg-type]
+
+    with pytest.raises(CorruptRecordError):
+        registry.register_model(MODEL, make_artifact(), registered_by=REGISTRANT)
+
+    # The head lists v2: its version file and its artifacts must still be there (they were removed before).
+    fresh = ModelRegistry(RegistryConfig(root=storage_root))
+    assert [row.version for row in fresh.list_versions(MODEL)] == ["v1", "v2"]
+    assert fresh.get_model_metadata(MODEL, "v2").version == "v2"
+    fresh.artifact_path(MODEL, "v2")  # verified against its manifest
+    assert fresh.check().ok
