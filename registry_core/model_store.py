@@ -305,6 +305,7 @@ class ModelStore:
         """
         key = layout.HEADS.key(name)
         contention = Contention(f"model {name!r}")
+        sealed_before: int | None = None  # segments the head had when an attempt was first lost
         while True:
             contention.begin()
             if start is not None:
@@ -314,7 +315,7 @@ class ModelStore:
             if head is None and self.legacy.get(name) is not None:
                 self.migrate(name)
                 continue
-            if head is not None and contention.landed({entry.id for entry in head.tail}):
+            if head is not None and contention.landed(self._entries_since(name, head, sealed_before)):
                 logger.debug("a conflicting write to %s had landed; not applying it again", key)
                 return self._record(name, head)
             seen: dict[str, ColdVersion] = {}  # older versions this attempt read (they come back into the working set)
@@ -330,10 +331,25 @@ class ModelStore:
                 else:
                     self.storage.compare_and_swap(key, data, generation)
             except ConflictError:
+                if sealed_before is None:
+                    sealed_before = head.segments if head is not None else 0
                 contention.lost(added_history(updated, current))
                 continue
             self._heads[name] = (data, new_head)
             return updated.with_loader(self._loader(name, new_head, {}))
+
+    def _entries_since(self, name: str, head: ModelHead, sealed_before: int | None) -> set[str]:
+        """Ids of the head's tail, and of the segments sealed since `sealed_before` segments (None: none yet).
+
+        An attempt whose answer was lost may have landed, and another writer may since have sealed its entries out of
+        the tail: they are looked for there too, or the change would be applied twice.
+        """
+        ids = {entry.id for entry in head.tail}
+        if sealed_before is not None and head.segments > sealed_before:
+            for seq, _, key in self._segment_keys(name, head):
+                if seq >= sealed_before:
+                    ids |= {entry.id for entry in self._segment(key).entries}
+        return ids
 
     def migrate(self, name: str) -> bool:
         """Convert a model from the one-document layout to this one; return False if it was not in the old layout.

@@ -18,7 +18,9 @@ from registry_support import (
 )
 
 from registry_core import (
+    ConflictError,
     CorruptRecordError,
+    HistoryAction,
     InvalidInputError,
     InvalidNameError,
     InvalidVersionError,
@@ -27,6 +29,7 @@ from registry_core import (
     RegistryConfig,
     VersionConflictError,
 )
+from registry_core.model_store import SEAL_SIZE, TAIL_HIGH
 from registry_core.storage import StorageBackend, open_storage
 
 
@@ -340,3 +343,44 @@ def test_a_registration_that_fails_after_its_head_write_landed_keeps_the_version
     assert fresh.get_model_metadata(MODEL, "v2").version == "v2"
     fresh.artifact_path(MODEL, "v2")  # verified against its manifest
     assert fresh.check().ok
+
+
+class _AnswerLostWhileOthersSeal:
+    """A backend whose next head write lands, then others write enough to seal it into history, then it conflicts."""
+
+    def __init__(self, inner: StorageBackend, others: Callable[[], None]) -> None:
+        self.inner = inner
+        self.others = others
+        self.armed = False
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.inner, name)
+
+    def compare_and_swap(self, key: str, data: bytes, generation: str) -> str:
+        written = self.inner.compare_and_swap(key, data, generation)
+        if self.armed and key.startswith("heads/"):
+            self.armed = False
+            self.others()
+            raise ConflictError("precondition failed: the retry of a write whose answer was lost met that write")
+        return written
+
+
+def test_a_change_whose_landed_write_was_sealed_meanwhile_is_not_applied_twice(
+    storage_root: str, register: Callable[..., ModelMetadata]
+) -> None:
+    register()
+    other = ModelRegistry(RegistryConfig(root=storage_root))
+
+    def others_write() -> None:  # enough entries that the approval's leaves the head's tail for a sealed segment
+        for index in range(TAIL_HIGH + SEAL_SIZE):
+            other.annotate(MODEL, "v1", {"note": str(index)}, actor="bob")
+
+    flaky = _AnswerLostWhileOthersSeal(open_storage(storage_root), others_write)
+    registry = ModelRegistry(RegistryConfig(root=storage_root), storage=flaky)  # type: ignore[arg-type]
+    flaky.armed = True
+
+    registry.approve(MODEL, "v1", S.PRODUCTION, approver="reviewer", comment="looks good")
+
+    approvals = [e for e in other.history(MODEL) if e.action is HistoryAction.APPROVED]
+    assert [e.actor for e in approvals] == ["reviewer"]  # once, though the retry no longer finds it in the head
+    assert len(other.get_model_metadata(MODEL, "v1").approvals) == 1
