@@ -188,8 +188,15 @@ class Registrar:
             if record is not None:
                 mine = next((m for m in record.versions if m.version == label and m.artifact_uri == uri), None)
                 if mine is None:  # a rival registered the same artifacts meanwhile (reuse, idempotency key): theirs
-                    mine = next(m for m in reversed(record.versions) if new.is_repeated_by(m, digest))
-                registered = record.get(mine.version)
+                    mine = next((m for m in reversed(record.versions) if new.is_repeated_by(m, digest)), None)
+                # Neither at hand: a write of ours landed with its answer lost, and the version has since left the
+                # working set (busy models move 21 versions out at a time): read it as it is stored.
+                found = record.get(mine.version) if mine is not None else self._reread(new.name, label)
+                if found is None:
+                    unsure = True
+                    msg = f"{new.name} {label} was committed but cannot be read back; run `model-registry check`"
+                    raise StorageError(msg)
+                registered = found
             committed = registered.artifact_uri == uri
         finally:
             self._clean_up(new.name, prefix, marker, label, committed=committed, unsure=unsure)

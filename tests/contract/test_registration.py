@@ -6,6 +6,7 @@ Every test runs on the local backend and on GCS (the `storage_root` fixture); fi
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from registry_core import (
     RegistryConfig,
     VersionConflictError,
 )
-from registry_core.model_store import SEAL_SIZE, TAIL_HIGH
+from registry_core.model_store import HOT_HIGH, SEAL_SIZE, TAIL_HIGH
 from registry_core.storage import StorageBackend, open_storage
 
 
@@ -346,7 +347,7 @@ def test_a_registration_that_fails_after_its_head_write_landed_keeps_the_version
 
 
 class _AnswerLostWhileOthersSeal:
-    """A backend whose next head write lands, then others write enough to seal it into history, then it conflicts."""
+    """A backend whose next head write lands, then others write (`others`), then it answers with a conflict."""
 
     def __init__(self, inner: StorageBackend, others: Callable[[], None]) -> None:
         self.inner = inner
@@ -384,3 +385,27 @@ def test_a_change_whose_landed_write_was_sealed_meanwhile_is_not_applied_twice(
     approvals = [e for e in other.history(MODEL) if e.action is HistoryAction.APPROVED]
     assert [e.actor for e in approvals] == ["reviewer"]  # once, though the retry no longer finds it in the head
     assert len(other.get_model_metadata(MODEL, "v1").approvals) == 1
+
+
+def test_a_registration_whose_landed_write_left_the_working_set_meanwhile_returns_its_version(
+    storage_root: str, register: Callable[..., ModelMetadata], make_artifact: Callable[..., Path]
+) -> None:
+    register()
+    other = ModelRegistry(RegistryConfig(root=storage_root))
+
+    def others_register() -> None:  # enough newer versions that v2 leaves the head's working set
+        for _ in range(HOT_HIGH + 1):
+            other.register_model(MODEL, make_artifact(), registered_by="bob")
+
+    flaky = _AnswerLostWhileOthersSeal(open_storage(storage_root), others_register)
+    registry = ModelRegistry(RegistryConfig(root=storage_root), storage=flaky)  # type: ignore[arg-type]
+    folder = make_artifact()
+    flaky.armed = True
+
+    registered = registry.register_model(MODEL, folder, registered_by=REGISTRANT)
+
+    assert registered.version == "v2"
+    assert registered.registered_by == REGISTRANT
+    assert "v2" not in json.loads(open_storage(storage_root).read(f"heads/{MODEL}.json"))["hot"]
+    assert other.get_model_metadata(MODEL, "v2").artifact_digest == registered.artifact_digest
+    assert other.check().ok
