@@ -12,13 +12,13 @@ import typer
 from registry_core.cli._context import open_registry, registry_uri
 from registry_core.cli._output import echo, emit, table, transfer_bar, when
 from registry_core.cli._parsing import pairs, parse_number, read_instances
+from registry_core.deploy.base import SERVING_IMAGE_VARIABLE
 from registry_core.errors import InvalidInputError
 from registry_core.text import shown
 
 if TYPE_CHECKING:
     from registry_core.registry import ModelRegistry
 
-SERVING_IMAGE_ENV = "REGISTRY_SERVING_IMAGE"
 
 commands = typer.Typer()
 endpoints_app = typer.Typer(help="Inspect endpoints.", no_args_is_help=True)
@@ -79,7 +79,7 @@ def deploy(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--serving-image", "--image",
-            help=f"The serving image (serve-container): Vertex, SageMaker, KServe; default ${SERVING_IMAGE_ENV}.",
+            help=f"The serving image (serve-container): Vertex, SageMaker, KServe; default ${SERVING_IMAGE_VARIABLE}.",
         ),
     ] = None,
     prebuilt_image: Annotated[
@@ -164,7 +164,7 @@ def _kserve_settings(
     if any(value is not None for value in others):
         msg = "KServe takes --namespace, --kube-context and --serving-image; the other target flags are not its"
         raise InvalidInputError(msg)
-    image = image or os.environ.get(SERVING_IMAGE_ENV)
+    image = image or os.environ.get(SERVING_IMAGE_VARIABLE)
     return {
         key: value
         for key, value in {
@@ -192,7 +192,7 @@ def _sagemaker_settings(
         msg = "--max-replicas is a Vertex setting; SageMaker variants run --min-replicas instances"
         raise InvalidInputError(msg)
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    image = image or os.environ.get(SERVING_IMAGE_ENV)
+    image = image or os.environ.get(SERVING_IMAGE_VARIABLE)
     return {
         key: value
         for key, value in {
@@ -210,7 +210,7 @@ def _serving_image_from_env(registry: ModelRegistry, endpoint_name: str) -> str 
     """
     from registry_core.errors import EndpointNotFoundError
 
-    image = os.environ.get(SERVING_IMAGE_ENV, "").strip()
+    image = os.environ.get(SERVING_IMAGE_VARIABLE, "").strip()
     if not image:
         return None
     try:

@@ -7,7 +7,7 @@ endpoint's record (the truth about what serves) and computes every traffic split
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,17 @@ from typing import Any, ClassVar
 
 from registry_core.deploy.records import EndpointRecord
 from registry_core.metadata import ModelMetadata
+
+SERVING_IMAGE_VARIABLE = "REGISTRY_SERVING_IMAGE"  # the project's serving image, when no flag names one
+
+
+def growing_delays(initial: float, maximum: float) -> Iterator[float]:
+    """Seconds to sleep between polls of a change that takes minutes: `initial`, then 1.5 times more up to `maximum`."""
+    delay = initial
+    while True:
+        yield delay
+        delay = min(maximum, delay * 1.5)
+
 
 NEW_DEPLOYMENT = "0"  # key of the model being deployed in a split, as Vertex AI spells it
 # (model name, version label as a Google label value: "v3", "v1-2-0") -> that registered version, or None

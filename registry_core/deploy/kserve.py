@@ -40,12 +40,14 @@ from typing import Any, ClassVar
 
 from registry_core.deploy.base import (
     NEW_DEPLOYMENT,
+    SERVING_IMAGE_VARIABLE,
     DeploymentTarget,
     DeployResult,
     ObservedDeployment,
     ObservedEndpoint,
     Prediction,
     VersionLookup,
+    growing_delays,
 )
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
@@ -59,7 +61,6 @@ _LOG = logging.getLogger(__name__)
 GROUP = "serving.kserve.io"
 VERSION = "v1beta1"
 PLURAL = "inferenceservices"
-IMAGE_VARIABLE = "REGISTRY_SERVING_IMAGE"
 DEPLOYMENT_ENV = "REGISTRY_DEPLOYMENT"
 TAG_ROUTING = "serving.kserve.io/enable-tag-routing"
 SERVING_COMMAND = ("model-registry", "serve-container")
@@ -110,7 +111,7 @@ class KServeTarget(DeploymentTarget):
         if not _NAME.match(self.namespace):
             msg = f"the KServe namespace must be a Kubernetes name (lowercase letters, digits, '-'): {shown(namespace)}"
             raise InvalidInputError(msg)
-        found_image = image or os.environ.get(IMAGE_VARIABLE)
+        found_image = image or os.environ.get(SERVING_IMAGE_VARIABLE)
         self.image = _text(found_image, "image") if found_image else None
         self.kube_context = _text(kube_context, "kube_context") if kube_context is not None else None
         self.api_endpoint = _text(api_endpoint, "api_endpoint") if api_endpoint is not None else None
@@ -126,7 +127,7 @@ class KServeTarget(DeploymentTarget):
     def check_deployable(self, metadata: ModelMetadata) -> None:
         """Refuse to deploy without a serving image. Raises: DeploymentError."""
         if self.image is None:
-            msg = f"the KServe target needs a serving image: --serving-image or {IMAGE_VARIABLE}"
+            msg = f"the KServe target needs a serving image: --serving-image or {SERVING_IMAGE_VARIABLE}"
             raise DeploymentError(msg)
 
     def needs_local_artifacts(self) -> bool:
@@ -355,7 +356,7 @@ class KServeTarget(DeploymentTarget):
         self, name: str, expected: dict[str, int], generation: int, *, tolerate_failure: bool = False
     ) -> dict[str, Any]:
         """Wait until each revision of `expected` gets its percent. Raises: KServeError if the service changed."""
-        delay = POLL_INITIAL_SECONDS
+        delays = growing_delays(POLL_INITIAL_SECONDS, POLL_MAX_SECONDS)
         while True:
             settled = self._settled(name, generation=generation, must_exist=True, tolerate_failure=tolerate_failure)
             assert settled is not None  # must_exist
@@ -365,8 +366,7 @@ class KServeTarget(DeploymentTarget):
             if int(settled["metadata"].get("generation", 0)) != generation:
                 msg = f"the KServe service {self.namespace}/{name} was changed by someone else while it rolled out"
                 raise KServeConflictError(msg)
-            time.sleep(delay)
-            delay = min(POLL_MAX_SECONDS, delay * 1.5)
+            time.sleep(next(delays))
 
     def _settled(
         self, name: str, *, generation: int = 0, must_exist: bool = False, tolerate_failure: bool = False
@@ -376,7 +376,7 @@ class KServeTarget(DeploymentTarget):
         Raises:
             KServeError: Ready is False with a failure reason, or the service is gone and `must_exist`.
         """
-        delay = POLL_INITIAL_SECONDS
+        delays = growing_delays(POLL_INITIAL_SECONDS, POLL_MAX_SECONDS)
         started = time.monotonic()
         while True:
             service = self._get(name)
@@ -400,8 +400,7 @@ class KServeTarget(DeploymentTarget):
                 return service
             _LOG.info("KServe service %s/%s is not ready (%.0f s); waiting", self.namespace, name,
                       time.monotonic() - started)  # fmt: skip
-            time.sleep(delay)
-            delay = min(POLL_MAX_SECONDS, delay * 1.5)
+            time.sleep(next(delays))
 
     def _get(self, name: str) -> dict[str, Any] | None:
         from kubernetes.client.exceptions import ApiException

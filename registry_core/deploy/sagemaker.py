@@ -40,12 +40,14 @@ from typing import Any, ClassVar
 
 from registry_core.deploy.base import (
     NEW_DEPLOYMENT,
+    SERVING_IMAGE_VARIABLE,
     DeploymentTarget,
     DeployResult,
     ObservedDeployment,
     ObservedEndpoint,
     Prediction,
     VersionLookup,
+    growing_delays,
 )
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
@@ -62,7 +64,6 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-IMAGE_VARIABLE = "REGISTRY_SERVING_IMAGE"
 MODEL_TAG = "registry_model"
 VERSION_TAG = "registry_version"
 DIGEST_TAG = "registry_digest"
@@ -139,7 +140,7 @@ class SageMakerTarget(DeploymentTarget):
         if not _REGION.match(self.region):
             msg = f"the SageMaker region must be an AWS region such as 'us-east-1', got {shown(found_region)}"
             raise InvalidInputError(msg)
-        found_image = image or os.environ.get(IMAGE_VARIABLE)
+        found_image = image or os.environ.get(SERVING_IMAGE_VARIABLE)
         # Only deploying needs it: traffic changes and undeploys of a recorded endpoint work without.
         self.image = _text(found_image, "image") if found_image else None
         self.s3_bucket = _text(s3_bucket, "s3_bucket") if s3_bucket is not None else None
@@ -180,7 +181,7 @@ class SageMakerTarget(DeploymentTarget):
             DeploymentError: no image, or no `s3_bucket` for artifacts that are not an s3:// model.tar.gz.
         """
         if self.image is None:
-            msg = f"the SageMaker target needs a serving image: --image or {IMAGE_VARIABLE}"
+            msg = f"the SageMaker target needs a serving image: --serving-image or {SERVING_IMAGE_VARIABLE}"
             raise DeploymentError(msg)
         if _s3_tarball(metadata.artifact_uri) is None and self.s3_bucket is None:
             msg = (
@@ -423,7 +424,7 @@ class SageMakerTarget(DeploymentTarget):
         Raises:
             SageMakerError: the endpoint's last change failed (status "Failed"), or it is gone and `must_exist`.
         """
-        delay = POLL_INITIAL_SECONDS
+        delays = growing_delays(POLL_INITIAL_SECONDS, POLL_MAX_SECONDS)
         started = time.monotonic()
         while True:
             described = self._describe(name)
@@ -443,8 +444,7 @@ class SageMakerTarget(DeploymentTarget):
             if status not in BUSY:
                 return described
             _LOG.info("SageMaker endpoint %s is %s (%.0f s); waiting", name, status, time.monotonic() - started)
-            time.sleep(delay)
-            delay = min(POLL_MAX_SECONDS, delay * 1.5)
+            time.sleep(next(delays))
 
     def _describe(self, name: str) -> dict[str, Any] | None:
         from botocore.exceptions import ClientError
