@@ -10,11 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kserve_support import MODEL
 from support.kserve_standin import KServeStandIn, kserve_standin
 
 from registry_core import ModelRegistry, RegistryConfig
-
-MODEL = "eyewear"
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import MODEL
+from kserve_support import MODEL
 from support.kserve_standin import KServeStandIn
 
 from registry_core import ModelRegistry

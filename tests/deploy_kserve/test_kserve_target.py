@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import MODEL
+from kserve_support import MODEL
 from support.kserve_standin import KServeStandIn
 
 from registry_core import ModelRegistry

@@ -30,6 +30,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Self
 
+from support.background_server import BackgroundServer
+
 BEFORE = ("503-before", "429-before", "reset-before")
 AFTER = ("503-after", "429-after", "reset-after")
 ALL_FAULTS = BEFORE + AFTER
@@ -97,31 +99,23 @@ class FaultProxy:
         self.stats: Counter[str] = Counter()
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
+        self._background = BackgroundServer(_Handler, name="fault-proxy", server_class=_Server, owner=self)
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        """The proxy's base URL, ``http://127.0.0.1:PORT``."""
+        return self._background.url
+
     def start(self) -> Self:
         """Listen on a free port of 127.0.0.1 and serve in a background thread."""
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.proxy = self
-        self._server = server
-        self.url = f"http://127.0.0.1:{server.server_address[1]}"
-        self._thread = threading.Thread(target=server.serve_forever, name="fault-proxy", daemon=True)
-        self._thread.start()
+        self._background.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the listening socket."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        self._background.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -174,8 +168,7 @@ class FaultProxy:
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    proxy: FaultProxy
+    owner: FaultProxy
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -223,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _relay(self) -> None:
-        proxy = self.server.proxy
+        proxy = self.server.owner
         body = self._body()
         fault = proxy.decide(self.command, self.path, body)
         if fault in BEFORE:

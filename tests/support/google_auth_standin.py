@@ -12,12 +12,13 @@ Both bind 127.0.0.1 on a free port, serve on a daemon thread and stop with the c
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import urlsplit
+
+from support.background_server import BackgroundServer
 
 
 class _Server:
@@ -38,13 +39,11 @@ class _Server:
                 pass
 
         self.requests: list[str] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._background = BackgroundServer(Handler, name=type(self).__name__)
 
     @property
     def address(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"{host!s}:{port}"
+        return self._background.url.removeprefix("http://")
 
     def _answer(self, handler: BaseHTTPRequestHandler) -> None:
         status, body = self.route(urlsplit(handler.path).path, handler)
@@ -60,12 +59,11 @@ class _Server:
         raise NotImplementedError
 
     def __enter__(self) -> Self:
-        self._thread.start()
+        self._background.start()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._background.stop()
 
 
 class TokenServer(_Server):

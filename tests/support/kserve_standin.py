@@ -19,8 +19,10 @@ import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from support.background_server import BackgroundServer
 
 _PATH = re.compile(r"^/apis/serving\.kserve\.io/v1beta1/namespaces/([^/]+)/inferenceservices(?:/([^/?]+))?/?$")
 _SERVE = re.compile(r"^/serve/([^/]+)/([^/]+)(?:/rev/([^/]+))?/v1/models/([^/:]+):predict$")
@@ -272,13 +274,6 @@ def kserve_standin(ready_after: int = 2) -> Iterator[KServeStandIn]:
     """Run the stand-in on 127.0.0.1 (a free port) for the duration of the block."""
     standin = KServeStandIn(ready_after)
     handler = type("Handler", (_Handler,), {"standin": standin})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    standin.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)  # a daemon: it stops with the tests
-    thread.start()
-    try:
+    with BackgroundServer(handler, name="kserve-standin") as server:
+        standin.url = server.url
         yield standin
-    finally:
-        server.shutdown()
-        server.server_close()

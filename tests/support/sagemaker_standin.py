@@ -26,8 +26,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from support.background_server import BackgroundServer
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -227,16 +229,8 @@ def sagemaker_standin() -> Iterator[SageMakerStandIn]:
     try:
         _, moto_port = moto.get_host_and_port()
         standin.moto_url = f"http://127.0.0.1:{moto_port}"
-        proxy = ThreadingHTTPServer(("127.0.0.1", 0), _handler(standin, moto_port))
-        proxy.daemon_threads = True
-        thread = threading.Thread(target=proxy.serve_forever, name="sagemaker-standin", daemon=True)
-        thread.start()
-        standin.url = f"http://127.0.0.1:{proxy.server_address[1]}"
-        try:
+        with BackgroundServer(_handler(standin, moto_port), name="sagemaker-standin") as proxy:
+            standin.url = proxy.url
             yield standin
-        finally:
-            proxy.shutdown()
-            proxy.server_close()
-            thread.join(timeout=10)
     finally:
         moto.stop()

@@ -79,6 +79,8 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from support.background_server import BackgroundServer
+
 JSON = dict[str, Any]
 Predictor = Callable[[JSON, list[Any], Any], list[Any]]
 
@@ -235,42 +237,23 @@ class VertexStandIn:
         self._ids = itertools.count(1001)
         self._etags = itertools.count(1)
         self._predict_counter: dict[str, int] = {}
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
+        self._background = BackgroundServer(_Handler, name="vertex-standin", owner=self, poll_interval=0.05)
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def url(self) -> str:
         """The base URL, e.g. ``http://127.0.0.1:PORT`` (pass it as ``api_endpoint``)."""
-        if self._server is None:
-            msg = "the Vertex stand-in is not running"
-            raise RuntimeError(msg)
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self._background.url
 
     def start(self) -> Self:
         """Bind a free port on 127.0.0.1 and serve on a daemon thread."""
-        if self._server is not None:
-            return self
-        server = _Server(("127.0.0.1", 0), _Handler)
-        server.owner = self
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="vertex-standin", daemon=True
-        )
-        self._thread.start()
+        self._background.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(5)
-            self._thread = None
+        self._background.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -1160,7 +1143,6 @@ def _echo_predictor(deployed: JSON, instances: list[Any], parameters: Any) -> li
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True  # a request thread never keeps the test run alive
     owner: VertexStandIn
 
 

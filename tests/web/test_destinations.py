@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ssl
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from support.background_server import BackgroundServer
 from web_support import WebhookReceiver
 
 from registry_core.notifications import destinations
@@ -91,15 +91,8 @@ def test_redirects_are_not_followed(receiver: WebhookReceiver) -> None:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        assert destinations.post(url, b"{}", {}, timeout=5, allowed=LOCAL) == 307
-    finally:
-        server.shutdown()
-        server.server_close()
+    with BackgroundServer(Redirect, name="redirect") as server:
+        assert destinations.post(f"{server.url}/hook", b"{}", {}, timeout=5, allowed=LOCAL) == 307
     assert receiver.attempts == 0
 
 
@@ -129,7 +122,9 @@ def test_https_deliveries_check_the_certificate_for_the_urls_name(
     cert_file, key_file = self_signed(tmp_path)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(cert_file, key_file)
-    receiver.server.socket = tls.wrap_socket(receiver.server.socket, server_side=True)
+    server = receiver.background.server
+    assert server is not None
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
     url = receiver.url.replace("http://127.0.0.1", "https://localhost")
     with pytest.raises(ssl.SSLCertVerificationError):
         destinations.post(url, b"{}", {}, timeout=5, allowed=LOCAL)  # signed by no one this machine trusts

@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from support.background_server import BackgroundServer
 
 from registry_core import ModelRegistry, RegistryConfig
 from registry_core.deploy import DeploymentTarget, DeployResult, EndpointRecord, Prediction
@@ -205,10 +206,8 @@ class WebhookReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/registry"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.background = BackgroundServer(Handler, name="webhook-receiver").start()
+        self.url = f"{self.background.url}/hooks/registry"
 
     def wait_for(self, predicate: Callable[[list[Delivery]], bool], timeout: float = 10.0) -> list[Delivery]:
         with self.condition:
@@ -217,8 +216,7 @@ class WebhookReceiver:
             return list(self.deliveries)
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.background.stop()
 
 
 class SMTPSink:

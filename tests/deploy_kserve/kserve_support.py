@@ -1,0 +1,3 @@
+"""Names shared by the KServe target tests."""
+
+MODEL = "eyewear"
