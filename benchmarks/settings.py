@@ -13,10 +13,11 @@ DEFAULT_MLFLOW_PYTHON = BENCH_DIR / ".mlflow-venv" / "bin" / "python"
 MODEL_NAME = "bench"
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """The whole number in environment variable `name` (`default` when unset); ValueError below `minimum`."""
     value = int(os.environ.get(name, default))
-    if value < 1:
-        msg = f"{name} must be at least 1, got {value}"
+    if value < minimum:
+        msg = f"{name} must be at least {minimum}, got {value}"
         raise ValueError(msg)
     return value
 
@@ -53,16 +54,17 @@ class Settings:
     def from_environment(cls) -> Settings:
         """Read the ``BENCH_*`` variables named in the README (e.g. ``BENCH_VERSIONS``, ``BENCH_BIG_MB``)."""
         default = cls()
+        versions = env_int("BENCH_VERSIONS", default.versions)
         return cls(
-            versions=_int("BENCH_VERSIONS", default.versions),
-            resolves=_int("BENCH_RESOLVES", default.resolves),
-            lists=_int("BENCH_LISTS", default.lists),
-            promotions=min(_int("BENCH_PROMOTIONS", default.promotions), _int("BENCH_VERSIONS", default.versions)),
-            processes=_int("BENCH_PROCESSES", default.processes),
-            per_process=_int("BENCH_PER_PROCESS", default.per_process),
-            big_mb=_int("BENCH_BIG_MB", default.big_mb),
-            big_rounds=_int("BENCH_BIG_ROUNDS", default.big_rounds),
-            cold_runs=_int("BENCH_COLD_RUNS", default.cold_runs),
+            versions=versions,
+            resolves=env_int("BENCH_RESOLVES", default.resolves),
+            lists=env_int("BENCH_LISTS", default.lists),
+            promotions=min(env_int("BENCH_PROMOTIONS", default.promotions), versions),
+            processes=env_int("BENCH_PROCESSES", default.processes),
+            per_process=env_int("BENCH_PER_PROCESS", default.per_process),
+            big_mb=env_int("BENCH_BIG_MB", default.big_mb),
+            big_rounds=env_int("BENCH_BIG_ROUNDS", default.big_rounds),
+            cold_runs=env_int("BENCH_COLD_RUNS", default.cold_runs),
             mlflow_python=os.environ.get("BENCH_MLFLOW_PYTHON", default.mlflow_python),
         )
 

@@ -6,18 +6,10 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from benchmarks.settings import BENCH_DIR, DEFAULT_MLFLOW_PYTHON
+from benchmarks.settings import BENCH_DIR, DEFAULT_MLFLOW_PYTHON, env_int
 
 RESULTS_PATH = BENCH_DIR / "results" / "scale-latest.json"
 SYSTEMS = ("ours_local", "ours_gcs", "mlflow")
-
-
-def _int(name: str, default: int, minimum: int = 1) -> int:
-    value = int(os.environ.get(name, default))
-    if value < minimum:
-        msg = f"{name} must be at least {minimum}, got {value}"
-        raise ValueError(msg)
-    return value
 
 
 def _sizes(text: str) -> tuple[int, ...]:
@@ -76,12 +68,12 @@ class ScaleSettings:
         return cls(
             sizes=_sizes(os.environ.get("BENCH_SCALE_SIZES", ",".join(map(str, default.sizes)))),
             systems=_systems(os.environ.get("BENCH_SCALE_SYSTEMS", ",".join(default.systems))),
-            rounds=_int("BENCH_SCALE_ROUNDS", default.rounds),
-            reads=_int("BENCH_SCALE_READS", default.reads),
+            rounds=env_int("BENCH_SCALE_ROUNDS", default.rounds),
+            reads=env_int("BENCH_SCALE_READS", default.reads),
             read_seconds=float(os.environ.get("BENCH_SCALE_READ_SECONDS", default.read_seconds)),
             max_grow_minutes=float(os.environ.get("BENCH_SCALE_MAX_GROW_MINUTES", default.max_grow_minutes)),
-            big_mb=_int("BENCH_SCALE_BIG_MB", default.big_mb, minimum=0),
-            big_rounds=_int("BENCH_SCALE_BIG_ROUNDS", default.big_rounds),
+            big_mb=env_int("BENCH_SCALE_BIG_MB", default.big_mb, minimum=0),
+            big_rounds=env_int("BENCH_SCALE_BIG_ROUNDS", default.big_rounds),
             mlflow_python=os.environ.get("BENCH_MLFLOW_PYTHON", default.mlflow_python),
             results_path=os.environ.get("BENCH_SCALE_RESULTS", default.results_path),
         )
