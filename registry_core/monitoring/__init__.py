@@ -1,0 +1,1 @@
+"""Data quality and monitoring: training-data profiles, drift, prediction logs and live quality."""
