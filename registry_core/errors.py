@@ -26,8 +26,7 @@ the error is made).
     ├─ DependencyMissingError (an extra such as [tf] is missing)      8     501
     └─ DeploymentError (a deployment target failed)                   9     502
        ├─ RegionMismatchError                                         9     502
-       ├─ ServingImageMissingError (the default serving image is not
-       │  published where a deploy would pull it)                     9     502
+       ├─ ServingImageMissingError (no default serving image)         9     502
        ├─ NotServingError (nothing can serve the request)             9     503
        └─ PredictionError (the model failed on valid input)           9     500
 

@@ -526,7 +526,7 @@ def test_the_cli_takes_the_serving_image_from_the_environment_unless_a_prebuilt_
     assert main([*deploy, "--endpoint-name", "other", "--prebuilt-image", prebuilt]) == 0, capsys.readouterr().err
     settings = registry.get_endpoint("other").target_settings
     assert settings["serving_container_image_uri"] == prebuilt
-    assert "serving_image" not in settings
+    assert settings["serving_image"] is None  # the prebuilt container replaces a serving image kept before
     # the variable does not override the prebuilt container an endpoint was given
     assert main([*deploy, "--endpoint-name", "other", "--traffic-percent", "100"]) == 0, capsys.readouterr().err
     assert registry.get_endpoint("other").target_settings == settings

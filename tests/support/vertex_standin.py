@@ -107,7 +107,7 @@ _AR_TAG_ROUTE = re.compile(
     r"^/artifactregistry\.googleapis\.com/v1/(?P<name>(?P<repository>projects/[^/]+/locations/[^/]+/repositories/"
     r"[^/]+)/packages/[^/]+/tags/[^/]+)$"
 )
-# An image reference as Artifact Registry's Docker hosts spell it: {location}-docker.pkg.dev/{project}/{repo}/{pkg}:{tag}
+# An image as Artifact Registry's Docker hosts spell it: {location}-docker.pkg.dev/{project}/{repo}/{package}:{tag}
 _AR_IMAGE = re.compile(
     r"^(?P<location>[a-z]+-[a-z]+[0-9]+)-docker\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)/(?P<package>[^:@]+)"
     r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$"
@@ -751,7 +751,7 @@ class VertexStandIn:
     # ------------------------------------------------------------------ Artifact Registry: image tags
 
     def _image_tag(self, method: str, match: re.Match[str]) -> JSON:
-        """Answer ``tags.get`` as Artifact Registry does: the tag, 404, or 403 for a repository the caller cannot read."""
+        """Answer ``tags.get`` as Artifact Registry does: the tag, 404, or 403 (a repository the caller cannot read)."""
         if method != "GET":
             raise VertexApiError(405, f"Method {method} is not implemented by the stand-in's Artifact Registry.")
         if match["repository"] in self.image_denied:
