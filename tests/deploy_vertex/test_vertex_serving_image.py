@@ -7,6 +7,7 @@ answers Artifact Registry's ``tags.get``; the registry lives in the GCS emulator
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -245,3 +246,19 @@ def test_the_cli_switches_an_endpoint_from_a_named_image_to_a_prebuilt_container
     assert [s["imageUri"] for s in _specs(standin)] == [NAMED_IMAGE, PREBUILT_SERVING_IMAGE]
     settings = registry.get_endpoint("shop").target_settings
     assert (settings["serving_image"], settings["serving_container_image_uri"]) == (None, PREBUILT_SERVING_IMAGE)
+
+
+def test_the_default_image_is_where_cloudbuild_pushes_the_serving_image() -> None:
+    import yaml
+
+    import registry_core
+
+    build = yaml.safe_load((REPO / "cloudbuild.yaml").read_text())
+    given = dict(build["substitutions"], PROJECT_ID=PROJECT)
+    pushed = {re.sub(r"\$\{?(\w+)\}?", lambda m: given[m[1]], image) for image in build["images"]}
+
+    assert given["_TAG"] == registry_core.__version__ == installed_tag()
+    assert ProjectImage(PROJECT, given["_REGION"], given["_REPOSITORY"]).uri in pushed
+    assert ProjectImage(PROJECT, given["_REGION"]).build_command.endswith(
+        f"_REGION={given['_REGION']},_REPOSITORY={given['_REPOSITORY']},_TAG={given['_TAG']}"
+    )
