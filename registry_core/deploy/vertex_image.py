@@ -24,6 +24,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from registry_core.errors import DeploymentError, InvalidInputError, ServingImageMissingError
 from registry_core.text import one_line, shown
@@ -134,7 +135,7 @@ def check_published(image: ProjectImage, api_root: str = ARTIFACT_REGISTRY_API, 
     from google.auth import exceptions as auth_exceptions
     from google.auth.transport.requests import AuthorizedSession
 
-    url = f"{api_root.rstrip('/')}/v1/{image.tag_name}"
+    url = f"{api_root.rstrip('/')}/v1/{quote(image.tag_name, safe='/:')}"
     remedy = (
         f"build and push it with `{image.build_command}`, or deploy with --serving-image IMAGE (not checked) or "
         "--prebuilt-image URI"

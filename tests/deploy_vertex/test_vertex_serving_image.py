@@ -262,3 +262,20 @@ def test_the_default_image_is_where_cloudbuild_pushes_the_serving_image() -> Non
     assert ProjectImage(PROJECT, given["_REGION"]).build_command.endswith(
         f"_REGION={given['_REGION']},_REPOSITORY={given['_REPOSITORY']},_TAG={given['_TAG']}"
     )
+
+
+def test_an_unreachable_artifact_registry_is_a_one_line_deployment_error() -> None:
+    import socket
+
+    from google.auth.credentials import AnonymousCredentials
+
+    from registry_core.deploy.vertex_image import check_published
+    from registry_core.errors import DeploymentError
+
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(DeploymentError, match=f"cannot check that the serving image {re.escape(DEFAULT_IMAGE)}") as e:
+        check_published(ProjectImage(PROJECT, REGION), f"http://127.0.0.1:{port}", AnonymousCredentials())
+    assert not isinstance(e.value, ServingImageMissingError)
+    assert "\n" not in str(e.value)
