@@ -187,7 +187,7 @@ class Endpoints:
         deployment = DeployedModel(
             id=result.deployed_id, model_name=metadata.model_name, version=metadata.version,
             artifact_digest=metadata.artifact_digest, artifact_uri=metadata.artifact_uri, deployed_by=actor,
-            deployed_at=utc_now(), target_ref=result.target_ref,
+            deployed_at=utc_now(), target_ref=result.target_ref, image=result.image,
         )  # fmt: skip
 
         def add(current: EndpointRecord | None) -> EndpointRecord:

@@ -26,6 +26,7 @@ the error is made).
     ├─ DependencyMissingError (an extra such as [tf] is missing)      8     501
     └─ DeploymentError (a deployment target failed)                   9     502
        ├─ RegionMismatchError                                         9     502
+       ├─ ServingImageMissingError (no default serving image)         9     502
        ├─ NotServingError (nothing can serve the request)             9     503
        └─ PredictionError (the model failed on valid input)           9     500
 
@@ -185,6 +186,10 @@ class DeploymentError(RegistryError):
 
 class RegionMismatchError(DeploymentError):
     """A resource is in a region the operation cannot use (e.g. model artifacts outside the Vertex AI region)."""
+
+
+class ServingImageMissingError(DeploymentError):
+    """The project's serving image, which a deploy would use by default, is not published where it would be pulled."""
 
 
 class NotServingError(DeploymentError):

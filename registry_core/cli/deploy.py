@@ -13,6 +13,7 @@ from registry_core.cli._context import open_registry, registry_uri
 from registry_core.cli._output import echo, emit, table, transfer_bar, when
 from registry_core.cli._parsing import pairs, parse_number, read_instances
 from registry_core.deploy.base import SERVING_IMAGE_VARIABLE
+from registry_core.deploy.vertex_image import IMAGE_REPOSITORY_VARIABLE, PREBUILT_SERVING_IMAGE
 from registry_core.errors import InvalidInputError
 from registry_core.text import shown
 
@@ -79,12 +80,23 @@ def deploy(
         Optional[str],  # noqa: UP045
         typer.Option(
             "--serving-image", "--image",
-            help=f"The serving image (serve-container): Vertex, SageMaker, KServe; default ${SERVING_IMAGE_VARIABLE}.",
+            help=(
+                f"The serving image (serve-container), used as named: Vertex, SageMaker, KServe; default "
+                f"${SERVING_IMAGE_VARIABLE}, else for Vertex the project's own, REGION-docker.pkg.dev/PROJECT/"
+                f"${IMAGE_REPOSITORY_VARIABLE} (default ml)/model-registry-serving:VERSION as cloudbuild.yaml "
+                "pushes it, checked in Artifact Registry first."
+            ),
         ),
     ] = None,
     prebuilt_image: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Vertex: a prebuilt serving container instead (default without a serving image: TF 2.15)."),
+        typer.Option(
+            metavar="URI",
+            help=(
+                "Vertex: a prebuilt serving container instead of the serving image, e.g. Vertex's TensorFlow 2.15 "
+                f"CPU one, {PREBUILT_SERVING_IMAGE} (older than the TensorFlow that trains the models)."
+            ),
+        ),
     ] = None,
     s3_bucket: Annotated[Optional[str], typer.Option(help="SageMaker: bucket for model.tar.gz uploads.")] = None,  # noqa: UP045
     namespace: Annotated[Optional[str], typer.Option(help="KServe: Kubernetes namespace (default: default).")] = None,  # noqa: UP045
@@ -128,6 +140,10 @@ def deploy(
             }.items()
             if value is not None
         }  # fmt: skip
+        if target == "vertex" and (serving_image is None) != (prebuilt_image is None):
+            # One image named now replaces the other kind that the endpoint's record may keep from earlier deploys.
+            settings.setdefault("serving_image", None)
+            settings.setdefault("serving_container_image_uri", None)
     _download_with_bar(registry, name, version, stage)
     if canary_percent is not None:
         if not health_check:
@@ -217,7 +233,7 @@ def _serving_image_from_env(registry: ModelRegistry, endpoint_name: str) -> str 
         chosen = registry.get_endpoint(endpoint_name).target_settings
     except EndpointNotFoundError:
         return image
-    return None if "serving_container_image_uri" in chosen else image
+    return None if chosen.get("serving_container_image_uri") else image
 
 
 def _download_with_bar(registry: ModelRegistry, name: str, version: str | None, stage: str | None) -> None:
@@ -325,16 +341,18 @@ def endpoints_list() -> None:
 def endpoints_describe(endpoint_name: Annotated[str, typer.Argument(help="Endpoint.")]) -> None:
     """Show an endpoint: deployments, traffic split and history."""
     record = open_registry().get_endpoint(endpoint_name)
+    images = ["image"] if any(d.image for d in record.deployments) else []  # the image each deployment runs
 
     def render() -> None:
         echo(f"endpoint {record.name} ({record.target}) {record.target_ref}".rstrip())
         echo(f"runs on: {_where(record)}")
         table(
-            ["deployed id", "model", "version", "traffic", "deployed", "undeployed", "resource"],
+            ["deployed id", "model", "version", "traffic", "deployed", "undeployed", "resource", *images],
             [
                 [d.id, d.model_name, d.version, f"{record.traffic.get(d.id, 0)}%",
                  d.deployed_at.strftime("%Y-%m-%d %H:%M:%S"),
-                 d.undeployed_at.strftime("%Y-%m-%d %H:%M:%S") if d.undeployed_at else "", d.target_ref]
+                 d.undeployed_at.strftime("%Y-%m-%d %H:%M:%S") if d.undeployed_at else "", d.target_ref,
+                 *([d.image or "-"] if images else [])]
                 for d in record.deployments
             ],
         )  # fmt: skip
@@ -373,9 +391,16 @@ def _where(record: Any) -> str:
             "each deployed id is a predictor revision"
         )
     if record.target == "vertex":
+        if settings.get("serving_container_image_uri"):
+            uploads = f"the prebuilt container {settings['serving_container_image_uri']}"
+        elif settings.get("serving_image"):
+            uploads = f"the serving image {settings['serving_image']}"
+        else:
+            uploads = "the project's serving image of the deploying registry-core version"
         return (
             f"Vertex AI, project {settings.get('project', '?')}, region {settings.get('location', '?')}, "
-            f"endpoint {record.target_ref or '(none yet)'}; each resource is a Vertex model version"
+            f"endpoint {record.target_ref or '(none yet)'}; each resource is a Vertex model version; versions "
+            f"uploaded from now on serve with {uploads}"
         )
     return "this machine's prediction server (model-registry serve)"
 

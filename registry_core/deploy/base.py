@@ -40,11 +40,13 @@ class DeployResult:
         deployed_id: Id of the new deployed model on the endpoint.
         target_ref: The target's resource for the model version (e.g. a Vertex model version), or "".
         endpoint_ref: The target's resource for the endpoint, or "".
+        image: The container image the deployment serves with, when the target chooses one, or "".
     """
 
     deployed_id: str
     target_ref: str = ""
     endpoint_ref: str = ""
+    image: str = ""
 
 
 @dataclass(frozen=True)

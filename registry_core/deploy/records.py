@@ -23,6 +23,7 @@ class DeployedModel(Record):
         deployed_by: Who deployed.
         deployed_at: When.
         target_ref: The target's resource for the model (e.g. a Vertex model version name).
+        image: The container image it serves with, when the target says ("" otherwise, and in older records).
         undeployed_at: When it stopped serving, if it has.
     """
 
@@ -34,6 +35,7 @@ class DeployedModel(Record):
     deployed_by: str
     deployed_at: datetime
     target_ref: str = ""
+    image: str = ""
     undeployed_at: datetime | None = None
 
 

@@ -18,12 +18,18 @@ real deployments take 10-30 minutes, and api-core's default wait of 900 s would 
 while Vertex AI carries on and finishes a deployment that nobody records. `observe` reads what the Vertex endpoint
 really serves, once the operations in progress on it are done, so that the registry can reconcile its record.
 
-Serving container: with `serving_image` (the Dockerfile's ``serving`` stage), each version is uploaded with a custom
-container spec that runs ``model-registry serve-container`` (see `registry_core.deploy.container`): port 8080,
-routes ``/predict`` and ``/health``, and the registry model, version and artifact digest in its environment, so that
-the container refuses artifacts that are not the version's and serves with the TensorFlow that trained it. Without
-one, Vertex's prebuilt TensorFlow container (`serving_container_image_uri`) serves the SavedModel. A version already
-uploaded (found by its labels) is reused as it was uploaded, whichever container it has.
+Serving container: each new Vertex model version runs the project's serving image (the Dockerfile's ``serving``
+stage) as a custom container spec with ``model-registry serve-container`` (see `registry_core.deploy.container`):
+port 8080, routes ``/predict`` and ``/health``, and the registry model, version and artifact digest in its
+environment, so that the container refuses artifacts that are not the version's and serves with the TensorFlow that
+trained it. The image is `serving_image` when one is named (not checked: it may live in any registry), else the
+project's own as cloudbuild.yaml pushes it: ``<location>-docker.pkg.dev/<project>/<image_repository>/
+model-registry-serving:<registry_core version>`` (see `registry_core.deploy.vertex_image`), which is looked up in
+Artifact Registry before anything is uploaded, so that a missing image is one line (`ServingImageMissingError`)
+rather than a deployment failing after 20 minutes. With `serving_container_image_uri` instead, a prebuilt container
+(e.g. Vertex's TensorFlow 2.15 CPU image, `PREBUILT_SERVING_IMAGE`) serves the SavedModel at the artifact folder's
+top level. A version already uploaded (found by its labels) is reused as it was uploaded, whichever container it
+has. The image each deployment serves with is returned in its `DeployResult` and recorded with the deployment.
 
 Regions: the endpoint's record names its Vertex endpoint, whose region is where its models must be uploaded; a model
 is uploaded only from an artifact bucket in that region (see `vertex_regions`).
@@ -58,17 +64,23 @@ from registry_core.deploy.base import (
     VersionLookup,
 )
 from registry_core.deploy.records import EndpointRecord
+from registry_core.deploy.vertex_image import (
+    ARTIFACT_REGISTRY_API,
+    PREBUILT_SERVING_IMAGE,
+    ProjectImage,
+    check_published,
+    resolve_repository,
+)
 from registry_core.deploy.vertex_regions import check_artifact_bucket, host_region, location_of
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError, RegionMismatchError
 from registry_core.google_errors import api_message
 from registry_core.metadata import ModelMetadata, ModelStage
 from registry_core.text import one_line, shown
 
-__all__ = ["DEFAULT_SERVING_IMAGE", "SERVING_COMMAND", "SERVING_PORT", "VertexTarget"]
+__all__ = ["PREBUILT_SERVING_IMAGE", "SERVING_COMMAND", "SERVING_PORT", "VertexTarget"]
 
 _LOG = logging.getLogger(__name__)
 
-DEFAULT_SERVING_IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 SERVING_COMMAND = ("model-registry", "serve-container")
 SERVING_PORT = 8080
 SERVING_ROUTES = ("/predict", "/health")  # predict, health
@@ -107,10 +119,15 @@ class VertexTarget(DeploymentTarget):
         machine_type: Machine type of each serving replica.
         min_replica_count: Replicas always running (at least 1).
         max_replica_count: Most replicas when autoscaling (at least `min_replica_count`).
-        serving_container_image_uri: A prebuilt serving container (Vertex's TensorFlow 2 CPU image when neither
-            this nor `serving_image` is given), which serves the SavedModel at the artifact folder's top level.
-        serving_image: The project's serving image (``docker build --target serving``), run as a custom container
-            with ``model-registry serve-container``; not with `serving_container_image_uri`.
+        serving_container_image_uri: A prebuilt serving container instead of the serving image (e.g.
+            `PREBUILT_SERVING_IMAGE`, Vertex's TensorFlow 2.15 CPU image), which serves the SavedModel at the artifact
+            folder's top level; not with `serving_image`.
+        serving_image: A serving image (``docker build --target serving``) to run as a custom container with
+            ``model-registry serve-container``, used as named (not checked). Neither this nor
+            `serving_container_image_uri`: the project's serving image in `image_repository` of this project and
+            location, tagged with the registry_core version, checked in Artifact Registry before an upload.
+        image_repository: The Artifact Registry repository of the project's serving image (default:
+            $REGISTRY_IMAGE_REPOSITORY, else ``ml`` as in cloudbuild.yaml); used only when no image is named.
         api_endpoint: Another Vertex AI API endpoint (a regional or Private Service Connect host, or
             ``http://127.0.0.1:PORT`` of a local stand-in, which gets anonymous credentials), spoken to over REST.
         service_account: The service account the serving containers run as (None: Vertex's default).
@@ -132,6 +149,7 @@ class VertexTarget(DeploymentTarget):
         api_endpoint: str | None = None,
         service_account: str | None = None,
         serving_image: str | None = None,
+        image_repository: str | None = None,
     ) -> None:
         self.project = _text(project, "project")
         self.location = _text(location, "location")
@@ -151,9 +169,13 @@ class VertexTarget(DeploymentTarget):
             )
             raise InvalidInputError(msg)
         self.serving_image = _text(serving_image, "serving_image") if serving_image is not None else None
-        prebuilt = serving_container_image_uri if serving_container_image_uri is not None else DEFAULT_SERVING_IMAGE
         self.serving_container_image_uri = (
-            _text(prebuilt, "serving_container_image_uri") if self.serving_image is None else None
+            _text(serving_container_image_uri, "serving_container_image_uri")
+            if serving_container_image_uri is not None
+            else None
+        )
+        self.image_repository = (
+            resolve_repository(_text(image_repository, "image_repository")) if image_repository is not None else None
         )
         self.api_endpoint = _text(api_endpoint, "api_endpoint").rstrip("/") if api_endpoint is not None else None
         served = host_region(self.api_endpoint) if self.api_endpoint else None
@@ -180,7 +202,18 @@ class VertexTarget(DeploymentTarget):
             "api_endpoint": self.api_endpoint,
             "service_account": self.service_account,
             "serving_image": self.serving_image,
+            "image_repository": self.image_repository,
         }
+
+    def project_image(self) -> ProjectImage | None:
+        """The project's serving image this target uploads versions with, or None when an image is named.
+
+        Raises:
+            InvalidInputError: $REGISTRY_IMAGE_REPOSITORY is not a repository id.
+        """
+        if self.serving_image is not None or self.serving_container_image_uri is not None:
+            return None
+        return ProjectImage(self.project, self.location, resolve_repository(self.image_repository))
 
     def needs_local_artifacts(self) -> bool:
         """False: Vertex AI reads the version's gs:// artifact folder itself."""
@@ -207,6 +240,8 @@ class VertexTarget(DeploymentTarget):
         """Upload (or reuse) the version as a Vertex model version and deploy it on the endpoint with `traffic`.
 
         Raises:
+            ServingImageMissingError: the version must be uploaded with the project's serving image, and Artifact
+                Registry does not have it (checked before anything is uploaded).
             DeploymentError: the registry is not on GCS, or Vertex AI refused or failed.
         """
         self.check_deployable(metadata)
@@ -215,7 +250,7 @@ class VertexTarget(DeploymentTarget):
             raise DeploymentError(msg)
         self._check_endpoint_region(endpoint)
         sdk = self._sdk()
-        version_name = self._model_version(sdk, metadata)
+        version_name, image = self._model_version(sdk, metadata)
         vertex_endpoint = self._endpoint_for_deploy(sdk, endpoint)
         split = {k: v for k, v in traffic.items() if v > 0 or k == NEW_DEPLOYMENT}
         deployed = sdk.aiplatform.gapic.DeployedModel(
@@ -240,7 +275,7 @@ class VertexTarget(DeploymentTarget):
             raise DeploymentError(msg)
         _LOG.info("deployed %s as %s on %s", version_name, deployed_id, vertex_endpoint.resource_name)
         return DeployResult(
-            deployed_id=deployed_id, target_ref=version_name, endpoint_ref=vertex_endpoint.resource_name
+            deployed_id=deployed_id, target_ref=version_name, endpoint_ref=vertex_endpoint.resource_name, image=image
         )
 
     def set_traffic(self, endpoint: EndpointRecord, traffic: dict[str, int]) -> None:
@@ -372,34 +407,39 @@ class VertexTarget(DeploymentTarget):
 
     # ------------------------------------------------------------------------------------------- models
 
-    def _model_version(self, sdk: _Sdk, metadata: ModelMetadata) -> str:
-        """Return the Vertex model version resource (``.../models/ID@N``) for `metadata`, uploading it if needed."""
+    def _model_version(self, sdk: _Sdk, metadata: ModelMetadata) -> tuple[str, str]:
+        """Return the Vertex model version (``.../models/ID@N``) for `metadata` (uploaded if needed) and its image."""
         aiplatform = sdk.aiplatform
         name = metadata.model_name
         version_label = _label_value(metadata.version)
         digest_label = _digest_label(metadata.artifact_digest)
         aliases = _aliases(metadata)
         parent = self._parent_model(sdk, name)
+        same = f'labels.{VERSION_LABEL}="{version_label}" AND labels.{DIGEST_LABEL}="{digest_label}"'
         if parent is not None:
             with self._translating(sdk, f"list the versions of {parent}"):
-                registry = aiplatform.models.ModelRegistry(
-                    parent, project=self.project, location=self.location, credentials=sdk.credentials
-                )
-                found = registry.list_versions(
-                    filter=f'labels.{VERSION_LABEL}="{version_label}" AND labels.{DIGEST_LABEL}="{digest_label}"'
+                # The GAPIC call that ModelRegistry.list_versions wraps: its models have their container spec.
+                found = list(
+                    self._client(sdk, "ModelClientWithOverride").list_model_versions(
+                        request=aiplatform.gapic.ListModelVersionsRequest(name=parent, filter=same)
+                    )
                 )
             if found:  # uploaded before (e.g. deployed, undeployed, now rolled back to): reuse it
                 info = max(found, key=lambda v: int(v.version_id))
                 missing = [a for a in aliases if a not in info.version_aliases]
                 if missing:
                     with self._translating(sdk, f"give {parent}@{info.version_id} the aliases {missing}"):
+                        registry = aiplatform.models.ModelRegistry(
+                            parent, project=self.project, location=self.location, credentials=sdk.credentials
+                        )
                         registry.add_version_aliases(missing, version=info.version_id)
-                return f"{parent}@{info.version_id}"
+                return f"{parent}@{info.version_id}", str(info.container_spec.image_uri)
         check_artifact_bucket(metadata.artifact_uri, self.location, self.project, sdk.credentials)
+        image = self._checked_image(sdk)
         model = aiplatform.gapic.Model(
             display_name=name,
             artifact_uri=metadata.artifact_uri,
-            container_spec=self._container_spec(aiplatform, metadata),
+            container_spec=self._container_spec(aiplatform, metadata, image),
             version_aliases=aliases,  # "default" in production; Vertex makes a model's first version the default
             version_description=f"{name} {metadata.version} ({metadata.artifact_digest}) from the model registry",
             labels={MODEL_LABEL: name, VERSION_LABEL: version_label, DIGEST_LABEL: digest_label},
@@ -413,13 +453,24 @@ class VertexTarget(DeploymentTarget):
             )
             response = _wait(operation)
         version_name = f"{response.model}@{response.model_version_id}"
-        _LOG.info("uploaded %s %s as %s", name, metadata.version, version_name)
-        return version_name
+        _LOG.info("uploaded %s %s as %s, served by %s", name, metadata.version, version_name, image)
+        return version_name, image
 
-    def _container_spec(self, aiplatform: Any, metadata: ModelMetadata) -> Any:
-        """The container that serves `metadata`: the project's serving image, or the prebuilt one."""
+    def _checked_image(self, sdk: _Sdk) -> str:
+        """Return the image to upload a version with; the project's own only once Artifact Registry has it."""
+        default = self.project_image()
+        if default is None:
+            return self.serving_image or str(self.serving_container_image_uri)
+        local = is_local_endpoint(self.api_endpoint)
+        # A local Vertex stand-in answers for Artifact Registry too, under this path (as it does for kfp.pkg.dev).
+        api_root = f"{self.api_endpoint}/artifactregistry.googleapis.com" if local else ARTIFACT_REGISTRY_API
+        check_published(default, api_root, sdk.credentials)
+        return default.uri
+
+    def _container_spec(self, aiplatform: Any, metadata: ModelMetadata, image: str) -> Any:
+        """The container that serves `metadata`: `image` running serve-container, or the prebuilt one as it is."""
         gapic = aiplatform.gapic
-        if self.serving_image is None:
+        if self.serving_container_image_uri is not None:
             return gapic.ModelContainerSpec(image_uri=self.serving_container_image_uri)
         from registry_core.deploy.container_settings import DIGEST_ENV, MODEL_NAME_ENV, MODEL_VERSION_ENV
 
@@ -429,7 +480,7 @@ class VertexTarget(DeploymentTarget):
             DIGEST_ENV: metadata.artifact_digest,  # the container refuses files Vertex copied that are not these
         }
         return gapic.ModelContainerSpec(
-            image_uri=self.serving_image,
+            image_uri=image,
             command=list(SERVING_COMMAND),
             ports=[gapic.Port(container_port=SERVING_PORT)],
             predict_route=SERVING_ROUTES[0],

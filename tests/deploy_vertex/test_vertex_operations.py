@@ -25,6 +25,7 @@ from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 
 from registry_core import ModelRegistry, RegistryConfig
 from registry_core.deploy.vertex import VertexTarget
+from registry_core.deploy.vertex_image import ProjectImage, resolve_repository
 from registry_core.deploy.vertex_regions import artifact_bucket_accepted, host_region, location_of
 from registry_core.errors import (
     DeploymentError,
@@ -44,6 +45,7 @@ IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 @pytest.fixture
 def standin(gcs_emulator: GCSEmulator) -> Iterator[VertexStandIn]:
     with isolated_aiplatform_config(), VertexStandIn(bucket_location=gcs_emulator.bucket_locations()) as server:
+        server.push_image(ProjectImage(PROJECT, REGION, resolve_repository()).uri)  # as cloudbuild.yaml does
         yield server
 
 

@@ -20,7 +20,8 @@ from support.vertex_standin import RecordedRequest, VertexStandIn, isolated_aipl
 from registry_core import ModelRegistry, RegistryConfig  # noqa: E402
 from registry_core.deploy import EndpointRecord  # noqa: E402
 from registry_core.deploy.canary import CanaryContext  # noqa: E402
-from registry_core.deploy.vertex import DEFAULT_SERVING_IMAGE, VertexTarget  # noqa: E402
+from registry_core.deploy.vertex import PREBUILT_SERVING_IMAGE, VertexTarget  # noqa: E402
+from registry_core.deploy.vertex_image import ProjectImage, resolve_repository  # noqa: E402
 from registry_core.errors import (  # noqa: E402
     DependencyMissingError,
     DeploymentError,
@@ -33,11 +34,13 @@ PROJECT = "test-project"
 REGION = "us-central1"
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
 MODEL = "eyewear"
+DEFAULT_IMAGE = ProjectImage(PROJECT, REGION, resolve_repository()).uri  # where cloudbuild.yaml pushes it
 
 
 @pytest.fixture
 def standin() -> Iterator[VertexStandIn]:
     with isolated_aiplatform_config(), VertexStandIn() as server:
+        server.push_image(DEFAULT_IMAGE)
         yield server
 
 
@@ -112,7 +115,8 @@ def test_deploy_shift_replace_and_roll_back_on_vertex(
     }
     assert sorted(versions[0]["versionAliases"]) == ["default", "production", "v1"]
     assert versions[0]["artifactUri"] == meta1.artifact_uri
-    assert versions[0]["containerSpec"]["imageUri"] == DEFAULT_SERVING_IMAGE
+    assert versions[0]["containerSpec"]["imageUri"] == DEFAULT_IMAGE
+    assert versions[0]["containerSpec"]["command"] == ["model-registry", "serve-container"]
     assert versions[0]["displayName"] == MODEL
     endpoint = _only_endpoint(standin)
     assert endpoint["displayName"] == "shop"
@@ -469,7 +473,7 @@ def test_the_cli_deploys_and_rolls_back_on_vertex(
     assert registry.get_endpoint("shop").traffic == {deployed["id"]: 100}
 
 
-SERVING_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/ml/model-registry-serving:0.1.0"
+SERVING_IMAGE = "europe-docker.pkg.dev/images-project/shared/model-registry-serving:2.0"  # named: not checked
 
 
 def test_the_serving_image_is_uploaded_as_a_container_running_serve_container(
@@ -496,7 +500,7 @@ def test_the_serving_image_is_uploaded_as_a_container_running_serve_container(
     assert record.target_settings["serving_image"] == SERVING_IMAGE
     assert VertexTarget(**record.target_settings).serving_container_image_uri is None
     with pytest.raises(InvalidInputError, match="not both"):
-        VertexTarget(PROJECT, serving_image=SERVING_IMAGE, serving_container_image_uri=DEFAULT_SERVING_IMAGE)
+        VertexTarget(PROJECT, serving_image=SERVING_IMAGE, serving_container_image_uri=PREBUILT_SERVING_IMAGE)
 
 
 def test_the_cli_takes_the_serving_image_from_the_environment_unless_a_prebuilt_one_is_asked_for(
@@ -522,7 +526,7 @@ def test_the_cli_takes_the_serving_image_from_the_environment_unless_a_prebuilt_
     assert main([*deploy, "--endpoint-name", "other", "--prebuilt-image", prebuilt]) == 0, capsys.readouterr().err
     settings = registry.get_endpoint("other").target_settings
     assert settings["serving_container_image_uri"] == prebuilt
-    assert "serving_image" not in settings
+    assert settings["serving_image"] is None  # the prebuilt container replaces a serving image kept before
     # the variable does not override the prebuilt container an endpoint was given
     assert main([*deploy, "--endpoint-name", "other", "--traffic-percent", "100"]) == 0, capsys.readouterr().err
     assert registry.get_endpoint("other").target_settings == settings

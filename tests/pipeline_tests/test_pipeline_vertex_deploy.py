@@ -18,6 +18,7 @@ from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 
 from components import deploy_model
 from registry_core import ModelRegistry
+from registry_core.deploy.vertex_image import ProjectImage, resolve_repository
 
 PROJECT = "test-project"
 REGION = "europe-west4"
@@ -42,6 +43,7 @@ def europe(monkeypatch: pytest.MonkeyPatch) -> Iterator[GCSEmulator]:
 @pytest.fixture
 def standin(europe: GCSEmulator) -> Iterator[VertexStandIn]:
     with isolated_aiplatform_config(), VertexStandIn(bucket_location=europe.bucket_locations()) as server:
+        server.push_image(ProjectImage(PROJECT, REGION, resolve_repository()).uri)  # as cloudbuild.yaml does
         yield server
 
 

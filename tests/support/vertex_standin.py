@@ -39,6 +39,14 @@ Implemented (all under ``/{v1|v1beta1|ui}/projects/{project}/locations/{location
   ``POST`` (field ``content``, optional comma-separated ``tags``) makes the version ``sha256:<digest>`` of the
   package named after the pipeline and answers ``{package}/{version}``; ``GET .../{package}/{version or tag}``
   downloads it. Repositories must be created first (`VertexStandIn.kfp_repositories`).
+* Artifact Registry's API ``https://artifactregistry.googleapis.com/v1/...``, served at the path
+  ``/artifactregistry.googleapis.com/v1/...``: ``GET projects/{p}/locations/{l}/repositories/{r}/packages/{pkg}/tags/
+  {tag}``, which the Vertex target asks before it uploads a model with the project's serving image. An image pushed
+  with `VertexStandIn.push_image` answers 200 with the tag (``name``, and ``version`` naming
+  ``.../versions/sha256:<digest>``); any other tag 404 ``Requested entity was not found.``; every tag of a
+  repository in `VertexStandIn.image_denied` 403 ``Permission 'artifactregistry.tags.get' denied on resource
+  '//artifactregistry.googleapis.com/...' (or it may not exist).``, as the service answers a caller without
+  ``roles/artifactregistry.reader`` (and, to hide what exists, a repository that does not exist).
 
 Every request is validated (resource names, traffic splits summing to 100 over existing deployed model ids, alias
 format and uniqueness, labels, pipeline parameters, cron schedules) and recorded in `VertexStandIn.requests`. A bad
@@ -95,6 +103,16 @@ _ROUTE = re.compile(
 _KFP_ROUTE = re.compile(
     r"^/(?P<location>[a-z]+-[a-z]+[0-9]+)-kfp\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)"
     r"(?:/(?P<package>[^/]+)/(?P<ref>[^/]+))?/?$"
+)
+# Artifact Registry's API https://artifactregistry.googleapis.com/v1/{tag name}, as a path here.
+_AR_TAG_ROUTE = re.compile(
+    r"^/artifactregistry\.googleapis\.com/v1/(?P<name>(?P<repository>projects/[^/]+/locations/[^/]+/repositories/"
+    r"[^/]+)/packages/[^/]+/tags/[^/]+)$"
+)
+# An image as Artifact Registry's Docker hosts spell it: {location}-docker.pkg.dev/{project}/{repo}/{package}:{tag}
+_AR_IMAGE = re.compile(
+    r"^(?P<location>[a-z]+-[a-z]+[0-9]+)-docker\.pkg\.dev/(?P<project>[^/]+)/(?P<repo>[^/]+)/(?P<package>[^:@]+)"
+    r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$"
 )
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?LW#-]+$")
 _GRPC_CODE = {"INVALID_ARGUMENT": 3, "NOT_FOUND": 5, "ALREADY_EXISTS": 6, "FAILED_PRECONDITION": 9, "ABORTED": 10}
@@ -232,6 +250,8 @@ class VertexStandIn:
         self.schedules: dict[str, JSON] = {}
         self.kfp_repositories: set[str] = set()  # "{location}/{project}/{repo}" that exist
         self.kfp_packages: dict[str, JSON] = {}  # "{location}/{project}/{repo}/{package}" -> versions and tags
+        self.image_tags: dict[str, str] = {}  # Artifact Registry tag name -> its version's name (push_image)
+        self.image_denied: set[str] = set()  # "projects/{p}/locations/{l}/repositories/{r}" answering 403
         self._pending: dict[str, _Operation] = {}
         self._failures: dict[str, list[str]] = {}  # response type -> messages of the next operations to fail
         self._ids = itertools.count(1001)
@@ -290,6 +310,25 @@ class VertexStandIn:
             for name in list(self._pending):
                 self._complete(name)
 
+    def push_image(self, image: str, content: bytes = b"an image") -> str:
+        """Publish ``{location}-docker.pkg.dev/{project}/{repo}/{package}:{tag}`` in the Artifact Registry stand-in.
+
+        Returns:
+            The version the tag names, ``sha256:<digest of content>``.
+        """
+        match = _AR_IMAGE.match(image)
+        if match is None:
+            msg = f"not an Artifact Registry image with a tag: {image!r}"
+            raise ValueError(msg)
+        package = (
+            f"projects/{match['project']}/locations/{match['location']}/repositories/{match['repo']}"
+            f"/packages/{match['package'].replace('/', '%2F')}"
+        )
+        version = "sha256:" + hashlib.sha256(content).hexdigest()
+        with self.lock:
+            self.image_tags[f"{package}/tags/{match['tag']}"] = f"{package}/versions/{version}"
+        return version
+
     def fail_next(self, response_type: str, message: str) -> None:
         """Make the next operation answering `response_type` (e.g. "DeployModelResponse") fail half-way.
 
@@ -308,6 +347,14 @@ class VertexStandIn:
         split = urlsplit(raw_path)
         path = unquote(split.path)
         query = dict(parse_qsl(split.query, keep_blank_values=True))
+        tag = _AR_TAG_ROUTE.match(split.path)  # still encoded: a package name's "/" is "%2F" in a tag's name
+        if tag is not None:
+            with self.lock:
+                self.requests.append(RecordedRequest(method, path, query, None, raw_path))
+                try:
+                    return 200, self._image_tag(method, tag)
+                except VertexApiError as exc:
+                    return exc.code, exc.body()
         kfp = _KFP_ROUTE.match(path)
         if kfp is not None:  # Artifact Registry's template host: multipart uploads and YAML downloads, not JSON
             with self.lock:
@@ -683,6 +730,24 @@ class VertexStandIn:
         for tag in tags:
             package["tags"][tag] = version  # a tag moves to the version uploaded last
         return _Raw(f"{name}/{version}".encode(), "text/plain; charset=utf-8")
+
+    # ------------------------------------------------------------------ Artifact Registry: image tags
+
+    def _image_tag(self, method: str, match: re.Match[str]) -> JSON:
+        """Answer ``tags.get`` as Artifact Registry does: the tag, 404, or 403 (a repository the caller cannot read)."""
+        if method != "GET":
+            raise VertexApiError(405, f"Method {method} is not implemented by the stand-in's Artifact Registry.")
+        if match["repository"] in self.image_denied:
+            raise VertexApiError(
+                403,
+                f"Permission 'artifactregistry.tags.get' denied on resource "
+                f"'//artifactregistry.googleapis.com/{match['name']}' (or it may not exist).",
+                "PERMISSION_DENIED",
+            )
+        version = self.image_tags.get(match["name"])
+        if version is None:
+            raise _not_found("Requested entity was not found.")
+        return {"name": match["name"], "version": version}
 
     # ------------------------------------------------------------------ models
 
