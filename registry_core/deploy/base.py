@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 from registry_core.deploy.records import EndpointRecord
+from registry_core.errors import DeploymentError
 from registry_core.metadata import ModelMetadata
+from registry_core.text import shown
 
 SERVING_IMAGE_VARIABLE = "REGISTRY_SERVING_IMAGE"  # the project's serving image, when no flag names one
 
@@ -28,6 +31,36 @@ def growing_delays(initial: float, maximum: float) -> Iterator[float]:
 
 
 NEW_DEPLOYMENT = "0"  # key of the model being deployed in a split, as Vertex AI spells it
+
+
+def require_new_deployment(traffic: dict[str, int]) -> None:
+    """Refuse a new deployment's traffic split that does not name it as `NEW_DEPLOYMENT`.
+
+    Raises:
+        DeploymentError: the split has no `NEW_DEPLOYMENT` key.
+    """
+    if NEW_DEPLOYMENT not in traffic:
+        msg = f"the traffic split for a new deployment must name it as {NEW_DEPLOYMENT!r}, got {shown(traffic)}"
+        raise DeploymentError(msg)
+
+
+@contextmanager
+def translated_errors(translate: Callable[[Exception], DeploymentError | None]) -> Iterator[None]:
+    """Turn an SDK's error raised inside into the one-line typed error `translate` makes of it, chained to it.
+
+    DeploymentErrors pass through untouched, and so does anything `translate` returns None for.
+    """
+    try:
+        yield
+    except DeploymentError:
+        raise
+    except Exception as exc:
+        error = translate(exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
 # (model name, version label as a Google label value: "v3", "v1-2-0") -> that registered version, or None
 VersionLookup = Callable[[str, str], ModelMetadata | None]
 

@@ -24,6 +24,7 @@ deployed id go to its URL, the others to the service's URL.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -33,8 +34,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -48,6 +48,8 @@ from registry_core.deploy.base import (
     Prediction,
     VersionLookup,
     growing_delays,
+    require_new_deployment,
+    translated_errors,
 )
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
@@ -145,9 +147,7 @@ class KServeTarget(DeploymentTarget):
             DeploymentError: a split KServe cannot make, or the API refused, or the new revision failed.
         """
         self.check_deployable(metadata)
-        if NEW_DEPLOYMENT not in traffic:
-            msg = f"the traffic split for a new deployment must name it as {NEW_DEPLOYMENT!r}, got {shown(traffic)}"
-            raise DeploymentError(msg)
+        require_new_deployment(traffic)
         name = self._service_name(endpoint)
         percent = traffic[NEW_DEPLOYMENT]
         others = {k: v for k, v in traffic.items() if k != NEW_DEPLOYMENT and v > 0}
@@ -178,7 +178,9 @@ class KServeTarget(DeploymentTarget):
         settled = self._wait_traffic(name, {revision: percent}, generation)
         _LOG.info("deployed %s %s as revision %s of %s/%s", metadata.model_name, metadata.version, revision,
                   self.namespace, name)  # fmt: skip
-        return DeployResult(deployed_id=revision, target_ref=revision, endpoint_ref=f"{self.namespace}/{name}")
+        return DeployResult(
+            deployed_id=revision, target_ref=revision, endpoint_ref=f"{self.namespace}/{name}", image=self.image or ""
+        )
 
     def set_traffic(self, endpoint: EndpointRecord, traffic: dict[str, int]) -> None:
         """Split the traffic between the latest and the last rolled-out revisions (canaryTrafficPercent).
@@ -452,31 +454,32 @@ class KServeTarget(DeploymentTarget):
             msg = one_line(f"no Kubernetes access for context {shown(self.kube_context or '(current)')}: {exc}")
             raise KServeForbiddenError(msg) from exc
 
-    @contextmanager
-    def _translating(self, what: str) -> Iterator[None]:
+    def _translating(self, what: str) -> AbstractContextManager[None]:
         """Turn kubernetes client errors raised inside into a one-line KServeError subclass chained to them."""
-        from kubernetes.client.exceptions import ApiException
-        from urllib3.exceptions import HTTPError
-
-        try:
-            yield
-        except DeploymentError:
-            raise
-        except ApiException as exc:
-            message = str(exc.reason or "")
-            with suppress(ValueError, AttributeError):  # a Status object's message, when the body is one
-                message = str(json.loads(exc.body or "{}").get("message") or message)
-            kind: type[KServeError] = KServeError
-            if exc.status in {401, 403}:
-                kind = KServeForbiddenError
-            elif exc.status == 409:
-                kind = KServeConflictError
-            raise kind(one_line(f"KServe could not {what}: {exc.status} {message}")) from exc
-        except (HTTPError, OSError) as exc:
-            raise KServeError(one_line(f"KServe could not {what}: {exc}")) from exc
+        return translated_errors(functools.partial(_kserve_error, what))
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+def _kserve_error(what: str, exc: Exception) -> KServeError | None:
+    """The KServeError that says what went wrong in `exc`, a kubernetes client error, or None for others."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError
+
+    if isinstance(exc, ApiException):
+        message = str(exc.reason or "")
+        with suppress(ValueError, AttributeError):  # a Status object's message, when the body is one
+            message = str(json.loads(exc.body or "{}").get("message") or message)
+        kind: type[KServeError] = KServeError
+        if exc.status in {401, 403}:
+            kind = KServeForbiddenError
+        elif exc.status == 409:
+            kind = KServeConflictError
+        return kind(one_line(f"KServe could not {what}: {exc.status} {message}"))
+    if isinstance(exc, HTTPError | OSError):
+        return KServeError(one_line(f"KServe could not {what}: {exc}"))
+    return None
 
 
 def _predictor_status(service: dict[str, Any]) -> dict[str, Any]:

@@ -32,8 +32,7 @@ import tarfile
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,6 +47,8 @@ from registry_core.deploy.base import (
     Prediction,
     VersionLookup,
     growing_delays,
+    require_new_deployment,
+    translated_errors,
 )
 from registry_core.deploy.records import EndpointRecord
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
@@ -201,9 +202,7 @@ class SageMakerTarget(DeploymentTarget):
             DeploymentError: the artifacts cannot be packaged, or SageMaker refused or failed.
         """
         self.check_deployable(metadata)
-        if NEW_DEPLOYMENT not in traffic:
-            msg = f"the traffic split for a new deployment must name it as {NEW_DEPLOYMENT!r}, got {shown(traffic)}"
-            raise DeploymentError(msg)
+        require_new_deployment(traffic)
         model_data = self._model_data(metadata, artifacts)
         variant = f"{_name(metadata.version, 20)}-{uuid.uuid4().hex[:8]}"
         model_name = f"{_name(metadata.model_name, _NAME_LIMIT - len(variant) - 1)}-{variant}"
@@ -230,7 +229,7 @@ class SageMakerTarget(DeploymentTarget):
                 self._delete_model(model_name)
             raise
         _LOG.info("deployed %s as variant %s of the SageMaker endpoint %s", model_name, variant, name)
-        return DeployResult(deployed_id=variant, target_ref=model_name, endpoint_ref=name)
+        return DeployResult(deployed_id=variant, target_ref=model_name, endpoint_ref=name, image=self.image or "")
 
     def set_traffic(self, endpoint: EndpointRecord, traffic: dict[str, int]) -> None:
         """Give the endpoint's variants the weights of `traffic` (UpdateEndpointWeightsAndCapacities).
@@ -511,35 +510,36 @@ class SageMakerTarget(DeploymentTarget):
             self._clients[service] = session.client(service, region_name=self.region, config=config)
         return self._clients[service]
 
-    @contextmanager
-    def _translating(self, what: str) -> Iterator[None]:
+    def _translating(self, what: str) -> AbstractContextManager[None]:
         """Turn boto3 errors raised inside into a one-line SageMakerError subclass chained to them."""
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-        try:
-            yield
-        except DeploymentError:
-            raise
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", ""))
-            message = str(error.get("Message", "")) or str(exc)
-            kind: type[SageMakerError] = SageMakerError
-            if code in {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException"}:
-                kind = SageMakerAccessDeniedError
-            elif code in {"ValidationException", "ValidationError"}:
-                kind = SageMakerValidationError
-            elif "Throttl" in code or code in {"TooManyRequestsException", "SlowDown"}:
-                kind = SageMakerThrottledError
-            raise kind(one_line(f"SageMaker could not {what}: {code}: {message}")) from exc
-        except NoCredentialsError as exc:
-            msg = f"SageMaker could not {what}: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID...)"
-            raise SageMakerAccessDeniedError(msg) from exc
-        except BotoCoreError as exc:
-            raise SageMakerError(one_line(f"SageMaker could not {what}: {exc}")) from exc
+        return translated_errors(functools.partial(_sagemaker_error, what))
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+
+
+def _sagemaker_error(what: str, exc: Exception) -> SageMakerError | None:
+    """The SageMakerError that says what went wrong in `exc`, a boto3 error, or None for others."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", "")) or str(exc)
+        kind: type[SageMakerError] = SageMakerError
+        if code in {"AccessDenied", "AccessDeniedException", "UnrecognizedClientException"}:
+            kind = SageMakerAccessDeniedError
+        elif code in {"ValidationException", "ValidationError"}:
+            kind = SageMakerValidationError
+        elif "Throttl" in code or code in {"TooManyRequestsException", "SlowDown"}:
+            kind = SageMakerThrottledError
+        return kind(one_line(f"SageMaker could not {what}: {code}: {message}"))
+    if isinstance(exc, NoCredentialsError):
+        msg = f"SageMaker could not {what}: no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID...)"
+        return SageMakerAccessDeniedError(msg)
+    if isinstance(exc, BotoCoreError):
+        return SageMakerError(one_line(f"SageMaker could not {what}: {exc}"))
+    return None
 
 
 @functools.cache

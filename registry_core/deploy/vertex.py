@@ -46,8 +46,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +61,8 @@ from registry_core.deploy.base import (
     ObservedEndpoint,
     Prediction,
     VersionLookup,
+    require_new_deployment,
+    translated_errors,
 )
 from registry_core.deploy.records import EndpointRecord
 from registry_core.deploy.vertex_image import (
@@ -245,9 +246,7 @@ class VertexTarget(DeploymentTarget):
             DeploymentError: the registry is not on GCS, or Vertex AI refused or failed.
         """
         self.check_deployable(metadata)
-        if NEW_DEPLOYMENT not in traffic:
-            msg = f"the traffic split for a new deployment must name it as {NEW_DEPLOYMENT!r}, got {shown(traffic)}"
-            raise DeploymentError(msg)
+        require_new_deployment(traffic)
         self._check_endpoint_region(endpoint)
         sdk = self._sdk()
         version_name, image = self._model_version(sdk, metadata)
@@ -686,16 +685,15 @@ class VertexTarget(DeploymentTarget):
     def _parent(self) -> str:
         return f"projects/{self.project}/locations/{self.location}"
 
-    @contextmanager
-    def _translating(self, sdk: _Sdk, what: str) -> Iterator[None]:
+    def _translating(self, sdk: _Sdk, what: str) -> AbstractContextManager[None]:
         """Turn SDK and API errors raised inside into a one-line DeploymentError chained to them."""
-        try:
-            yield
-        except DeploymentError:
-            raise
-        except sdk.errors as exc:
-            msg = one_line(f"Vertex AI could not {what}: {api_message(exc)}")
-            raise DeploymentError(msg) from exc
+
+        def translate(exc: Exception) -> DeploymentError | None:
+            if isinstance(exc, sdk.errors):
+                return DeploymentError(one_line(f"Vertex AI could not {what}: {api_message(exc)}"))
+            return None
+
+        return translated_errors(translate)
 
 
 # ----------------------------------------------------------------------------------------------- helpers
