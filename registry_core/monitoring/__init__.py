@@ -1,0 +1,1 @@
+"""Data quality: profiles of training data, schema checks, drift statistics and their reports."""
