@@ -77,7 +77,12 @@ def profile_rows(rows: Iterable[Row], *, name: str = "data") -> DataProfile:
     Returns:
         The profile.
     """
-    statistics = compute_statistics(collect_columns(rows), name=name)
+    return profile_columns(collect_columns(rows), name=name)
+
+
+def profile_columns(columns: Columns, *, name: str = "data") -> DataProfile:
+    """Return the profile of data already gathered into columns (see `profile_rows`)."""
+    statistics = compute_statistics(columns, name=name)
     return DataProfile(statistics=statistics, schema=infer_schema(statistics))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -9,9 +10,11 @@ from google.protobuf import text_format
 from google.protobuf.message import DecodeError
 from tensorflow_metadata.proto.v0 import schema_pb2, statistics_pb2
 
-from registry_core.errors import CorruptRecordError
+from registry_core.errors import ArtifactIntegrityError, CorruptRecordError, NotFoundError
+from registry_core.loading import artifact_key
+from registry_core.metadata import ModelMetadata
 from registry_core.monitoring.profile import DataProfile
-from registry_core.storage import open_storage
+from registry_core.storage import StorageBackend, open_storage
 
 STATISTICS_FILE = "statistics.pb"
 SCHEMA_FILE = "schema.pbtxt"
@@ -72,3 +75,42 @@ def write_profile_folder(profile: DataProfile, folder: Path) -> Path:
     for name, data in profile_files(profile).items():
         (target / name).write_bytes(data)
     return target
+
+
+def profile_lineage(profile: DataProfile) -> dict[str, str]:
+    """Return the lineage entries that point at a version's profile and summarize it (`Lineage.extra`)."""
+    summary = profile.summary()
+    return {
+        "data_profile": PROFILE_FOLDER,
+        "data_profile_examples": str(summary["num_examples"]),
+        "data_profile_features": str(summary["num_features"]),
+    }
+
+
+def read_version_profile(storage: StorageBackend, metadata: ModelMetadata) -> DataProfile:
+    """Read the profile stored in a version's artifacts, checking each file against the version's manifest.
+
+    Raises:
+        NotFoundError: the version was registered without a profile.
+        ArtifactIntegrityError: a profile file is missing or differs from the manifest.
+        CorruptRecordError: a profile file does not parse.
+    """
+    what = f"{metadata.model_name} {metadata.version}"
+    entries = {entry.path: entry for entry in metadata.artifact_manifest}
+    names = (STATISTICS_FILE, SCHEMA_FILE)
+    if any(f"{PROFILE_FOLDER}/{name}" not in entries for name in names):
+        msg = f"{what} has no data profile (it was registered without {PROFILE_FOLDER}/{STATISTICS_FILE})"
+        raise NotFoundError(msg)
+    folder = artifact_key(storage, metadata)
+    data: dict[str, bytes] = {}
+    for name in names:
+        entry = entries[f"{PROFILE_FOLDER}/{name}"]
+        try:
+            data[name] = storage.read(f"{folder}/{entry.path}")
+        except NotFoundError:
+            msg = f"artifacts of {what} do not match their manifest: missing {entry.path}"
+            raise ArtifactIntegrityError(msg) from None
+        if len(data[name]) != entry.size or hashlib.sha256(data[name]).hexdigest() != entry.sha256:
+            msg = f"artifacts of {what} do not match their manifest: modified {entry.path}"
+            raise ArtifactIntegrityError(msg)
+    return parse_profile(data[STATISTICS_FILE], data[SCHEMA_FILE], where=f"{what} ({PROFILE_FOLDER}/)")

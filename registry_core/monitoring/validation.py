@@ -9,7 +9,7 @@ from typing import Any
 
 from registry_core.errors import InvalidInputError
 from registry_core.monitoring.checks import Anomaly, CheckThresholds, check_columns
-from registry_core.monitoring.columns import Row, collect_columns
+from registry_core.monitoring.columns import Columns, Row, collect_columns
 from registry_core.monitoring.drift import (
     DEFAULT_CATEGORICAL_THRESHOLD,
     DEFAULT_NUMERIC_THRESHOLD,
@@ -149,13 +149,33 @@ def validate_rows(
     Returns:
         The result; `status` is "failed" when there is any anomaly or any drifted feature.
     """
-    columns = collect_columns(rows)
+    return validate_columns(collect_columns(rows), baseline, thresholds, baseline_name=baseline_name)
+
+
+def validate_columns(
+    columns: Columns,
+    baseline: DataProfile | None,
+    thresholds: ValidationThresholds | None = None,
+    *,
+    baseline_name: str = "",
+    statistics: Any = None,
+) -> DataValidation:
+    """Validate data already gathered into columns (see `validate_rows`).
+
+    Args:
+        columns: The new data.
+        baseline: The reference profile; None passes.
+        thresholds: Default `ValidationThresholds()`.
+        baseline_name: How to name the baseline in messages.
+        statistics: The statistics of `columns` if already computed (they are computed otherwise).
+    """
     if baseline is None:
         message = f"no baseline{f' ({baseline_name})' if baseline_name else ''}: {columns.num_rows} rows not validated"
         return DataValidation("no_baseline", message, "", columns.num_rows)
     thresholds = thresholds or ValidationThresholds()
     anomalies = tuple(check_columns(columns, baseline.schema, thresholds.checks))
-    drift = tuple(detect_drift(baseline.statistics, compute_statistics(columns), thresholds.drift))
+    current = statistics if statistics is not None else compute_statistics(columns)
+    drift = tuple(detect_drift(baseline.statistics, current, thresholds.drift))
     drifted = [result.feature for result in drift if result.drifted]
     against = baseline_name or "the baseline"
     if not anomalies and not drifted:
