@@ -224,7 +224,9 @@ def test_a_run_fed_broken_data_stops_before_training_naming_the_report(
     with pytest.raises(RuntimeError) as raised:
         run_pipeline(registry_root, tmp_path / "runs", data_seed=4, data_drift=drift)
     (folder,) = (tmp_path / "runs").iterdir()
-    assert {p.name for p in folder.iterdir()} == {"generate-data", "validate-data", "check-data-validation"}
+    tasks = {p.name for p in folder.iterdir() if p.is_dir()}
+    assert "validate-data" in tasks
+    assert "train-model" not in tasks
     summary = json.loads(next((folder / "validate-data").rglob("summary")).read_text())
     assert summary["status"] == "failed"
     assert summary["features"]["face_width_mm"]["drifted"]
