@@ -11,13 +11,16 @@ from components.register import register_model
 from components.rollback import rollback_model
 from components.train import train_model
 from components.validate import validate_model
+from components.validate_data import check_data_validation, validate_data
 
 __all__ = [
+    "check_data_validation",
     "deploy_model",
     "generate_data",
     "promote_model",
     "register_model",
     "rollback_model",
     "train_model",
+    "validate_data",
     "validate_model",
 ]

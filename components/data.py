@@ -16,10 +16,12 @@ def generate_data(
     shards: int = 2,
     seed: int = 0,
     source_uri: str = "",
+    drift: dict = {},  # noqa: B006 - KFP parameters take literal defaults
 ) -> None:
     """Write train/validation/test TFRecord shards into `dataset`, or record the shards found under `source_uri`.
 
-    The artifact's metadata lists the files of each split ("train", "validation", "test").
+    The artifact's metadata lists the files of each split ("train", "validation", "test"). `drift` takes the
+    fields of `eyewear_model.DataDrift` (e.g. ``{"measurement_shift_mm": 3}``); empty: the usual distribution.
     """
     from eyewear_model.data import find_dataset, generate_dataset
 
@@ -28,6 +30,6 @@ def generate_data(
     else:
         paths = generate_dataset(
             dataset.path, num_train=num_train, num_validation=num_validation, num_test=num_test, shards=shards,
-            seed=seed,
+            seed=seed, drift=drift,
         )  # fmt: skip
     dataset.metadata.update(paths.model_dump(mode="json"))

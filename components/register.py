@@ -2,7 +2,7 @@
 
 # no `from __future__ import annotations`: KFP reads the real annotation objects
 from kfp import dsl
-from kfp.dsl import Dataset, Input, Model, Output
+from kfp.dsl import Artifact, Dataset, Input, Model, Output
 
 from components.image import DEFAULT_IMAGE
 
@@ -18,6 +18,8 @@ def register_model(
     description: str = "",
     tags: list = [],  # noqa: B006 - KFP parameters take literal defaults
     registered_by: str = "",
+    data_profile: Input[Artifact] = None,
+    data_validation: Input[Artifact] = None,
 ) -> str:
     """Register `model` under `model_name` and return the version's label.
 
@@ -29,6 +31,9 @@ def register_model(
     A single output parameter rather than a NamedTuple: kfp's local runner cannot resolve NamedTuple fields used in
     conditions or inside condition branches. The config is re-validated because integers in artifact metadata
     come back as floats after a task boundary.
+
+    `data_profile` (validate_data's `profile`) is stored with the version under ``data_profile/``;
+    `data_validation` (validate_data's `summary`) puts the validation's status and report into the lineage.
     """
     from eyewear_model import EyewearModelConfig
     from registry_core.integration import register_trained_model
@@ -43,10 +48,20 @@ def register_model(
     registry = open_task_registry(registry_root)
     data_uris = [path.replace(dataset.path, dataset.uri, 1) for path in dataset.metadata["train"]]
     config = EyewearModelConfig.from_dict(whole_numbers(model.metadata.get("config", {})))
+    profile = None
+    if data_profile is not None:
+        from registry_core.monitoring.stored import load_profile
+
+        profile = load_profile(data_profile.path)
+    extra = {}
+    if data_validation is not None:
+        extra = {"data_validation": str(data_validation.metadata.get("status", "")),
+                 "data_validation_report": str(data_validation.metadata.get("report", ""))}  # fmt: skip
     metadata = register_trained_model(
         model.path, model_name, metrics=model.metadata.get("metrics"), config=config,
         training_data_uris=data_uris, pipeline_run=runtime_value(pipeline_run) or None, description=description,
         tags=tags, registered_by=clean_actor(registered_by), registry=registry, idempotency_key=model.uri,
+        data_profile=profile, lineage_extra=extra,
     )  # fmt: skip
     registered_model.uri = metadata.artifact_uri
     registered_model.metadata.update(registered_model_metadata(registry, metadata))

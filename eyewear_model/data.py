@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 from pydantic import BaseModel, ConfigDict
 
+from eyewear_model.drift import MEASUREMENTS, DataDrift
 from eyewear_model.schema import (
     FACE_SHAPES,
     FEATURE_NAMES,
@@ -51,6 +52,7 @@ _WIDTH_WEIGHT = np.array([0.8, -0.8, 0.0, -0.5, 1.0])  # wide faces carry big fr
 _BUDGET_WEIGHT = np.array([0.6, 0.0, -0.6, 0.8, 0.0])  # designer shapes cost more
 _STRONG_RX_WEIGHT = np.array([-1.0, 1.2, 1.2, 0.0, 0.0])  # thick lenses look best small
 _DAILY_WEIGHT = np.array([0.0, 0.0, 0.5, -0.3, 0.3])
+_DRIFT_TAG = 0xD81F7  # mixed into the seed of the drift's own draws
 _NOISE_SCALE = 0.4  # Gumbel noise on the scores: the best possible accuracy is about 0.8, not 1
 
 
@@ -86,11 +88,13 @@ def generate_dataset(
     num_test: int = 500,
     shards: int = 2,
     seed: int = 0,
+    drift: DataDrift | Mapping[str, Any] | None = None,
 ) -> DatasetPaths:
     """Write synthetic train/validation/test TFRecord shards of labelled eyewear examples.
 
     Each split is drawn from its own child of the seed, so changing one split's size leaves the others'
-    examples unchanged. The same arguments always give byte-identical files.
+    examples unchanged. The same arguments always give byte-identical files; without `drift` (or with the
+    default `DataDrift()`) the same files as before drift knobs existed.
 
     Args:
         output_dir: A local folder or a ``gs://bucket/prefix``; created if missing. Files are named
@@ -100,13 +104,15 @@ def generate_dataset(
         num_test: Test examples (at least 1).
         shards: Files per split; a split with fewer examples than `shards` gets one file per example.
         seed: Seed of the generator (non-negative).
+        drift: How every split departs from the usual distribution (`DataDrift` or its fields as a mapping).
 
     Returns:
         The written paths and counts.
 
     Raises:
-        ValueError: a count, `shards` or `seed` is out of range.
+        ValueError: a count, `shards`, `seed` or a drift knob is out of range.
     """
+    drift = drift if isinstance(drift, DataDrift) else DataDrift.model_validate(dict(drift or {}))
     counts = {"train": num_train, "validation": num_validation, "test": num_test}
     for split, count in counts.items():
         if count < 1:
@@ -122,8 +128,8 @@ def generate_dataset(
     split_seeds = np.random.SeedSequence(seed).spawn(len(SPLITS))
     paths: dict[str, list[str]] = {}
     for split, split_seed in zip(SPLITS, split_seeds, strict=True):
-        records = simulate_examples(counts[split], np.random.default_rng(split_seed))
-        paths[split] = _write_shards(output_dir, split, records, min(shards, counts[split]))
+        records = simulate_examples(counts[split], np.random.default_rng(split_seed), drift=drift)
+        paths[split] = _write_shards(output_dir, split, records, min(shards, counts[split]), drift.new_categories)
     return DatasetPaths(
         train=paths["train"],
         validation=paths["validation"],
@@ -159,20 +165,42 @@ def find_dataset(source: str) -> DatasetPaths:
     )
 
 
-def simulate_examples(count: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+def simulate_examples(
+    count: int,
+    rng: np.random.Generator,
+    *,
+    drift: DataDrift | None = None,
+    drift_rng: np.random.Generator | None = None,
+) -> list[dict[str, Any]]:
     """Draw `count` labelled examples: plausible measurements and preferences, labelled by the hidden rule.
 
     Args:
         count: How many examples.
         rng: The random generator to draw from (consumed).
+        drift: Departures from the usual distribution; None for none.
+        drift_rng: The generator of the drift's own draws (categories, label noise); default: one seeded from
+            `rng`'s seed. `rng` is consumed the same way with or without drift.
 
     Returns:
-        Raw examples (feature name to value, label included), as accepted by `encode_example`.
+        Raw examples (feature name to value, label included), as accepted by `encode_example` (with
+        ``known_categories=False`` when the drift names new categories).
     """
+    drift = drift or DataDrift()
+    shape_names, style_names = list(FACE_SHAPES), list(PREFERRED_STYLES)
     shape = rng.choice(len(FACE_SHAPES), size=count, p=_SHAPE_PROBS)
     style = rng.choice(len(PREFERRED_STYLES), size=count, p=_STYLE_PROBS)
-    width = rng.normal(140.0, 6.0, count) + _SHAPE_WIDTH_OFFSET[shape]
-    height = rng.normal(185.0, 8.0, count) + _SHAPE_HEIGHT_OFFSET[shape]
+    if drift_rng is None and not drift.is_none:
+        # seeded from rng's seed (tagged, so the stream differs) without drawing from rng
+        drift_rng = np.random.default_rng([*rng.bit_generator.seed_seq.generate_state(4), _DRIFT_TAG])
+    if drift.face_shape_weights is not None and drift_rng is not None:
+        shape_names, shape = _draw_categories(drift.face_shape_weights, count, drift_rng)
+    if drift.preferred_style_weights is not None and drift_rng is not None:
+        style_names, style = _draw_categories(drift.preferred_style_weights, count, drift_rng)
+    shape_width, shape_height, shape_affinity = _by_name(shape_names, FACE_SHAPES, _SHAPE_WIDTH_OFFSET,
+                                                         _SHAPE_HEIGHT_OFFSET, _SHAPE_AFFINITY)  # fmt: skip
+    (style_affinity,) = _by_name(style_names, PREFERRED_STYLES, _STYLE_AFFINITY)
+    width = rng.normal(140.0, 6.0, count) + shape_width[shape]
+    height = rng.normal(185.0, 8.0, count) + shape_height[shape]
     bridge = np.clip(rng.normal(18.0, 1.8, count), 14.0, 24.0)
     temple = 0.45 * width + rng.normal(77.0, 3.0, count)
     pupillary = np.clip(0.4 * width + rng.normal(6.0, 2.5, count), 50.0, 75.0)
@@ -184,8 +212,8 @@ def simulate_examples(count: int, rng: np.random.Generator) -> list[dict[str, An
     wears_daily = np.where(needs_rx, daily_draw < 0.85, daily_draw < 0.1).astype(np.int64)
 
     scores = (
-        _SHAPE_AFFINITY[shape]
-        + _STYLE_AFFINITY[style]
+        shape_affinity[shape]
+        + style_affinity[style]
         + np.outer((width - 140.0) / 8.0, _WIDTH_WEIGHT)
         + np.outer(np.log(budget / 150.0) / 0.5, _BUDGET_WEIGHT)
         + np.outer(np.abs(prescription) > 4.0, _STRONG_RX_WEIGHT)
@@ -193,16 +221,20 @@ def simulate_examples(count: int, rng: np.random.Generator) -> list[dict[str, An
     )
     # argmax of scores plus Gumbel noise samples from softmax(scores / noise): learnable, not deterministic
     label = np.argmax(scores + _NOISE_SCALE * rng.gumbel(size=scores.shape), axis=1)
+    if drift.label_noise and drift_rng is not None:
+        noisy = drift_rng.random(count) < drift.label_noise
+        label = np.where(noisy, drift_rng.integers(len(FRAME_STYLES), size=count), label)
 
+    # recorded measurements: what a differently calibrated scanner would report (labels were drawn from the truth)
+    measured = {
+        name: values * drift.measurement_scale + drift.measurement_shift_mm
+        for name, values in zip(MEASUREMENTS, (width, height, bridge, temple, pupillary), strict=True)
+    }
     return [
         {
-            "face_width_mm": round(float(width[i]), 1),
-            "face_height_mm": round(float(height[i]), 1),
-            "bridge_width_mm": round(float(bridge[i]), 1),
-            "temple_length_mm": round(float(temple[i]), 1),
-            "pupillary_distance_mm": round(float(pupillary[i]), 1),
-            "face_shape": FACE_SHAPES[shape[i]],
-            "preferred_style": PREFERRED_STYLES[style[i]],
+            **{name: round(float(values[i]), 1) for name, values in measured.items()},
+            "face_shape": shape_names[shape[i]],
+            "preferred_style": style_names[style[i]],
             "budget_usd": round(float(budget[i]), 2),
             "prescription_strength": float(prescription[i]),
             "wears_daily": int(wears_daily[i]),
@@ -212,7 +244,27 @@ def simulate_examples(count: int, rng: np.random.Generator) -> list[dict[str, An
     ]
 
 
-def _write_shards(output_dir: str, split: str, records: list[dict[str, Any]], shards: int) -> list[str]:
+def _draw_categories(
+    weights: Mapping[str, float], count: int, rng: np.random.Generator
+) -> tuple[list[str], np.ndarray]:
+    """Draw `count` category indices from `weights`; return the category names and the indices."""
+    names = list(weights)
+    probs = np.array([weights[name] for name in names], dtype=np.float64)
+    return names, rng.choice(len(names), size=count, p=probs / probs.sum())
+
+
+def _by_name(names: Sequence[str], known: Sequence[str], *tables: np.ndarray) -> list[np.ndarray]:
+    """Return `tables` (rows in `known`'s order) re-indexed by `names`; unknown names get rows of zeros."""
+    picked = []
+    for table in tables:
+        zero = np.zeros_like(table[0])
+        picked.append(np.array([table[known.index(name)] if name in known else zero for name in names]))
+    return picked
+
+
+def _write_shards(
+    output_dir: str, split: str, records: list[dict[str, Any]], shards: int, new_categories: bool = False
+) -> list[str]:
     """Write `records` in order into `shards` files of near-equal size and return their paths."""
     bounds = np.linspace(0, len(records), shards + 1).astype(int)
     paths = []
@@ -221,7 +273,7 @@ def _write_shards(output_dir: str, split: str, records: list[dict[str, Any]], sh
         path = f"{output_dir.rstrip('/')}/{split}-{index:05d}-of-{shards:05d}.tfrecord"
         with tf.io.TFRecordWriter(path) as writer:
             for record in records[bounds[index] : bounds[index + 1]]:
-                writer.write(encode_example(record))
+                writer.write(encode_example(record, known_categories=not new_categories))
         paths.append(path)
     return paths
 
@@ -307,3 +359,39 @@ def count_examples(paths: Sequence[str]) -> int:
     if not paths:
         return 0
     return int(tf.data.TFRecordDataset(list(paths)).reduce(np.int64(0), lambda count, _: count + 1))
+
+
+def read_rows(paths: Sequence[str]) -> Iterator[dict[str, float | int | str | None]]:
+    """Yield the examples of TFRecord files as rows of features, whatever they hold, for profiling.
+
+    Unlike `read_dataset` and `decode_example` nothing is checked against the schema: unknown categories, extra or
+    missing features come through as they are, so that data validation can report them.
+
+    Args:
+        paths: TFRecord files of serialized `tf.train.Example`, local or ``gs://``, read in order.
+
+    Yields:
+        Feature name to its value (float, int or str), or None for a feature with no value.
+
+    Raises:
+        ValueError: a record is not a tf.train.Example, or a feature holds more than one value.
+    """
+    from google.protobuf.message import DecodeError
+
+    for serialized in tf.data.TFRecordDataset(list(paths)).as_numpy_iterator():
+        example = tf.train.Example()
+        try:
+            example.ParseFromString(serialized)
+        except DecodeError as exc:
+            msg = f"not a serialized tf.train.Example: {exc}"
+            raise ValueError(msg) from exc
+        row: dict[str, float | int | str | None] = {}
+        for name, feature in sorted(example.features.feature.items()):
+            kind = feature.WhichOneof("kind")
+            values: list[Any] = list(getattr(feature, kind).value) if kind else []
+            if len(values) > 1:
+                msg = f"{name} holds {len(values)} values; rows hold one value per feature"
+                raise ValueError(msg)
+            value = values[0] if values else None
+            row[name] = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+        yield row

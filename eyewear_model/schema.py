@@ -80,12 +80,16 @@ def feature_spec(*, include_label: bool = True) -> dict[str, tf.io.FixedLenFeatu
     return {f.name: tf.io.FixedLenFeature([], dtypes[f.kind]) for f in features}
 
 
-def validate_record(record: Mapping[str, Any], *, require_label: bool = False) -> dict[str, float | int | str]:
+def validate_record(
+    record: Mapping[str, Any], *, require_label: bool = False, known_categories: bool = True
+) -> dict[str, float | int | str]:
     """Check one raw example and return it with normalized Python types.
 
     Args:
         record: Feature name to value (JSON-like: numbers and strings). The label is optional unless required.
         require_label: Fail when `frame_style` is missing.
+        known_categories: Fail when a categorical feature holds a value outside its vocabulary (False lets the
+            data generator write drifted data with new categories; the label must stay one of FRAME_STYLES).
 
     Returns:
         A new dict with floats as `float`, the flag as `int` and strings as `str`; the label only if given.
@@ -106,10 +110,13 @@ def validate_record(record: Mapping[str, Any], *, require_label: bool = False) -
     if missing:
         msg = f"missing feature(s) {', '.join(map(repr, missing))}"
         raise ValueError(msg)
-    return {name: _normalize(_BY_NAME[name], value) for name, value in record.items()}
+    return {
+        name: _normalize(_BY_NAME[name], value, known_categories=known_categories or name == LABEL_KEY)
+        for name, value in record.items()
+    }
 
 
-def _normalize(feature: FeatureDef, value: object) -> float | int | str:
+def _normalize(feature: FeatureDef, value: object, *, known_categories: bool = True) -> float | int | str:
     """Return `value` as the Python type of `feature`, or raise ValueError naming the feature."""
     if isinstance(value, bytes):
         value = value.decode("utf-8")
@@ -117,7 +124,7 @@ def _normalize(feature: FeatureDef, value: object) -> float | int | str:
         if not isinstance(value, str):
             msg = f"{feature.name} must be a string, got {value!r}"
             raise ValueError(msg)
-        if feature.vocabulary is not None and value not in feature.vocabulary:
+        if known_categories and feature.vocabulary is not None and value not in feature.vocabulary:
             msg = f"{feature.name} must be one of {', '.join(feature.vocabulary)}, got {value!r}"
             raise ValueError(msg)
         return value
@@ -141,12 +148,13 @@ def _normalize(feature: FeatureDef, value: object) -> float | int | str:
     return int(number)
 
 
-def encode_example(record: Mapping[str, Any], *, require_label: bool = True) -> bytes:
+def encode_example(record: Mapping[str, Any], *, require_label: bool = True, known_categories: bool = True) -> bytes:
     """Serialize one raw example as a `tf.train.Example`.
 
     Args:
         record: Feature name to value, as accepted by `validate_record`.
         require_label: Fail when `frame_style` is missing (training data must be labelled).
+        known_categories: Fail on a categorical value outside its vocabulary (see `validate_record`).
 
     Returns:
         The serialized proto. Map entries are written in a deterministic order, so equal records give equal bytes.
@@ -156,7 +164,7 @@ def encode_example(record: Mapping[str, Any], *, require_label: bool = True) -> 
     """
     import tensorflow as tf
 
-    clean = validate_record(record, require_label=require_label)
+    clean = validate_record(record, require_label=require_label, known_categories=known_categories)
     feature: dict[str, tf.train.Feature] = {}
     for name, value in clean.items():
         kind = _BY_NAME[name].kind

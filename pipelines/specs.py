@@ -17,12 +17,21 @@ SPECS_DIR = Path(__file__).resolve().parent.parent / "components" / "specs"
 
 def spec_components() -> dict[str, Any]:
     """Return the published components by spec name (the synthetic-data generator is an example, not published)."""
-    from components import deploy_model, promote_model, register_model, rollback_model, train_model, validate_model
+    from components import (
+        deploy_model,
+        promote_model,
+        register_model,
+        rollback_model,
+        train_model,
+        validate_data,
+        validate_model,
+    )
 
     return {
         "train": train_model,
         "register": register_model,
         "validate": validate_model,
+        "validate_data": validate_data,
         "promote": promote_model,
         "deploy": deploy_model,
         "rollback": rollback_model,

@@ -6,11 +6,13 @@ from typing import Any
 from kfp import dsl
 
 from components import (
+    check_data_validation,
     deploy_model,
     generate_data,
     promote_model,
     register_model,
     train_model,
+    validate_data,
     validate_model,
 )
 
@@ -57,6 +59,8 @@ def train_and_register(
     num_validation: int = 500,
     num_test: int = 500,
     data_seed: int = 0,
+    data_drift: dict = {},  # noqa: B006 - KFP parameters take literal defaults
+    data_thresholds: dict = {},  # noqa: B006
     model_config: dict = {"epochs": 3},  # noqa: B006 - KFP parameters take literal defaults
     thresholds: dict = {"accuracy": 0.5},  # noqa: B006
     primary_metric: str = "accuracy",
@@ -77,21 +81,37 @@ def train_and_register(
 
     `registered_by` is who registers and the actor of every later change (validation, promotions, deploy);
     "" leaves it to the registry (the job's service account on ``gs://``). `approved_by` approves production.
+    `data_drift` makes the synthetic data drift (`eyewear_model.DataDrift` fields); `data_thresholds` are the data
+    validation's (`ValidationThresholds.from_mapping`): data that crosses them stops the run before training.
 
     Returns:
         The registered version's label.
     """
     data = generate_data(
         num_train=num_train, num_validation=num_validation, num_test=num_test, seed=data_seed,
-        source_uri=data_source_uri,
+        source_uri=data_source_uri, drift=data_drift,
     ).set_display_name("data")  # fmt: skip
+    # The data is checked before training against the production version's training profile. The check task
+    # succeeds and records its report and profile; a separate gate fails the run when the data failed, and
+    # training waits for the gate (a failed task would record no outputs on Vertex AI, and a run whose training
+    # sat in a dsl.If branch could not return the registered version).
+    data_checked = validate_data(
+        dataset=data.outputs["dataset"], registry_root=registry_root, model_name=model_name,
+        thresholds=data_thresholds,
+    ).set_display_name("validate-data")  # fmt: skip
+    data_checked.set_caching_options(False)  # the production version, hence the baseline, changes between runs
+    gate = check_data_validation(
+        status=data_checked.outputs["Output"], summary=data_checked.outputs["summary"]
+    ).set_display_name("data-gate")
     trained = train_model(dataset=data.outputs["dataset"], model_config=model_config).set_display_name("train")
+    trained.after(gate)
     trained.set_cpu_limit("2").set_memory_limit("4G")
 
     registered = register_model(
         model=trained.outputs["model"], dataset=data.outputs["dataset"], registry_root=registry_root,
         model_name=model_name, pipeline_run=dsl.PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER, description=description,
-        tags=tags, registered_by=registered_by,
+        tags=tags, registered_by=registered_by, data_profile=data_checked.outputs["profile"],
+        data_validation=data_checked.outputs["summary"],
     )  # fmt: skip
     _state_changing(registered, "register")
     version = registered.outputs["Output"]

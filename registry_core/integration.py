@@ -10,16 +10,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from registry_core.errors import InvalidInputError, VersionNotFoundError
 from registry_core.metadata import Lineage, ModelMetadata, ModelStage
 from registry_core.quality import ValidationDecision, ValidationPolicy, decide
 from registry_core.registry import ModelRegistry
 from registry_core.trainers import Trainer, find_trainer
+
+if TYPE_CHECKING:  # NumPy and the protobuf modules load only when a profile is stored
+    from registry_core.monitoring.profile import DataProfile
+    from registry_core.monitoring.validation import DataValidation
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +46,8 @@ def register_trained_model(
     registry: ModelRegistry | None = None,
     idempotency_key: str | None = None,
     trainer: Trainer | None = None,
+    data_profile: DataProfile | None = None,
+    lineage_extra: Mapping[str, str] | None = None,
 ) -> ModelMetadata:
     """Register a trained model: an exported folder (e.g. a SavedModel), or a model that `trainer` exports first.
 
@@ -60,15 +67,26 @@ def register_trained_model(
             a version registered before with the same key and identical artifacts is returned instead of a new one.
         trainer: Exports a `model` that is not a path; default: the installed trainer of `config`'s type (or the
             only one installed).
+        data_profile: The profile of the training data, stored with the artifacts under ``data_profile/`` (so the
+            artifact digest covers it; a given folder is copied first, never changed) and summarized in the
+            lineage (``data_profile``, ``data_profile_examples``, ``data_profile_features``). Serving loads only
+            the model files and ignores it; `ModelRegistry.get_data_profile` reads it back.
+        lineage_extra: More provenance for `Lineage.extra`, e.g. ``{"data_validation_report": uri}``.
 
     Returns:
         The new (or, by `idempotency_key`, the earlier) version's metadata.
     """
     registry = registry or ModelRegistry()
+    extra = dict(lineage_extra or {})
+    if data_profile is not None:
+        from registry_core.monitoring.stored import profile_lineage
+
+        extra |= profile_lineage(data_profile)
     lineage = Lineage(
         training_data_uris=tuple(training_data_uris),
         pipeline_run=pipeline_run,
         code_version=code_version or _package_version(),
+        extra=extra,
     )
     arguments: dict[str, Any] = {
         "metrics": metrics,
@@ -80,9 +98,28 @@ def register_trained_model(
         "idempotency_key": idempotency_key,
     }
     if isinstance(model, str | os.PathLike):
-        return registry.register_model(model_name, model, framework="tensorflow", **arguments)
+        if data_profile is None:
+            return registry.register_model(model_name, model, framework="tensorflow", **arguments)
+        with _copied(Path(model)) as folder:
+            _add_profile(folder, data_profile)
+            return registry.register_model(model_name, folder, framework="tensorflow", **arguments)
     with _exported(model, trainer or find_trainer(None if isinstance(config, Mapping) else config)) as folder:
+        _add_profile(folder, data_profile)
         return registry.register_model(model_name, folder, framework="tensorflow", **arguments)
+
+
+@contextlib.contextmanager
+def _copied(folder: Path) -> Iterator[Path]:
+    """Yield a scratch copy of `folder` (links are copied as links: registration refuses them as it would there)."""
+    with tempfile.TemporaryDirectory(prefix="register-") as scratch:
+        yield Path(shutil.copytree(folder, Path(scratch) / "model", symlinks=True))
+
+
+def _add_profile(folder: Path, profile: DataProfile | None) -> None:
+    if profile is not None:
+        from registry_core.monitoring.stored import write_profile_folder
+
+        write_profile_folder(profile, folder)
 
 
 def train_and_register_model(
@@ -175,6 +212,47 @@ def validate_registered_version(
         logger.warning("cannot evaluate champion %s %s: %s", model_name, champion.version, exc)
         return decide(policy, metrics)
     return decide(policy, metrics, champion.version, champion_metrics)
+
+
+def validate_training_data(
+    registry: ModelRegistry,
+    model_name: str,
+    rows: Iterable[Mapping[str, Any]],
+    thresholds: Mapping[str, Any] | None = None,
+) -> tuple[DataProfile, DataValidation]:
+    """Profile new training data and validate it against the training profile of the model's production version.
+
+    Args:
+        registry: The registry holding the model.
+        model_name: The model whose production version is the baseline.
+        rows: The new data, one mapping of feature name to value per example.
+        thresholds: As `ValidationThresholds.from_mapping` takes them.
+
+    Returns:
+        The profile of the new data (to store with the version trained on it) and the validation; without a
+        production version, or one registered without a profile, the validation passes with status "no_baseline".
+
+    Raises:
+        InvalidInputError: bad thresholds.
+    """
+    from registry_core.errors import NotFoundError
+    from registry_core.monitoring.columns import collect_columns
+    from registry_core.monitoring.profile import profile_columns
+    from registry_core.monitoring.validation import ValidationThresholds, validate_columns
+
+    limits = ValidationThresholds.from_mapping(thresholds)
+    columns = collect_columns(rows)
+    profile = profile_columns(columns, name="train")
+    try:
+        production = registry.get_model_metadata(model_name, stage=ModelStage.PRODUCTION)
+    except NotFoundError:
+        return profile, validate_columns(columns, None, limits, baseline_name=f"no production version of {model_name}")
+    name = f"{model_name} {production.version} (production)"
+    try:
+        baseline = registry.get_data_profile(model_name, production.version)
+    except NotFoundError:
+        return profile, validate_columns(columns, None, limits, baseline_name=f"{name} has no data profile")
+    return profile, validate_columns(columns, baseline, limits, baseline_name=name, statistics=profile.statistics)
 
 
 def resolve_splits(paths: Sequence[str] | Mapping[str, Sequence[str]] | Any) -> Splits:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from registry_core import layout
 from registry_core.arguments import (
@@ -56,6 +56,9 @@ from registry_core.storage.transfer import Progress
 from registry_core.store import DocumentStore, ModelRecord
 from registry_core.text import shown
 from registry_core.versioning import check_bump, normalize_version
+
+if TYPE_CHECKING:  # NumPy and the protobuf modules load only when a profile is read
+    from registry_core.monitoring.profile import DataProfile
 
 Listener = Callable[[str, HistoryEntry], None]
 T = TypeVar("T")
@@ -300,6 +303,21 @@ class ModelRegistry:
         from registry_core.loading import verified_folder
 
         return verified_folder(self.storage, self.get_model_metadata(model_name, version, stage), progress=progress)
+
+    def get_data_profile(
+        self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
+    ) -> DataProfile:
+        """Return the profile of the data a version was trained on (statistics and schema), stored with it.
+
+        The pipeline stores it in the version's artifacts under ``data_profile/``, so the artifact digest covers it.
+
+        Raises:
+            ModelNotFoundError, VersionNotFoundError: nothing matches. NotFoundError: the version has no profile.
+            ArtifactIntegrityError: the stored profile differs from the manifest.
+        """
+        from registry_core.monitoring.stored import read_version_profile
+
+        return read_version_profile(self.storage, self.get_model_metadata(model_name, version, stage))
 
     # ------------------------------------------------------------------------------------------ lifecycle
 

@@ -73,6 +73,7 @@ def get_model(
             ["training data", ", ".join(metadata.lineage.training_data_uris)],
             ["pipeline run", metadata.lineage.pipeline_run or ""],
             *([["run in console", url]] if (url := pipeline_run_url(metadata.lineage.pipeline_run)) else []),
+            *_lineage_rows(metadata.artifact_uri, metadata.lineage.extra),
             [
                 "artifacts",
                 f"{metadata.artifact_uri} ({len(metadata.artifact_manifest)} files, {metadata.artifact_size} bytes)",
@@ -84,6 +85,18 @@ def get_model(
         table(["field", "value"], rows)
 
     emit(metadata, render)
+
+
+def _lineage_rows(artifact_uri: str, extra: dict[str, str]) -> list[list[str]]:
+    """Rows for the lineage's extra entries, the data profile's summarized in one."""
+    profile = {"data_profile", "data_profile_examples", "data_profile_features"}
+    rows = []
+    if "data_profile" in extra:
+        where = f"{artifact_uri.rstrip('/')}/{extra['data_profile']}"
+        examples, features = extra.get("data_profile_examples", "?"), extra.get("data_profile_features", "?")
+        rows.append(["data profile", f"{examples} examples, {features} features at {where}"])
+    rows += [[k.replace("_", " "), v] for k, v in extra.items() if k not in profile]
+    return rows
 
 
 @commands.command("history")

@@ -1,1 +1,1 @@
-"""Data quality and monitoring: training-data profiles, drift, prediction logs and live quality."""
+"""Data quality and monitoring: training-data profiles, schema checks, drift, prediction logs and live quality."""

@@ -11,7 +11,7 @@ from components.image import DEFAULT_IMAGE
 from pipelines.specs import SPECS_DIR, spec_components, write_specs
 from registry_core import ModelRegistry
 
-NAMES = ["deploy", "promote", "register", "rollback", "train", "validate"]
+NAMES = ["deploy", "promote", "register", "rollback", "train", "validate", "validate_data"]
 
 # kfp.local says that display names and resource limits mean nothing to it: true, and not what is tested here
 pytestmark = pytest.mark.filterwarnings("ignore:Task .* have no effect in the current local runner:UserWarning")

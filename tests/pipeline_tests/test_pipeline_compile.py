@@ -30,6 +30,8 @@ EXPECTED_PARAMETERS: dict[str, tuple[str, Any]] = {
     "num_validation": ("NUMBER_INTEGER", 500),
     "num_test": ("NUMBER_INTEGER", 500),
     "data_seed": ("NUMBER_INTEGER", 0),
+    "data_drift": ("STRUCT", {}),
+    "data_thresholds": ("STRUCT", {}),
     "model_config": ("STRUCT", {"epochs": 3}),
     "thresholds": ("STRUCT", {"accuracy": 0.5}),
     "primary_metric": ("STRING", "accuracy"),
@@ -126,7 +128,28 @@ def test_no_executor_installs_packages_at_run_time(spec: Spec) -> None:
 
 def test_the_pipeline_has_one_task_per_step(spec: Spec) -> None:
     names = {name for name, _, _ in tasks(spec)}
-    assert names == {"generate-data", "train-model", *STATEFUL}
+    assert names == {"generate-data", "validate-data", "check-data-validation", "train-model", *STATEFUL}
+
+
+def test_training_waits_for_the_data_gate_which_takes_the_data_validation_status(spec: Spec) -> None:
+    train, _ = task_named(spec, "train-model")
+    assert "check-data-validation" in train["dependentTasks"]
+    gate, conditions = task_named(spec, "check-data-validation")
+    assert conditions == ()
+    status = gate["inputs"]["parameters"]["status"]["taskOutputParameter"]
+    assert status == {"outputParameterKey": "Output", "producerTask": "validate-data"}
+
+
+def test_the_data_validation_is_never_cached_and_register_stores_its_profile(spec: Spec) -> None:
+    task, _ = task_named(spec, "validate-data")
+    assert not task.get("cachingOptions", {}).get("enableCache", False)
+    register, _ = task_named(spec, "register-model")
+    artifacts = register["inputs"]["artifacts"]
+    assert artifacts["data_profile"]["taskOutputArtifact"] == {
+        "outputArtifactKey": "profile",
+        "producerTask": "validate-data",
+    }
+    assert artifacts["data_validation"]["taskOutputArtifact"]["outputArtifactKey"] == "summary"
 
 
 def test_data_training_and_registration_run_unconditionally(spec: Spec) -> None:

@@ -197,6 +197,45 @@ def test_a_run_below_the_thresholds_promotes_nothing_and_keeps_the_champion(seco
     assert failing_run.metadata.approvals == ()
 
 
+# ------------------------------------------------------------------------------------------- data validation
+
+
+def test_a_run_stores_the_profile_of_its_training_data_with_the_version(first_run: Run, registry_root: str) -> None:
+    extra = first_run.metadata.lineage.extra
+    assert extra["data_profile"] == "data_profile"
+    assert (extra["data_profile_examples"], extra["data_profile_features"]) == ("500", "11")
+    assert extra["data_validation"] == "no_baseline"  # nothing in production yet
+    paths = {entry.path for entry in first_run.metadata.artifact_manifest}
+    assert {"data_profile/statistics.pb", "data_profile/schema.pbtxt"} <= paths
+    profile = ModelRegistry.from_uri(registry_root).get_data_profile(NAME, first_run.version)
+    assert profile.num_examples == 500
+
+
+def test_a_run_validates_its_data_against_the_production_profile_and_links_the_report(second_run: Run) -> None:
+    extra = second_run.metadata.lineage.extra
+    assert extra["data_validation"] == "passed"
+    assert Path(extra["data_validation_report"]).read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_run_fed_broken_data_stops_before_training_naming_the_report(
+    failing_run: Run, registry_root: str, tmp_path: Path
+) -> None:
+    drift = {"face_shape_weights": {"oval": 1, "hexagon": 1}, "measurement_shift_mm": 4}
+    with pytest.raises(RuntimeError) as raised:
+        run_pipeline(registry_root, tmp_path / "runs", data_seed=4, data_drift=drift)
+    (folder,) = (tmp_path / "runs").iterdir()
+    tasks = {p.name for p in folder.iterdir() if p.is_dir()}
+    assert "validate-data" in tasks
+    assert "train-model" not in tasks
+    summary = json.loads(next((folder / "validate-data").rglob("summary")).read_text())
+    assert summary["status"] == "failed"
+    assert summary["features"]["face_width_mm"]["drifted"]
+    assert [a["values"] for a in summary["anomalies"] if a["kind"] == "unknown_category"] == [["hexagon"]]
+    assert "check-data-validation" in str(raised.value)
+    registry = ModelRegistry.from_uri(registry_root)
+    assert {m.version for m in registry.list_versions(NAME)} == set(failing_run.stages)  # nothing registered
+
+
 # --------------------------------------------------------------------------------------------------------- GCS
 
 
