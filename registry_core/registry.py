@@ -626,7 +626,10 @@ class ModelRegistry:
         from registry_core.monitoring.feedback import parse_feedback, write_feedback
 
         self.endpoints.get_endpoint(endpoint_name)
-        pairs = feedback.items() if isinstance(feedback, Mapping) else feedback
+        pairs = list(feedback.items() if isinstance(feedback, Mapping) else feedback)
+        if not all(isinstance(pair, tuple) and len(pair) == 2 for pair in pairs):
+            msg = "feedback must map prediction ids to labels, or be (prediction id, label) pairs"
+            raise InvalidInputError(msg)
         items = parse_feedback({"feedback": [{"prediction_id": i, "label": label} for i, label in pairs]})
         return len(write_feedback(self.storage, endpoint_name, items))
 

@@ -252,6 +252,7 @@ def predict(
         "predictions": result.predictions,
         "deployedModelId": result.deployed_model_id,
         "modelVersion": result.model_version,
+        "predictionIds": result.prediction_ids,
     }
     echo(json.dumps(body, indent=2))
 

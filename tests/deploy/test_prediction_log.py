@@ -10,10 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from deploy_support import INSTANCE, MODEL, Exports, ServerProcess, call, make_registry, predict_url
 from test_serve_container import Container, free_port
 
 from registry_core import ModelRegistry
+from registry_core.errors import EndpointNotFoundError, InvalidInputError
 from registry_core.monitoring.log_reader import PredictionLogReader
 from registry_core.storage import open_storage
 
@@ -192,3 +194,24 @@ def test_serve_container_logs_under_registry_root_and_says_so_without_one(
         assert "feedback is not kept" in reply.body["error"]["message"]
     finally:
         assert without.stop() == 0
+
+
+def test_the_library_returns_ids_logs_in_process_predictions_and_sends_feedback(registry: ModelRegistry) -> None:
+    deployed(registry)
+    prediction = registry.predict(ENDPOINT, [INSTANCE, OTHER])
+    assert len(prediction.prediction_ids) == len(set(prediction.prediction_ids)) == 2
+    first, second = prediction.prediction_ids
+    assert registry.send_feedback(ENDPOINT, {first: "aviator", "elsewhere": 2}) == 2
+    assert registry.send_feedback(ENDPOINT, [(second, "round")]) == 1
+    assert registry.flush_prediction_logs(10)
+
+    labeled = PredictionLogReader(registry.storage, ENDPOINT).labeled(since())
+    assert [(j.prediction.prediction_id, j.prediction.model, j.label) for j in labeled] == [
+        (first, MODEL, "aviator"), (second, MODEL, "round")
+    ]  # fmt: skip
+    with pytest.raises(EndpointNotFoundError):
+        registry.send_feedback("nowhere", {first: "aviator"})
+    with pytest.raises(InvalidInputError, match="feedback 0: 'label' must be a class name or a finite number"):
+        registry.send_feedback(ENDPOINT, {first: None})  # type: ignore[dict-item]
+    with pytest.raises(InvalidInputError, match=r"\(prediction id, label\) pairs"):
+        registry.send_feedback(ENDPOINT, [first])  # type: ignore[list-item]
