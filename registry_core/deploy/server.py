@@ -165,6 +165,7 @@ class PredictionServer:
             raise DependencyMissingError(msg) from exc
         sock = self._bind()
         self._address = sock.getsockname()[:2]
+        self.service.open()  # a server stopped and started again logs again
         app = create_app(
             self.service,
             max_body_bytes=self.max_body_bytes,

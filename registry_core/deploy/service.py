@@ -68,6 +68,11 @@ class EndpointService:
         self.logging_off = logging_off
         self.monitoring_name = monitoring_name or endpoint_name
 
+    def open(self) -> None:
+        """Log predictions again after `close` (the server starts again)."""
+        if self.prediction_log is not None:
+            self.prediction_log.reopen()
+
     def close(self) -> None:
         """Write the prediction logs that wait (within the logger's shutdown time) and stop its writer."""
         if self.prediction_log is not None:

@@ -200,6 +200,8 @@ class PredictionLogger:
             for start in range(0, len(batch), settings.batch_records):
                 self._write(batch[start : start + settings.batch_records])
             if closing:
+                with self._cond:
+                    self._thread = None
                 return
 
     def _write(self, requests: list[_Request]) -> None:
@@ -278,6 +280,13 @@ class PredictionLogger:
             with self._cond:
                 lost = self._counts["logged"] - self._counts["written"] - self._counts["failed"]
             logger.warning("endpoint %s: %d prediction log records not written at shutdown", self.endpoint, lost)
+
+    def reopen(self) -> None:
+        """Log again after `close` (a server started again); the writer starts with the next record."""
+        with self._cond:
+            self._closing = False
+            if self._thread is not None and not self._thread.is_alive():
+                self._thread = None
 
     def stats(self) -> dict[str, Any]:
         """Return the logger's settings and counts, for ``/health``."""

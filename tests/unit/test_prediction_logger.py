@@ -203,3 +203,14 @@ def test_an_unreadable_line_is_skipped_and_counted(tmp_path: Path) -> None:
 def test_bad_feedback_is_refused_with_what_is_wrong(payload: object, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message.replace("[", r"\[").replace("{", r"\{")):
         parse_feedback(payload)
+
+
+def test_a_reopened_logger_logs_again(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    logger = PredictionLogger(storage, ENDPOINT)
+    first = log(logger, 1)
+    logger.close()
+    logger.reopen()
+    second = log(logger, 1)
+    logger.close()
+    assert [r.prediction_id for r in PredictionLogReader(storage, ENDPOINT).predictions(since())] == first + second
