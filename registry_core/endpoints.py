@@ -136,6 +136,11 @@ class Endpoints:
         record = self.get_endpoint(endpoint_name)
         return self.target_for(record).predict(record, instances, deployed_id)
 
+    def flush_prediction_logs(self, timeout: float | None = None) -> bool:
+        """Write now what this process's predictions on local endpoints left to log; True if all were written."""
+        flush = getattr(self._local, "flush_logs", None)
+        return bool(flush(timeout)) if flush is not None else True
+
     # ------------------------------------------------------------------------------------------- changes
 
     def deploy(

@@ -10,6 +10,7 @@
     endpoints/<endpoint>.json                  an endpoint's document: deployments, traffic split, history (`ENDPOINTS`)
     artifacts/<model>/<upload-id>/...          immutable artifact folders, one per registration (`artifacts_folder`)
     pending/<model>/<upload-id>.json           markers of registrations in flight, for check --gc (`pending_key`)
+    monitoring/<endpoint>/...                  prediction logs and feedback by hour (`monitoring/log_layout.py`)
     models/<model>.json                        the one-document layout of earlier releases (`MODELS`), read until
                                                `model-registry migrate` (or the model's next change) converts it
 

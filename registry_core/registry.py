@@ -610,8 +610,46 @@ class ModelRegistry:
         return self.endpoints.get_endpoint(endpoint_name)
 
     def predict(self, endpoint_name: str, instances: list[Any], deployed_model_id: str | None = None) -> Prediction:
-        """Predict on an endpoint (routed by its traffic split) or on one of its deployed models."""
+        """Predict on an endpoint (routed by its traffic split) or on one of its deployed models.
+
+        On a local endpoint the answer carries one prediction id per instance (`Prediction.prediction_ids`), and the
+        prediction is logged under ``monitoring/<endpoint>/predictions/`` within seconds (`flush_prediction_logs`:
+        now), for `send_feedback` and the monitor.
+        """
         return self.endpoints.predict(endpoint_name, instances, deployed_model_id)
+
+    def flush_prediction_logs(self, timeout: float | None = None) -> bool:
+        """Write now the prediction logs this object's `predict` calls left waiting; True if none waits any more."""
+        return self.endpoints.flush_prediction_logs(timeout)
+
+    def send_feedback(
+        self, endpoint_name: str, feedback: Mapping[str, str | int | float] | Iterable[tuple[str, str | int | float]]
+    ) -> int:
+        """Keep the true labels of predictions of an endpoint (by prediction id), as its server's feedback route does.
+
+        Feedback for ids that were never logged (sampled out, or answered elsewhere) is kept too; the reader joins.
+
+        Args:
+            endpoint_name: The endpoint that answered.
+            feedback: Prediction id -> label (a class name or a number), as a mapping or (id, label) pairs.
+
+        Returns:
+            How many labels were kept.
+
+        Raises:
+            EndpointNotFoundError: no such endpoint.
+            InvalidInputError: a malformed id or label, or too many at once (`MAX_FEEDBACK_ITEMS`).
+            StorageError: the write failed (nothing was kept).
+        """
+        from registry_core.monitoring.feedback import parse_feedback, write_feedback
+
+        self.endpoints.get_endpoint(endpoint_name)
+        pairs = list(feedback.items() if isinstance(feedback, Mapping) else feedback)
+        if not all(isinstance(pair, tuple) and len(pair) == 2 for pair in pairs):
+            msg = "feedback must map prediction ids to labels, or be (prediction id, label) pairs"
+            raise InvalidInputError(msg)
+        items = parse_feedback({"feedback": [{"prediction_id": i, "label": label} for i, label in pairs]})
+        return len(write_feedback(self.storage, endpoint_name, items))
 
     # -------------------------------------------------------------------------------------- maintenance
 

@@ -268,6 +268,7 @@ def predict(
         "predictions": result.predictions,
         "deployedModelId": result.deployed_model_id,
         "modelVersion": result.model_version,
+        "predictionIds": result.prediction_ids,
     }
     echo(json.dumps(body, indent=2))
 
@@ -277,11 +278,30 @@ def serve(
     endpoint_name: Annotated[str, typer.Argument(help="Local endpoint to serve.")],
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8080,
+    log_sample_rate: Annotated[
+        float, typer.Option(help="Share of requests whose predictions are logged under monitoring/ (0 to 1).")
+    ] = 1.0,
+    no_prediction_log: Annotated[
+        bool, typer.Option("--no-prediction-log", help="Log no predictions (ids are still returned).")
+    ] = False,
+    log_max_per_hour: Annotated[int, typer.Option(help="Most prediction records logged per hour.")] = 100_000,
+    log_flush_seconds: Annotated[float, typer.Option(help="Seconds a logged prediction waits at most.")] = 5.0,
 ) -> None:
-    """Run the local prediction server for an endpoint; it follows deploys and rollbacks without a restart."""
-    from registry_core.deploy.server import run_server_cli
+    """Run the local prediction server for an endpoint; it follows deploys and rollbacks without a restart.
 
-    raise typer.Exit(run_server_cli(open_registry(), endpoint_name, host, port))
+    Each answered instance gets a prediction id (predictionIds); sampled requests are logged under the registry's
+    monitoring/ENDPOINT/predictions/ and POST /v1/endpoints/ENDPOINT:feedback keeps labels for them.
+    """
+    from registry_core.deploy.server import run_server_cli
+    from registry_core.monitoring.prediction_log import PredictionLogSettings
+
+    settings = PredictionLogSettings(
+        enabled=not no_prediction_log,
+        sample_rate=log_sample_rate,
+        max_records_per_hour=log_max_per_hour,
+        flush_seconds=log_flush_seconds,
+    )
+    raise typer.Exit(run_server_cli(open_registry(), endpoint_name, host, port, settings))
 
 
 @commands.command("serve-container")
@@ -305,12 +325,20 @@ def serve_container(
     predict_route: Annotated[Optional[str], typer.Option(help="Vertex predict route.")] = None,  # noqa: UP045
     health_route: Annotated[Optional[str], typer.Option(help="Vertex health route.")] = None,  # noqa: UP045
     digest: Annotated[Optional[str], typer.Option(help="Refuse artifacts without this digest (sha256:...).")] = None,  # noqa: UP045
+    log_sample_rate: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(help="With $REGISTRY_ROOT: share of requests logged (default $REGISTRY_LOG_SAMPLE_RATE or 1)."),
+    ] = None,
+    no_prediction_log: Annotated[
+        bool, typer.Option("--no-prediction-log", help="Log no predictions, even with $REGISTRY_ROOT.")
+    ] = False,
 ) -> None:
     """Serve one version in a container: Vertex AI, KServe or SageMaker, read from the environment; flags override.
 
     The platform is --platform, else Vertex AI (AIP_* variables), KServe (STORAGE_URI or /mnt/models), SageMaker
     (SM_MODEL_DIR or /opt/ml/model), in that order. --model (from the registry, verified) or --model-dir replaces
-    the platform's model location.
+    the platform's model location. With $REGISTRY_ROOT (a registry root), predictions are logged and feedback kept
+    there, under the endpoint $REGISTRY_ENDPOINT (default: the model name).
     """
     from registry_core.deploy.container import run_container
     from registry_core.deploy.container_settings import ContainerFlags, resolve
@@ -319,7 +347,8 @@ def serve_container(
     flags = ContainerFlags(
         platform=platform, host=host, port=port, model_dir=model_dir, registry=registry or registry_uri(),
         model=model, version=version, stage=stage, model_name=model_name, model_version=model_version,
-        predict_route=predict_route, health_route=health_route, digest=digest,
+        predict_route=predict_route, health_route=health_route, digest=digest, log_sample_rate=log_sample_rate,
+        prediction_log=not no_prediction_log,
     )  # fmt: skip
     settings = resolve(flags, os.environ)
     with logging_to_stderr():

@@ -125,11 +125,13 @@ class Prediction:
         predictions: One prediction per instance.
         deployed_model_id: The deployed model that answered.
         model_version: Its registry version.
+        prediction_ids: One id per instance, for feedback (empty where the target issues none, e.g. Vertex AI).
     """
 
     predictions: list[Any]
     deployed_model_id: str
     model_version: str
+    prediction_ids: list[str] = field(default_factory=list)
 
 
 class DeploymentTarget(abc.ABC):

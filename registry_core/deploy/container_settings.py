@@ -17,6 +17,11 @@ The platform is the ``--platform`` flag, else the first whose environment is the
 replaces the platform's model location; ``--port``, ``--host`` and the routes replace the platform's too. With an
 expected digest (``--digest`` or ``REGISTRY_ARTIFACT_DIGEST``), a folder is refused unless its files are exactly the
 ones of that manifest digest.
+
+With ``REGISTRY_ROOT`` (a registry root: a folder or ``gs://...``), served predictions are logged and feedback kept
+there (`registry_core.monitoring`) under the endpoint ``REGISTRY_ENDPOINT`` (default: the model name), a share
+``--log-sample-rate`` or ``REGISTRY_LOG_SAMPLE_RATE`` (default 1) of requests; ``--no-prediction-log`` turns it off.
+Without it nothing is logged, and ``/health`` says so.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from registry_core.arguments import validate_name
 from registry_core.errors import InvalidInputError
 from registry_core.text import shown
 
@@ -36,6 +42,9 @@ SAGEMAKER_MODEL_DIR = "/opt/ml/model"
 DIGEST_ENV = "REGISTRY_ARTIFACT_DIGEST"
 MODEL_NAME_ENV = "REGISTRY_MODEL_NAME"
 MODEL_VERSION_ENV = "REGISTRY_MODEL_VERSION"
+LOG_ROOT_ENV = "REGISTRY_ROOT"
+LOG_ENDPOINT_ENV = "REGISTRY_ENDPOINT"
+LOG_SAMPLE_RATE_ENV = "REGISTRY_LOG_SAMPLE_RATE"
 _VERTEX_VARS = ("AIP_HTTP_PORT", "AIP_STORAGE_URI", "AIP_PREDICT_ROUTE", "AIP_HEALTH_ROUTE")
 _PLATFORM_NAMES = {"vertex": "Vertex AI", "kserve": "KServe", "sagemaker": "SageMaker", "local": "local"}
 
@@ -57,6 +66,8 @@ class ContainerFlags:
     predict_route: str | None = None
     health_route: str | None = None
     digest: str | None = None
+    log_sample_rate: float | None = None
+    prediction_log: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,9 @@ class ContainerSettings:
         health_route: Vertex's health route, or None.
         deployed_model_id: The ``deployedModelId`` of Vertex-style answers.
         digest: The artifact digest a folder must have, or None.
+        log_root: The registry root where predictions are logged and feedback kept, or None (nothing logged).
+        log_endpoint: The endpoint name they are kept under.
+        log_sample_rate: Share of requests logged.
     """
 
     platform: str
@@ -94,6 +108,9 @@ class ContainerSettings:
     health_route: str | None
     deployed_model_id: str
     digest: str | None
+    log_root: str | None = None
+    log_endpoint: str = "model"
+    log_sample_rate: float = 1.0
 
     @property
     def platform_name(self) -> str:
@@ -161,6 +178,11 @@ def resolve(
     if digest is not None and not (digest.startswith("sha256:") and len(digest) == 71):
         msg = f"the artifact digest must be 'sha256:' and 64 hex digits, got {shown(digest)}"
         raise InvalidInputError(msg)
+    log_root = (env.get(LOG_ROOT_ENV) or "").strip() or None if flags.prediction_log else None
+    log_endpoint = (env.get(LOG_ENDPOINT_ENV) or "").strip() or model_name
+    if log_root is not None:
+        validate_name(log_endpoint, "endpoint")
+    rate = flags.log_sample_rate if flags.log_sample_rate is not None else _rate(env.get(LOG_SAMPLE_RATE_ENV))
     return ContainerSettings(
         platform=platform,
         host=flags.host or DEFAULT_HOST,
@@ -176,7 +198,20 @@ def resolve(
         health_route=health if health != "/health" else None,  # /health is always there
         deployed_model_id=env.get("AIP_DEPLOYED_MODEL_ID") or f"{model_name}-{model_version}",
         digest=digest,
+        log_root=log_root,
+        log_endpoint=log_endpoint,
+        log_sample_rate=rate,
     )
+
+
+def _rate(text: str | None) -> float:
+    if text is None or not text.strip():
+        return 1.0
+    try:
+        return float(text)
+    except ValueError:
+        msg = f"{LOG_SAMPLE_RATE_ENV} must be a number from 0 to 1, got {shown(text)}"
+        raise InvalidInputError(msg) from None
 
 
 def _platform_port(platform: str, env: Mapping[str, str]) -> tuple[str | None, str]:

@@ -14,10 +14,11 @@ API's, `registry_core.errors.error_body`); those of ``/v2/...`` are ``{"error": 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,6 +274,12 @@ def create_app(
         result = await run_in_threadpool(lambda: service.predict(endpoint, deployed, parse_json(body)))
         return answer(200, result)
 
+    async def feedback(request: Request) -> Response:
+        body = await read_body(request, max_body_bytes)
+        endpoint = request.path_params["endpoint"]
+        # a storage write (GCS: a round trip): in a worker thread, like predictions
+        return answer(200, await run_in_threadpool(lambda: service.feedback(endpoint, parse_json(body))))
+
     async def ping(request: Request) -> Response:
         return answer(*service.health())
 
@@ -317,6 +324,8 @@ def create_app(
         Route("/v1/endpoints/{endpoint}/deployedModels/{deployed}:predict", _answering(predict), methods=post),
         Route(vertex + ":predict", _answering(predict), methods=post),
         Route(vertex + "/deployedModels/{deployed}:predict", _answering(predict), methods=post),
+        Route("/v1/endpoints/{endpoint}:feedback", _answering(feedback), methods=post),
+        Route(vertex + ":feedback", _answering(feedback), methods=post),
         Route("/ping", _answering(ping), methods=get),
         Route("/invocations", _answering(invocations), methods=post),
         Route("/v2", _answering(v2_server), methods=get),
@@ -341,7 +350,13 @@ def create_app(
             return refusal(path, 404, "HTTPError", f"no route {shown(path)}; see GET /openapi.json")
         return refusal(path, exc.status_code, "HTTPError", exc.detail, dict(exc.headers or {}))
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: unrouted})
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        # uvicorn's shutdown, once the requests in flight are answered: write the prediction logs that wait
+        await run_in_threadpool(service.close)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: unrouted}, lifespan=lifespan)
     app.router.redirect_slashes = False  # "/health/" is no route, not a redirect
     return BodyGate(app, max_body_bytes=max_body_bytes)
 
@@ -361,7 +376,8 @@ def _container_routes(
     async def vertex_predict(request: Request) -> Response:
         payload = await json_body(request)
         result = await run_in_threadpool(lambda: service.predict(service.endpoint_name, None, payload))
-        return answer(200, {"predictions": result["predictions"], "deployedModelId": container.deployed_model_id})
+        body = {"predictions": result["predictions"], "deployedModelId": container.deployed_model_id}
+        return answer(200, body | {"predictionIds": result["predictionIds"]})
 
     async def health(request: Request) -> Response:
         return answer(*service.health())
@@ -378,7 +394,7 @@ def _container_routes(
         check_model(request)
         payload = await json_body(request)
         result = await run_in_threadpool(lambda: service.invocations(payload))
-        return answer(200, {"predictions": result["predictions"]})
+        return answer(200, {"predictions": result["predictions"], "predictionIds": result["predictionIds"]})
 
     routes = []
     if container.predict is not None:

@@ -6,6 +6,9 @@ undeploying here only check that the version can be served, and leave the change
 
 from __future__ import annotations
 
+import atexit
+import dataclasses
+import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +19,8 @@ from registry_core.deploy.records import EndpointRecord
 from registry_core.deploy.runtime import EndpointRuntime
 from registry_core.errors import DeploymentError
 from registry_core.metadata import ModelMetadata
+from registry_core.monitoring.log_records import new_prediction_ids
+from registry_core.monitoring.prediction_log import PredictionLogger
 from registry_core.storage.base import StorageBackend
 
 
@@ -31,6 +36,7 @@ class LocalTarget(DeploymentTarget):
     def __init__(self, storage: StorageBackend) -> None:
         self.storage = storage
         self._runtimes: dict[str, EndpointRuntime] = {}
+        self._logs: dict[str, PredictionLogger] = {}
 
     def deploy(
         self, endpoint: EndpointRecord, metadata: ModelMetadata, artifacts: Path | None, traffic: dict[str, int]
@@ -49,7 +55,36 @@ class LocalTarget(DeploymentTarget):
         """Nothing to do: the server drops what the record no longer lists."""
 
     def predict(self, endpoint: EndpointRecord, instances: list[Any], deployed_id: str | None = None) -> Prediction:
-        """Predict in this process, with the same routing and checks as the server."""
+        """Predict in this process, with the same routing and checks as the server, and log it as the server does.
+
+        The log is written by a background thread within a few seconds, and at the latest when the process exits;
+        `flush_logs` writes it now.
+        """
         runtime = self._runtimes.setdefault(endpoint.name, EndpointRuntime(self.storage, endpoint.name))
         runtime.refresh()
-        return runtime.predict(instances, deployed_id)
+        started = time.perf_counter()
+        prediction = runtime.predict(instances, deployed_id)
+        latency_ms = (time.perf_counter() - started) * 1000
+        ids = new_prediction_ids(len(instances))
+        deployment = runtime.record.deployment(prediction.deployed_model_id) if runtime.record is not None else None
+        self._log(endpoint.name).record(
+            ids,
+            instances,
+            prediction.predictions,
+            model=deployment.model_name if deployment is not None else "",
+            version=prediction.model_version,
+            deployed_model_id=prediction.deployed_model_id,
+            latency_ms=latency_ms,
+        )
+        return dataclasses.replace(prediction, prediction_ids=ids)
+
+    def _log(self, endpoint_name: str) -> PredictionLogger:
+        log = self._logs.get(endpoint_name)
+        if log is None:
+            log = self._logs.setdefault(endpoint_name, PredictionLogger(self.storage, endpoint_name))
+            atexit.register(log.close)  # what still waits when the program ends is written then
+        return log
+
+    def flush_logs(self, timeout: float | None = None) -> bool:
+        """Write the prediction logs that wait now; return True if all were written (or failed) within `timeout`."""
+        return all([log.flush(timeout) for log in list(self._logs.values())])

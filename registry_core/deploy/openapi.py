@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry_core.monitoring.feedback import MAX_FEEDBACK_ITEMS
+
 MAX_BODY_BYTES = 10 * 1024 * 1024
 """Largest request body the server accepts by default (413 above)."""
+PREDICTION_IDS: dict[str, Any] = {
+    "type": "array",
+    "items": {"type": "string"},
+    "description": "One opaque id per instance, in order: what feedback refers to (POST ...:feedback).",
+}
 
 
 def openapi_document(
@@ -78,6 +85,7 @@ def openapi_document(
                     **predict,
                 }
             },
+            "/v1/endpoints/{endpoint}:feedback": _feedback_path(endpoint_param, errors),
             "/health": {
                 "get": {
                     "operationId": "health",
@@ -119,8 +127,9 @@ def openapi_document(
                 },
                 "PredictResponse": {
                     "type": "object",
-                    "required": ["predictions", "deployedModelId", "modelVersion", "model"],
+                    "required": ["predictions", "deployedModelId", "modelVersion", "model", "predictionIds"],
                     "properties": {
+                        "predictionIds": PREDICTION_IDS,
                         "predictions": {
                             "type": "array",
                             "items": {"type": "object", "description": "The signature's outputs by name."},
@@ -153,8 +162,15 @@ def openapi_document(
                             },
                         },
                         "refreshError": {"type": "string"},
+                        "predictionLog": {
+                            "type": "object",
+                            "description": "Prediction logging: enabled, sampleRate and counts of records logged, "
+                            "written, pending, sampledOut, dropped (queue full), overHourlyCap and failed (a write "
+                            "failed), with lastError; or enabled false and the reason.",
+                        },
                     },
                 },
+                **_FEEDBACK_SCHEMAS,
                 **_V2_SCHEMAS,
                 "Error": {
                     "type": "object",
@@ -184,6 +200,63 @@ def _json(schema: str, description: str) -> dict[str, Any]:
         "description": description,
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
+
+
+def _feedback_path(endpoint_param: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    refused = {code: answer for code, answer in errors.items() if code in {"400", "404", "413"}}
+    return {
+        "post": {
+            "operationId": "feedback",
+            "summary": "Ground truth for served predictions, by prediction id (kept even for ids never logged).",
+            "parameters": [endpoint_param],
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FeedbackRequest"}}},
+            },
+            "responses": {
+                "200": _json("FeedbackResponse", "The labels were stored."),
+                **refused,
+                "503": {
+                    "description": "Not stored: the registry's storage failed, or there is none (a serving container "
+                    "without REGISTRY_ROOT).",
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                },
+            },
+        }
+    }
+
+
+_FEEDBACK_SCHEMAS: dict[str, Any] = {
+    "FeedbackRequest": {
+        "type": "object",
+        "required": ["feedback"],
+        "additionalProperties": False,
+        "properties": {
+            "feedback": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_FEEDBACK_ITEMS,
+                "items": {
+                    "type": "object",
+                    "required": ["prediction_id", "label"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "prediction_id": {"type": "string", "minLength": 1, "maxLength": 128},
+                        "label": {
+                            "oneOf": [{"type": "string", "minLength": 1, "maxLength": 256}, {"type": "number"}],
+                            "description": "The true class name, or a number.",
+                        },
+                    },
+                },
+            }
+        },
+    },
+    "FeedbackResponse": {
+        "type": "object",
+        "required": ["accepted"],
+        "properties": {"accepted": {"type": "integer", "description": "How many labels were stored."}},
+    },
+}
 
 
 def _sagemaker_paths(errors: dict[str, Any]) -> dict[str, Any]:
@@ -296,8 +369,8 @@ _TENSOR_METADATA = {
 _V2_SCHEMAS: dict[str, Any] = {
     "InvocationsResponse": {
         "type": "object",
-        "required": ["predictions"],
-        "properties": {"predictions": {"type": "array", "items": {"type": "object"}}},
+        "required": ["predictions", "predictionIds"],
+        "properties": {"predictions": {"type": "array", "items": {"type": "object"}}, "predictionIds": PREDICTION_IDS},
     },
     "V2Tensor": _TENSOR,
     "V2InferRequest": {
@@ -320,6 +393,11 @@ _V2_SCHEMAS: dict[str, Any] = {
             "model_name": {"type": "string"},
             "model_version": {"type": "string", "description": "The registry version that answered."},
             "id": {"type": "string"},
+            "parameters": {
+                "type": "object",
+                "required": ["predictionIds"],
+                "properties": {"predictionIds": PREDICTION_IDS},
+            },
             "outputs": {"type": "array", "items": {"$ref": "#/components/schemas/V2Tensor"}},
         },
     },
@@ -403,10 +481,11 @@ def container_paths(model_name: str, predict: str | None, health: str | None) ->
     if predict is not None:
         vertex_answer = {
             "type": "object",
-            "required": ["predictions", "deployedModelId"],
+            "required": ["predictions", "deployedModelId", "predictionIds"],
             "properties": {
                 "predictions": {"type": "array", "items": {"type": "object"}},
                 "deployedModelId": {"type": "string"},
+                "predictionIds": PREDICTION_IDS,
             },
         }
         paths[predict] = {

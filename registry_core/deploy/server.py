@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 from registry_core.deploy.openapi import MAX_BODY_BYTES, openapi_document
 from registry_core.deploy.service import EndpointService
 from registry_core.errors import DependencyMissingError, DeploymentError, InvalidInputError
+from registry_core.monitoring.prediction_log import PredictionLogger, PredictionLogSettings
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
 
@@ -59,6 +60,13 @@ class HasStorage(Protocol):
     @property
     def storage(self) -> StorageBackend:
         """The registry's storage backend."""
+
+
+def _service(storage: StorageBackend, endpoint_name: str, settings: PredictionLogSettings) -> EndpointService:
+    """The answers of a server following `endpoint_name`'s record, logging its predictions as `settings` say."""
+    if not settings.enabled:
+        return EndpointService(storage, endpoint_name, logging_off="prediction logging is disabled")
+    return EndpointService(storage, endpoint_name, prediction_log=PredictionLogger(storage, endpoint_name, settings))
 
 
 def _storage_of(source: HasStorage | StorageBackend) -> StorageBackend:
@@ -86,6 +94,8 @@ class PredictionServer:
         max_body_bytes: Largest request body accepted.
         service: The answers, when they do not follow an endpoint's record (a serving container's one version).
         container: A serving container's extra routes (`registry_core.deploy.container`); with `service`.
+        prediction_log: How predictions are logged under the registry root (default: every request, see
+            `PredictionLogSettings`); not with `service`, which has its own.
     """
 
     def __init__(
@@ -99,6 +109,7 @@ class PredictionServer:
         max_body_bytes: int = MAX_BODY_BYTES,
         service: EndpointService | None = None,
         container: ContainerRoutes | None = None,
+        prediction_log: PredictionLogSettings | None = None,
     ) -> None:
         if not poll_interval > 0:
             msg = f"poll_interval must be positive, got {shown(poll_interval)}"
@@ -110,7 +121,7 @@ class PredictionServer:
             if registry is None:
                 msg = "a PredictionServer needs a registry, or the service it answers with"
                 raise InvalidInputError(msg)
-            service = EndpointService(_storage_of(registry), endpoint_name)
+            service = _service(_storage_of(registry), endpoint_name, prediction_log or PredictionLogSettings())
         self.service = service
         self.container = container
         self.runtime = self.service.runtime
@@ -154,6 +165,7 @@ class PredictionServer:
             raise DependencyMissingError(msg) from exc
         sock = self._bind()
         self._address = sock.getsockname()[:2]
+        self.service.open()  # a server stopped and started again logs again
         app = create_app(
             self.service,
             max_body_bytes=self.max_body_bytes,
@@ -164,7 +176,7 @@ class PredictionServer:
             app,
             loop="asyncio",
             http="h11",  # one HTTP implementation whatever else is installed: its refusals are the ones tested
-            lifespan="off",
+            lifespan="on",  # its shutdown writes the prediction logs that wait (see `create_app`)
             log_config=None,  # never configure the process's logging; requests are logged at DEBUG by the app
             access_log=False,
             server_header=False,
@@ -222,6 +234,7 @@ class PredictionServer:
             if thread is not threading.current_thread():
                 thread.join(timeout=_STOP_GRACE + 5)
         self._threads = []
+        self.service.close()  # done by uvicorn's shutdown already, unless it never started or gave up
 
     def __enter__(self) -> Self:
         return self.start() if self._uvicorn is None else self
@@ -285,6 +298,7 @@ def serve(
     port: int = DEFAULT_PORT,
     poll_interval: float = DEFAULT_POLL_INTERVAL,
     ready: Callable[[str], object] | None = None,
+    prediction_log: PredictionLogSettings | None = None,
 ) -> None:
     """Serve `endpoint_name` over HTTP until SIGTERM, SIGINT or KeyboardInterrupt (blocking).
 
@@ -295,12 +309,15 @@ def serve(
         port: Port; 0 picks a free one.
         poll_interval: Seconds between re-reads of the endpoint's record.
         ready: Called with the server's URL once it accepts requests.
+        prediction_log: How predictions are logged (default: every request).
 
     Raises:
         EndpointNotFoundError: the endpoint has no record (checked before binding).
         DeploymentError: the address cannot be bound.
     """
-    server = PredictionServer(registry, endpoint_name, host=host, port=port, poll_interval=poll_interval)
+    server = PredictionServer(
+        registry, endpoint_name, host=host, port=port, poll_interval=poll_interval, prediction_log=prediction_log
+    )
     serve_until_stopped(server, ready)
 
 
@@ -369,7 +386,11 @@ def logging_to_stderr() -> Iterator[None]:
 
 
 def run_server_cli(
-    registry: HasStorage | StorageBackend, endpoint_name: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
+    registry: HasStorage | StorageBackend,
+    endpoint_name: str,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    prediction_log: PredictionLogSettings | None = None,
 ) -> int:
     """Run `serve` for the CLI: print where it serves, log loads and refusals to stderr, return the exit code.
 
@@ -382,5 +403,5 @@ def run_server_cli(
         print(f"serving endpoint {endpoint_name} on {url} (Ctrl-C to stop)", flush=True)  # noqa: T201
 
     with logging_to_stderr():
-        serve(registry, endpoint_name, host=host, port=port, ready=announce)
+        serve(registry, endpoint_name, host=host, port=port, ready=announce, prediction_log=prediction_log)
     return 0

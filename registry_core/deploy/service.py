@@ -7,15 +7,21 @@ dicts) or typed errors; `registry_core.deploy.http_app` puts routes, bodies and 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from registry_core.deploy import inference_v2
+from registry_core.deploy.base import Prediction
 from registry_core.deploy.predictor import SavedModelPredictor
 from registry_core.deploy.records import DeployedModel, EndpointRecord
 from registry_core.deploy.runtime import EndpointRuntime
 from registry_core.errors import EndpointNotFoundError, InvalidInputError, NotFoundError, NotServingError, RegistryError
+from registry_core.monitoring.log_records import new_prediction_ids
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
+
+if TYPE_CHECKING:
+    from registry_core.monitoring.prediction_log import PredictionLogger
 
 logger = logging.getLogger("registry_core.deploy.server")  # one logger for everything the server says
 
@@ -26,14 +32,28 @@ _JSON_TYPES = {"float": "number", "double": "number", "half": "number", "bfloat1
 class EndpointService:
     """The answers of the prediction server of one endpoint, following the endpoint's record.
 
+    Every answered instance gets a prediction id (``predictionIds``); a sample of requests is logged by
+    `prediction_log`, off the request path, and feedback on them is written under ``monitoring/`` of `storage`.
+
     Args:
-        storage: The registry's storage (None with `runtime`).
+        storage: The registry's storage (None with `runtime`); feedback goes there.
         endpoint_name: The endpoint served.
         runtime: What serves, when it is not the endpoint's record (e.g. the one version of a serving container).
+        prediction_log: Logs sampled predictions, or None (not logged).
+        logging_off: Why nothing is logged when `prediction_log` is None (shown by /health).
+        monitoring_name: The endpoint name that logs and feedback are kept under (default: `endpoint_name`; a
+            serving container's is the registry endpoint it serves, not its own "container").
     """
 
     def __init__(
-        self, storage: StorageBackend | None, endpoint_name: str, *, runtime: EndpointRuntime | None = None
+        self,
+        storage: StorageBackend | None,
+        endpoint_name: str,
+        *,
+        runtime: EndpointRuntime | None = None,
+        prediction_log: PredictionLogger | None = None,
+        logging_off: str = "prediction logging is off",
+        monitoring_name: str | None = None,
     ) -> None:
         if runtime is None:
             if storage is None:
@@ -41,8 +61,22 @@ class EndpointService:
                 raise InvalidInputError(msg)
             runtime = EndpointRuntime(storage, endpoint_name)
         self.runtime = runtime
+        self.storage = storage
         self.endpoint_name = endpoint_name
         self.refresh_error: str | None = None
+        self.prediction_log = prediction_log
+        self.logging_off = logging_off
+        self.monitoring_name = monitoring_name or endpoint_name
+
+    def open(self) -> None:
+        """Log predictions again after `close` (the server starts again)."""
+        if self.prediction_log is not None:
+            self.prediction_log.reopen()
+
+    def close(self) -> None:
+        """Write the prediction logs that wait (within the logger's shutdown time) and stop its writer."""
+        if self.prediction_log is not None:
+            self.prediction_log.close()
 
     def refresh(self) -> None:
         """Re-read the endpoint's record now; a failure is logged and kept for /health, never raised."""
@@ -85,6 +119,8 @@ class EndpointService:
         }
         if self.refresh_error is not None:
             body["refreshError"] = self.refresh_error
+        log = self.prediction_log
+        body["predictionLog"] = log.stats() if log is not None else {"enabled": False, "reason": self.logging_off}
         return (200 if serving else 503), body
 
     def predict(self, endpoint_name: str, deployed_id: str | None, payload: Any) -> dict[str, Any]:
@@ -108,13 +144,54 @@ class EndpointService:
                 msg = f"endpoint {shown(self.endpoint_name)} has no deployed model {shown(deployed_id)}"
                 raise NotFoundError(msg)
             chosen = deployed_id
-        prediction = runtime.predict(instances, chosen)
+        prediction = self._predict(instances, chosen)
         return {
             "predictions": prediction.predictions,
             "deployedModelId": prediction.deployed_model_id,
             "modelVersion": prediction.model_version,
             "model": _model_name(runtime.record or record, prediction.deployed_model_id),
+            "predictionIds": prediction.prediction_ids,
         }
+
+    def _predict(self, instances: list[Any], chosen: str) -> Prediction:
+        """Predict with `chosen`, issue one id per instance and hand the request to the log (which never blocks)."""
+        runtime = self.runtime
+        started = time.perf_counter()
+        prediction = runtime.predict(instances, chosen)
+        latency_ms = (time.perf_counter() - started) * 1000
+        ids = new_prediction_ids(len(instances))
+        if self.prediction_log is not None:
+            record = runtime.record
+            self.prediction_log.record(
+                ids,
+                instances,
+                prediction.predictions,
+                model=_model_name(record, chosen),
+                version=prediction.model_version,
+                deployed_model_id=prediction.deployed_model_id,
+                latency_ms=latency_ms,
+            )
+        return Prediction(prediction.predictions, prediction.deployed_model_id, prediction.model_version, ids)
+
+    def feedback(self, endpoint_name: str, payload: Any) -> dict[str, Any]:
+        """Answer ``POST /v1/endpoints/{endpoint}:feedback``: store the labels, kept even for ids never logged.
+
+        Raises:
+            EndpointNotFoundError: another endpoint.
+            InvalidInputError: a malformed request (the item and what is wrong, named).
+            NotServingError: this server has no registry root to keep feedback in.
+            StorageError: the write failed (nothing was kept).
+        """
+        from registry_core.monitoring.feedback import parse_feedback, write_feedback
+
+        if endpoint_name not in (self.endpoint_name, self.monitoring_name):
+            msg = f"endpoint {shown(endpoint_name)} is not served here; this server serves {self.monitoring_name!r}"
+            raise EndpointNotFoundError(msg)
+        items = parse_feedback(payload)
+        if self.storage is None:
+            msg = f"feedback is not kept: {self.logging_off}"
+            raise NotServingError(msg)
+        return {"accepted": len(write_feedback(self.storage, self.monitoring_name, items))}
 
     def instance_schema(self) -> dict[str, Any]:
         """JSON schema of one instance, from the inputs of a loaded model (any object if none loaded)."""
@@ -136,7 +213,8 @@ class EndpointService:
         Raises:
             InvalidInputError, NotServingError, PredictionError: as `predict`.
         """
-        return {"predictions": self.predict(self.endpoint_name, None, payload)["predictions"]}
+        answer = self.predict(self.endpoint_name, None, payload)
+        return {"predictions": answer["predictions"], "predictionIds": answer["predictionIds"]}
 
     # ------------------------------------------------------------------------------------------ KServe v2
 
@@ -204,10 +282,11 @@ class EndpointService:
             raise InvalidInputError(msg)
         instances = inference_v2.instances_from_request(payload, predictor.inputs)
         names = inference_v2.requested_outputs(payload, predictor.outputs)
-        prediction = runtime.predict(instances, chosen)
+        prediction = self._predict(instances, chosen)
         answer: dict[str, Any] = {"model_name": model, "model_version": prediction.model_version}
         if "id" in payload:
             answer["id"] = payload["id"]
+        answer["parameters"] = {"predictionIds": prediction.prediction_ids}
         answer["outputs"] = inference_v2.output_tensors(prediction.predictions, names, predictor.outputs)
         return answer
 

@@ -39,12 +39,12 @@ def registry(tmp_path: Path, exports: Exports) -> ModelRegistry:
 
 
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator[Callable[[ModelRegistry, str], ServerProcess]]:
-    """Return a function starting a server subprocess for (registry, endpoint); every one is stopped afterwards."""
+def start_server(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Return a function starting a server subprocess for (registry, endpoint[, args]); all are stopped afterwards."""
     started: list[ServerProcess] = []
 
-    def start(registry: ModelRegistry, endpoint: str) -> ServerProcess:
-        server = ServerProcess(registry.storage.uri, endpoint, tmp_path / f"server-{len(started)}.log")
+    def start(registry: ModelRegistry, endpoint: str, args: list[str] | None = None) -> ServerProcess:
+        server = ServerProcess(registry.storage.uri, endpoint, tmp_path / f"server-{len(started)}.log", args)
         started.append(server)
         return server
 

@@ -166,15 +166,17 @@ class ServerProcess:
         root: Registry root URI.
         endpoint: Endpoint to serve.
         log: File for the server's stderr.
+        args: More options of `serve` (e.g. ``["--log-sample-rate", "0"]``).
     """
 
-    def __init__(self, root: str, endpoint: str, log: Path) -> None:
+    def __init__(self, root: str, endpoint: str, log: Path, args: list[str] | None = None) -> None:
         self.log = log
         self._stderr = log.open("wb")
         env = os.environ | {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+        command = [sys.executable, "-m", "registry_core", "--registry", root, "serve", endpoint, "--port", "0"]
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and CLI
-            [sys.executable, "-m", "registry_core", "--registry", root, "serve", endpoint, "--port", "0"],
+            [*command, *(args or [])],
             stdout=subprocess.PIPE,
             stderr=self._stderr,
             cwd=REPO,

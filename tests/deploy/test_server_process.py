@@ -241,6 +241,7 @@ def test_health_and_openapi(served: tuple[ModelRegistry, ServerProcess]) -> None
     assert set(document["paths"]) == {
         "/v1/endpoints/{endpoint}:predict",
         "/v1/endpoints/{endpoint}/deployedModels/{deployedModelId}:predict",
+        "/v1/endpoints/{endpoint}:feedback",
         "/health",
         "/openapi.json",
         "/ping",
@@ -256,7 +257,9 @@ def test_health_and_openapi(served: tuple[ModelRegistry, ServerProcess]) -> None
     schemas = document["components"]["schemas"]
     assert schemas["Error"]["properties"]["error"]["required"] == ["code", "type", "message"]
     assert schemas["PredictRequest"]["required"] == ["instances"]
-    assert set(schemas["PredictResponse"]["required"]) == {"predictions", "deployedModelId", "modelVersion", "model"}
+    assert set(schemas["PredictResponse"]["required"]) == {
+        "predictions", "deployedModelId", "modelVersion", "model", "predictionIds"
+    }  # fmt: skip
     instance = schemas["Instance"]  # taken from the loaded model's signature
     assert set(instance["required"]) == set(INSTANCE)
     assert instance["properties"]["face_shape"]["type"] == "string"

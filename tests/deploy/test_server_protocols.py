@@ -199,8 +199,8 @@ def test_sagemaker_ping_and_invocations(served: tuple[ModelRegistry, ServerProce
 
     reply = call("POST", f"{server.url}/invocations", {"instances": [INSTANCE, INSTANCE | OTHER]})
     assert reply.status == 200, reply.text
-    assert list(reply.body) == ["predictions"]
-    assert len(reply.body["predictions"]) == 2
+    assert list(reply.body) == ["predictions", "predictionIds"]
+    assert len(reply.body["predictions"]) == len(reply.body["predictionIds"]) == 2
     assert reply.body["predictions"][0]["frame_style"] in FRAME_STYLES
 
     bad = call("POST", f"{server.url}/invocations", {"instances": [{"face_width_mm": 1.0}]})

@@ -97,3 +97,36 @@ def test_a_registry_version_needs_no_platform() -> None:
 def test_bad_or_missing_settings_are_refused(flags: ContainerFlags, env: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
         resolve(flags, env, NOTHING)
+
+
+@pytest.mark.parametrize(
+    ("flags", "env", "logged"),
+    [
+        (ContainerFlags(model_dir="/m"), {}, (None, "model", 1.0)),
+        (ContainerFlags(model_dir="/m"), {"REGISTRY_ROOT": "gs://b/r"}, ("gs://b/r", "model", 1.0)),
+        (
+            ContainerFlags(model_dir="/m", model_name="eyewear"),
+            {"REGISTRY_ROOT": "/r", "REGISTRY_ENDPOINT": "shop", "REGISTRY_LOG_SAMPLE_RATE": "0.25"},
+            ("/r", "shop", 0.25),
+        ),
+        (ContainerFlags(model_dir="/m", log_sample_rate=0.5), {"REGISTRY_LOG_SAMPLE_RATE": ".1"}, (None, "model", 0.5)),
+        (ContainerFlags(model_dir="/m", prediction_log=False), {"REGISTRY_ROOT": "/r"}, (None, "model", 1.0)),
+    ],
+)
+def test_predictions_are_logged_only_with_a_registry_root(
+    flags: ContainerFlags, env: dict[str, str], logged: tuple[str | None, str, float]
+) -> None:
+    settings = resolve(flags, env, NOTHING)
+    assert (settings.log_root, settings.log_endpoint, settings.log_sample_rate) == logged
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"REGISTRY_ROOT": "/r", "REGISTRY_ENDPOINT": "Shop EU"}, "invalid endpoint name 'Shop EU'"),
+        ({"REGISTRY_LOG_SAMPLE_RATE": "half"}, "REGISTRY_LOG_SAMPLE_RATE must be a number from 0 to 1, got 'half'"),
+    ],
+)
+def test_bad_logging_settings_are_refused(env: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        resolve(ContainerFlags(model_dir="/m"), env, NOTHING)
