@@ -417,6 +417,7 @@ class HistoryAction(StrEnum):
     ANNOTATED = "annotated"
     DEPLOYED = "deployed"
     UNDEPLOYED = "undeployed"
+    MONITORED = "monitored"
 
 
 class HistoryEntry(Record):

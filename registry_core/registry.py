@@ -40,6 +40,7 @@ from registry_core.lifecycle import approvals, changes, promotion, rollback
 from registry_core.lifecycle.changes import Change
 from registry_core.maintenance import CheckReport, run_check
 from registry_core.metadata import (
+    HistoryAction,
     HistoryEntry,
     HistoryList,
     Lineage,
@@ -486,6 +487,22 @@ class ModelRegistry:
         label = self._label(model_name, version)
         change = partial(changes.annotate, label=label, notes=notes, actor=who, metrics=extra_metrics)
         return self._change(model_name, change).get(label)
+
+    def record_monitoring(
+        self, model_name: str, version: str, details: Mapping[str, str], *, reason: str = "", actor: str | None = None
+    ) -> HistoryEntry:
+        """Record a monitoring run of a version in the model's history (a MONITORED entry); return the entry.
+
+        The version is unchanged; listeners (notifications) hear of the entry like of any other change.
+        """
+        who = self._actor(actor)
+        label = self._label(model_name, version)
+        entry = changes.history_entry(
+            who, HistoryAction.MONITORED, label, reason=clean_description(reason, "reason"),
+            details=clean_annotations(details),
+        )  # fmt: skip
+        self._change(model_name, partial(changes.record_monitoring, entry=entry))
+        return entry
 
     def record_validation(
         self, model_name: str, version: str, decision: ValidationDecision, *, actor: str | None = None

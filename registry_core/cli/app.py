@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from registry_core.cli import deploy, lifecycle, maintenance, ui, versions
+from registry_core.cli import deploy, lifecycle, maintenance, monitoring, ui, versions
 from registry_core.cli._context import state
 from registry_core.cli._output import echo
 from registry_core.errors import InvalidInputError, RegistryError, StorageError
@@ -28,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-for _module in (versions, lifecycle, deploy, maintenance, ui):
+for _module in (versions, lifecycle, deploy, monitoring, maintenance, ui):
     app.add_typer(_module.commands)
 
 

@@ -146,6 +146,16 @@ def annotate(
     return record.with_versions(metadata.model_copy(update=update)).with_history(entry)
 
 
+def record_monitoring(record: ModelRecord, entry: HistoryEntry) -> ModelRecord:
+    """Add `entry`, the MONITORED entry of a monitoring run of its version (the version itself is unchanged).
+
+    Raises:
+        VersionNotFoundError: no such version.
+    """
+    record.get(entry.version)
+    return record.with_history(entry)
+
+
 def record_validation(
     record: ModelRecord, label: str, decision: ValidationDecision, *, actor: str, now: datetime | None = None
 ) -> ModelRecord:

@@ -24,6 +24,18 @@ def render_json(result: DataValidation) -> str:
 
 def render_html(result: DataValidation, *, title: str = "Data validation") -> str:
     """Return a standalone HTML page (no scripts, no external files) listing anomalies and drift per feature."""
+    status = html.escape(result.status)
+    return page(
+        title,
+        f'<p class="{status}"><strong>{status.replace("_", " ")}</strong>: {html.escape(result.message)}</p>'
+        f"<p>{result.num_examples} rows"
+        f"{' compared with ' + html.escape(result.baseline) if result.baseline else ''}.</p>"
+        f"{validation_tables(result)}",
+    )
+
+
+def validation_tables(result: DataValidation) -> str:
+    """Return the HTML tables of a validation's anomalies and drift per feature (every value escaped)."""
     anomalies = html_tables.table(
         ["feature", "anomaly", "share of rows", "values", "description"],
         [[a.feature, a.kind, f"{a.fraction:.2%}", a.values, a.description] for a in result.anomalies],
@@ -38,13 +50,13 @@ def render_html(result: DataValidation, *, title: str = "Data validation") -> st
         ],
         caption="Drift per feature",
     )  # fmt: skip
-    status = html.escape(result.status)
+    return anomalies + drift
+
+
+def page(title: str, body: str) -> str:
+    """Return a standalone HTML page with the reports' style around `body` (already HTML)."""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>"
-        f'<p class="{status}"><strong>{status.replace("_", " ")}</strong>: {html.escape(result.message)}</p>'
-        f"<p>{result.num_examples} rows"
-        f"{' compared with ' + html.escape(result.baseline) if result.baseline else ''}.</p>"
-        f"{anomalies}{drift}</body></html>\n"
+        f"<h1>{html.escape(title)}</h1>{body}</body></html>\n"
     )

@@ -7,6 +7,8 @@ from typing import Any
 
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelStage
 
+MONITORING_ALERT = "monitoring_alert"  # a monitoring run that found drift, anomalies or degraded quality
+ALERT_DETAIL = "alert"  # the MONITORED entry's detail that says so ("true"/"false")
 _ORDER = {stage: index for index, stage in enumerate(ModelStage)}
 
 
@@ -22,6 +24,8 @@ def event_kind(entry: HistoryEntry) -> str | None:
         return "promoted" if up else "stage_changed"
     if entry.action is HistoryAction.ANNOTATED:
         return None
+    if entry.action is HistoryAction.MONITORED:
+        return MONITORING_ALERT if entry.details.get(ALERT_DETAIL) == "true" else "monitored"
     return entry.action.value
 
 

@@ -26,9 +26,12 @@ EVENT_KINDS = (
     "deployed",
     "undeployed",
     "rolled_back",
+    "monitored",
+    "monitoring_alert",
 )
 """Notification kinds. "promoted" is a move up the lifecycle; other stage moves (archive, demotion) are
-"stage_changed"."""
+"stage_changed". A monitoring run is "monitoring_alert" when it found drift, anomalies or degraded quality, else
+"monitored"."""
 
 
 def _secret(value: str | None, env: str | None, what: str) -> str | None:

@@ -1,0 +1,96 @@
+"""The monitor command: an endpoint's traffic against its version's training data, live quality, retraining."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from registry_core.cli._context import open_registry, state
+from registry_core.cli._output import echo, emit, table
+
+commands = typer.Typer()
+
+
+@commands.command("monitor")
+def monitor(
+    endpoint: Annotated[str, typer.Argument(help="The endpoint whose logged traffic is checked.")],
+    window: Annotated[
+        Optional[str],  # noqa: UP045 - typer needs Optional on 3.11
+        typer.Option(help="How far back to look, e.g. 24h, 7d, 30m (default: the policy's, else 24h)."),
+    ] = None,
+    retrain: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option("--retrain/--no-retrain", help="Start retraining when drift or degraded quality is found."),
+    ] = None,
+    policy_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--policy", help="A JSON or TOML policy (thresholds, retraining); default: the stored one."),
+    ] = None,
+    save_policy: Annotated[
+        bool, typer.Option("--save-policy", help="Store --policy as the endpoint's policy for later runs.")
+    ] = False,
+    fail_on_alert: Annotated[
+        bool, typer.Option("--fail-on-alert", help="Exit with 1 when drift or degraded quality is found.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run's summary as JSON.")] = False,
+) -> None:
+    """Compare an endpoint's logged traffic with its version's training data, and live quality with validation."""
+    from registry_core.errors import InvalidInputError
+    from registry_core.monitoring.monitor import (
+        MonitorPolicy,
+        parse_window,
+        read_policy_file,
+        run_monitor,
+        store_policy,
+        stored_policy,
+    )
+
+    state.as_json = state.as_json or as_json
+    registry = open_registry()
+    if save_policy and policy_file is None:
+        msg = "--save-policy stores the file given with --policy"
+        raise InvalidInputError(msg)
+    if policy_file is not None:
+        values = read_policy_file(str(policy_file))
+        policy = store_policy(registry, endpoint, values) if save_policy else MonitorPolicy.from_mapping(values)
+    else:
+        policy = stored_policy(registry, endpoint)
+    if window is not None:
+        from dataclasses import replace
+
+        policy = replace(policy, window=parse_window(window))
+    result = run_monitor(registry, endpoint, policy=policy, retrain=retrain)
+    summary = result.as_dict()
+    emit(summary, lambda: _render(summary))
+    if fail_on_alert and result.alert:
+        raise typer.Exit(1)
+
+
+def _render(summary: dict[str, Any]) -> None:
+    served = f"{summary['model']} {summary['version']}" if summary["version"] else "nothing"
+    hours = summary["window"]["seconds"] / 3600
+    echo(f"{summary['endpoint']}: {served}, {summary['predictions']} predictions in the last {hours:g} h")
+    echo(f"{'ALERT' if summary['alert'] else 'ok'}: {summary['reason']}")
+    if summary["features"]:
+        rows = [
+            [name, d["test"], f"{d['score']:.3g}", f"{d['threshold']:.3g}", "DRIFT" if d["drifted"] else "-"]
+            for name, d in summary["features"].items()
+        ]
+        table(["feature", "test", "score", "threshold", "drifted"], rows)
+    for anomaly in summary["anomalies"]:
+        echo(f"anomaly: {anomaly['feature']}: {anomaly['description']}")
+    quality = summary["quality"]
+    if quality is not None:
+        rows = [[k, f"{v:.4g}", _number(quality["validated"].get(k))] for k, v in quality["metrics"].items()]
+        table(["metric", "live", "validated"], rows, title=f"live quality ({quality['labeled']} with feedback)")
+    retrain = summary["retrain"]
+    if retrain is not None:
+        what = retrain.get("version") or retrain.get("run") or retrain.get("error", "")
+        echo(f"retraining ({retrain.get('runner', '?')}): {retrain['status']} {what}".rstrip())
+    echo(f"report: {summary['report_uri']}")
+
+
+def _number(value: object) -> str:
+    return f"{value:.4g}" if isinstance(value, float | int) else "-"
