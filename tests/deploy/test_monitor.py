@@ -37,13 +37,18 @@ def labelled_rows(folder: Path, count: int, seed: int, drift: dict[str, Any] | N
 
 @pytest.fixture
 def monitored(tmp_path: Path, exports: Exports) -> ModelRegistry:
-    """A registry whose v1 carries the profile of its training data (the fixture's seed 0, 300 rows), deployed."""
+    """A local registry whose v1 carries the profile of its training data, deployed to ENDPOINT."""
+    return deployed_with_profile(str(tmp_path / "registry"), exports, tmp_path)
+
+
+def deployed_with_profile(root: str, exports: Exports, scratch: Path) -> ModelRegistry:
+    """Register v1 with the profile of its training data (the exports' seed 0, 300 rows) and deploy it locally."""
     from registry_core.integration import register_trained_model
     from registry_core.monitoring.profile import profile_rows
 
-    training = labelled_rows(tmp_path / "training", 300, seed=0)
+    training = labelled_rows(scratch / "training", 300, seed=0)
     profile = profile_rows({k: v for k, v in row.items() if k != LABEL} for row in training)
-    registry = ModelRegistry.from_uri(str(tmp_path / "registry"))
+    registry = ModelRegistry.from_uri(root)
     register_trained_model(
         exports.v1, MODEL, registry=registry, registered_by=REGISTRANT, data_profile=profile,
     )  # fmt: skip
@@ -170,3 +175,24 @@ def test_a_stored_policy_sets_the_thresholds_of_later_runs(monitored: ModelRegis
     code, later, stderr = monitor(monitored)
     assert code == 0, stderr
     assert later["window"]["seconds"] == 7200  # read back from monitoring/shop/policy.json
+
+
+def test_the_library_monitors_a_registry_on_either_backend(storage_root: str, exports: Exports, tmp_path: Path) -> None:
+    from registry_core.monitoring.monitor import MonitorPolicy, run_monitor
+
+    registry = deployed_with_profile(storage_root, exports, tmp_path)
+    rows = labelled_rows(tmp_path / "drifted", 200, seed=9, drift={"measurement_shift_mm": 12.0})
+    answer = registry.predict(ENDPOINT, [{k: v for k, v in row.items() if k != LABEL} for row in rows])
+    assert len(answer.prediction_ids) == len(rows)
+    assert registry.send_feedback(ENDPOINT, {i: row[LABEL] for i, row in zip(answer.prediction_ids, rows, strict=True)})
+    assert registry.flush_prediction_logs(timeout=30)
+    result = run_monitor(registry, ENDPOINT, policy=MonitorPolicy(min_labeled=10))
+    assert (result.version, result.predictions, result.drift_detected) == ("v1", 200, True)
+    assert result.quality is not None
+    assert result.quality.labeled == 200
+    assert result.quality.validated == {}  # registered without metrics: nothing to fall short of
+    assert not result.quality_degraded
+    assert result.report_uri.startswith(registry.storage.uri)
+    assert [r["report_uri"] for r in list_reports(registry.storage, ENDPOINT)] == [result.report_uri]
+    entry = registry.history(MODEL)[-1]
+    assert (entry.action, entry.details["alert"], entry.reason) == (HistoryAction.MONITORED, "true", result.reason)
