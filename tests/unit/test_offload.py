@@ -58,7 +58,7 @@ def test_one_slow_call_sends_the_next_ones_to_threads_until_one_is_quick_again()
     assert asyncio.run(scenario()) == ["loop", "thread", "thread", "loop"]
 
 
-def test_nothing_runs_on_the_loop_while_work_runs_in_a_thread() -> None:
+def test_nothing_runs_on_the_loop_while_work_for_a_large_body_runs_in_a_thread() -> None:
     async def scenario() -> tuple[str, str]:
         offload = Offload()
         await _thread_of(offload)
@@ -71,6 +71,26 @@ def test_nothing_runs_on_the_loop_while_work_runs_in_a_thread() -> None:
         return beside, await _thread_of(offload)
 
     assert asyncio.run(scenario()) == ("thread", "loop")
+
+
+def test_small_work_still_in_threads_does_not_keep_quick_calls_off_the_loop() -> None:
+    # A busy server always has a request in a thread after a slow spell; counting those kept it off the loop for good.
+    async def scenario() -> str:
+        offload = Offload()
+        first, second = threading.Event(), threading.Event()
+        started = asyncio.ensure_future(offload(lambda: first.wait(10), 100))  # nothing known yet: a thread
+        await asyncio.sleep(0.02)
+        behind = asyncio.ensure_future(offload(lambda: second.wait(10), 100))  # still nothing known: a thread
+        await asyncio.sleep(0.02)
+        first.set()
+        await started  # it took longer than INLINE_SECONDS: the next call goes to a thread too, and is quick
+        assert await _thread_of(offload) == "thread"
+        where = await _thread_of(offload)
+        second.set()
+        await behind
+        return where
+
+    assert asyncio.run(scenario()) == "loop"
 
 
 def test_what_the_work_raises_propagates_from_the_loop_and_from_a_thread() -> None:
