@@ -74,6 +74,13 @@ bench-scale: $(STAMP) $(MLFLOW_STAMP)
 bench-concurrency: $(STAMP)
 	$(PY) -m benchmarks.storm
 
+# `make bench-serve`: the local endpoint (`model-registry serve`) against a bare SavedModel call in a minimal ASGI app,
+# under the same load from a third process (issue 13; README "Performance"). BENCH_SERVE_CLIENTS (8),
+# BENCH_SERVE_SECONDS (20), BENCH_SERVE_INSTANCES (1), BENCH_SERVE_ROUNDS (3), BENCH_SERVE_WARMUP (3).
+.PHONY: bench-serve
+bench-serve: $(STAMP)
+	$(PY) -m benchmarks.serve
+
 # `make image`: the image every pipeline task runs in (Dockerfile), for linux/amd64, with a Docker engine where
 # there is one (PUSH=1 pushes it too; then `docker login` or `gcloud auth configure-docker REGION-docker.pkg.dev`).
 # Without an engine, Cloud Build does the same: gcloud builds submit --config cloudbuild.yaml

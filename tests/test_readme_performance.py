@@ -124,3 +124,14 @@ def test_table_format_round_trips() -> None:
     header, parsed = parse_table(format_table(("operation", "time"), rows))
     assert header == ["operation", "time"]
     assert parsed == rows
+
+
+def test_serving_table_matches_the_benchmark_output() -> None:
+    from benchmarks.serve.report import COLUMNS, LABELS
+
+    section = _section()
+    assert "make bench-serve" in section
+    _, header, rows = _table_after(section, "    make bench-serve\n")
+    assert tuple(header) == COLUMNS
+    assert [row[0] for row in rows] == list(LABELS)
+    assert all(row[-1] in ("PASS", "MISS") for row in rows[:-1])

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from registry_core.deploy.offload import Offload
 from registry_core.deploy.openapi import container_paths, openapi_document
 from registry_core.deploy.service import EndpointService, logger
 from registry_core.errors import InvalidInputError, NotFoundError, RegistryError, error_body
@@ -254,6 +255,7 @@ def create_app(
         url: The server's URL once it listens (listed in /openapi.json), or None.
         container: The routes of a serving container (Vertex's configured ones, KServe's v1), or None.
     """
+    offload = Offload()
 
     async def json_body(request: Request) -> Any:
         return parse_json(await read_body(request, max_body_bytes))
@@ -270,8 +272,9 @@ def create_app(
     async def predict(request: Request) -> Response:
         body = await read_body(request, max_body_bytes)
         endpoint, deployed = request.path_params["endpoint"], request.path_params.get("deployed")
-        # parsing and the model's call block: a worker thread, so the event loop keeps answering others
-        result = await run_in_threadpool(lambda: service.predict(endpoint, deployed, parse_json(body)))
+        # parsing and the model's call block: a worker thread, so the event loop keeps answering others (or the loop
+        # itself, while they are quick: see Offload)
+        result = await offload(lambda: service.predict(endpoint, deployed, parse_json(body)), len(body))
         return answer(200, result)
 
     async def feedback(request: Request) -> Response:
@@ -285,7 +288,7 @@ def create_app(
 
     async def invocations(request: Request) -> Response:
         body = await read_body(request, max_body_bytes)
-        return answer(200, await run_in_threadpool(lambda: service.invocations(parse_json(body))))
+        return answer(200, await offload(lambda: service.invocations(parse_json(body)), len(body)))
 
     async def v2_server(request: Request) -> Response:
         return answer(200, service.v2_server_metadata())
@@ -312,7 +315,7 @@ def create_app(
             msg = "binary tensor data (Triton's extension) is not supported; send the tensors' data as JSON"
             raise InvalidInputError(msg)
         body = await read_body(request, max_body_bytes)
-        return answer(200, await run_in_threadpool(lambda: service.v2_infer(model, version, parse_json(body))))
+        return answer(200, await offload(lambda: service.v2_infer(model, version, parse_json(body)), len(body)))
 
     vertex = "/v1/projects/{project}/locations/{location}/endpoints/{endpoint}"
     get, post = ["GET"], ["POST"]
