@@ -59,9 +59,8 @@ from registry_core.metadata import (
     VersionDeployment,
 )
 from registry_core.registry import ModelRegistry
+from registry_core.version import __version__ as __version__
 from registry_core.versioning import VersioningStrategy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ALLOWED_TRANSITIONS",

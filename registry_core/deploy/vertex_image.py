@@ -28,6 +28,7 @@ from urllib.parse import quote
 
 from registry_core.errors import DeploymentError, InvalidInputError, ServingImageMissingError
 from registry_core.text import one_line, shown
+from registry_core.version import __version__
 
 __all__ = [
     "ARTIFACT_REGISTRY_API",
@@ -73,8 +74,6 @@ def resolve_repository(value: str | None = None) -> str:
 
 def installed_tag() -> str:
     """Return the installed registry_core version as a Docker tag (``0.1.0``; no ``+``, which tags do not allow)."""
-    from registry_core import __version__  # here: this module may load while registry_core itself is loading
-
     return re.sub(r"[^A-Za-z0-9_.-]", "-", __version__)[:128]
 
 
