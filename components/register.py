@@ -20,6 +20,8 @@ def register_model(
     registered_by: str = "",
     data_profile: Input[Artifact] = None,
     data_validation: Input[Artifact] = None,
+    trigger_reason: str = "",
+    trigger_report: str = "",
 ) -> str:
     """Register `model` under `model_name` and return the version's label.
 
@@ -34,9 +36,12 @@ def register_model(
 
     `data_profile` (validate_data's `profile`) is stored with the version under ``data_profile/``;
     `data_validation` (validate_data's `summary`) puts the validation's status and report into the lineage.
+    `trigger_reason` and `trigger_report` say why the version was trained when a monitor started the run: they go
+    into the lineage as ``trained_because`` and ``monitoring_report`` (empty ones are left out).
     """
     from eyewear_model import EyewearModelConfig
     from registry_core.integration import register_trained_model
+    from registry_core.monitoring.retraining import trigger_lineage
     from registry_core.tasks import (
         clean_actor,
         open_task_registry,
@@ -57,6 +62,7 @@ def register_model(
     if data_validation is not None:
         extra = {"data_validation": str(data_validation.metadata.get("status", "")),
                  "data_validation_report": str(data_validation.metadata.get("report", ""))}  # fmt: skip
+    extra |= trigger_lineage(trigger_reason, trigger_report)
     metadata = register_trained_model(
         model.path, model_name, metrics=model.metadata.get("metrics"), config=config,
         training_data_uris=data_uris, pipeline_run=runtime_value(pipeline_run) or None, description=description,

@@ -131,9 +131,9 @@ def submit_command(
 ) -> None:
     """Submit the pipeline to Vertex AI Pipelines; the registry is --registry or $MODEL_REGISTRY_ROOT (gs://)."""
     from pipelines.submission import prepare_submission
-    from pipelines.vertex import submit_pipeline
+    from pipelines.vertex import quiet_sdk_logging, submit_pipeline
 
-    _quiet_vertex_sdk()
+    quiet_sdk_logging()
     with tempfile.TemporaryDirectory() as scratch:
         path, values = prepare_submission(
             _param_values(param), registry=registry_uri(), image=image, template=template, scratch=Path(scratch)
@@ -193,20 +193,6 @@ def _show_prediction(registry: Any, endpoint_name: str, model_name: str, version
 # ----------------------------------------------------------------------------------------- publishing on Google Cloud
 
 
-def _quiet_vertex_sdk() -> None:
-    """Silence the SDK's progress lines: it logs them at INFO on stdout, where this command's output (--json) goes.
-
-    Each of its loggers sets its own level, so every one of them is raised (they exist once the SDK is imported).
-    """
-    import logging
-
-    import google.cloud.aiplatform  # noqa: F401 - creates the SDK's loggers
-
-    for name in list(logging.Logger.manager.loggerDict):
-        if name.startswith("google.cloud.aiplatform"):
-            logging.getLogger(name).setLevel(logging.WARNING)
-
-
 @app.command("upload")
 def upload_command(
     host: Annotated[str, typer.Option(help="Artifact Registry repository: https://REGION-kfp.pkg.dev/PROJECT/REPO.")],
@@ -253,9 +239,10 @@ def schedule_command(
     """Run the pipeline on Vertex AI Pipelines on a schedule; the registry is --registry or $MODEL_REGISTRY_ROOT."""
     from pipelines.publish import schedule_pipeline
     from pipelines.submission import prepare_submission
+    from pipelines.vertex import quiet_sdk_logging
     from registry_core.console import pipeline_schedule_url
 
-    _quiet_vertex_sdk()
+    quiet_sdk_logging()
     with tempfile.TemporaryDirectory() as scratch:
         path, values = prepare_submission(
             _param_values(param), registry=registry_uri(), image=image, template=template, scratch=Path(scratch)

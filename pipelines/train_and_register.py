@@ -76,6 +76,8 @@ def train_and_register(
     description: str = "",
     tags: list = [],  # noqa: B006
     registered_by: str = "",
+    trigger_reason: str = "",
+    trigger_report: str = "",
 ) -> str:
     """Wire the components; every registry task gets `registry_root` (required: ``gs://`` on Vertex AI).
 
@@ -83,6 +85,8 @@ def train_and_register(
     "" leaves it to the registry (the job's service account on ``gs://``). `approved_by` approves production.
     `data_drift` makes the synthetic data drift (`eyewear_model.DataDrift` fields); `data_thresholds` are the data
     validation's (`ValidationThresholds.from_mapping`): data that crosses them stops the run before training.
+    `trigger_reason` and `trigger_report` (set when a monitor starts the run: why, and its report's URI) go into
+    the registered version's lineage.
 
     Returns:
         The registered version's label.
@@ -111,7 +115,7 @@ def train_and_register(
         model=trained.outputs["model"], dataset=data.outputs["dataset"], registry_root=registry_root,
         model_name=model_name, pipeline_run=dsl.PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER, description=description,
         tags=tags, registered_by=registered_by, data_profile=data_checked.outputs["profile"],
-        data_validation=data_checked.outputs["summary"],
+        data_validation=data_checked.outputs["summary"], trigger_reason=trigger_reason, trigger_report=trigger_report,
     )  # fmt: skip
     _state_changing(registered, "register")
     version = registered.outputs["Output"]

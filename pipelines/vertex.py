@@ -184,6 +184,24 @@ def build_pipeline_job(
     return BuiltJob(job=job, name=name, errors=sdk_errors)
 
 
+def quiet_sdk_logging() -> None:
+    """Silence the SDK's progress lines: it logs them at INFO on stdout, where a command's output (--json) goes.
+
+    Each of its loggers sets its own level, so every one of them is raised (they exist once the SDK is imported).
+
+    Raises:
+        DependencyMissingError: google-cloud-aiplatform is not installed.
+    """
+    try:
+        import google.cloud.aiplatform  # noqa: F401 - creates the SDK's loggers
+    except ImportError as exc:
+        raise DependencyMissingError(_INSTALL_HINT) from exc
+
+    for name in list(logging.Logger.manager.loggerDict):
+        if name.startswith("google.cloud.aiplatform"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def submit_pipeline(
     template_path: str | Path,
     *,

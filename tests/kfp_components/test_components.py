@@ -97,13 +97,13 @@ def trained_again(trained: Trained, root: str) -> Model:
 
 def register(
     root: str, trained: Trained, dataset: Dataset, *, run: str = "run-1", by: str = "alice", model: Model | None = None,
-    output: Model | None = None,
+    output: Model | None = None, **more: str,
 ) -> str:
     """Register a model (by default a fresh copy of the trained one, as from a new run) and return its version."""
     return register_model.python_func(
         model=model or trained_again(trained, root), dataset=dataset, registry_root=root, model_name=NAME,
         registered_model=output or Model(name="registered_model", uri="", metadata={}), pipeline_run=run,
-        description="from a test", tags=["test"], registered_by=by,
+        description="from a test", tags=["test"], registered_by=by, **more,
     )  # fmt: skip
 
 
@@ -265,6 +265,23 @@ def test_register_model_records_the_pipeline_run_and_the_training_shards_as_line
     assert lineage.pipeline_run == "eyewear-train-and-register-20260101"
     assert list(lineage.training_data_uris) == dataset.metadata["train"]
     assert lineage.code_version
+
+
+def test_register_model_records_why_a_monitor_had_the_version_trained(
+    root: str, trained: Trained, dataset: Dataset
+) -> None:
+    report = "file:///registry/monitoring/shop/reports/20261129T190000Z-ab12.html"
+    version = register(root, trained, dataset, trigger_reason="drift in face_width_mm\n(0.41 > 0.2)",
+                       trigger_report=report)  # fmt: skip
+    extra = registry_at(root).get_model_metadata(NAME, version).lineage.extra
+    assert extra["trained_because"] == "drift in face_width_mm (0.41 > 0.2)"
+    assert extra["monitoring_report"] == report
+
+
+def test_register_model_without_a_trigger_records_no_reason(root: str, trained: Trained, dataset: Dataset) -> None:
+    extra = registry_at(root).get_model_metadata(NAME, register(root, trained, dataset)).lineage.extra
+    assert "trained_because" not in extra
+    assert "monitoring_report" not in extra
 
 
 def test_register_model_derives_training_data_uris_from_the_dataset_uri_not_its_mounted_path(

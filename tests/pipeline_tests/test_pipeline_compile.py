@@ -47,6 +47,8 @@ EXPECTED_PARAMETERS: dict[str, tuple[str, Any]] = {
     "description": ("STRING", ""),
     "tags": ("LIST", []),
     "registered_by": ("STRING", ""),
+    "trigger_reason": ("STRING", ""),
+    "trigger_report": ("STRING", ""),
 }
 STATEFUL = ("register-model", "validate-model", "promote-model", "promote-model-2", "deploy-model", "deploy-model-2")
 
@@ -150,6 +152,13 @@ def test_the_data_validation_is_never_cached_and_register_stores_its_profile(spe
         "producerTask": "validate-data",
     }
     assert artifacts["data_validation"]["taskOutputArtifact"]["outputArtifactKey"] == "summary"
+
+
+def test_register_takes_the_trigger_reason_and_report_of_the_run(spec: Spec) -> None:
+    register, _ = task_named(spec, "register-model")
+    parameters = register["inputs"]["parameters"]
+    assert parameters["trigger_reason"] == {"componentInputParameter": "trigger_reason"}
+    assert parameters["trigger_report"] == {"componentInputParameter": "trigger_report"}
 
 
 def test_data_training_and_registration_run_unconditionally(spec: Spec) -> None:
