@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,6 +123,16 @@ class Reference:
     label: str
 
 
+def _value_axis(low: float, high: float) -> tuple[float, float, float]:
+    """Return the ends and tick step of a value axis covering low..high, with 4-7 round ticks (0.05, 0.1, 0.25...)."""
+    if high - low <= 0:
+        return low, low + 1.0, 0.25
+    rough = (high - low) / 5
+    power = 10 ** math.floor(math.log10(rough))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= rough)
+    return math.floor(low / step) * step, math.ceil(high / step) * step, step
+
+
 def time_chart(
     series: Sequence[Series],
     references: Sequence[Reference] = (),
@@ -141,10 +152,7 @@ def time_chart(
     legend_rows = -(-len(series) // 4)
     left, right, top, bottom = 52, 16, 10 + 20 * legend_rows, 28
     plot_w, plot_h = width - left - right, height - top - bottom
-    low = min([0.0, *values])
-    high = max([*values, low]) * 1.1 if values else 1.0
-    if high <= low:
-        high = low + 1.0
+    low, high, step = _value_axis(min([0.0, *values]), max([0.0, *values]))
     first, last = (min(times), max(times)) if times else (datetime.min, datetime.min)
     span = (last - first).total_seconds()
 
@@ -159,8 +167,8 @@ def time_chart(
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart timeline-chart" id="{escape(chart_id)}" role="img" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" aria-label="{escape(title)}">'
     ]
-    for step in range(5):
-        level = low + (high - low) * step / 4
+    for tick in range(round((high - low) / step) + 1):
+        level = low + tick * step
         y = y_of(level)
         parts.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}"/>')
         parts.append(f'<text class="tick" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{level:.3g}</text>')

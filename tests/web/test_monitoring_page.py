@@ -4,72 +4,15 @@ from __future__ import annotations
 
 import html as markup
 import re
-from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from web_support import BEARER, MODEL, RecordingTarget
+from web_support import BEARER, ENDPOINT, HOSTILE, MODEL, RecordingTarget, monitoring_summary, write_monitoring_runs
 
 from registry_core import ModelRegistry
 from registry_core.monitoring import run_reports
 
 BOB = BEARER["bob"]
-ENDPOINT = "shop"
-START = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
-HOSTILE = '<img src=x onerror="alert(1)">'  # a client may send any instance key to a prediction endpoint
-
-
-def _feature(test: str, score: float, threshold: float, current: int) -> dict[str, Any]:
-    return {"test": test, "score": score, "threshold": threshold, "drifted": score > threshold,
-            "baseline_count": 2000, "current_count": current}  # fmt: skip
-
-
-def _summary(registry: ModelRegistry, keys: run_reports.ReportKeys, day: int, **changes: Any) -> dict[str, Any]:
-    """A run of `monitor shop` on day `day` (0-3): calm first, drift in face_width_mm and worse accuracy later."""
-    at = START + timedelta(days=day)
-    predictions = 800 + day
-    width_score = [0.05, 0.08, 0.31, 0.41][day]
-    accuracy = [0.82, 0.81, None, 0.71][day]
-    quality = None
-    if accuracy is not None:
-        degraded = {"accuracy": round(0.83 - accuracy, 4)} if 0.83 - accuracy > 0.05 else {}
-        quality = {"labeled": 300, "unscorable": 0, "metrics": {"accuracy": accuracy, "f1_score": accuracy - 0.03},
-                   "validated": {"accuracy": 0.83, "f1_score": 0.8}, "tolerances": {"accuracy": 0.05},
-                   "degraded": degraded, "enough_feedback": True, "quality_degraded": bool(degraded)}  # fmt: skip
-    drifted = width_score > 0.2
-    retrain = day == 3
-    summary = {
-        "endpoint": ENDPOINT, "model": MODEL, "version": "v1", "checked_at": at.isoformat(),
-        "window": {"start": (at - timedelta(hours=24)).isoformat(), "end": at.isoformat(), "seconds": 86400},
-        "predictions": predictions, "other_versions": {"v2": 40} if day == 3 else {},
-        "drift_detected": drifted,
-        "features": {
-            "face_width_mm": _feature("wasserstein_normalized", width_score, 0.2, predictions),
-            "face_shape": _feature("l_infinity", 0.03 + day / 100, 0.1, predictions),
-            HOSTILE: _feature("l_infinity", 0.01, 0.1, predictions),
-        },
-        "anomalies": [{"feature": HOSTILE, "kind": "unknown_feature", "message": f"{HOSTILE} is not in the schema"}]
-        if day == 3 else [],
-        "quality": quality,
-        "quality_degraded": bool(quality and quality["quality_degraded"]),
-        "retrain_triggered": retrain,
-        "retrain": {"runner": "local", "run": "train-and-register-20261128", "version": "v3"} if retrain else None,
-        "reason": "drift in face_width_mm (0.41 > 0.2); accuracy 0.71 is 0.12 below 0.83" if retrain else "",
-        "summary_uri": registry.storage.uri_for(keys.summary),
-        "report_uri": registry.storage.uri_for(keys.page),
-    }  # fmt: skip
-    return summary | changes
-
-
-def _write_runs(registry: ModelRegistry, days: range = range(4)) -> list[run_reports.ReportKeys]:
-    written = []
-    for day in days:
-        keys = run_reports.new_report_keys(ENDPOINT, START + timedelta(days=day))
-        page = f"<!doctype html><html><head><style>body{{color:#111}}</style></head><body><h1>Run of day {day}</h1>"
-        run_reports.write_report(registry.storage, keys, _summary(registry, keys, day), page + "</body></html>")
-        written.append(keys)
-    return written
 
 
 @pytest.fixture
@@ -88,7 +31,7 @@ def _series(html: str, chart_id: str) -> dict[str, int]:
 
 
 def test_the_page_shows_the_latest_verdict_the_features_and_the_charts(client: TestClient, shop: ModelRegistry) -> None:
-    keys = _write_runs(shop)
+    keys = write_monitoring_runs(shop)
     response = client.get(f"/endpoints/{ENDPOINT}/monitoring", headers=BOB)
     assert response.status_code == 200
     html = response.text
@@ -124,7 +67,7 @@ def test_the_page_shows_the_latest_verdict_the_features_and_the_charts(client: T
 
 
 def test_a_report_link_opens_the_stored_page_under_a_strict_policy(client: TestClient, shop: ModelRegistry) -> None:
-    _write_runs(shop)
+    write_monitoring_runs(shop)
     html = client.get(f"/endpoints/{ENDPOINT}/monitoring", headers=BOB).text
     first = re.findall(r'<a class="report" href="([^"]+)">open</a>', html)[-1]
     report = client.get(first, headers=BOB)
@@ -143,14 +86,14 @@ def test_a_report_link_opens_the_stored_page_under_a_strict_policy(client: TestC
     "name", ["20261125T190000000000Z-0badcafe.html", "..%2F..%2Fmetadata.json", "x.html", ".hidden.html"]
 )
 def test_an_unknown_or_malformed_report_is_a_404_page(client: TestClient, shop: ModelRegistry, name: str) -> None:
-    _write_runs(shop, range(1))
+    write_monitoring_runs(shop, range(1))
     response = client.get(f"/endpoints/{ENDPOINT}/monitoring/reports/{name}", headers=BOB)
     assert response.status_code == 404
     assert "Not found" in response.text
 
 
 def test_the_api_returns_the_summaries_oldest_first(client: TestClient, shop: ModelRegistry) -> None:
-    _write_runs(shop)
+    write_monitoring_runs(shop)
     runs = client.get(f"/api/v1/endpoints/{ENDPOINT}/monitoring", headers=BOB).json()
     assert [r["checked_at"][:10] for r in runs] == ["2026-11-25", "2026-11-26", "2026-11-27", "2026-11-28"]
     assert [r["drift_detected"] for r in runs] == [False, False, True, True]
@@ -166,9 +109,9 @@ def test_the_api_returns_the_summaries_oldest_first(client: TestClient, shop: Mo
 
 
 def test_a_damaged_summary_is_left_out_of_the_page_and_the_api(client: TestClient, shop: ModelRegistry) -> None:
-    keys = _write_runs(shop)
+    keys = write_monitoring_runs(shop)
     shop.storage.write(keys[1].summary, b'{"model": "eyewear", "checked_at": "yesterday"')  # cut short
-    wrong = _summary(shop, keys[2], 2, features={"face_width_mm": {"score": "high"}})
+    wrong = monitoring_summary(shop, keys[2], 2, features={"face_width_mm": {"score": "high"}})
     run_reports.write_report(shop.storage, keys[2], wrong, "<html></html>")
     runs = client.get(f"/api/v1/endpoints/{ENDPOINT}/monitoring", headers=BOB).json()
     assert [r["checked_at"][:10] for r in runs] == ["2026-11-25", "2026-11-28"]
