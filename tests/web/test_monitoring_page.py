@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html as markup
 import re
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -137,3 +138,19 @@ def test_the_endpoint_pages_link_to_monitoring(client: TestClient, shop: ModelRe
     link = f'href="/endpoints/{ENDPOINT}/monitoring"'
     assert link in client.get(f"/endpoints/{ENDPOINT}", headers=BOB).text
     assert link in client.get("/endpoints", headers=BOB).text
+
+
+def test_a_single_run_with_scores_that_are_not_numbers_still_renders(client: TestClient, shop: ModelRegistry) -> None:
+    keys = run_reports.new_report_keys(ENDPOINT, datetime(2026, 11, 25, 19, 0, tzinfo=UTC))
+    summary = monitoring_summary(shop, keys, 0)
+    summary["features"]["face_width_mm"]["score"] = float("nan")
+    summary["quality"]["metrics"]["accuracy"] = float("inf")
+    run_reports.write_report(shop.storage, keys, summary, "<html></html>")
+    page = client.get(f"/endpoints/{ENDPOINT}/monitoring", headers=BOB)
+    assert page.status_code == 200
+    assert _series(page.text, "drift-chart") == {"face_shape": 1, HOSTILE: 1, "face_width_mm": 0}
+    assert _series(page.text, "quality-accuracy") == {"accuracy": 0}
+    assert set(re.findall(r'<circle class="point" cx="([^"]+)"', page.text)) == {"398.0"}  # the middle of the plot
+    runs = client.get(f"/api/v1/endpoints/{ENDPOINT}/monitoring", headers=BOB)
+    assert runs.status_code == 200
+    assert runs.json()[0]["features"]["face_width_mm"]["score"] is None
