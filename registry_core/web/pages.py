@@ -273,8 +273,8 @@ def monitoring_page(request: Request, endpoint: str, _: PageReader) -> HTMLRespo
     """An endpoint's monitoring: the latest verdict, drift per feature, charts over time, each run's report."""
     registry = state_of(request).registry
     runs = monitoring.endpoint_runs(registry, endpoint)
-    return render(request, "monitoring.html", title=f"Monitoring {endpoint}", endpoint=endpoint,
-                  page=monitoring.monitoring_page(runs), charted_max=monitoring.CHARTED_FEATURES)  # fmt: skip
+    page = monitoring.monitoring_page(runs)
+    return render(request, "monitoring.html", title=f"Monitoring {endpoint}", endpoint=endpoint, page=page)
 
 
 @router.get("/endpoints/{endpoint}/monitoring/reports/{name}")
