@@ -20,7 +20,7 @@ from registry_core.comparison import ModelComparison
 from registry_core.deploy import EndpointRecord
 from registry_core.documents import VersionSummary
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, ModelStage
-from registry_core.web import services
+from registry_core.web import monitoring, services
 from registry_core.web.auth import CSRF_HEADER, Identity
 from registry_core.web.config import IAP_HEADER
 from registry_core.web.deps import CSRFError, NotAuthenticatedError, identity_of, session_of, state_of
@@ -252,6 +252,22 @@ def endpoints(request: Request, _: Reader) -> list[EndpointRecord]:
 def endpoint(request: Request, endpoint: EndpointName, _: Reader) -> EndpointRecord:
     """Return one endpoint."""
     return state_of(request).registry.get_endpoint(endpoint)
+
+
+@router.get("/endpoints/{endpoint}/monitoring", response_model=list[monitoring.RunSummary], tags=["monitoring"])
+def endpoint_monitoring(
+    request: Request,
+    endpoint: EndpointName,
+    _: Reader,
+    limit: Annotated[int, Query(ge=1, le=monitoring.MAX_RUNS, description="The newest this many runs.")] = (
+        monitoring.DEFAULT_RUNS
+    ),
+) -> list[monitoring.RunSummary]:
+    """Return the summaries of an endpoint's monitoring runs, oldest first (`model-registry monitor --json`).
+
+    A summary that cannot be read is left out.
+    """
+    return monitoring.endpoint_runs(state_of(request).registry, endpoint, limit)
 
 
 # ----------------------------------------------------------------------------------------------------- changes

@@ -38,6 +38,15 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
+REPORT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; form-action 'none'; "
+    "base-uri 'none'; sandbox"
+)
+"""The content security policy of a stored report page (generated HTML with its own inline style).
+
+It may style itself and nothing else: no script, no request anywhere (so no style can carry data off), and it runs
+sandboxed, as an origin of its own, so even a page altered in storage cannot act with the UI's session.
+"""
 
 
 class RequestGate:

@@ -19,7 +19,7 @@ from registry_core.console import pipeline_run_url
 from registry_core.errors import RegistryError
 from registry_core.metadata import HistoryAction, ModelStage
 from registry_core.text import one_line
-from registry_core.web import charts, services
+from registry_core.web import charts, monitoring, services
 from registry_core.web.auth import CSRF_FIELD, Identity
 from registry_core.web.deps import (
     API_PREFIX,
@@ -30,6 +30,7 @@ from registry_core.web.deps import (
     session_of,
     state_of,
 )
+from registry_core.web.middleware import REPORT_POLICY
 
 router = APIRouter(include_in_schema=False)
 
@@ -265,6 +266,22 @@ def endpoint_page(request: Request, endpoint: str, _: PageReader) -> HTMLRespons
         request, "endpoint.html", title=f"Endpoint {record.name}", e=record, bar=bar, labels=labels,
         history=list(reversed(record.history)),
     )  # fmt: skip
+
+
+@router.get("/endpoints/{endpoint}/monitoring")
+def monitoring_page(request: Request, endpoint: str, _: PageReader) -> HTMLResponse:
+    """An endpoint's monitoring: the latest verdict, drift per feature, charts over time, each run's report."""
+    registry = state_of(request).registry
+    runs = monitoring.endpoint_runs(registry, endpoint)
+    page = monitoring.monitoring_page(runs)
+    return render(request, "monitoring.html", title=f"Monitoring {endpoint}", endpoint=endpoint, page=page)
+
+
+@router.get("/endpoints/{endpoint}/monitoring/reports/{name}")
+def monitoring_report(request: Request, endpoint: str, name: str, _: PageReader) -> HTMLResponse:
+    """One monitoring run's HTML report, as the monitor wrote it."""
+    page = monitoring.read_report(state_of(request).registry, endpoint, name)
+    return HTMLResponse(page, headers={"content-security-policy": REPORT_POLICY})
 
 
 @router.get("/api")

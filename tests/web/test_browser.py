@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from web_support import MODEL, RecordingTarget, free_port, web_config
+from web_support import ENDPOINT, MODEL, RecordingTarget, free_port, web_config, write_monitoring_runs
 
 from registry_core import ModelRegistry, ModelStage
 from registry_core.web.app import create_app
@@ -110,6 +110,31 @@ def test_browse_to_a_model_and_compare_two_versions(page: Any, registry: ModelRe
     page.wait_for_selector("#endpoints")
     assert "eyewear v1" in page.inner_text("#endpoints")
     shoot(page, "endpoints")
+
+
+def test_an_endpoints_monitoring_charts_and_a_runs_report(page: Any, registry: ModelRegistry) -> None:
+    registry.deploy_model(MODEL, "v1", endpoint_name=ENDPOINT, target=RecordingTarget(), actor="alice")
+    write_monitoring_runs(registry)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    sign_in(page, "bob-token-00002")
+    page.goto("/endpoints")
+    page.click(f"#endpoints a[href='/endpoints/{ENDPOINT}/monitoring']")
+    chart = page.wait_for_selector("svg#drift-chart")
+    box = chart.bounding_box()
+    assert box is not None
+    assert box["width"] > 300
+    assert page.locator("svg#drift-chart g.series").count() == 3
+    assert page.locator("svg#drift-chart circle.point").count() == 12
+    assert page.locator("svg#quality-accuracy circle.point").first.bounding_box()["width"] > 2
+    assert "drift detected" in page.inner_text("#verdict")
+    shoot(page, "monitoring")
+
+    page.click("#runs a.report >> nth=0")
+    page.wait_for_selector("h1:text('Run of day 3')")
+    assert page.title() == "Run of day 3"  # the stored page's script did not run
+    assert page.eval_on_selector("h1", "e => getComputedStyle(e).color") == "rgb(185, 28, 28)"  # its style did
+    assert len([m for m in refused if "style" in m]) == 0, refused
 
 
 def test_approve_a_pending_promotion_as_a_second_user(page: Any, registry: ModelRegistry) -> None:

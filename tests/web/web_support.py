@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import Message
 from http.server import BaseHTTPRequestHandler
@@ -27,6 +28,7 @@ from support.background_server import BackgroundServer
 from registry_core import ModelRegistry, RegistryConfig
 from registry_core.deploy import DeploymentTarget, DeployResult, EndpointRecord, Prediction
 from registry_core.metadata import ModelMetadata
+from registry_core.monitoring import run_reports
 from registry_core.web.config import WebConfig
 
 MODEL = "eyewear"
@@ -35,6 +37,8 @@ TOKENS = {"alice-token-0001": "alice", "bob-token-00002": "bob", "carol-token-00
 BEARER = {user: {"Authorization": f"Bearer {token}"} for token, user in TOKENS.items()}
 SESSION_SECRET = "a-fixed-test-session-secret-0123456789"
 AUDIENCE = "/projects/123456/global/backendServices/987654"
+ENDPOINT = "shop"
+MONITORING_START = datetime(2026, 11, 25, 19, 0, tzinfo=UTC)
 
 
 def web_config(**overrides: Any) -> WebConfig:
@@ -115,6 +119,69 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------------------ monitoring
+
+HOSTILE = '<img src=x onerror="alert(1)">'  # a client may send any instance key to a prediction endpoint
+
+
+def _feature(test: str, score: float, threshold: float, current: int) -> dict[str, Any]:
+    return {"test": test, "score": score, "threshold": threshold, "drifted": score > threshold,
+            "baseline_count": 2000, "current_count": current}  # fmt: skip
+
+
+def monitoring_summary(
+    registry: ModelRegistry, keys: run_reports.ReportKeys, day: int, **changes: Any
+) -> dict[str, Any]:
+    """A run of `monitor shop` on day `day` (0-3): calm first, drift in face_width_mm and worse accuracy later."""
+    at = MONITORING_START + timedelta(days=day)
+    predictions = 800 + day
+    width_score = [0.05, 0.08, 0.31, 0.41][day]
+    accuracy = [0.82, 0.81, None, 0.71][day]
+    quality = None
+    if accuracy is not None:
+        degraded = {"accuracy": round(0.83 - accuracy, 4)} if 0.83 - accuracy > 0.05 else {}
+        quality = {"labeled": 300, "unscorable": 0, "metrics": {"accuracy": accuracy, "f1_score": accuracy - 0.03},
+                   "validated": {"accuracy": 0.83, "f1_score": 0.8}, "tolerances": {"accuracy": 0.05},
+                   "degraded": degraded, "enough_feedback": True, "quality_degraded": bool(degraded)}  # fmt: skip
+    drifted = width_score > 0.2
+    retrain = day == 3
+    summary = {
+        "endpoint": ENDPOINT, "model": MODEL, "version": "v1", "checked_at": at.isoformat(),
+        "window": {"start": (at - timedelta(hours=24)).isoformat(), "end": at.isoformat(), "seconds": 86400},
+        "predictions": predictions, "other_versions": {"v2": 40} if day == 3 else {},
+        "drift_detected": drifted,
+        "features": {
+            "face_width_mm": _feature("wasserstein_normalized", width_score, 0.2, predictions),
+            "face_shape": _feature("l_infinity", 0.03 + day / 100, 0.1, predictions),
+            HOSTILE: _feature("l_infinity", 0.01, 0.1, predictions),
+        },
+        "anomalies": [{"feature": HOSTILE, "kind": "unknown_feature", "message": f"{HOSTILE} is not in the schema"}]
+        if day == 3 else [],
+        "quality": quality,
+        "quality_degraded": bool(quality and quality["quality_degraded"]),
+        "retrain_triggered": retrain,
+        "retrain": {"runner": "local", "run": "train-and-register-20261128", "version": "v3"} if retrain else None,
+        "reason": "drift in face_width_mm (0.41 > 0.2); accuracy 0.71 is 0.12 below 0.83" if retrain else "",
+        "summary_uri": registry.storage.uri_for(keys.summary),
+        "report_uri": registry.storage.uri_for(keys.page),
+    }  # fmt: skip
+    return summary | changes
+
+
+def write_monitoring_runs(registry: ModelRegistry, days: range = range(4)) -> list[run_reports.ReportKeys]:
+    """Store the summaries and pages of the runs of `days` (see `monitoring_summary`)."""
+    written = []
+    for day in days:
+        keys = run_reports.new_report_keys(ENDPOINT, MONITORING_START + timedelta(days=day))
+        # a page styled inline, as the monitor writes them, with a script as a page altered in storage might have
+        page = (f"<!doctype html><html><head><title>Run of day {day}</title><style>h1 {{color: rgb(185, 28, 28)}}"
+                f"</style></head><body><h1>Run of day {day}</h1><script>document.title = 'script ran'</script>"
+                "</body></html>")  # fmt: skip
+        run_reports.write_report(registry.storage, keys, monitoring_summary(registry, keys, day), page)
+        written.append(keys)
+    return written
 
 
 # ------------------------------------------------------------------------------------------------------ IAP
