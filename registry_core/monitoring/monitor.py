@@ -40,6 +40,8 @@ DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=366)
 DEFAULT_MIN_PREDICTIONS = 100
 """Fewer predictions than this say too little to call drift (the scores are still shown)."""
+RETRAIN_DATA_THRESHOLDS: Mapping[str, float] = {"numeric_drift": 1e9, "categorical_drift": 1e9}
+"""The data gate of a retraining run: schema checks only (see `_retrain`); a policy's parameters may set another."""
 DEFAULT_SAMPLE_SIZE = 50_000
 """Instances kept per version for profiling: a uniform sample of the window, so memory stays bounded."""
 _WINDOW = re.compile(r"\s*(?P<count>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[smhdw])\s*")
@@ -416,24 +418,31 @@ def _with_retrain(result: MonitorResult, retrain: dict[str, Any]) -> MonitorResu
 def _retrain(
     registry: ModelRegistry, result: MonitorResult, policy: MonitorPolicy
 ) -> tuple[MonitorResult, RegistryError | None]:
+    """Start the pipeline on fresh data; return the result saying how it went, and the error to raise, if any."""
     from registry_core.monitoring.retraining import RetrainRequest, start_retraining
 
     settings = dict(policy.retraining)
+    parameters = dict(settings.pop("parameters", None) or {})
+    # The fresh data is expected to have drifted from what the judged version learnt: that is why it is retrained.
+    # Its data gate still refuses data that breaks the schema (unknown categories, missing features).
+    parameters.setdefault("data_thresholds", dict(RETRAIN_DATA_THRESHOLDS))
     try:
         request = RetrainRequest(
             registry_root=registry.storage.uri, model_name=result.model, endpoint=result.endpoint,
-            reason=f"monitoring of {result.endpoint}: {result.reason}", report_uri=result.report_uri, **settings,
+            reason=f"monitoring of {result.endpoint}: {result.reason}", report_uri=result.report_uri,
+            parameters=parameters, **settings,
         )  # fmt: skip
     except TypeError as exc:
-        error = InvalidInputError(f"the monitoring policy's retraining settings: {one_line(exc)}")
+        error: RegistryError = InvalidInputError(f"the monitoring policy's retraining settings: {one_line(exc)}")
         return _with_retrain(result, {"status": "failed", "error": str(error)}), error
+    except RegistryError as exc:
+        return _with_retrain(result, {"status": "failed", "error": one_line(exc)}), exc
     try:
         outcome = start_retraining(request)
     except RegistryError as exc:
         return _with_retrain(result, {"status": "failed", "runner": request.runner, "error": one_line(exc)}), exc
-    done = {"status": "done" if outcome.version else "submitted", "runner": outcome.runner, "run": outcome.run,
-            "version": outcome.version}  # fmt: skip
-    return _with_retrain(result, done), None
+    status = "registered" if outcome.version else "submitted"
+    return _with_retrain(result, {"status": status, **outcome.as_dict()}), None
 
 
 def _store(registry: ModelRegistry, result: MonitorResult) -> None:

@@ -113,7 +113,13 @@ def test_clean_traffic_passes_then_drift_and_wrong_answers_raise_the_alarm(
     drift = {"measurement_shift_mm": 12.0, "face_shape_weights": {"oval": 1.0, "triangle": 3.0}}
     serve_and_label(server, labelled_rows(tmp_path / "drifted", 800, seed=8, drift=drift), wrong=True)
     server.stop()
-    code, drifted, stderr = monitor(monitored, "--fail-on-alert", "--window", "1h")
+    policy = tmp_path / "policy.json"
+    retraining = {"runner": "local", "pipeline_root": str(tmp_path / "runs"), "parameters": {
+        "num_train": 300, "num_validation": 100, "num_test": 100, "model_config": {"epochs": 1},
+        "thresholds": {"accuracy": 0.0}, "data_drift": {"measurement_shift_mm": 12.0},
+    }}  # fmt: skip
+    policy.write_text(json.dumps({"window": "1h", "retraining": retraining}))
+    code, drifted, stderr = monitor(monitored, "--fail-on-alert", "--retrain", "--policy", str(policy))
     assert code == 1, stderr
     assert drifted["predictions"] == 1200
     assert drifted["drift_detected"] is True
@@ -124,6 +130,13 @@ def test_clean_traffic_passes_then_drift_and_wrong_answers_raise_the_alarm(
     assert drifted["quality"]["metrics"]["accuracy"] == pytest.approx(accuracy / 3)
     assert drifted["reason"].startswith("drift in ")
     assert "face_width_mm (" in drifted["reason"]
+    assert drifted["retrain_triggered"] is True
+    assert drifted["retrain"]["status"] == "registered"
+    assert drifted["retrain"]["version"] == "v2"
+    retrained = monitored.get_model_metadata(MODEL, "v2")
+    assert retrained.lineage.extra["monitoring_report"] == drifted["report_uri"]
+    assert retrained.lineage.extra["trained_because"].startswith(f"monitoring of {ENDPOINT}: drift in ")
+    assert monitored.get_data_profile(MODEL, "v2").num_examples == 300  # the new version has its own profile
 
     reports = list_reports(monitored.storage, ENDPOINT)
     assert [r["drift_detected"] for r in reports] == [False, True]
@@ -131,6 +144,7 @@ def test_clean_traffic_passes_then_drift_and_wrong_answers_raise_the_alarm(
     assert "triangle" in page  # the unknown face shape, escaped into the report
     assert "<script" not in page
     entries = [e for e in monitored.history(MODEL) if e.action is HistoryAction.MONITORED]
+    assert entries[-1].details["retrain_version"] == "v2"
     assert [(e.version, e.details["alert"], e.details["endpoint"]) for e in entries] == [
         ("v1", "false", ENDPOINT), ("v1", "true", ENDPOINT),
     ]  # fmt: skip
