@@ -38,11 +38,11 @@ def monitor(
 ) -> None:
     """Compare an endpoint's logged traffic with its version's training data, and live quality with validation."""
     from registry_core.errors import InvalidInputError
-    from registry_core.monitoring.monitor import (
+    from registry_core.monitoring.monitor import run_monitor
+    from registry_core.monitoring.policy import (
         MonitorPolicy,
         parse_window,
         read_policy_file,
-        run_monitor,
         store_policy,
         stored_policy,
     )

@@ -192,7 +192,8 @@ def test_a_stored_policy_sets_the_thresholds_of_later_runs(monitored: ModelRegis
 
 
 def test_the_library_monitors_a_registry_on_either_backend(storage_root: str, exports: Exports, tmp_path: Path) -> None:
-    from registry_core.monitoring.monitor import MonitorPolicy, run_monitor
+    from registry_core.monitoring.monitor import run_monitor
+    from registry_core.monitoring.policy import MonitorPolicy
 
     registry = deployed_with_profile(storage_root, exports, tmp_path)
     rows = labelled_rows(tmp_path / "drifted", 200, seed=9, drift={"measurement_shift_mm": 12.0})
