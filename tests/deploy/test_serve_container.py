@@ -158,7 +158,8 @@ def test_a_vertex_container_runs_the_spec_the_vertex_target_uploads(
     route = container.url + spec["predictRoute"]
     reply = call("POST", route, {"instances": INSTANCES, "parameters": {}})
     assert reply.status == 200, reply.text
-    assert reply.body.keys() == {"predictions", "deployedModelId", "predictionIds"}
+    assert reply.body.keys() == {"predictions", "deployedModelId", "predictionIds", "metadata"}
+    assert reply.body["metadata"] == {"predictionIds": reply.body["predictionIds"]}  # what Vertex AI passes on
     assert reply.body["deployedModelId"] == deployment.id
     same(reply.body["predictions"], expected(registry, "v1"))
     bad = call("POST", route, {"instances": [{"face_width_mm": 1.0}]})
