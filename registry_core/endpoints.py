@@ -188,6 +188,7 @@ class Endpoints:
         # Verified even when the target reads the artifacts itself (Vertex): never deploy a silently different model.
         verified = verified_folder(self.storage, metadata)
         artifacts = verified if runner.needs_local_artifacts() else None
+        runner.use_registry(self.storage.uri)  # where its serving containers log predictions
         result = runner.deploy(base, metadata, artifacts, with_new(base.traffic, NEW_DEPLOYMENT, percent))
         deployment = DeployedModel(
             id=result.deployed_id, model_name=metadata.model_name, version=metadata.version,

@@ -104,11 +104,23 @@ def deploy(
         Optional[str],  # noqa: UP045
         typer.Option(help="KServe: kube config context (default: in-cluster, else the current context)."),
     ] = None,
+    log_sample_rate: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            help=(
+                "Vertex, SageMaker, KServe on a gs:// registry: share of requests whose predictions the serving "
+                "container logs under monitoring/ (0 to 1; default all, at most 100000 records an hour per replica)."
+            ),
+        ),
+    ] = None,
     reason: Annotated[str, typer.Option(help="Why.")] = "",
     api_endpoint: Annotated[Optional[str], typer.Option(hidden=True)] = None,  # noqa: UP045 - a Vertex stand-in
 ) -> None:
     """Deploy a version to an endpoint, optionally as a canary that completes or rolls back by itself."""
     registry = open_registry()
+    if log_sample_rate is not None and target == "local":
+        msg = "--log-sample-rate is for cloud targets; for the local server: model-registry serve --log-sample-rate"
+        raise InvalidInputError(msg)
     if target != "kserve" and (namespace is not None or kube_context is not None):
         msg = "--namespace and --kube-context are settings of --target kserve"
         raise InvalidInputError(msg)
@@ -144,6 +156,8 @@ def deploy(
             # One image named now replaces the other kind that the endpoint's record may keep from earlier deploys.
             settings.setdefault("serving_image", None)
             settings.setdefault("serving_container_image_uri", None)
+    if log_sample_rate is not None:
+        settings["log_sample_rate"] = log_sample_rate  # kept with the endpoint, as its other settings
     _download_with_bar(registry, name, version, stage)
     if canary_percent is not None:
         if not health_check:

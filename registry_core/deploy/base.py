@@ -125,7 +125,8 @@ class Prediction:
         predictions: One prediction per instance.
         deployed_model_id: The deployed model that answered.
         model_version: Its registry version.
-        prediction_ids: One id per instance, for feedback (empty where the target issues none, e.g. Vertex AI).
+        prediction_ids: One id per instance, for feedback (empty where the serving container gave none, e.g. a
+            prebuilt one).
     """
 
     predictions: list[Any]
@@ -134,10 +135,23 @@ class Prediction:
     prediction_ids: list[str] = field(default_factory=list)
 
 
+def prediction_ids(value: Any, count: int) -> list[str]:
+    """Return the ``predictionIds`` a serving container answered, if they are `count` strings, else []."""
+    if isinstance(value, list) and len(value) == count and all(isinstance(i, str) for i in value):
+        return list(value)
+    return []
+
+
 class DeploymentTarget(abc.ABC):
-    """Where endpoints live: the local prediction server or Vertex AI."""
+    """Where endpoints live: the local prediction server, Vertex AI, SageMaker or KServe."""
 
     kind: ClassVar[str]
+    registry_root: str | None = None
+    """The root URI of the registry deploying (`use_registry`): serving containers log predictions there."""
+
+    def use_registry(self, root_uri: str) -> None:
+        """Take the root URI of the registry that deploys with this target (told before every deploy)."""
+        self.registry_root = root_uri
 
     @abc.abstractmethod
     def deploy(

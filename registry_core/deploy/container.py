@@ -14,10 +14,11 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from registry_core.artifacts import build_manifest
-from registry_core.deploy.container_settings import LOG_ROOT_ENV, ContainerSettings
+from registry_core.deploy.container_log import CONTAINER_ENDPOINT, container_service
+from registry_core.deploy.container_settings import ContainerSettings
 from registry_core.deploy.predictor import SavedModelPredictor
 from registry_core.deploy.records import DeployedModel, EndpointRecord
 from registry_core.deploy.runtime import EndpointRuntime
@@ -31,12 +32,6 @@ from registry_core.errors import (
 from registry_core.metadata import utc_now
 from registry_core.storage.base import StoredFile, hash_file, walk_files
 from registry_core.text import shown
-
-if TYPE_CHECKING:
-    from registry_core.deploy.service import EndpointService
-
-CONTAINER_ENDPOINT = "container"
-"""The endpoint name of a container's one version (``/v1/endpoints/container:predict`` answers too)."""
 
 
 class FixedRuntime(EndpointRuntime):
@@ -185,27 +180,6 @@ def load(settings: ContainerSettings, scratch: Path, runtime: FixedRuntime) -> s
     return fetched.where
 
 
-def _service(settings: ContainerSettings, runtime: FixedRuntime) -> EndpointService:
-    """The container's answers, logging predictions and keeping feedback under ``$REGISTRY_ROOT`` if it is set.
-
-    Raises:
-        InvalidInputError: the sample rate is not from 0 to 1, or the root is no registry root URI.
-    """
-    from registry_core.deploy.service import EndpointService
-    from registry_core.monitoring.prediction_log import PredictionLogger, PredictionLogSettings
-    from registry_core.storage import open_storage
-
-    log_settings = PredictionLogSettings(sample_rate=settings.log_sample_rate)
-    if settings.log_root is None:
-        off = f"no registry root to write to (set {LOG_ROOT_ENV})"
-        return EndpointService(None, CONTAINER_ENDPOINT, runtime=runtime, logging_off=off)
-    storage = open_storage(settings.log_root)
-    log = PredictionLogger(storage, settings.log_endpoint, log_settings)
-    return EndpointService(
-        storage, CONTAINER_ENDPOINT, runtime=runtime, prediction_log=log, monitoring_name=settings.log_endpoint
-    )
-
-
 def run_container(settings: ContainerSettings, announce: Callable[[str], object]) -> int:
     """Listen, load the version, serve it until SIGTERM or SIGINT, and return the exit code (blocking).
 
@@ -230,7 +204,7 @@ def run_container(settings: ContainerSettings, announce: Callable[[str], object]
         health=settings.health_route,
         deployed_model_id=settings.deployed_model_id,
     )
-    service = _service(settings, runtime)
+    service = container_service(settings, runtime)
     server = PredictionServer(
         None, CONTAINER_ENDPOINT, host=settings.host, port=settings.port, service=service, container=routes
     )

@@ -19,13 +19,18 @@ expected digest (``--digest`` or ``REGISTRY_ARTIFACT_DIGEST``), a folder is refu
 ones of that manifest digest.
 
 With ``REGISTRY_ROOT`` (a registry root: a folder or ``gs://...``), served predictions are logged and feedback kept
-there (`registry_core.monitoring`) under the endpoint ``REGISTRY_ENDPOINT`` (default: the model name), a share
-``--log-sample-rate`` or ``REGISTRY_LOG_SAMPLE_RATE`` (default 1) of requests; ``--no-prediction-log`` turns it off.
-Without it nothing is logged, and ``/health`` says so.
+there (`registry_core.monitoring`) under the registry endpoint ``REGISTRY_ENDPOINT``, a share ``--log-sample-rate``
+or ``REGISTRY_LOG_SAMPLE_RATE`` of requests; ``--no-prediction-log`` turns it off. Without ``REGISTRY_ROOT`` nothing
+is logged, and ``/health`` says so. The KServe and SageMaker targets set all three. On Vertex AI, whose uploaded model
+serves on any number of endpoints, only ``REGISTRY_ROOT`` is set: without ``REGISTRY_ENDPOINT``, the endpoint is the
+one whose record names the Vertex endpoint ``AIP_ENDPOINT_ID`` (see `registry_core.deploy.container_log`), and its
+sample rate the record's, unless one is given here. Elsewhere the endpoint defaults to the model name, the rate to 1.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +38,8 @@ from pathlib import Path
 from registry_core.arguments import validate_name
 from registry_core.errors import InvalidInputError
 from registry_core.text import shown
+
+logger = logging.getLogger(__name__)
 
 PLATFORMS = ("vertex", "kserve", "sagemaker", "local")
 DEFAULT_PORT = 8080
@@ -45,7 +52,10 @@ MODEL_VERSION_ENV = "REGISTRY_MODEL_VERSION"
 LOG_ROOT_ENV = "REGISTRY_ROOT"
 LOG_ENDPOINT_ENV = "REGISTRY_ENDPOINT"
 LOG_SAMPLE_RATE_ENV = "REGISTRY_LOG_SAMPLE_RATE"
+VERTEX_ENDPOINT_ENV = "AIP_ENDPOINT_ID"  # Vertex AI: the last part of the name of the endpoint the container serves
 _VERTEX_VARS = ("AIP_HTTP_PORT", "AIP_STORAGE_URI", "AIP_PREDICT_ROUTE", "AIP_HEALTH_ROUTE")
+_SAID_LOCAL: set[str] = set()  # registry roots already said to be out of the containers' reach
+_VERTEX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")  # a number, or a name chosen at creation
 _PLATFORM_NAMES = {"vertex": "Vertex AI", "kserve": "KServe", "sagemaker": "SageMaker", "local": "local"}
 
 
@@ -90,8 +100,9 @@ class ContainerSettings:
         deployed_model_id: The ``deployedModelId`` of Vertex-style answers.
         digest: The artifact digest a folder must have, or None.
         log_root: The registry root where predictions are logged and feedback kept, or None (nothing logged).
-        log_endpoint: The endpoint name they are kept under.
-        log_sample_rate: Share of requests logged.
+        log_endpoint: The endpoint name they are kept under, or None: the one naming `vertex_endpoint_id`.
+        log_sample_rate: Share of requests logged, or None: the endpoint's (Vertex), else all.
+        vertex_endpoint_id: The id of the Vertex AI endpoint served (``AIP_ENDPOINT_ID``), or None.
     """
 
     platform: str
@@ -109,13 +120,49 @@ class ContainerSettings:
     deployed_model_id: str
     digest: str | None
     log_root: str | None = None
-    log_endpoint: str = "model"
-    log_sample_rate: float = 1.0
+    log_endpoint: str | None = "model"
+    log_sample_rate: float | None = None
+    vertex_endpoint_id: str | None = None
 
     @property
     def platform_name(self) -> str:
         """The platform as people name it ("Vertex AI", "KServe", ...)."""
         return _PLATFORM_NAMES[self.platform]
+
+
+def prediction_log_env(registry_root: str | None, endpoint: str | None, sample_rate: float | None) -> dict[str, str]:
+    """The environment that makes a target's serving container log predictions (see the module's docstring).
+
+    Args:
+        registry_root: The registry's root URI; only a ``gs://`` one is reachable from a container, so for any other
+            the container logs nothing (said once per process, in the deploy's log).
+        endpoint: The registry endpoint the container serves, or None when it finds it itself (Vertex AI).
+        sample_rate: The endpoint's share of requests to log, or None (all; on Vertex AI the record keeps it).
+    """
+    if registry_root is None or not registry_root.startswith("gs://"):
+        if registry_root is not None and registry_root not in _SAID_LOCAL:
+            _SAID_LOCAL.add(registry_root)
+            logger.info(  # info: a local registry deploying to a cloud is a test or a demo, not worth a warning
+                "the registry %s is not on gs://, so serving containers cannot reach it: they log no predictions "
+                "(model-registry monitor needs a gs:// registry for cloud endpoints)", registry_root,
+            )  # fmt: skip
+        return {}
+    env = {LOG_ROOT_ENV: registry_root}
+    if endpoint is not None:
+        env[LOG_ENDPOINT_ENV] = endpoint
+    if sample_rate is not None:
+        env[LOG_SAMPLE_RATE_ENV] = repr(float(sample_rate))
+    return env
+
+
+def check_sample_rate(value: object) -> float | None:
+    """Return a target's ``log_sample_rate`` setting (None: not set). Raises: InvalidInputError unless 0 to 1."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        msg = f"the log sample rate must be a number from 0 to 1, got {shown(value)}"
+        raise InvalidInputError(msg)
+    return float(value)
 
 
 def detect_platform(env: Mapping[str, str], is_dir: Callable[[str], bool] = lambda p: Path(p).is_dir()) -> str:
@@ -179,8 +226,12 @@ def resolve(
         msg = f"the artifact digest must be 'sha256:' and 64 hex digits, got {shown(digest)}"
         raise InvalidInputError(msg)
     log_root = (env.get(LOG_ROOT_ENV) or "").strip() or None if flags.prediction_log else None
-    log_endpoint = (env.get(LOG_ENDPOINT_ENV) or "").strip() or model_name
-    if log_root is not None:
+    vertex_endpoint_id = (env.get(VERTEX_ENDPOINT_ENV) or "").strip() or None if platform == "vertex" else None
+    if vertex_endpoint_id is not None and not _VERTEX_ID.match(vertex_endpoint_id):
+        msg = f"{VERTEX_ENDPOINT_ENV} must be a Vertex AI endpoint id, got {shown(vertex_endpoint_id)}"
+        raise InvalidInputError(msg)
+    log_endpoint = (env.get(LOG_ENDPOINT_ENV) or "").strip() or (None if vertex_endpoint_id else model_name)
+    if log_root is not None and log_endpoint is not None:
         validate_name(log_endpoint, "endpoint")
     rate = flags.log_sample_rate if flags.log_sample_rate is not None else _rate(env.get(LOG_SAMPLE_RATE_ENV))
     return ContainerSettings(
@@ -201,12 +252,13 @@ def resolve(
         log_root=log_root,
         log_endpoint=log_endpoint,
         log_sample_rate=rate,
+        vertex_endpoint_id=vertex_endpoint_id,
     )
 
 
-def _rate(text: str | None) -> float:
+def _rate(text: str | None) -> float | None:
     if text is None or not text.strip():
-        return 1.0
+        return None
     try:
         return float(text)
     except ValueError:

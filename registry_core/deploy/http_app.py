@@ -379,8 +379,14 @@ def _container_routes(
     async def vertex_predict(request: Request) -> Response:
         payload = await json_body(request)
         result = await run_in_threadpool(lambda: service.predict(service.endpoint_name, None, payload))
+        ids = result["predictionIds"]
+        # Vertex AI's :predict answers a PredictResponse (predictions, deployedModelId, model, modelVersionId,
+        # modelDisplayName, metadata: google/cloud/aiplatform/v1/prediction_service.proto); a top-level key of the
+        # container's that is none of these cannot reach the caller, while "metadata" ("request-level metadata
+        # returned by the model", a google.protobuf.Value) does, and the SDK returns it as Prediction.metadata. So the
+        # ids go there for Vertex callers, and stay at the top for those calling the container directly (rawPredict).
         body = {"predictions": result["predictions"], "deployedModelId": container.deployed_model_id}
-        return answer(200, body | {"predictionIds": result["predictionIds"]})
+        return answer(200, body | {"predictionIds": ids, "metadata": {"predictionIds": ids}})
 
     async def health(request: Request) -> Response:
         return answer(*service.health())

@@ -2,9 +2,11 @@
 
 The InferenceService (``serving.kserve.io/v1beta1``) has the registry endpoint's name and runs the serving image
 (``model-registry serve-container``, KServe custom predictor mode) with ``STORAGE_URI`` = the version's artifact
-URI and the version's name and digest in its environment. A deployment's id is the Knative revision KServe made for
-it (``shop-predictor-00002``). Deploying patches the predictor: the new revision gets ``canaryTrafficPercent`` of
-the traffic and the last rolled-out revision the rest (no canary field: the new revision gets it all).
+URI and the version's name and digest in its environment (and, on a ``gs://`` registry, ``REGISTRY_ROOT``, the
+registry endpoint ``REGISTRY_ENDPOINT`` and ``REGISTRY_LOG_SAMPLE_RATE``, so that it logs its predictions there).
+A deployment's id is the Knative revision KServe made for it (``shop-predictor-00002``). Deploying patches the
+predictor: the new revision gets ``canaryTrafficPercent`` of the traffic and the last rolled-out revision the rest
+(no canary field: the new revision gets it all).
 
 KServe splits traffic between two revisions only, the latest and the last rolled out: splits that need more (or a
 share for an older revision) are refused with a one-line error. Promoting a canary removes
@@ -48,6 +50,7 @@ from registry_core.deploy.base import (
     Prediction,
     VersionLookup,
     growing_delays,
+    prediction_ids,
     require_new_deployment,
     translated_errors,
 )
@@ -95,6 +98,8 @@ class KServeTarget(DeploymentTarget):
         image: The serving image; by default REGISTRY_SERVING_IMAGE (deploying needs one).
         kube_context: Context of the kube config to use (default: in-cluster, else the current context).
         api_endpoint: A Kubernetes API server URL to use without credentials (a local stand-in, for tests).
+        log_sample_rate: Share of requests whose predictions the predictor logs, 0 to 1 (None: all, within the
+            logger's hourly cap).
 
     Raises:
         InvalidInputError: a setting is malformed.
@@ -108,7 +113,10 @@ class KServeTarget(DeploymentTarget):
         image: str | None = None,
         kube_context: str | None = None,
         api_endpoint: str | None = None,
+        log_sample_rate: float | None = None,
     ) -> None:
+        from registry_core.deploy.container_settings import check_sample_rate
+
         self.namespace = _text(namespace, "namespace")
         if not _NAME.match(self.namespace):
             msg = f"the KServe namespace must be a Kubernetes name (lowercase letters, digits, '-'): {shown(namespace)}"
@@ -117,6 +125,7 @@ class KServeTarget(DeploymentTarget):
         self.image = _text(found_image, "image") if found_image else None
         self.kube_context = _text(kube_context, "kube_context") if kube_context is not None else None
         self.api_endpoint = _text(api_endpoint, "api_endpoint") if api_endpoint is not None else None
+        self.log_sample_rate = check_sample_rate(log_sample_rate)
         self._api: Any = None
 
     def __repr__(self) -> str:
@@ -152,7 +161,7 @@ class KServeTarget(DeploymentTarget):
         percent = traffic[NEW_DEPLOYMENT]
         others = {k: v for k, v in traffic.items() if k != NEW_DEPLOYMENT and v > 0}
         current = self._settled(name, tolerate_failure=True)  # a failed canary before: this deploy replaces it
-        predictor = self._predictor(metadata)
+        predictor = self._predictor(metadata, endpoint.name)
         if current is None:
             if others:
                 msg = f"the KServe service {self.namespace}/{name} does not exist: it cannot keep {shown(others)}"
@@ -287,7 +296,8 @@ class KServeTarget(DeploymentTarget):
         except (urllib.error.URLError, OSError) as exc:
             raise KServeError(one_line(f"the KServe predictor at {url} is unreachable: {exc}")) from exc
         try:
-            predictions = json.loads(body)["predictions"]
+            answered = json.loads(body)
+            predictions = answered["predictions"]
         except (ValueError, KeyError, TypeError) as exc:
             msg = f"the KServe predictor at {url} answered no JSON predictions: {shown(body[:200])}"
             raise KServeError(msg) from exc
@@ -296,7 +306,10 @@ class KServeTarget(DeploymentTarget):
             version = endpoint.deployment(served).version
         except KeyError:
             version = ""
-        return Prediction(predictions=list(predictions), deployed_model_id=served, model_version=version)
+        ids = prediction_ids(answered.get("predictionIds"), len(predictions))
+        return Prediction(
+            predictions=list(predictions), deployed_model_id=served, model_version=version, prediction_ids=ids
+        )
 
     # ------------------------------------------------------------------------------------------- the service
 
@@ -311,9 +324,14 @@ class KServeTarget(DeploymentTarget):
         digest = hashlib.sha256(endpoint.name.encode()).hexdigest()[:8]
         return f"e-{cleaned}-{digest}" if cleaned else f"e-{digest}"
 
-    def _predictor(self, metadata: ModelMetadata) -> dict[str, Any]:
-        """The custom predictor that serves `metadata`: serve-container reading STORAGE_URI."""
-        from registry_core.deploy.container_settings import DIGEST_ENV, MODEL_NAME_ENV, MODEL_VERSION_ENV
+    def _predictor(self, metadata: ModelMetadata, endpoint_name: str) -> dict[str, Any]:
+        """The custom predictor that serves `metadata` on `endpoint_name`: serve-container reading STORAGE_URI."""
+        from registry_core.deploy.container_settings import (
+            DIGEST_ENV,
+            MODEL_NAME_ENV,
+            MODEL_VERSION_ENV,
+            prediction_log_env,
+        )
 
         env = {
             "STORAGE_URI": metadata.artifact_uri,
@@ -323,6 +341,7 @@ class KServeTarget(DeploymentTarget):
             # Unique per deploy: a spec equal to the latest one (a version deployed again after its canary was
             # rolled back) would make no new revision, and the deploy would get the old, undeployed, id.
             DEPLOYMENT_ENV: uuid.uuid4().hex[:12],
+            **prediction_log_env(self.registry_root, endpoint_name, self.log_sample_rate),
         }
         container = {
             "name": "kserve-container",

@@ -72,6 +72,10 @@ class SavedModelPredictor:
         tensors: dict[str, Any] = {}
         for name, values in columns.items():
             spec = self.inputs[name]
+            if spec.dtype.is_integer:
+                # Vertex AI's :predict carries instances as protobuf Values, whose numbers are doubles: its SDK
+                # sends 1 as 1.0. A whole number is the integer it was; 1.5 stays and is refused below.
+                values = _whole_numbers(values)
             try:
                 tensor = tf.constant(values, dtype=spec.dtype)
             except (TypeError, ValueError) as exc:
@@ -114,4 +118,13 @@ def _jsonable(value: Any) -> Any:
         return _jsonable(value.tolist())
     if isinstance(value, list):
         return [_jsonable(v) for v in value]
+    return value
+
+
+def _whole_numbers(value: Any) -> Any:
+    """Return `value` (nested lists of numbers) with whole floats as ints: 1.0 -> 1, 1.5 and the rest unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
     return value

@@ -3,10 +3,15 @@
 A deployment's id is its production variant's name (``v3-1a2b3c4d``); its SageMaker model (``<model>-<variant>``,
 tagged with the registry model, version and artifact digest) runs the serving image on the version's artifacts as
 an ``s3://.../model.tar.gz``, uploaded to `s3_bucket` when the registry is not on S3 itself. The SageMaker endpoint
-has the registry endpoint's name. Every change of variants (deploy, undeploy) creates a new endpoint config and
-moves the endpoint to it (CreateEndpoint, then UpdateEndpoint); the old config is deleted once the endpoint serves
-the new one. Traffic splits use UpdateEndpointWeightsAndCapacities: the registry's percentages become the variants'
-weights. An undeploy that leaves no variant deletes the endpoint.
+has the registry endpoint's name. The model's environment names the registry model and version (what the serving
+container reports and logs) and, on a ``gs://`` registry, ``REGISTRY_ROOT``, the registry endpoint
+``REGISTRY_ENDPOINT`` and ``REGISTRY_LOG_SAMPLE_RATE``, so that the container logs its predictions there (it needs
+credentials for the bucket: Google's, e.g. workload identity federation, given to the container).
+
+Every change of variants (deploy, undeploy) creates a new endpoint config and moves the endpoint to it
+(CreateEndpoint, then UpdateEndpoint); the old config is deleted once the endpoint serves the new one. Traffic
+splits use UpdateEndpointWeightsAndCapacities: the registry's percentages become the variants' weights. An undeploy
+that leaves no variant deletes the endpoint.
 
 Every change is waited for (DescribeEndpoint until the endpoint is out of "Creating"/"Updating") without a time
 limit: SageMaker takes 5-15 minutes to create or update an endpoint, and a waiter that gave up earlier would leave
@@ -47,6 +52,7 @@ from registry_core.deploy.base import (
     Prediction,
     VersionLookup,
     growing_delays,
+    prediction_ids,
     require_new_deployment,
     translated_errors,
 )
@@ -112,6 +118,8 @@ class SageMakerTarget(DeploymentTarget):
         s3_prefix: Key prefix of those uploads.
         instance_type: Instance type of each variant.
         instance_count: Instances of each variant.
+        log_sample_rate: Share of requests whose predictions the serving container logs, 0 to 1 (None: all, within
+            the logger's hourly cap).
 
     Raises:
         InvalidInputError: a setting is missing or malformed.
@@ -128,7 +136,10 @@ class SageMakerTarget(DeploymentTarget):
         s3_prefix: str = "model-registry",
         instance_type: str = "ml.m5.large",
         instance_count: int = 1,
+        log_sample_rate: float | None = None,
     ) -> None:
+        from registry_core.deploy.container_settings import check_sample_rate
+
         self.role = _text(role, "role")
         if not _ROLE.match(self.role):
             msg = f"the SageMaker role must be an IAM role ARN (arn:aws:iam::123456789012:role/NAME), got {shown(role)}"
@@ -153,6 +164,7 @@ class SageMakerTarget(DeploymentTarget):
             msg = f"the SageMaker setting instance_count must be an integer from 1 to {_MAX_INSTANCES}"
             raise InvalidInputError(msg)
         self.instance_count = instance_count
+        self.log_sample_rate = check_sample_rate(log_sample_rate)
         self._clients: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -169,6 +181,7 @@ class SageMakerTarget(DeploymentTarget):
             "s3_prefix": self.s3_prefix,
             "instance_type": self.instance_type,
             "instance_count": self.instance_count,
+            "log_sample_rate": self.log_sample_rate,
         }
 
     def recorded_settings(self, settings: dict[str, Any]) -> dict[str, Any]:
@@ -210,10 +223,17 @@ class SageMakerTarget(DeploymentTarget):
             MODEL_TAG: metadata.model_name, VERSION_TAG: metadata.version, DIGEST_TAG: metadata.artifact_digest,
             ENDPOINT_TAG: endpoint.name,
         }  # fmt: skip
+        from registry_core.deploy.container_settings import MODEL_NAME_ENV, MODEL_VERSION_ENV, prediction_log_env
+
+        environment = {
+            MODEL_NAME_ENV: metadata.model_name,
+            MODEL_VERSION_ENV: metadata.version,
+            **prediction_log_env(self.registry_root, endpoint.name, self.log_sample_rate),
+        }
         with self._translating(f"create the model {model_name}"):
             self._sagemaker().create_model(
                 ModelName=model_name,
-                PrimaryContainer={"Image": self.image, "ModelDataUrl": model_data},
+                PrimaryContainer={"Image": self.image, "ModelDataUrl": model_data, "Environment": environment},
                 ExecutionRoleArn=self.role,
                 Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
             )
@@ -339,7 +359,8 @@ class SageMakerTarget(DeploymentTarget):
             answer = self._client("sagemaker-runtime").invoke_endpoint(**request)
             body = answer["Body"].read()
         try:
-            predictions = json.loads(body)["predictions"]
+            answered = json.loads(body)
+            predictions = answered["predictions"]
         except (ValueError, KeyError, TypeError) as exc:
             msg = f"the SageMaker endpoint {name} answered no JSON predictions: {shown(body[:200])}"
             raise SageMakerError(msg) from exc
@@ -348,7 +369,10 @@ class SageMakerTarget(DeploymentTarget):
             version = endpoint.deployment(variant).version
         except KeyError:
             version = ""
-        return Prediction(predictions=list(predictions), deployed_model_id=variant, model_version=version)
+        ids = prediction_ids(answered.get("predictionIds"), len(predictions))
+        return Prediction(
+            predictions=list(predictions), deployed_model_id=variant, model_version=version, prediction_ids=ids
+        )
 
     # ------------------------------------------------------------------------------------------- endpoints
 

@@ -42,7 +42,8 @@ class EndpointService:
         prediction_log: Logs sampled predictions, or None (not logged).
         logging_off: Why nothing is logged when `prediction_log` is None (shown by /health).
         monitoring_name: The endpoint name that logs and feedback are kept under (default: `endpoint_name`; a
-            serving container's is the registry endpoint it serves, not its own "container").
+            serving container's is the registry endpoint it serves, not its own "container"; a Vertex AI container's
+            is the one its logger finds, see `registry_core.deploy.container_log`).
     """
 
     def __init__(
@@ -66,7 +67,14 @@ class EndpointService:
         self.refresh_error: str | None = None
         self.prediction_log = prediction_log
         self.logging_off = logging_off
-        self.monitoring_name = monitoring_name or endpoint_name
+        self._monitoring_name = monitoring_name or (None if prediction_log is not None else endpoint_name)
+
+    @property
+    def monitoring_name(self) -> str | None:
+        """The endpoint name that logs and feedback are kept under (None while a container's logger looks for it)."""
+        if self._monitoring_name is not None:
+            return self._monitoring_name
+        return self.prediction_log.endpoint if self.prediction_log is not None else self.endpoint_name
 
     def open(self) -> None:
         """Log predictions again after `close` (the server starts again)."""
@@ -191,7 +199,11 @@ class EndpointService:
         if self.storage is None:
             msg = f"feedback is not kept: {self.logging_off}"
             raise NotServingError(msg)
-        return {"accepted": len(write_feedback(self.storage, self.monitoring_name, items))}
+        name = self.monitoring_name
+        if name is None:
+            msg = "feedback is not kept yet: the registry endpoint this container serves is not recorded yet"
+            raise NotServingError(msg)
+        return {"accepted": len(write_feedback(self.storage, name, items))}
 
     def instance_schema(self) -> dict[str, Any]:
         """JSON schema of one instance, from the inputs of a loaded model (any object if none loaded)."""

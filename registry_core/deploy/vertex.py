@@ -31,6 +31,11 @@ rather than a deployment failing after 20 minutes. With `serving_container_image
 top level. A version already uploaded (found by its labels) is reused as it was uploaded, whichever container it
 has. The image each deployment serves with is returned in its `DeployResult` and recorded with the deployment.
 
+Prediction logging: on a ``gs://`` registry the serving container's spec also has ``REGISTRY_ROOT``, and the container
+logs its predictions under the registry endpoint whose record names the Vertex endpoint it serves (``AIP_ENDPOINT_ID``;
+see `registry_core.deploy.container_log`) at that record's ``log_sample_rate`` setting: a model version is uploaded
+once and serves on any endpoint, so its spec cannot name one. Versions uploaded before this was added log nothing.
+
 Regions: the endpoint's record names its Vertex endpoint, whose region is where its models must be uploaded; a model
 is uploaded only from an artifact bucket in that region (see `vertex_regions`).
 
@@ -61,6 +66,7 @@ from registry_core.deploy.base import (
     ObservedEndpoint,
     Prediction,
     VersionLookup,
+    prediction_ids,
     require_new_deployment,
     translated_errors,
 )
@@ -132,6 +138,8 @@ class VertexTarget(DeploymentTarget):
         api_endpoint: Another Vertex AI API endpoint (a regional or Private Service Connect host, or
             ``http://127.0.0.1:PORT`` of a local stand-in, which gets anonymous credentials), spoken to over REST.
         service_account: The service account the serving containers run as (None: Vertex's default).
+        log_sample_rate: Share of requests whose predictions the serving container logs, 0 to 1 (None: all, within
+            the logger's hourly cap); read by the container from the endpoint's record.
 
     Raises:
         InvalidInputError: a setting is malformed.
@@ -151,7 +159,10 @@ class VertexTarget(DeploymentTarget):
         service_account: str | None = None,
         serving_image: str | None = None,
         image_repository: str | None = None,
+        log_sample_rate: float | None = None,
     ) -> None:
+        from registry_core.deploy.container_settings import check_sample_rate
+
         self.project = _text(project, "project")
         self.location = _text(location, "location")
         if not _LOCATION.match(self.location):
@@ -184,6 +195,7 @@ class VertexTarget(DeploymentTarget):
             msg = f"the API endpoint {self.api_endpoint} serves {served}, not the location {self.location}"
             raise InvalidInputError(msg)
         self.service_account = _text(service_account, "service_account") if service_account is not None else None
+        self.log_sample_rate = check_sample_rate(log_sample_rate)
         self._loaded: _Sdk | None = None
         self._endpoints: dict[str, Any] = {}  # resource name -> aiplatform.Endpoint, read once for predictions
 
@@ -204,6 +216,7 @@ class VertexTarget(DeploymentTarget):
             "service_account": self.service_account,
             "serving_image": self.serving_image,
             "image_repository": self.image_repository,
+            "log_sample_rate": self.log_sample_rate,
         }
 
     def project_image(self) -> ProjectImage | None:
@@ -471,12 +484,19 @@ class VertexTarget(DeploymentTarget):
         gapic = aiplatform.gapic
         if self.serving_container_image_uri is not None:
             return gapic.ModelContainerSpec(image_uri=self.serving_container_image_uri)
-        from registry_core.deploy.container_settings import DIGEST_ENV, MODEL_NAME_ENV, MODEL_VERSION_ENV
+        from registry_core.deploy.container_settings import (
+            DIGEST_ENV,
+            MODEL_NAME_ENV,
+            MODEL_VERSION_ENV,
+            prediction_log_env,
+        )
 
         env = {
             MODEL_NAME_ENV: metadata.model_name,
             MODEL_VERSION_ENV: metadata.version,
             DIGEST_ENV: metadata.artifact_digest,  # the container refuses files Vertex copied that are not these
+            # no endpoint, no rate: the version may serve on several endpoints; the container finds its own
+            **prediction_log_env(self.registry_root, None, None),
         }
         return gapic.ModelContainerSpec(
             image_uri=image,
@@ -639,7 +659,16 @@ class VertexTarget(DeploymentTarget):
             version = record.deployment(deployed_id).version
         except KeyError:  # deployed outside the registry
             version = ""
-        return Prediction(predictions=list(answer.predictions), deployed_model_id=deployed_id, model_version=version)
+        predictions = list(answer.predictions)
+        # the serving container puts the ids in the response's metadata, the part of its answer that Vertex AI
+        # passes on (see registry_core.deploy.http_app); the SDK gives it as a dict
+        metadata = answer.metadata if isinstance(answer.metadata, dict) else {}
+        return Prediction(
+            predictions=predictions,
+            deployed_model_id=deployed_id,
+            model_version=version,
+            prediction_ids=prediction_ids(metadata.get("predictionIds"), len(predictions)),
+        )
 
     # ------------------------------------------------------------------------------------------- the SDK
 

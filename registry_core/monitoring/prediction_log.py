@@ -6,6 +6,10 @@ thread writes what waits as JSON-lines objects under ``monitoring/<endpoint>/pre
 `PredictionLogSettings.batch_records` records or `PredictionLogSettings.flush_seconds` seconds, and at `close`.
 What cannot be kept is counted, never waited for: records sampled out, dropped because the queue is full (storage
 slow or down), over the hourly cap, or lost because a write failed (`PredictionLogger.stats`, shown by ``/health``).
+
+A logger may start without knowing its endpoint (a Vertex AI serving container learns it from the registry's endpoint
+record, written only once the deployment is done): the writer then asks `resolve` for it before writing, again and
+again with growing delays, and the records wait in the queue meanwhile (bounded as always).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +48,8 @@ class PredictionLogSettings:
         max_records_per_hour: Most records logged per clock hour (UTC); more are counted, not logged.
         shutdown_seconds: How long `PredictionLogger.close` waits for the last writes.
         compress_above: Objects of more bytes than this are gzip-compressed.
+        resolve_seconds: Seconds before asking again for an endpoint not found yet (doubled each time, up to
+            `RESOLVE_MAX_SECONDS`).
     """
 
     enabled: bool = True
@@ -54,6 +60,7 @@ class PredictionLogSettings:
     max_records_per_hour: int = 100_000
     shutdown_seconds: float = 10.0
     compress_above: int = COMPRESS_ABOVE
+    resolve_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         """Refuse settings that make no sense. Raises: InvalidInputError."""
@@ -66,12 +73,29 @@ class PredictionLogSettings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 msg = f"{name} must be a positive integer, got {shown(value)}"
                 raise InvalidInputError(msg)
-        for name in ("flush_seconds", "shutdown_seconds"):
+        for name in ("flush_seconds", "shutdown_seconds", "resolve_seconds"):
             value = getattr(self, name)
             number = isinstance(value, int | float) and not isinstance(value, bool)
             if not number or not (math.isfinite(value) and value > 0):
                 msg = f"{name} must be a positive number of seconds, got {shown(value)}"
                 raise InvalidInputError(msg)
+
+
+@dataclass(frozen=True)
+class LogDestination:
+    """The endpoint a logger's records go to, found by its `resolve` function.
+
+    Attributes:
+        endpoint: The registry endpoint name.
+        sample_rate: The endpoint's share of requests to log, or None to keep the logger's.
+    """
+
+    endpoint: str
+    sample_rate: float | None = None
+
+
+RESOLVE_MAX_SECONDS = 120.0
+"""Most seconds between two attempts to find a logger's endpoint (see `PredictionLogSettings.resolve_seconds`)."""
 
 
 @dataclass(frozen=True)
@@ -96,22 +120,34 @@ class PredictionLogger:
 
     Args:
         storage: The registry's storage.
-        endpoint: The endpoint whose predictions these are.
+        endpoint: The endpoint whose predictions these are, or None to find it with `resolve`.
         settings: Sampling, bounds and timing.
         rng: Random numbers in [0, 1) for sampling (tests pass a seeded one).
+        resolve: Returns the endpoint (and perhaps its sample rate), or None while there is none; called by the writer
+            until it answers, never on the request path. Records wait in the queue until then.
+
+    Raises:
+        InvalidInputError: neither `endpoint` nor `resolve` is given.
     """
 
     def __init__(
         self,
         storage: StorageBackend,
-        endpoint: str,
+        endpoint: str | None,
         settings: PredictionLogSettings | None = None,
         *,
         rng: Callable[[], float] | None = None,
+        resolve: Callable[[], LogDestination | None] | None = None,
     ) -> None:
+        if endpoint is None and resolve is None:
+            msg = "a prediction logger needs an endpoint or a way to find it"
+            raise InvalidInputError(msg)
         self.storage = storage
         self.endpoint = endpoint
         self.settings = settings or PredictionLogSettings()
+        self._resolve = resolve
+        self._next_resolve = 0.0  # time.monotonic() of the next attempt
+        self._resolve_delay = self.settings.resolve_seconds
         self._random = rng or random.Random().random  # noqa: S311 - sampling, not security
         self._cond = threading.Condition()
         self._pending: deque[_Request] = deque()
@@ -176,35 +212,112 @@ class PredictionLogger:
         with self._cond:
             if self._thread is not None or self._closing:
                 return
-            self._thread = threading.Thread(target=self._run, name=f"prediction-log-{self.endpoint}", daemon=True)
+            name = f"prediction-log-{self.endpoint or 'unresolved'}"
+            self._thread = threading.Thread(target=self._run, name=name, daemon=True)
             self._thread.start()
 
     def _run(self) -> None:
-        settings = self.settings
         while True:
             with self._cond:
-                while not self._closing and self._queued < settings.batch_records:
-                    if not self._pending:
-                        if not self._cond.wait(settings.flush_seconds) and not self._pending:
-                            self._thread = None  # idle: the next record starts another (a library may open many)
-                            return
-                        continue
-                    wait = self._oldest + settings.flush_seconds - time.monotonic()
-                    if wait <= 0:
-                        break
-                    self._cond.wait(wait)
+                if not self._wait_for_batch():
+                    self._thread = None  # idle: the next record starts another (a library may open many)
+                    return
+                closing, waiting = self._closing, bool(self._pending)
+            if self.endpoint is None and waiting and not self._resolve_endpoint(force=closing):
+                if closing:
+                    self._lose_unresolved()
+                    return
+                with self._cond:  # until the next attempt (or close): the records keep waiting, bounded
+                    while not self._closing and (left := self._next_resolve - time.monotonic()) > 0:
+                        self._cond.wait(left)
+                continue
+            with self._cond:
                 batch = list(self._pending)
                 self._pending.clear()
                 self._queued = 0
                 closing = self._closing
-            for start in range(0, len(batch), settings.batch_records):
-                self._write(batch[start : start + settings.batch_records])
+            for start in range(0, len(batch), self.settings.batch_records):
+                self._write(batch[start : start + self.settings.batch_records])
             if closing:
                 with self._cond:
                     self._thread = None
                 return
 
+    def _wait_for_batch(self) -> bool:
+        """Wait (holding the condition) for a full or old enough batch, or close; False when idle for long."""
+        settings = self.settings
+        while not self._closing and self._queued < settings.batch_records:
+            if not self._pending:
+                if not self._cond.wait(settings.flush_seconds) and not self._pending:
+                    return False
+                continue
+            wait = self._oldest + settings.flush_seconds - time.monotonic()
+            if wait <= 0:
+                break
+            self._cond.wait(wait)
+        return True
+
+    def _resolve_endpoint(self, *, force: bool) -> bool:
+        """Ask `resolve` for the endpoint (unless the next attempt is not due and not `force`); True once known."""
+        now = time.monotonic()
+        if self._resolve is None or (not force and now < self._next_resolve):
+            return False
+        self._next_resolve = now + self._resolve_delay
+        self._resolve_delay = min(RESOLVE_MAX_SECONDS, self._resolve_delay * 2)
+        try:
+            found = self._resolve()
+        except Exception as exc:  # noqa: BLE001 - storage down or the like: asked again later, serving goes on
+            self._note_error(one_line(f"cannot find the endpoint to log predictions under: {exc}"))
+            return False
+        if found is None:
+            self._note_error("the endpoint to log predictions under is not known yet (records wait)")
+            return False
+        with self._cond:
+            self.endpoint = found.endpoint
+            if found.sample_rate is not None:
+                self._thin(found.sample_rate)
+            self._last_error = None
+        logger.info("logging predictions under endpoint %s", found.endpoint)
+        return True
+
+    def _thin(self, rate: float) -> None:
+        """Apply the endpoint's sample rate, from now on and to the requests that waited for it (holding the lock)."""
+        self.settings = replace(self.settings, sample_rate=rate)
+        if rate >= 1:
+            return
+        kept: deque[_Request] = deque()
+        for request in self._pending:
+            if self._random() < rate:
+                kept.append(request)
+            else:
+                count = len(request.ids)
+                self._counts["logged"] -= count
+                self._counts["sampledOut"] += count
+                self._queued -= count
+        self._pending = kept
+
+    def _lose_unresolved(self) -> None:
+        """At close, with no endpoint found: count what waits as lost."""
+        with self._cond:
+            lost = self._queued
+            self._pending.clear()
+            self._queued = 0
+            self._counts["failed"] += lost
+            self._thread = None
+        if lost:
+            logger.warning(
+                "%d prediction log records not written: the endpoint to log them under was never found", lost
+            )
+
+    def _note_error(self, message: str) -> None:
+        with self._cond:
+            repeated, self._last_error = message == self._last_error, message
+        if not repeated:
+            logger.warning("%s", message)
+
     def _write(self, requests: list[_Request]) -> None:
+        endpoint = self.endpoint
+        assert endpoint is not None  # _run writes only once it is known
         records = []
         for request in requests:
             at = datetime.fromtimestamp(request.at, UTC)
@@ -218,7 +331,7 @@ class PredictionLogger:
                         {
                             "prediction_id": prediction_id,
                             "time": when,
-                            "endpoint": self.endpoint,
+                            "endpoint": endpoint,
                             "model": request.model,
                             "version": request.version,
                             "deployed_model_id": request.deployed_model_id,
@@ -230,9 +343,7 @@ class PredictionLogger:
                     )
                 )
         try:
-            write_batches(
-                self.storage, self.endpoint, PREDICTIONS, records, compress_above=self.settings.compress_above
-            )
+            write_batches(self.storage, endpoint, PREDICTIONS, records, compress_above=self.settings.compress_above)
         except Exception as exc:  # noqa: BLE001 - whatever storage raises, serving goes on; the loss is counted
             message = one_line(f"cannot write prediction logs of endpoint {self.endpoint!r}: {exc}")
             with self._cond:
@@ -303,4 +414,6 @@ class PredictionLogger:
         }
         if error is not None:
             body["lastError"] = error
+        if self._resolve is not None:
+            body["endpoint"] = self.endpoint  # None until found
         return body

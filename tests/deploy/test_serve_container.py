@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,9 +34,13 @@ from deploy_support import (
     promote_to_production,
 )
 
-from registry_core import ModelRegistry
+from registry_core import ModelRegistry, layout
+from registry_core.deploy import EndpointRecord
 from registry_core.errors import ArtifactIntegrityError, InvalidInputError
+from registry_core.metadata import utc_now
+from registry_core.monitoring.log_reader import PredictionLogReader
 from registry_core.storage import open_storage
+from registry_core.store import DocumentStore
 
 OTHER = {"face_shape": "oval", "preferred_style": "classic", "budget_usd": 90.0}
 INSTANCES = [INSTANCE, INSTANCE | OTHER]
@@ -125,42 +130,55 @@ def test_a_vertex_container_runs_the_spec_the_vertex_target_uploads(
     from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
 
     # deploy v1 of a gs:// registry with the serving image: the stand-in keeps the container spec Vertex would run
-    remote = make_registry(f"gs://{gcs_bucket}/registry", exports)
+    root = f"gs://{gcs_bucket}/registry"
+    remote = make_registry(root, exports)
     image = "us-central1-docker.pkg.dev/test-project/ml/model-registry-serving:0.1.0"
     with isolated_aiplatform_config(), VertexStandIn() as standin:
-        deployment, _ = remote.deploy_model(
+        deployment, record = remote.deploy_model(
             MODEL, "v1", endpoint_name="shop", target="vertex", project="test-project", location="us-central1",
             api_endpoint=standin.url, serving_image=image,
         )[:2]  # fmt: skip
         ((_, versions),) = standin.models.items()
-    spec = versions[0]["containerSpec"]
-    assert spec["imageUri"] == image
-    assert spec["command"][:2] == ["model-registry", "serve-container"]
+        spec = versions[0]["containerSpec"]
+        assert spec["imageUri"] == image
+        assert spec["command"][:2] == ["model-registry", "serve-container"]
+        env = {e["name"]: e["value"] for e in spec["env"]}
+        assert env["REGISTRY_ROOT"] == root  # and no endpoint: the uploaded version may serve on several
+        assert "REGISTRY_ENDPOINT" not in env
 
-    # Vertex copies the artifact folder to a bucket of its own and starts the container with AIP_* variables
-    copy = f"gs://{gcs_bucket}/vertex-copy/model"
-    open_storage(f"gs://{gcs_bucket}").upload_dir(remote.artifact_path(MODEL, "v1"), "vertex-copy/model")
-    port = free_port()
-    env = {e["name"]: e["value"] for e in spec["env"]} | {
-        "AIP_HTTP_PORT": str(port),
-        "AIP_PREDICT_ROUTE": spec["predictRoute"],
-        "AIP_HEALTH_ROUTE": spec["healthRoute"],
-        "AIP_STORAGE_URI": copy,
-        "AIP_DEPLOYED_MODEL_ID": deployment.id,
-    }
-    assert [p["containerPort"] for p in spec["ports"]] == [8080]  # the port Vertex would pass; a free one here
-    container = Container(spec["command"][2:], env, tmp_path / "vertex.log")
-    containers.append(container)
-    assert container.url == f"http://127.0.0.1:{port}"
-    assert f"serving {MODEL} v1 from {copy} as a Vertex AI container" in container.announcement
+        # Vertex copies the artifact folder to a bucket of its own and starts the container with AIP_* variables
+        copy = f"gs://{gcs_bucket}/vertex-copy/model"
+        open_storage(f"gs://{gcs_bucket}").upload_dir(remote.artifact_path(MODEL, "v1"), "vertex-copy/model")
+        port = free_port()
+        env |= {
+            "AIP_HTTP_PORT": str(port),
+            "AIP_PREDICT_ROUTE": spec["predictRoute"],
+            "AIP_HEALTH_ROUTE": spec["healthRoute"],
+            "AIP_STORAGE_URI": copy,
+            "AIP_DEPLOYED_MODEL_ID": deployment.id,
+            "AIP_ENDPOINT_ID": record.target_ref.rpartition("/")[2],
+        }
+        assert [p["containerPort"] for p in spec["ports"]] == [8080]  # the port Vertex would pass; a free one here
+        container = Container(spec["command"][2:], env, tmp_path / "vertex.log")
+        containers.append(container)
+        assert container.url == f"http://127.0.0.1:{port}"
+        assert f"serving {MODEL} v1 from {copy} as a Vertex AI container" in container.announcement
 
-    assert call("GET", container.url + spec["healthRoute"]).status == 200
-    route = container.url + spec["predictRoute"]
-    reply = call("POST", route, {"instances": INSTANCES, "parameters": {}})
-    assert reply.status == 200, reply.text
-    assert reply.body.keys() == {"predictions", "deployedModelId", "predictionIds"}
-    assert reply.body["deployedModelId"] == deployment.id
-    same(reply.body["predictions"], expected(registry, "v1"))
+        assert call("GET", container.url + spec["healthRoute"]).status == 200
+        route = container.url + spec["predictRoute"]
+        reply = call("POST", route, {"instances": INSTANCES, "parameters": {}})
+        assert reply.status == 200, reply.text
+        assert reply.body.keys() == {"predictions", "deployedModelId", "predictionIds", "metadata"}
+        assert reply.body["metadata"] == {"predictionIds": reply.body["predictionIds"]}  # what Vertex AI passes on
+        assert reply.body["deployedModelId"] == deployment.id
+        same(reply.body["predictions"], expected(registry, "v1"))
+
+        # through Vertex AI (the stand-in passes the container's answer on as the service does) and the SDK
+        standin.predictor = lambda deployed, instances, parameters: call("POST", route, {"instances": instances}).body
+        through = remote.predict("shop", INSTANCES)
+        assert len(through.prediction_ids) == 2
+        assert not set(through.prediction_ids) & set(reply.body["predictionIds"])
+
     bad = call("POST", route, {"instances": [{"face_width_mm": 1.0}]})
     assert bad.status == 400
     assert bad.body["error"]["type"] == "InvalidInputError"
@@ -171,6 +189,44 @@ def test_a_vertex_container_runs_the_spec_the_vertex_target_uploads(
     schemas = document["components"]["schemas"]
     text = json.dumps(document["paths"])
     assert all(ref in schemas for ref in re.findall(r'"#/components/schemas/([A-Za-z]+)"', text))
+
+    # the container found its registry endpoint from AIP_ENDPOINT_ID: the predictions are logged under "shop"
+    assert container.stop() == 0, container.log.read_text()
+    logged = PredictionLogReader(open_storage(root), "shop").predictions(datetime.now(UTC) - timedelta(hours=1))
+    assert sorted((r.prediction_id, r.model, r.version) for r in logged) == sorted(
+        (i, MODEL, "v1") for i in reply.body["predictionIds"] + through.prediction_ids
+    )
+
+
+def test_a_vertex_container_keeps_its_logs_until_its_endpoint_is_recorded(
+    exports: Exports, gcs_bucket: str, tmp_path: Path
+) -> None:
+    root = f"gs://{gcs_bucket}/registry"
+    env = {
+        "AIP_HTTP_PORT": str(free_port()), "AIP_STORAGE_URI": str(exports.v1), "AIP_ENDPOINT_ID": "7001",
+        "REGISTRY_ROOT": root, "REGISTRY_MODEL_NAME": MODEL, "REGISTRY_MODEL_VERSION": "v1",
+    }  # fmt: skip
+    container = Container([], env, tmp_path / "vertex.log")
+    try:
+        ids = call("POST", container.url + "/predict", {"instances": INSTANCES}).body["predictionIds"]
+        log = call("GET", container.url + "/health").body["predictionLog"]
+        assert (log["endpoint"], log["logged"], log["written"]) == (None, 2, 0)  # no record names it yet
+        feedback = {"feedback": [{"prediction_id": ids[0], "label": "round"}]}
+        refused = call("POST", container.url + "/v1/endpoints/container:feedback", feedback)
+        assert refused.status == 503
+        assert "not recorded yet" in refused.body["error"]["message"]
+
+        # the deploy finishes: its record names the Vertex endpoint (and the endpoint's sample rate: all)
+        records = DocumentStore(open_storage(root), EndpointRecord, layout.ENDPOINTS)
+        late = EndpointRecord(
+            name="late", target="vertex", created_at=utc_now(), target_settings={"log_sample_rate": 1.0},
+            target_ref="projects/test-project/locations/us-central1/endpoints/7001",
+        )  # fmt: skip
+        records.update("late", lambda _: late)
+    finally:
+        assert container.stop() == 0, container.log.read_text()  # found at the latest when it stops
+    logged = PredictionLogReader(open_storage(root), "late").predictions(datetime.now(UTC) - timedelta(hours=1))
+    assert [r.prediction_id for r in logged] == ids
 
 
 def test_a_vertex_container_refuses_a_copy_that_is_not_the_version(

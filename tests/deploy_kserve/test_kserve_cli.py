@@ -47,10 +47,11 @@ def test_deploy_canary_describe_and_undeploy_from_the_cli(
     cli = Cli(registry.storage.uri)
     kube = ["--target", "kserve", "--namespace", "ml", "--api-endpoint", kserve.url]
     # the image from the environment, kept in the endpoint's record for the later deploys
-    done = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube,
+    done = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube, "--log-sample-rate", "0.2",
                env=cli.env | {"REGISTRY_SERVING_IMAGE": IMAGE})  # fmt: skip
     assert "deployed eyewear v1 to shop (kserve)" in done.stdout
     assert registry.get_endpoint("shop").target_settings["image"] == IMAGE
+    assert registry.get_endpoint("shop").target_settings["log_sample_rate"] == 0.2
 
     probes = tmp_path / "probes.json"
     probes.write_text(json.dumps({"instances": [[1.0]]}))
@@ -92,6 +93,10 @@ def test_cli_errors_are_one_line(registry: ModelRegistry, kserve: KServeStandIn)
     assert wrong.stderr.startswith("error: KServe takes --namespace")
     stray = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", "--namespace", "ml", expect=2)
     assert stray.stderr == "error: --namespace and --kube-context are settings of --target kserve\n"
+    rate = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube, "--log-sample-rate", "3", expect=2)
+    assert rate.stderr == "error: the log sample rate must be a number from 0 to 1, got 3.0\n"
+    local = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "here", "--log-sample-rate", "0.5", expect=2)
+    assert local.stderr.startswith("error: --log-sample-rate is for cloud targets; for the local server: ")
 
 
 def test_reconcile_adopts_a_first_deploy_whose_client_died(registry: ModelRegistry, kserve: KServeStandIn) -> None:

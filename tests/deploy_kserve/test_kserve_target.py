@@ -14,7 +14,7 @@ import pytest
 from kserve_support import MODEL
 from support.kserve_standin import KServeStandIn
 
-from registry_core import ModelRegistry
+from registry_core import ModelRegistry, RegistryConfig
 from registry_core.deploy.base import NEW_DEPLOYMENT
 from registry_core.deploy.canary import HealthCheck
 from registry_core.deploy.kserve import KServeConflictError, KServeError, KServeForbiddenError, KServeTarget
@@ -269,3 +269,23 @@ def test_endpoint_names_that_are_no_kubernetes_names_get_services_of_their_own(
     assert registry.get_endpoint("shop_eu").target_ref == f"ml/{other}"
     assert first.version == "v1"
     assert second.version == "v2"
+
+
+def test_the_predictor_is_told_where_to_log_and_its_ids_reach_the_caller(
+    registry: ModelRegistry, kserve: KServeStandIn, gcs_bucket: str
+) -> None:
+    # a gs:// registry: the predictor's environment names the registry root, the endpoint and the deploy's rate
+    remote = ModelRegistry(RegistryConfig(root=f"gs://{gcs_bucket}/registry"))
+    remote.register_model(MODEL, registry.artifact_path(MODEL, "v1"), registered_by="alice")
+    settings = _settings(kserve) | {"log_sample_rate": 0.5}
+    d1, record, _ = remote.deploy_model(MODEL, "v1", endpoint_name="shop", **settings)
+    env = _env(kserve)
+    logging = {k: env[k] for k in ("REGISTRY_ROOT", "REGISTRY_ENDPOINT", "REGISTRY_LOG_SAMPLE_RATE")}
+    assert logging == {
+        "REGISTRY_ROOT": f"gs://{gcs_bucket}/registry", "REGISTRY_ENDPOINT": "shop", "REGISTRY_LOG_SAMPLE_RATE": "0.5"
+    }  # fmt: skip
+    assert record.target_settings["log_sample_rate"] == 0.5
+
+    # the predictor's ids (one per instance) come back with the predictions
+    answer = remote.predict("shop", [{"face_width_mm": 140.0}])
+    assert answer.prediction_ids == [f"{d1.id}-1"]

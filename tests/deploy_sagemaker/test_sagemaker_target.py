@@ -17,7 +17,7 @@ import pytest
 from sagemaker_support import BUCKET, IMAGE, MODEL, SETTINGS
 from support.sagemaker_standin import REGION, ROLE, SageMakerStandIn
 
-from registry_core import ModelRegistry
+from registry_core import ModelRegistry, RegistryConfig
 from registry_core.deploy import EndpointRecord
 from registry_core.deploy.base import NEW_DEPLOYMENT
 from registry_core.deploy.canary import HealthCheck
@@ -307,3 +307,30 @@ def test_weights_become_percentages_summing_to_100() -> None:
     assert _percentages({"a": 1.0, "b": 1.0, "c": 1.0}) == {"a": 34, "b": 33, "c": 33}
     assert _percentages({"a": 0.9, "b": 0.1, "c": 0.0}) == {"a": 90, "b": 10}
     assert _percentages({"a": 0.0}) == {}
+
+
+def test_the_serving_container_is_told_where_to_log_and_its_ids_reach_the_caller(
+    registry: ModelRegistry, sagemaker: SageMakerStandIn, gcs_bucket: str
+) -> None:
+    # a gs:// registry: the model's environment names the registry root, the endpoint and the deploy's sample rate
+    remote = ModelRegistry(RegistryConfig(root=f"gs://{gcs_bucket}/registry"))
+    remote.register_model(MODEL, registry.artifact_path(MODEL, "v1"), registered_by="alice")
+    d1, record, _ = remote.deploy_model(MODEL, "v1", endpoint_name="shop", log_sample_rate=0.25, **SETTINGS)
+    environment = _client().describe_model(ModelName=d1.target_ref)["PrimaryContainer"]["Environment"]
+    assert environment == {
+        "REGISTRY_MODEL_NAME": MODEL, "REGISTRY_MODEL_VERSION": "v1", "REGISTRY_ROOT": f"gs://{gcs_bucket}/registry",
+        "REGISTRY_ENDPOINT": "shop", "REGISTRY_LOG_SAMPLE_RATE": "0.25",
+    }  # fmt: skip
+    assert record.target_settings["log_sample_rate"] == 0.25
+
+    # the container's ids (one per instance) come back with the predictions
+    body = '{"predictions": [{"frame_style": "round"}], "predictionIds": ["0197-a"]}'
+    sagemaker.set_invocation_results({"Body": body, "ContentType": "application/json"})
+    assert remote.predict("shop", [{"face_width_mm": 140.0}]).prediction_ids == ["0197-a"]
+
+    # a local registry is out of a container's reach: nothing about logging, the model and version still
+    d2, _, _ = registry.deploy_model(MODEL, "v1", endpoint_name="other", **SETTINGS)
+    environment = _client().describe_model(ModelName=d2.target_ref)["PrimaryContainer"]["Environment"]
+    assert environment == {"REGISTRY_MODEL_NAME": MODEL, "REGISTRY_MODEL_VERSION": "v1"}
+    with pytest.raises(InvalidInputError, match="the log sample rate must be a number from 0 to 1, got 2"):
+        registry.deploy_model(MODEL, "v2", endpoint_name="other", log_sample_rate=2, **SETTINGS)

@@ -482,7 +482,7 @@ def test_the_serving_image_is_uploaded_as_a_container_running_serve_container(
     (version,) = _register(registry, tmp_path, 1)
 
     _, record, metadata = registry.deploy_model(
-        MODEL, version, endpoint_name="shop", **_settings(standin, serving_image=SERVING_IMAGE)
+        MODEL, version, endpoint_name="shop", **_settings(standin, serving_image=SERVING_IMAGE, log_sample_rate=0.1)
     )
 
     _, versions = _only_model(standin)
@@ -495,7 +495,10 @@ def test_the_serving_image_is_uploaded_as_a_container_running_serve_container(
         "REGISTRY_MODEL_NAME": MODEL,
         "REGISTRY_MODEL_VERSION": version,
         "REGISTRY_ARTIFACT_DIGEST": metadata.artifact_digest,  # the container refuses any other files
+        # where it logs predictions; not the endpoint nor its rate: the container reads them from the record
+        "REGISTRY_ROOT": registry.storage.uri,
     }
+    assert record.target_settings["log_sample_rate"] == 0.1
     assert versions[0]["artifactUri"] == metadata.artifact_uri  # what Vertex copies to AIP_STORAGE_URI
     assert record.target_settings["serving_image"] == SERVING_IMAGE
     assert VertexTarget(**record.target_settings).serving_container_image_uri is None

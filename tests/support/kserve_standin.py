@@ -7,7 +7,8 @@ gets ``canaryTrafficPercent`` of the traffic and the last rolled-out revision th
 field, and it becomes the rolled-out revision). A revision of a version in `failing` ends ``Ready=False`` with
 reason ``RevisionFailed``. A patch carrying an old ``metadata.resourceVersion`` gets 409; `forbidden` makes every
 call 403. Tag routing: each revision with traffic has a URL on this server that answers the KServe v1 protocol as
-that revision (``{"predictions": [[model, version]]}``), or 500 for versions in `bad_predictions`.
+that revision (``{"predictions": [[model, version]], "predictionIds": [...]}``), or 500 for versions in
+`bad_predictions`.
 """
 
 from __future__ import annotations
@@ -192,7 +193,10 @@ class KServeStandIn:
             self.predictions.append((asked, revision))
             if served["version"] in self.bad_predictions:
                 return 500, {"error": "model crashed"}, revision
-            return 200, {"predictions": [[served["model"], served["version"]]]}, revision
+            # as serve-container answers: one prediction id per instance beside the predictions
+            prediction_id = f"{revision}-{len(self.predictions)}"
+            answer = {"predictions": [[served["model"], served["version"]]], "predictionIds": [prediction_id]}
+            return 200, answer, revision
 
 
 def _public(service: dict[str, Any]) -> dict[str, Any]:

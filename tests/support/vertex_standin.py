@@ -90,7 +90,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from support.background_server import BackgroundServer
 
 JSON = dict[str, Any]
-Predictor = Callable[[JSON, list[Any], Any], list[Any]]
+Predictor = Callable[[JSON, list[Any], Any], list[Any] | JSON]
 
 _PROJECT = re.compile(r"^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})$")
 _LOCATION = re.compile(r"^(?:[a-z]+-[a-z]+[0-9]+|global)$")
@@ -217,8 +217,9 @@ class VertexStandIn:
 
     Args:
         pipeline_final_state: The state a pipeline job reaches on its first get after creation.
-        predictor: ``(deployed_model, instances, parameters) -> predictions``; the default echoes each instance
-            with the id, model and version of the deployed model that answered.
+        predictor: ``(deployed_model, instances, parameters) -> predictions``, or the serving container's whole
+            answer (a dict, of which the caller gets ``predictions`` and ``metadata``, as from Vertex AI); the
+            default echoes each instance with the id, model and version of the deployed model that answered.
         operation_polls: How many polls of a long-running operation are answered "not done" before it completes
             (0: operations are done when created). Tests may change it while operations are pending.
         operation_seconds: How long (wall time) an operation takes at least before it completes.
@@ -1140,14 +1141,18 @@ class VertexStandIn:
                 chosen = deployed
                 break
         assert chosen is not None
-        predictions = self.predictor(chosen, instances, body.get("parameters"))
-        return {
-            "predictions": predictions,
+        answered = self.predictor(chosen, instances, body.get("parameters"))
+        # A container's whole answer ({"predictions": ..., and more}) reaches the caller as a PredictResponse: its
+        # predictions and metadata, nothing else of it (the other fields are the service's own).
+        container = answered if isinstance(answered, dict) else {"predictions": answered}
+        response = {
+            "predictions": container["predictions"],
             "deployedModelId": chosen["id"],
             "model": chosen["model"],
             "modelVersionId": chosen["modelVersionId"],
             "modelDisplayName": chosen["displayName"],
         }
+        return response | ({"metadata": container["metadata"]} if "metadata" in container else {})
 
 
 @contextmanager

@@ -16,6 +16,7 @@ def folders(*present: str) -> Callable[[str], bool]:
 
 
 NOTHING = folders()
+VERTEX = {"AIP_STORAGE_URI": "gs://b/copy", "AIP_ENDPOINT_ID": "4567"}  # as Vertex AI starts a container
 
 
 @pytest.mark.parametrize(
@@ -102,22 +103,27 @@ def test_bad_or_missing_settings_are_refused(flags: ContainerFlags, env: dict[st
 @pytest.mark.parametrize(
     ("flags", "env", "logged"),
     [
-        (ContainerFlags(model_dir="/m"), {}, (None, "model", 1.0)),
-        (ContainerFlags(model_dir="/m"), {"REGISTRY_ROOT": "gs://b/r"}, ("gs://b/r", "model", 1.0)),
+        (ContainerFlags(model_dir="/m"), {}, (None, "model", None)),
+        (ContainerFlags(model_dir="/m"), {"REGISTRY_ROOT": "gs://b/r"}, ("gs://b/r", "model", None)),
         (
             ContainerFlags(model_dir="/m", model_name="eyewear"),
             {"REGISTRY_ROOT": "/r", "REGISTRY_ENDPOINT": "shop", "REGISTRY_LOG_SAMPLE_RATE": "0.25"},
             ("/r", "shop", 0.25),
         ),
         (ContainerFlags(model_dir="/m", log_sample_rate=0.5), {"REGISTRY_LOG_SAMPLE_RATE": ".1"}, (None, "model", 0.5)),
-        (ContainerFlags(model_dir="/m", prediction_log=False), {"REGISTRY_ROOT": "/r"}, (None, "model", 1.0)),
+        (ContainerFlags(model_dir="/m", prediction_log=False), {"REGISTRY_ROOT": "/r"}, (None, "model", None)),
+        # Vertex: the endpoint is found from AIP_ENDPOINT_ID (on Vertex only), unless REGISTRY_ENDPOINT names it
+        (ContainerFlags(), VERTEX | {"REGISTRY_ROOT": "gs://b/r"}, ("gs://b/r", None, None, "4567")),
+        (ContainerFlags(), VERTEX | {"REGISTRY_ENDPOINT": "shop"}, (None, "shop", None, "4567")),
+        (ContainerFlags(model_dir="/m"), {"AIP_ENDPOINT_ID": "4567"}, (None, "model", None, None)),
     ],
 )
 def test_predictions_are_logged_only_with_a_registry_root(
-    flags: ContainerFlags, env: dict[str, str], logged: tuple[str | None, str, float]
+    flags: ContainerFlags, env: dict[str, str], logged: tuple[str | None, ...]
 ) -> None:
     settings = resolve(flags, env, NOTHING)
-    assert (settings.log_root, settings.log_endpoint, settings.log_sample_rate) == logged
+    found = (settings.log_root, settings.log_endpoint, settings.log_sample_rate, settings.vertex_endpoint_id)
+    assert found[: len(logged)] == logged
 
 
 @pytest.mark.parametrize(
@@ -125,6 +131,7 @@ def test_predictions_are_logged_only_with_a_registry_root(
     [
         ({"REGISTRY_ROOT": "/r", "REGISTRY_ENDPOINT": "Shop EU"}, "invalid endpoint name 'Shop EU'"),
         ({"REGISTRY_LOG_SAMPLE_RATE": "half"}, "REGISTRY_LOG_SAMPLE_RATE must be a number from 0 to 1, got 'half'"),
+        (VERTEX | {"AIP_ENDPOINT_ID": "../x"}, "AIP_ENDPOINT_ID must be a Vertex AI endpoint id, got '../x'"),
     ],
 )
 def test_bad_logging_settings_are_refused(env: dict[str, str], message: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +15,7 @@ from registry_core.monitoring.feedback import parse_feedback, write_feedback
 from registry_core.monitoring.log_layout import window_folders
 from registry_core.monitoring.log_reader import PredictionLogReader
 from registry_core.monitoring.log_records import new_prediction_ids, top_class
-from registry_core.monitoring.prediction_log import PredictionLogger, PredictionLogSettings
+from registry_core.monitoring.prediction_log import LogDestination, PredictionLogger, PredictionLogSettings
 from registry_core.storage import LocalStorage
 
 ENDPOINT = "shop"
@@ -114,6 +115,50 @@ def test_a_failed_write_is_counted_and_logging_recovers(tmp_path: Path) -> None:
     logger.flush(5)
     assert (logger.stats()["written"], "lastError" in logger.stats()) == (1, False)
     logger.close()
+
+
+def test_records_wait_bounded_for_an_endpoint_found_later_and_take_its_sample_rate(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    answers: list[LogDestination | None] = [None, None]  # not found twice (the record is not written yet), then found
+    asked: list[float] = []
+
+    def resolve() -> LogDestination | None:
+        asked.append(time.monotonic())
+        return answers.pop(0) if answers else LogDestination(ENDPOINT, sample_rate=0.5)
+
+    values = iter([0.7, 0.2, 0.9, 0.1])  # at 0.5: the 1st and 3rd waiting requests go; the one after is kept
+    settings = PredictionLogSettings(flush_seconds=0.01, resolve_seconds=0.05, queue_records=3)
+    logger = PredictionLogger(storage, None, settings, rng=lambda: next(values), resolve=resolve)
+    ids = [log(logger) for _ in range(4)]  # the 4th does not fit the queue while nothing is written
+    assert logger.stats()["dropped"] == 1
+    deadline = time.monotonic() + 10
+    while logger.endpoint is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert logger.endpoint == ENDPOINT
+    assert len(asked) == 3
+    assert asked[2] - asked[1] >= 2 * (asked[1] - asked[0]) * 0.9  # growing delays, not a busy loop
+    later = log(logger)
+    assert logger.flush(5)
+    logged = [r.prediction_id for r in PredictionLogReader(storage, ENDPOINT).predictions(since())]
+    assert logged == ids[1] + later
+    stats = logger.stats()
+    assert (stats["sampledOut"], stats["written"], stats["endpoint"], stats["sampleRate"]) == (2, 2, ENDPOINT, 0.5)
+    logger.close()
+
+
+def test_records_of_an_endpoint_never_found_are_counted_lost_at_close(tmp_path: Path) -> None:
+    logger = PredictionLogger(
+        LocalStorage(tmp_path), None, PredictionLogSettings(flush_seconds=0.01), resolve=lambda: None
+    )
+    log(logger, 2)
+    time.sleep(0.1)
+    stats = logger.stats()
+    assert (stats["pending"], stats["endpoint"]) == (2, None)
+    assert "not known yet" in stats["lastError"]
+    assert not logger.flush(0.2)
+    logger.close()
+    assert (logger.stats()["failed"], logger.stats()["written"]) == (2, 0)
+    assert LocalStorage(tmp_path).list("monitoring/") == []
 
 
 def test_records_after_close_are_dropped_not_queued(tmp_path: Path) -> None:
