@@ -64,6 +64,8 @@ def monitor(
     result = run_monitor(registry, endpoint, policy=policy, retrain=retrain)
     summary = result.as_dict()
     emit(summary, lambda: _render(summary))
+    if result.retrain_error is not None:  # after the summary, so that scripts read what happened
+        raise result.retrain_error
     if fail_on_alert and result.alert:
         raise typer.Exit(1)
 
@@ -85,9 +87,12 @@ def _render(summary: dict[str, Any]) -> None:
     if quality is not None:
         rows = [[k, f"{v:.4g}", _number(quality["validated"].get(k))] for k, v in quality["metrics"].items()]
         table(["metric", "live", "validated"], rows, title=f"live quality ({quality['labeled']} with feedback)")
+    if summary["gaps"]:
+        unseen = ", ".join(f"{kind} {count}" for kind, count in summary["gaps"].items())
+        echo(f"incomplete: traffic this run could not see: {unseen}")
     retrain = summary["retrain"]
     if retrain is not None:
-        what = retrain.get("version") or retrain.get("run") or retrain.get("error", "")
+        what = retrain.get("version") or retrain.get("run") or retrain.get("error") or retrain.get("reason") or ""
         echo(f"retraining ({retrain.get('runner', '?')}): {retrain['status']} {what}".rstrip())
     echo(f"report: {summary['report_uri']}")
 

@@ -11,8 +11,10 @@ import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from registry_core.monitoring.columns import Column, Columns
+from registry_core.text import one_line
 
 _EXPECTED_KINDS = {schema_pb2.FLOAT: "FLOAT", schema_pb2.INT: "INT", schema_pb2.BYTES: "STRING"}
+_MAX_VALUE_LENGTH = 80  # characters of an offending value kept in a description
 _MAX_SHOWN_VALUES = 10
 
 
@@ -187,7 +189,13 @@ def _check_range(feature: Any, column: Column, rows: int, thresholds: CheckThres
 
 
 def _most_common(values: list[str]) -> tuple[str, ...]:
-    return tuple(value for value, _ in Counter(values).most_common(_MAX_SHOWN_VALUES))
+    """The most frequent values, each cut to a readable length: whoever sends data chooses them."""
+    return tuple(_cut(value) for value, _ in Counter(values).most_common(_MAX_SHOWN_VALUES))
+
+
+def _cut(value: str) -> str:
+    text = one_line(value)
+    return text if len(text) <= _MAX_VALUE_LENGTH else f"{text[: _MAX_VALUE_LENGTH - 1]}…"
 
 
 def _number_text(number: float | np.floating[Any]) -> str:

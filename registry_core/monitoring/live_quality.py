@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from registry_core.comparison import lower_is_better
 
@@ -18,14 +19,29 @@ DEFAULT_MIN_LABELED = 30
 _EPSILON = 1e-7
 
 
-class Labeled(Protocol):
-    """A logged prediction and its true label (registry_core.monitoring.log_records.LabeledPrediction)."""
+@dataclass(frozen=True)
+class ScoredPrediction:
+    """What scoring one labelled prediction needs, and nothing more (the instance is not kept).
 
-    @property
-    def label(self) -> str | int | float | None: ...  # noqa: D102
+    Attributes:
+        label: The true label as the feedback gave it: a class name, or a class index.
+        predicted_class: The class the model gave, or None when its outputs name no classes.
+        classes: The model's classes, when its outputs list them.
+        probability_of_label: The probability the model gave the true class, when it can be found.
+    """
 
-    @property
-    def prediction(self) -> Any: ...  # noqa: D102
+    label: str | int | float
+    predicted_class: str | None
+    classes: tuple[str, ...] | None
+    probability_of_label: float | None
+
+    @classmethod
+    def of(cls, output: Any, predicted_class: str | None, label: str | int | float) -> ScoredPrediction:
+        """Keep from a logged prediction's outputs (``classes`` beside ``probabilities``) what scoring needs."""
+        classes = _classes(output)
+        truth = _class_name(label, classes)
+        probability = _probability(output, classes, truth) if truth is not None else None
+        return cls(label, predicted_class, tuple(classes) if classes else None, probability)
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,7 @@ class LiveQuality:
 
 
 def live_quality(
-    labeled: Iterable[Labeled],
+    scored: Iterable[ScoredPrediction],
     validated: Mapping[str, float],
     *,
     tolerances: Mapping[str, float] | None = None,
@@ -79,34 +95,28 @@ def live_quality(
 ) -> LiveQuality | None:
     """Score the predictions that got feedback; None when none did.
 
-    A label is a class name, or a class index into the prediction's ``classes``. A prediction's class is its
-    logged ``predicted_class``; its probabilities (for the loss) are the ``probabilities`` beside ``classes``.
+    A label is a class name, or a class index into the prediction's ``classes``. A label that is not one of the
+    model's classes (when its outputs list them), or a prediction without a class, is counted as unscorable: callers
+    choose labels, and made-up ones must not count as classes.
     """
     tolerances = dict(DEFAULT_TOLERANCES if tolerances is None else tolerances)
-    truths: list[str] = []
-    guesses: list[str] = []
+    pairs: list[tuple[str, str]] = []
     losses: list[float] = []
     known: set[str] = set()
     unscorable = 0
-    for item in labeled:
-        if item.label is None:
-            continue
-        record = item.prediction
-        classes = _classes(record.prediction)
-        known.update(classes or ())
-        truth = _class_name(item.label, classes)
-        if truth is None or record.predicted_class is None:
+    for item in scored:
+        truth = _class_name(item.label, list(item.classes) if item.classes else None)
+        if truth is None or item.predicted_class is None or (item.classes and truth not in item.classes):
             unscorable += 1
             continue
-        truths.append(truth)
-        guesses.append(record.predicted_class)
-        probability = _probability(record.prediction, classes, truth)
-        if probability is not None:
-            losses.append(-math.log(min(max(probability, _EPSILON), 1.0)))
-    if not truths and not unscorable:
+        known.update(item.classes or ())
+        pairs.append((truth, item.predicted_class))
+        if item.probability_of_label is not None:
+            losses.append(-math.log(min(max(item.probability_of_label, _EPSILON), 1.0)))
+    if not pairs and not unscorable:
         return None
-    metrics = _classification_metrics(truths, guesses, known) if truths else {}
-    if truths and len(losses) == len(truths):
+    metrics = _classification_metrics(pairs, known) if pairs else {}
+    if pairs and len(losses) == len(pairs):
         metrics["loss"] = sum(losses) / len(losses)
     compared = {name: float(validated[name]) for name in metrics if name in validated}
     degraded = {}
@@ -117,30 +127,30 @@ def live_quality(
         if shortfall > tolerance:
             degraded[name] = shortfall
     return LiveQuality(
-        labeled=len(truths), unscorable=unscorable, metrics=metrics, validated=compared, tolerances=tolerances,
-        degraded=degraded, enough=len(truths) >= min_labeled,
+        labeled=len(pairs), unscorable=unscorable, metrics=metrics, validated=compared, tolerances=tolerances,
+        degraded=degraded, enough=len(pairs) >= min_labeled,
     )  # fmt: skip
 
 
-def _classification_metrics(truths: Sequence[str], guesses: Sequence[str], known: set[str]) -> dict[str, float]:
+def _classification_metrics(pairs: Sequence[tuple[str, str]], known: set[str]) -> dict[str, float]:
     """Accuracy and the macro averages of precision, recall and F1 over the model's classes and any label seen.
 
     As at validation (eyewear_model.metrics), a class never predicted has precision 0 and one never true recall 0.
+    One pass over the pairs, whatever the number of classes.
     """
-    classes = sorted(known | set(truths) | set(guesses))
+    hits: Counter[str] = Counter(truth for truth, guess in pairs if truth == guess)
+    predicted: Counter[str] = Counter(guess for _, guess in pairs)
+    actual: Counter[str] = Counter(truth for truth, _ in pairs)
+    classes = known | set(actual) | set(predicted)
     precisions, recalls, f1s = [], [], []
     for name in classes:
-        hits = sum(1 for t, g in zip(truths, guesses, strict=True) if t == g == name)
-        predicted = sum(1 for g in guesses if g == name)
-        actual = sum(1 for t in truths if t == name)
-        precision = hits / predicted if predicted else 0.0
-        recall = hits / actual if actual else 0.0
+        precision = hits[name] / predicted[name] if predicted[name] else 0.0
+        recall = hits[name] / actual[name] if actual[name] else 0.0
         precisions.append(precision)
         recalls.append(recall)
         f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
-    correct = sum(1 for t, g in zip(truths, guesses, strict=True) if t == g)
     return {
-        "accuracy": correct / len(truths),
+        "accuracy": sum(hits.values()) / len(pairs),
         "precision_macro": sum(precisions) / len(classes),
         "recall_macro": sum(recalls) / len(classes),
         "f1_macro": sum(f1s) / len(classes),

@@ -8,29 +8,27 @@ that served most of the window is the one judged.
 
 from __future__ import annotations
 
-import html
 import logging
-import random
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from registry_core import html_tables
-from registry_core.errors import InvalidInputError, NotFoundError, RegistryError
+from registry_core.errors import NotFoundError, RegistryError
 from registry_core.lifecycle.changes import HOLDOUT_PREFIX
 from registry_core.metadata import utc_now
 from registry_core.monitoring.live_quality import LiveQuality, live_quality
 from registry_core.monitoring.log_reader import PredictionLogReader
-from registry_core.monitoring.log_records import FeedbackRecord, LabeledPrediction, PredictionRecord
 from registry_core.monitoring.policy import MonitorPolicy
-from registry_core.monitoring.report import page, validation_tables
+from registry_core.monitoring.retrain_claim import RetrainClaim
 from registry_core.monitoring.run_reports import ReportKeys, new_report_keys, write_report
+from registry_core.monitoring.traffic import Served, read_window
 from registry_core.monitoring.validation import DataValidation, validate_rows
 from registry_core.notifications.events import ALERT_DETAIL
 from registry_core.text import one_line
 
 if TYPE_CHECKING:
+    from registry_core.deploy.records import EndpointRecord
     from registry_core.monitoring.profile import DataProfile
     from registry_core.registry import ModelRegistry
 
@@ -56,7 +54,11 @@ class MonitorResult:
         validation: The sampled traffic against the version's training profile (None without a profile).
         enough_predictions: Whether `predictions` reached the policy's minimum for drift to count.
         quality: Live quality from feedback, or None without feedback.
-        retrain: What retraining did: runner, run, version (or error); None when none started.
+        gaps: What the run could not see, by kind ("feedbackNotKept", "unreadableLines", and what the servers
+            report they did not log): empty when it saw everything.
+        retrain: What retraining did: status ("registered", "submitted", "skipped" or "failed"), runner, run,
+            version, or why not; None when it was not due.
+        retrain_error: The error of a retraining that failed (not stored: the summary has its message).
         keys: Where the report is stored.
         summary_uri: URI of the JSON summary.
         report_uri: URI of the HTML page.
@@ -73,10 +75,22 @@ class MonitorResult:
     validation: DataValidation | None
     enough_predictions: bool
     quality: LiveQuality | None
+    gaps: dict[str, int]
     retrain: dict[str, Any] | None
     keys: ReportKeys
     summary_uri: str
     report_uri: str
+    retrain_error: RegistryError | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run saw all the traffic that was served (sampling aside): nothing dropped, capped or lost."""
+        return not self.gaps
+
+    @property
+    def retrain_triggered(self) -> bool:
+        """Whether a retraining run was started (and registered a version, or was submitted)."""
+        return self.retrain is not None and self.retrain.get("status") in {"registered", "submitted"}
 
     @property
     def drift_detected(self) -> bool:
@@ -141,22 +155,14 @@ class MonitorResult:
             "quality": self.quality.as_dict() if self.quality is not None else None,
             "quality_degraded": self.quality_degraded,
             "alert": self.alert,
-            "retrain_triggered": self.retrain is not None,
+            "complete": self.complete,
+            "gaps": self.gaps,
+            "retrain_triggered": self.retrain_triggered,
             "retrain": self.retrain,
             "reason": self.reason,
             "summary_uri": self.summary_uri,
             "report_uri": self.report_uri,
         }
-
-
-@dataclass
-class _Served:
-    """What one version served in the window."""
-
-    count: int = 0
-    unprofiled: int = 0
-    sample: list[dict[str, Any]] = field(default_factory=list)
-    labeled: list[LabeledPrediction] = field(default_factory=list)
 
 
 def run_monitor(
@@ -170,6 +176,9 @@ def run_monitor(
 ) -> MonitorResult:
     """Monitor `endpoint` over the policy's window ending `now`; store the report and record the run.
 
+    A retraining that was due and failed does not raise: the result (and its report and history entry) says so,
+    and `MonitorResult.retrain_error` holds the error for callers that want to fail.
+
     Args:
         registry: The registry the endpoint and its logs live in.
         endpoint: The endpoint.
@@ -180,7 +189,6 @@ def run_monitor(
 
     Raises:
         EndpointNotFoundError: no such endpoint.
-        RetrainingError (a RegistryError): retraining was due and failed; the report and history say so first.
         StorageError: the logs or the report cannot be read or written.
     """
     policy = policy or MonitorPolicy()
@@ -188,103 +196,54 @@ def run_monitor(
     end = now or utc_now()
     start = end - policy.window
     reader = PredictionLogReader(registry.storage, endpoint)
-    feedback = _latest_feedback(reader.feedback(start, end))
-    served = _read_traffic(reader.predictions(start, end), feedback, policy.sample_size)
-    model, version = _judged_version(served, record)
-    mine = served.get((model, version), _Served())
+    window = read_window(
+        reader.predictions(start, end), reader.feedback(start, end), sample_size=policy.sample_size,
+        max_feedback=policy.max_feedback,
+    )  # fmt: skip
+    model, version = judged_version(window.served, record)
+    mine = window.served.get((model, version), Served())
     validation = quality = None
     if version:
         baseline = _training_profile(registry, model, version)
         if baseline is not None:
             trained_on = baseline.feature_kinds()
-            rows = [_known_features(row, trained_on) for row in mine.sample]
+            rows = [{k: v for k, v in row.items() if k in trained_on} for row in mine.rows.items]
             name = f"the training data of {model} {version}"
             validation = validate_rows(rows, baseline, policy.thresholds, baseline_name=name)
         validated = _validated_metrics(registry, model, version)
         quality = live_quality(
-            mine.labeled, validated, tolerances=policy.quality_tolerances, min_labeled=policy.min_labeled
+            mine.scored.items, validated, tolerances=policy.quality_tolerances, min_labeled=policy.min_labeled
         )
     keys = new_report_keys(endpoint, end)
+    gaps = {"feedbackNotKept": window.feedback_not_kept, "unreadableLines": reader.skipped}
     result = MonitorResult(
         endpoint=endpoint, model=model, version=version, checked_at=end, window=policy.window,
         predictions=mine.count, unprofiled=mine.unprofiled,
-        other_versions={f"{m} {v}": s.count for (m, v), s in served.items() if (m, v) != (model, version)},
+        other_versions={f"{m} {v}": s.count for (m, v), s in window.served.items() if (m, v) != (model, version)},
         validation=validation, enough_predictions=mine.count >= policy.min_predictions, quality=quality,
-        retrain=None, keys=keys, summary_uri=registry.storage.uri_for(keys.summary),
-        report_uri=registry.storage.uri_for(keys.page),
+        gaps={name: count for name, count in gaps.items() if count}, retrain=None, keys=keys,
+        summary_uri=registry.storage.uri_for(keys.summary), report_uri=registry.storage.uri_for(keys.page),
     )  # fmt: skip
-    failure: RegistryError | None = None
     if (policy.retrain if retrain is None else retrain) and result.alert and version:
-        result = _with_retrain(result, {"status": "started", "runner": policy.retraining.get("runner", "local")})
-        _store(registry, result)  # the new version's lineage points at this report: it exists before training
-        result, failure = _retrain(registry, result, policy)
+        result = _retrain_if_due(registry, result, policy)
     _store(registry, result)
     if version:
         registry.record_monitoring(model, version, _history_details(result), reason=result.reason, actor=actor)
-    if failure is not None:
-        raise failure
     return result
 
 
-def _latest_feedback(items: Any) -> dict[str, FeedbackRecord]:
-    latest: dict[str, FeedbackRecord] = {}
-    for item in items:
-        known = latest.get(item.prediction_id)
-        if known is None or item.time >= known.time:
-            latest[item.prediction_id] = item
-    return latest
+def judged_version(served: Mapping[tuple[str, str], Served], record: EndpointRecord) -> tuple[str, str]:
+    """The (model, version) a run judges: the endpoint's main deployment if it served, else the busiest one.
 
-
-def _read_traffic(
-    predictions: Any, feedback: Mapping[str, FeedbackRecord], sample_size: int
-) -> dict[tuple[str, str], _Served]:
-    """Count, sample (reservoir sampling: every instance equally likely) and join feedback, per version."""
-    served: dict[tuple[str, str], _Served] = {}
-    rng = random.Random(0)  # the same logs give the same sample, hence the same report
-    for prediction in predictions:
-        assert isinstance(prediction, PredictionRecord)
-        stats = served.setdefault((prediction.model, prediction.version), _Served())
-        stats.count += 1
-        if (label := feedback.get(prediction.prediction_id)) is not None:
-            stats.labeled.append(LabeledPrediction(prediction=prediction, feedback=label))
-        row = _scalar_features(prediction.features)
-        if row is None:
-            stats.unprofiled += 1
-            continue
-        if len(stats.sample) < sample_size:
-            stats.sample.append(row)
-        elif (slot := rng.randrange(stats.count)) < sample_size:
-            stats.sample[slot] = row
-    return served
-
-
-def _scalar_features(instance: Any) -> dict[str, Any] | None:
-    """The instance as feature -> scalar (one-element lists unwrapped, as Vertex clients often send them)."""
-    if not isinstance(instance, dict):
-        return None
-    row: dict[str, Any] = {}
-    for name, value in instance.items():
-        if isinstance(value, list) and len(value) == 1:
-            value = value[0]
-        if value is None or isinstance(value, str | int | float) and not isinstance(value, bool):
-            row[str(name)] = value
-    return row
-
-
-def _known_features(row: dict[str, Any], trained_on: Mapping[str, str]) -> dict[str, Any]:
-    """Keep the features the version was trained on: callers choose the other keys, and nothing bounds them."""
-    return {name: value for name, value in row.items() if name in trained_on}
-
-
-def _judged_version(served: Mapping[tuple[str, str], _Served], record: Any) -> tuple[str, str]:
+    The record is the registry's word: callers can send a deployed model of their choice any number of requests.
+    """
+    live = {d.id: d for d in record.deployments if d.undeployed_at is None}
+    ranked = [live[i] for i, _ in sorted(record.traffic.items(), key=lambda item: -item[1]) if i in live]
+    if ranked and (ranked[0].model_name, ranked[0].version) in served:
+        return ranked[0].model_name, ranked[0].version
     if served:
         return max(served, key=lambda key: served[key].count)
-    live = {d.id: d for d in record.deployments if d.undeployed_at is None}
-    ranked = sorted(record.traffic.items(), key=lambda item: -item[1])
-    for deployed_id, _ in ranked:
-        if deployed_id in live:
-            return live[deployed_id].model_name, live[deployed_id].version
-    return "", ""
+    return (ranked[0].model_name, ranked[0].version) if ranked else ("", "")
 
 
 def _training_profile(registry: ModelRegistry, model: str, version: str) -> DataProfile | None:
@@ -306,16 +265,26 @@ def _validated_metrics(registry: ModelRegistry, model: str, version: str) -> dic
     return found
 
 
-def _with_retrain(result: MonitorResult, retrain: dict[str, Any]) -> MonitorResult:
-    from dataclasses import replace
-
-    return replace(result, retrain=retrain)
+def _with_retrain(result: MonitorResult, retrain: dict[str, Any], error: RegistryError | None = None) -> MonitorResult:
+    return replace(result, retrain=retrain, retrain_error=error)
 
 
-def _retrain(
-    registry: ModelRegistry, result: MonitorResult, policy: MonitorPolicy
-) -> tuple[MonitorResult, RegistryError | None]:
-    """Start the pipeline on fresh data; return the result saying how it went, and the error to raise, if any."""
+def _retrain_if_due(registry: ModelRegistry, result: MonitorResult, policy: MonitorPolicy) -> MonitorResult:
+    """Start retraining unless another run did within the cooldown; the report exists first (the lineage links it)."""
+    runner = str(policy.retraining.get("runner", "local"))
+    claim = RetrainClaim(registry.storage, result.endpoint)
+    refused = claim.take(result.checked_at, policy.retrain_cooldown)
+    if refused is not None:
+        return _with_retrain(result, {"status": "skipped", "runner": runner, "reason": refused})
+    _store(registry, _with_retrain(result, {"status": "started", "runner": runner}))
+    result = _retrain(registry, result, policy)
+    if result.retrain_error is not None:
+        claim.release()  # the next run may try again
+    return result
+
+
+def _retrain(registry: ModelRegistry, result: MonitorResult, policy: MonitorPolicy) -> MonitorResult:
+    """Start the pipeline on fresh data; return the result saying how it went (and the error, if it failed)."""
     from registry_core.monitoring.retraining import RetrainRequest, start_retraining
 
     settings = dict(policy.retraining)
@@ -323,26 +292,23 @@ def _retrain(
     # The fresh data is expected to have drifted from what the judged version learnt: that is why it is retrained.
     # Its data gate still refuses data that breaks the schema (unknown categories, missing features).
     parameters.setdefault("data_thresholds", dict(RETRAIN_DATA_THRESHOLDS))
+    runner = str(settings.get("runner", "local"))
     try:
         request = RetrainRequest(
             registry_root=registry.storage.uri, model_name=result.model, endpoint=result.endpoint,
             reason=f"monitoring of {result.endpoint}: {result.reason}", report_uri=result.report_uri,
             parameters=parameters, **settings,
         )  # fmt: skip
-    except TypeError as exc:
-        error: RegistryError = InvalidInputError(f"the monitoring policy's retraining settings: {one_line(exc)}")
-        return _with_retrain(result, {"status": "failed", "error": str(error)}), error
-    except RegistryError as exc:
-        return _with_retrain(result, {"status": "failed", "error": one_line(exc)}), exc
-    try:
         outcome = start_retraining(request)
     except RegistryError as exc:
-        return _with_retrain(result, {"status": "failed", "runner": request.runner, "error": one_line(exc)}), exc
+        return _with_retrain(result, {"status": "failed", "runner": runner, "error": one_line(exc)}, exc)
     status = "registered" if outcome.version else "submitted"
-    return _with_retrain(result, {"status": status, **outcome.as_dict()}), None
+    return _with_retrain(result, {"status": status, **outcome.as_dict()})
 
 
 def _store(registry: ModelRegistry, result: MonitorResult) -> None:
+    from registry_core.monitoring.monitor_page import render_page
+
     write_report(registry.storage, result.keys, result.as_dict(), render_page(result))
 
 
@@ -363,29 +329,3 @@ def _history_details(result: MonitorResult) -> dict[str, str]:
     if result.retrain is not None:
         details.update({f"retrain_{k}": str(v) for k, v in result.retrain.items() if v is not None})
     return details
-
-
-def render_page(result: MonitorResult) -> str:
-    """Return the run's standalone HTML page: verdict, quality, anomalies and drift per feature (all escaped)."""
-    verdict = "alert" if result.alert else "ok"
-    served = f"{result.model} {result.version}" if result.version else "nothing"
-    window = result.as_dict()["window"]
-    body = [
-        f'<p class="{"failed" if result.alert else "passed"}"><strong>{verdict}</strong>: '
-        f"{html.escape(result.reason)}</p>",
-        f"<p>Endpoint {html.escape(result.endpoint)} served {html.escape(served)}: {result.predictions} logged "
-        f"predictions from {html.escape(window['start'])} to {html.escape(window['end'])}.</p>",
-    ]
-    if result.other_versions:
-        body.append(html_tables.table(["version", "predictions"], sorted(result.other_versions.items()),
-                                      caption="Other versions in the window"))  # fmt: skip
-    if result.retrain is not None:
-        body.append(html_tables.table(["field", "value"], sorted(result.retrain.items()), caption="Retraining"))
-    if result.quality is not None:
-        q = result.quality
-        rows = [[name, value, q.validated.get(name), q.degraded.get(name)] for name, value in q.metrics.items()]
-        caption = f"Live quality ({q.labeled} predictions with feedback{'' if q.enough else ', too few to judge'})"
-        body.append(html_tables.table(["metric", "live", "validated", "shortfall"], rows, caption=caption))
-    if result.validation is not None:
-        body.append(validation_tables(result.validation))
-    return page(f"Monitoring of {result.endpoint}", "".join(body))

@@ -15,6 +15,7 @@ from registry_core.arguments import validate_name
 from registry_core.errors import InvalidInputError, NotFoundError
 from registry_core.monitoring.live_quality import DEFAULT_MIN_LABELED, DEFAULT_TOLERANCES
 from registry_core.monitoring.log_layout import MONITORING_PREFIX
+from registry_core.monitoring.traffic import DEFAULT_MAX_FEEDBACK, DEFAULT_SAMPLE_SIZE
 from registry_core.monitoring.validation import ValidationThresholds
 from registry_core.text import one_line, shown
 
@@ -25,13 +26,13 @@ DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=366)
 DEFAULT_MIN_PREDICTIONS = 100
 """Fewer predictions than this say too little to call drift (the scores are still shown)."""
-DEFAULT_SAMPLE_SIZE = 50_000
-"""Instances kept per version for profiling: a uniform sample of the window, so memory stays bounded."""
+DEFAULT_RETRAIN_COOLDOWN = timedelta(hours=24)
+"""After a retraining starts, further alerts of the endpoint do not start another one for this long."""
 _WINDOW = re.compile(r"\s*(?P<count>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[smhdw])\s*")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _POLICY_KEYS = (
-    "window", "thresholds", "quality_tolerances", "min_predictions", "min_labeled", "sample_size", "retrain",
-    "retraining",
+    "window", "thresholds", "quality_tolerances", "min_predictions", "min_labeled", "sample_size", "max_feedback",
+    "retrain", "retrain_cooldown", "retraining",
 )  # fmt: skip
 
 
@@ -62,8 +63,11 @@ class MonitorPolicy:
         quality_tolerances: Metric -> how much worse it may be live than at validation.
         min_predictions: Fewer predictions than this do not count as drift.
         min_labeled: Fewer predictions with feedback than this do not count as degraded quality.
-        sample_size: Instances profiled at most (a uniform sample of the window).
+        sample_size: Instances profiled at most, and labelled predictions scored at most, per version (uniform
+            samples of the window).
+        max_feedback: Prediction ids whose feedback is kept for joining; more is counted as a gap.
         retrain: Start retraining when the alarm is raised.
+        retrain_cooldown: After a retraining starts, how long the endpoint's later alerts start none.
         retraining: How to retrain: ``runner`` ("local" or "vertex"), ``data_source_uri``, ``parameters`` and the
             Vertex settings (see `registry_core.monitoring.retraining.RetrainRequest`).
     """
@@ -74,7 +78,9 @@ class MonitorPolicy:
     min_predictions: int = DEFAULT_MIN_PREDICTIONS
     min_labeled: int = DEFAULT_MIN_LABELED
     sample_size: int = DEFAULT_SAMPLE_SIZE
+    max_feedback: int = DEFAULT_MAX_FEEDBACK
     retrain: bool = False
+    retrain_cooldown: timedelta = DEFAULT_RETRAIN_COOLDOWN
     retraining: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -82,8 +88,9 @@ class MonitorPolicy:
         """Build from plain data (a policy file); absent keys keep their defaults.
 
         Keys: ``window`` ("24h"), ``thresholds`` (as the pipeline's ``data_thresholds``), ``quality_tolerances``
-        (metric -> number), ``min_predictions``, ``min_labeled``, ``sample_size``, ``retrain`` (bool),
-        ``retraining`` (mapping).
+        (metric -> number), ``min_predictions``, ``min_labeled``, ``sample_size``, ``max_feedback``, ``retrain``
+        (bool), ``retrain_cooldown`` ("24h"), ``retraining`` (mapping: the fields of `RetrainRequest` that a
+        policy sets: runner, data_source_uri, parameters, project, region, pipeline_root, ...).
 
         Raises:
             InvalidInputError: an unknown key or a value of the wrong kind.
@@ -99,10 +106,7 @@ class MonitorPolicy:
         ):
             msg = "quality_tolerances must map metric names to non-negative numbers"
             raise InvalidInputError(msg)
-        retraining = values.get("retraining", {})
-        if not isinstance(retraining, Mapping):
-            msg = "retraining must be a mapping (runner, data_source_uri, parameters, project, region...)"
-            raise InvalidInputError(msg)
+        retraining = _retraining(values.get("retraining", {}))
         retrain = values.get("retrain", False)
         if not isinstance(retrain, bool):
             msg = f"retrain must be true or false, got {shown(retrain)}"
@@ -111,12 +115,43 @@ class MonitorPolicy:
             window=parse_window(values["window"]) if "window" in values else default.window,
             thresholds=ValidationThresholds.from_mapping(values.get("thresholds")),
             quality_tolerances={str(k): float(v) for k, v in tolerances.items()},
-            min_predictions=_count(values.get("min_predictions", default.min_predictions), "min_predictions"),
+            min_predictions=_count(values.get("min_predictions", default.min_predictions), "min_predictions", 1),
             min_labeled=_count(values.get("min_labeled", default.min_labeled), "min_labeled"),
             sample_size=_count(values.get("sample_size", default.sample_size), "sample_size", minimum=1),
+            max_feedback=_count(values.get("max_feedback", default.max_feedback), "max_feedback", minimum=1),
             retrain=retrain,
+            retrain_cooldown=(
+                parse_window(values["retrain_cooldown"]) if "retrain_cooldown" in values else default.retrain_cooldown
+            ),
             retraining=dict(retraining),
         )
+
+
+def _retraining(values: object) -> dict[str, Any]:
+    """Check the retraining settings now, not when an alert comes: keys, and JSON-able values of the right kind."""
+    from dataclasses import fields
+
+    from registry_core.monitoring.retraining import POLICY_SETTINGS, RetrainRequest
+
+    if not isinstance(values, Mapping):
+        msg = f"retraining must be a mapping of: {', '.join(POLICY_SETTINGS)}"
+        raise InvalidInputError(msg)
+    if unknown := sorted(set(values) - set(POLICY_SETTINGS)):
+        msg = f"unknown retraining setting {shown(unknown[0])}; expected some of: {', '.join(POLICY_SETTINGS)}"
+        raise InvalidInputError(msg)
+    kinds = {f.name: f.type for f in fields(RetrainRequest)}
+    for name, value in values.items():
+        expected = dict if kinds[name] in ("dict[str, Any]", dict) else str
+        if not isinstance(value, expected):
+            kind = "mapping" if expected is dict else "string"
+            msg = f"retraining setting {name} must be a {kind}, got {shown(value)}"
+            raise InvalidInputError(msg)
+    try:
+        json.dumps(dict(values), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        msg = f"retraining settings must be plain JSON values (no dates or NaN): {one_line(exc)}"
+        raise InvalidInputError(msg) from None
+    return dict(values)
 
 
 def _count(value: object, name: str, minimum: int = 0) -> int:

@@ -30,6 +30,11 @@ MONITORING_REPORT = "monitoring_report"
 
 # Pipeline parameters the request sets itself; `parameters` may not set them a second time.
 _OWN_PARAMETERS = frozenset({"registry_root", "model_name", "data_source_uri", "trigger_reason", "trigger_report"})
+POLICY_SETTINGS: tuple[str, ...] = (
+    "runner", "data_source_uri", "parameters", "project", "region", "pipeline_root", "service_account", "image",
+    "template", "api_endpoint",
+)  # fmt: skip
+"""The `RetrainRequest` fields a monitoring policy's ``retraining`` table sets (the monitor sets the others)."""
 _INSTALL_HINT = "pip install 'registry-core[kfp]'"
 
 Retrainer = Callable[["RetrainRequest"], "RetrainOutcome"]

@@ -32,6 +32,9 @@ EVENT_KINDS = (
 """Notification kinds. "promoted" is a move up the lifecycle; other stage moves (archive, demotion) are
 "stage_changed". A monitoring run is "monitoring_alert" when it found drift, anomalies or degraded quality, else
 "monitored"."""
+OPT_IN_KINDS = frozenset({"monitored"})
+"""Kinds sent only to those who name them: "all" (mail) and an empty event list (webhooks) leave them out, so a
+monitor run by cron every hour does not mail everyone that all is well."""
 
 
 def _secret(value: str | None, env: str | None, what: str) -> str | None:

@@ -23,7 +23,7 @@ from registry_core.errors import InvalidInputError
 from registry_core.notifications import destinations
 from registry_core.notifications.destinations import Network
 from registry_core.notifications.events import Event
-from registry_core.notifications.settings import EmailSettings, WebhookSettings
+from registry_core.notifications.settings import OPT_IN_KINDS, EmailSettings, WebhookSettings
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ class EmailSink(Sink):
 
     def recipients(self, kind: str) -> list[str]:
         """Return the addresses that get `kind`, without repeats."""
-        found = [*self.settings.recipients.get(kind, []), *self.settings.recipients.get("all", [])]
+        everyone = self.settings.recipients.get("all", []) if kind not in OPT_IN_KINDS else []
+        found = [*self.settings.recipients.get(kind, []), *everyone]
         if kind == "promotion_requested":
             found += self.approvers
         return list(dict.fromkeys(found))
@@ -147,8 +148,10 @@ class WebhookSink(Sink):
         self.name = f"webhook:{settings.url}"
 
     def wants(self, event: Event) -> bool:
-        """Return True if the webhook subscribed to `event`'s kind (all kinds when none are listed)."""
-        return not self.settings.events or event.kind in self.settings.events
+        """Return True if the webhook subscribed to `event`'s kind (all but the opt-in kinds when none are listed)."""
+        if not self.settings.events:
+            return event.kind not in OPT_IN_KINDS
+        return event.kind in self.settings.events
 
     def sign(self, body: bytes) -> str:
         """Return the signature header value for `body`."""

@@ -137,18 +137,26 @@ def test_clean_traffic_passes_then_drift_and_wrong_answers_raise_the_alarm(
     assert retrained.lineage.extra["monitoring_report"] == drifted["report_uri"]
     assert retrained.lineage.extra["trained_because"].startswith(f"monitoring of {ENDPOINT}: drift in ")
     assert monitored.get_data_profile(MODEL, "v2").num_examples == 300  # the new version has its own profile
+    code, again, stderr = monitor(monitored, "--retrain", "--policy", str(policy))  # within the cooldown
+    assert code == 0, stderr
+    assert again["alert"] is True
+    assert again["retrain_triggered"] is False
+    assert again["retrain"]["status"] == "skipped"
+    assert "already started at" in again["retrain"]["reason"]
+    assert [v.version for v in monitored.list_versions(MODEL)] == ["v1", "v2"]
 
     reports = list_reports(monitored.storage, ENDPOINT)
-    assert [r["drift_detected"] for r in reports] == [False, True]
+    assert [r["drift_detected"] for r in reports] == [False, True, True]
     page = Path(unquote(urlsplit(drifted["report_uri"]).path)).read_text(encoding="utf-8")
+    assert "v2" in page  # the retraining's outcome
     assert "triangle" in page  # the unknown face shape, escaped into the report
     assert "<script" not in page
     entries = [e for e in monitored.history(MODEL) if e.action is HistoryAction.MONITORED]
-    assert entries[-1].details["retrain_version"] == "v2"
+    assert entries[1].details["retrain_version"] == "v2"
     assert [(e.version, e.details["alert"], e.details["endpoint"]) for e in entries] == [
-        ("v1", "false", ENDPOINT), ("v1", "true", ENDPOINT),
+        ("v1", "false", ENDPOINT), ("v1", "true", ENDPOINT), ("v1", "true", ENDPOINT),
     ]  # fmt: skip
-    assert entries[-1].details["report"] == drifted["report_uri"]
+    assert entries[1].details["report"] == drifted["report_uri"]
 
 
 def test_bad_input_is_one_line_and_changes_nothing(monitored: ModelRegistry, tmp_path: Path) -> None:
@@ -211,3 +219,30 @@ def test_the_library_monitors_a_registry_on_either_backend(storage_root: str, ex
     assert [r["report_uri"] for r in list_reports(registry.storage, ENDPOINT)] == [result.report_uri]
     entry = registry.history(MODEL)[-1]
     assert (entry.action, entry.details["alert"], entry.reason) == (HistoryAction.MONITORED, "true", result.reason)
+
+
+def test_a_retraining_that_fails_is_reported_and_may_be_tried_again(monitored: ModelRegistry, tmp_path: Path) -> None:
+    from registry_core.errors import InvalidInputError
+    from registry_core.monitoring.monitor import run_monitor
+    from registry_core.monitoring.policy import MonitorPolicy
+
+    rows = labelled_rows(tmp_path / "drifted", 150, seed=9, drift={"measurement_shift_mm": 12.0})
+    monitored.predict(ENDPOINT, [{k: v for k, v in row.items() if k != LABEL} for row in rows])
+    assert monitored.flush_prediction_logs(timeout=30)
+    policy = MonitorPolicy.from_mapping({"retrain": True, "retraining": {"runner": "nowhere"}})
+    for _ in range(2):  # the failed attempt gave its claim back: the next run tries again
+        result = run_monitor(monitored, ENDPOINT, policy=policy)
+        assert result.drift_detected
+        assert isinstance(result.retrain_error, InvalidInputError)
+        assert result.retrain is not None
+        assert (result.retrain["status"], result.retrain_triggered) == ("failed", False)
+        assert "nowhere" in result.retrain["error"]
+    assert [r["retrain"]["status"] for r in list_reports(monitored.storage, ENDPOINT)] == ["failed", "failed"]
+    policy_file = tmp_path / "failing-policy.json"
+    policy_file.write_text(json.dumps({"retrain": True, "retraining": {"runner": "nowhere"}}))
+    code, summary, stderr = monitor(monitored, "--retrain", "--policy", str(policy_file))
+    assert code == InvalidInputError.exit_code
+    assert summary["retrain"]["status"] == "failed"  # printed before the error
+    assert stderr.startswith("error: ")
+    assert stderr.count("\n") == 1
+

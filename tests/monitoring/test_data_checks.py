@@ -40,6 +40,16 @@ def test_unknown_categories_are_reported_with_values_and_share(schema) -> None:
     assert "hexagon" in anomaly.description
 
 
+def test_the_values_an_anomaly_quotes_are_cut_to_a_readable_length(schema) -> None:
+    rows = sample_rows(100, seed=1)
+    for index, row in enumerate(rows[:20]):
+        row["shape"] = f"{index:02d}" + "x" * 1_000_000 + "\n<script>"
+    anomaly = _anomalies(schema, rows)[("shape", AnomalyKind.UNKNOWN_CATEGORY)]
+    assert len(anomaly.values) == 10
+    assert all(len(value) <= 80 and "\n" not in value for value in anomaly.values)
+    assert len(anomaly.description) < 1_500
+
+
 def test_out_of_range_values_are_reported_above_the_allowed_share(schema) -> None:
     rows = sample_rows(100, seed=1)
     for row in rows[:10]:

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import pytest
 
 from eyewear_model.metrics import classification_metrics
-from registry_core.monitoring.live_quality import live_quality
+from registry_core.monitoring.live_quality import ScoredPrediction, live_quality
 
 CLASSES = ["aviator", "round", "rectangle", "cat_eye", "wayfarer"]
 
 
-@dataclass(frozen=True)
-class Record:
-    prediction: dict[str, Any]
-    predicted_class: str | None
-
-
-@dataclass(frozen=True)
-class Labeled:
-    prediction: Record
-    label: str | int | float | None
-
-
-def labeled(probabilities: np.ndarray, labels: np.ndarray, *, as_index: bool = False) -> list[Labeled]:
+def labeled(probabilities: np.ndarray, labels: np.ndarray, *, as_index: bool = False) -> list[ScoredPrediction]:
     items = []
     for row, label in zip(probabilities, labels, strict=True):
         output = {"probabilities": row.tolist(), "classes": CLASSES}
         truth: str | int = int(label) if as_index else CLASSES[int(label)]
-        items.append(Labeled(Record(output, CLASSES[int(np.argmax(row))]), truth))
+        items.append(ScoredPrediction.of(output, CLASSES[int(np.argmax(row))], truth))
     return items
 
 
@@ -81,10 +66,20 @@ def test_too_little_feedback_is_shown_but_never_called_degraded() -> None:
 
 
 def test_no_feedback_gives_no_quality_and_labels_it_cannot_place_are_counted() -> None:
-    probabilities = np.eye(len(CLASSES))[:2]
-    items = labeled(probabilities, np.array([0, 1]))
-    assert live_quality([Labeled(i.prediction, None) for i in items], {"accuracy": 1.0}) is None
-    no_classes = [Labeled(Record({"scores": [0.2]}, None), 7), Labeled(Record({}, None), "aviator")]
+    assert live_quality([], {"accuracy": 1.0}) is None
+    no_classes = [ScoredPrediction.of({"scores": [0.2]}, None, 7), ScoredPrediction.of({}, None, "aviator")]
     quality = live_quality(no_classes, {})
     assert quality is not None
     assert (quality.labeled, quality.unscorable, quality.metrics) == (0, 2, {})
+
+
+def test_made_up_labels_are_unscorable_not_new_classes() -> None:
+    probabilities = np.eye(len(CLASSES))[:4]
+    honest = labeled(probabilities, np.array([0, 1, 2, 3]))
+    made_up = [ScoredPrediction.of({"probabilities": [0.2] * 5, "classes": CLASSES}, "round", f"label-{i}")
+               for i in range(10_000)]  # fmt: skip
+    quality = live_quality([*honest, *made_up], {"accuracy": 1.0})
+    assert quality is not None
+    assert (quality.labeled, quality.unscorable) == (4, 10_000)
+    assert quality.metrics["accuracy"] == 1.0
+    assert quality.metrics["recall_macro"] == pytest.approx(4 / 5)  # the five model classes, not 10,005

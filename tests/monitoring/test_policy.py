@@ -46,12 +46,18 @@ def test_a_policy_mapping_sets_what_it_names_and_keeps_the_defaults() -> None:
 @pytest.mark.parametrize(
     ("values", "message"),
     [({"windw": "1h"}, "unknown monitoring policy key 'windw'"),
-     ({"min_predictions": -1}, "min_predictions must be a whole number of at least 0"),
+     ({"min_predictions": 0}, "min_predictions must be a whole number of at least 1"),
+     ({"max_feedback": 0}, "max_feedback must be a whole number of at least 1"),
+     ({"retrain_cooldown": "soon"}, "a window is a number and a unit"),
+     ({"retraining": {"runer": "local"}}, "unknown retraining setting 'runer'"),
+     ({"retraining": {"parameters": ["x"]}}, "retraining setting parameters must be a mapping"),
+     ({"retraining": {"region": 3}}, "retraining setting region must be a string"),
+     ({"retraining": {"parameters": {"when": datetime(2026, 1, 1)}}}, "plain JSON values"),
      ({"min_labeled": True}, "min_labeled must be a whole number"),
      ({"sample_size": 0}, "sample_size must be a whole number of at least 1"),
      ({"retrain": "yes"}, "retrain must be true or false"),
      ({"quality_tolerances": {"accuracy": -0.1}}, "quality_tolerances must map metric names to non-negative"),
-     ({"retraining": ["local"]}, "retraining must be a mapping"),
+     ({"retraining": ["local"]}, "retraining must be a mapping of: runner"),
      ({"thresholds": {"numeric_drift": "high"}}, "numeric_drift must be a non-negative number")],
 )  # fmt: skip
 def test_a_bad_policy_says_what_is_wrong(values: dict[str, object], message: str) -> None:
@@ -66,3 +72,24 @@ def test_a_monitoring_run_notifies_as_an_alert_only_when_it_found_something() ->
 
     assert event_kind(entry("true")) == "monitoring_alert"
     assert event_kind(entry("false")) == "monitored"
+
+
+def test_routine_monitoring_runs_reach_only_those_who_ask_for_them() -> None:
+    from registry_core.notifications.events import Event
+    from registry_core.notifications.settings import EmailSettings, WebhookSettings
+    from registry_core.notifications.sinks import EmailSink, WebhookSink
+
+    def event(kind: str) -> Event:
+        return Event(kind=kind, model="m", entry=HistoryEntry(id="1", at=datetime.now(UTC), actor="cron",
+                     action=HistoryAction.MONITORED, version="v1"), url="")  # fmt: skip
+
+    everything = WebhookSink(WebhookSettings(url="https://hooks.example.com/x", secret="s"))
+    assert everything.wants(event("monitoring_alert"))
+    assert not everything.wants(event("monitored"))
+    assert WebhookSink(WebhookSettings(url="https://hooks.example.com/x", secret="s", events=["monitored"])).wants(
+        event("monitored")
+    )
+    recipients = {"all": ["ops@example.com"], "monitored": ["ml@example.com"]}
+    mail = EmailSink(EmailSettings(host="smtp.example.com", from_addr="r@example.com", recipients=recipients), [])
+    assert mail.recipients("monitored") == ["ml@example.com"]
+    assert mail.recipients("monitoring_alert") == ["ops@example.com"]
