@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -59,7 +59,9 @@ from registry_core.text import shown
 from registry_core.versioning import check_bump, normalize_version
 
 if TYPE_CHECKING:  # NumPy and the protobuf modules load only when a profile is read
+    from registry_core.monitoring.policy import MonitorPolicy
     from registry_core.monitoring.profile import DataProfile
+    from registry_core.monitoring.run_result import MonitorResult
 
 Listener = Callable[[str, HistoryEntry], None]
 T = TypeVar("T")
@@ -638,6 +640,44 @@ class ModelRegistry:
     def flush_prediction_logs(self, timeout: float | None = None) -> bool:
         """Write now the prediction logs this object's `predict` calls left waiting; True if none waits any more."""
         return self.endpoints.flush_prediction_logs(timeout)
+
+    def monitor(
+        self,
+        endpoint_name: str,
+        *,
+        window: str | timedelta | None = None,
+        policy: MonitorPolicy | Mapping[str, Any] | None = None,
+        retrain: bool | None = None,
+        actor: str | None = None,
+    ) -> MonitorResult:
+        """Compare an endpoint's logged traffic with its version's training data, and live quality with validation.
+
+        What ``model-registry monitor`` does: the report is stored under ``monitoring/<endpoint>/reports/`` and the
+        run recorded in the model's history; with `retrain` (or the policy's), an alert starts retraining.
+
+        Args:
+            endpoint_name: The endpoint.
+            window: How far back to look ("24h", "7d" or a timedelta); default the policy's.
+            policy: A `MonitorPolicy` or its mapping (as in a policy file); default the endpoint's stored policy.
+            retrain: Overrides the policy's `retrain`.
+            actor: Who runs it (default: the current user).
+
+        Raises:
+            EndpointNotFoundError: no such endpoint. InvalidInputError: a bad window or policy.
+            StorageError: the logs or the report cannot be read or written.
+        """
+        from dataclasses import replace
+
+        from registry_core.monitoring.monitor import run_monitor
+        from registry_core.monitoring.policy import MonitorPolicy, parse_window, stored_policy
+
+        if policy is None:
+            chosen = stored_policy(self.storage, endpoint_name)
+        else:
+            chosen = policy if isinstance(policy, MonitorPolicy) else MonitorPolicy.from_mapping(policy)
+        if window is not None:
+            chosen = replace(chosen, window=parse_window(window) if isinstance(window, str) else window)
+        return run_monitor(self, endpoint_name, policy=chosen, retrain=retrain, actor=actor)
 
     def send_feedback(
         self, endpoint_name: str, feedback: Mapping[str, str | int | float] | Iterable[tuple[str, str | int | float]]

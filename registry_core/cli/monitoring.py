@@ -38,30 +38,22 @@ def monitor(
 ) -> None:
     """Compare an endpoint's logged traffic with its version's training data, and live quality with validation."""
     from registry_core.errors import InvalidInputError
-    from registry_core.monitoring.monitor import run_monitor
-    from registry_core.monitoring.policy import (
-        MonitorPolicy,
-        parse_window,
-        read_policy_file,
-        store_policy,
-        stored_policy,
-    )
+    from registry_core.monitoring.policy import MonitorPolicy, read_policy_file, store_policy
 
     state.as_json = state.as_json or as_json
     registry = open_registry()
     if save_policy and policy_file is None:
         msg = "--save-policy stores the file given with --policy"
         raise InvalidInputError(msg)
+    policy = None
     if policy_file is not None:
         values = read_policy_file(str(policy_file))
-        policy = store_policy(registry, endpoint, values) if save_policy else MonitorPolicy.from_mapping(values)
-    else:
-        policy = stored_policy(registry, endpoint)
-    if window is not None:
-        from dataclasses import replace
-
-        policy = replace(policy, window=parse_window(window))
-    result = run_monitor(registry, endpoint, policy=policy, retrain=retrain)
+        if save_policy:
+            registry.get_endpoint(endpoint)  # a policy for an endpoint that does not exist is a typo
+            policy = store_policy(registry.storage, endpoint, values)
+        else:
+            policy = MonitorPolicy.from_mapping(values)
+    result = registry.monitor(endpoint, window=window, policy=policy, retrain=retrain)
     summary = result.as_dict()
     emit(summary, lambda: _render(summary))
     if result.retrain_error is not None:  # after the summary, so that scripts read what happened

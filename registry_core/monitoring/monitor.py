@@ -10,163 +10,66 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 from registry_core.errors import NotFoundError, RegistryError
 from registry_core.lifecycle.changes import HOLDOUT_PREFIX
 from registry_core.metadata import utc_now
-from registry_core.monitoring.live_quality import LiveQuality, live_quality
+from registry_core.monitoring.live_quality import live_quality
 from registry_core.monitoring.log_reader import PredictionLogReader
 from registry_core.monitoring.policy import MonitorPolicy
 from registry_core.monitoring.retrain_claim import RetrainClaim
-from registry_core.monitoring.run_reports import ReportKeys, new_report_keys, write_report
+from registry_core.monitoring.run_reports import new_report_keys, write_report
+from registry_core.monitoring.run_result import MonitorResult
 from registry_core.monitoring.traffic import Served, read_window
-from registry_core.monitoring.validation import DataValidation, validate_rows
+from registry_core.monitoring.validation import validate_rows
 from registry_core.notifications.events import ALERT_DETAIL
 from registry_core.text import one_line
 
 if TYPE_CHECKING:
     from registry_core.deploy.records import EndpointRecord
+    from registry_core.metadata import HistoryEntry, ModelMetadata, ModelStage
     from registry_core.monitoring.profile import DataProfile
-    from registry_core.registry import ModelRegistry
+    from registry_core.storage.base import StorageBackend
 
 logger = logging.getLogger(__name__)
+
+class MonitoredRegistry(Protocol):
+    """What a monitoring run needs of the registry: a `ModelRegistry` (which calls this module, not the reverse)."""
+
+    storage: StorageBackend
+
+    def get_endpoint(self, endpoint_name: str) -> EndpointRecord:
+        """Return the endpoint's record."""
+        ...
+
+    def get_data_profile(
+        self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
+    ) -> DataProfile:
+        """Return the profile of a version's training data."""
+        ...
+
+    def get_model_metadata(
+        self, model_name: str, version: str | None = None, stage: ModelStage | str | None = None
+    ) -> ModelMetadata:
+        """Return a version's metadata."""
+        ...
+
+    def record_monitoring(
+        self, model_name: str, version: str, details: Mapping[str, str], *, reason: str = "", actor: str | None = None
+    ) -> HistoryEntry:
+        """Record a monitoring run of a version in the model's history."""
+        ...
+
 
 RETRAIN_DATA_THRESHOLDS: Mapping[str, float] = {"numeric_drift": 1e9, "categorical_drift": 1e9}
 """The data gate of a retraining run: schema checks only (see `_retrain`); a policy's parameters may set another."""
 
 
-@dataclass(frozen=True)
-class MonitorResult:
-    """One monitoring run (its `as_dict` is the stored summary and what ``monitor --json`` prints).
-
-    Attributes:
-        endpoint: The endpoint monitored.
-        model: The model of the version judged ("" when the endpoint never served).
-        version: The version judged: the one that served most of the window's logged predictions.
-        checked_at: When the run looked (the window's end).
-        window: How far back it looked.
-        predictions: Logged predictions of `version` in the window.
-        other_versions: Predictions in the window served by other versions ("model version" -> count).
-        unprofiled: Predictions of `version` whose instance is not a mapping of feature values.
-        validation: The sampled traffic against the version's training profile (None without a profile).
-        enough_predictions: Whether `predictions` reached the policy's minimum for drift to count.
-        quality: Live quality from feedback, or None without feedback.
-        gaps: What the run could not see, by kind ("feedbackNotKept", "unreadableLines", and what the servers
-            report they did not log): empty when it saw everything.
-        retrain: What retraining did: status ("registered", "submitted", "skipped" or "failed"), runner, run,
-            version, or why not; None when it was not due.
-        retrain_error: The error of a retraining that failed (not stored: the summary has its message).
-        keys: Where the report is stored.
-        summary_uri: URI of the JSON summary.
-        report_uri: URI of the HTML page.
-    """
-
-    endpoint: str
-    model: str
-    version: str
-    checked_at: datetime
-    window: timedelta
-    predictions: int
-    other_versions: dict[str, int]
-    unprofiled: int
-    validation: DataValidation | None
-    enough_predictions: bool
-    quality: LiveQuality | None
-    gaps: dict[str, int]
-    retrain: dict[str, Any] | None
-    keys: ReportKeys
-    summary_uri: str
-    report_uri: str
-    retrain_error: RegistryError | None = None
-
-    @property
-    def complete(self) -> bool:
-        """Whether the run saw all the traffic that was served (sampling aside): nothing dropped, capped or lost."""
-        return not self.gaps
-
-    @property
-    def retrain_triggered(self) -> bool:
-        """Whether a retraining run was started (and registered a version, or was submitted)."""
-        return self.retrain is not None and self.retrain.get("status") in {"registered", "submitted"}
-
-    @property
-    def drift_detected(self) -> bool:
-        """Whether enough traffic was seen and some feature drifted or broke the training schema."""
-        if self.validation is None or not self.enough_predictions:
-            return False
-        return self.validation.drift_detected or bool(self.validation.anomalies)
-
-    @property
-    def quality_degraded(self) -> bool:
-        """Whether enough feedback came and a metric fell further than its tolerance."""
-        return self.quality is not None and self.quality.is_degraded
-
-    @property
-    def alert(self) -> bool:
-        """Whether this run raises the alarm (drift or degraded quality)."""
-        return self.drift_detected or self.quality_degraded
-
-    @property
-    def reason(self) -> str:
-        """One line saying what the run found."""
-        parts = []
-        if self.validation is None:
-            parts.append("no training profile to compare with" if self.version else "nothing served")
-        elif not self.enough_predictions:
-            parts.append(f"{self.predictions} predictions: too few to judge drift")
-        else:
-            drifted = [f"{d.feature} ({d.score:.3g} > {d.threshold:.3g})" for d in self.validation.drift if d.drifted]
-            if drifted:
-                parts.append(f"drift in {', '.join(drifted[:5])}{' and more' if len(drifted) > 5 else ''}")
-            if self.validation.anomalies:
-                parts.append(f"{len(self.validation.anomalies)} anomalies ({self.validation.anomalies[0].description})")
-            if not drifted and not self.validation.anomalies:
-                parts.append(f"no drift in {self.predictions} predictions")
-        if self.quality is not None:
-            for name, shortfall in self.quality.degraded.items():
-                live, validated = self.quality.metrics[name], self.quality.validated[name]
-                note = "" if self.quality.enough else f" (only {self.quality.labeled} labelled)"
-                parts.append(f"{name} {live:.3g} is {shortfall:.3g} worse than {validated:.3g}{note}")
-        return one_line("; ".join(parts))
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the run as one JSON-ready object with stable keys (README "Monitoring")."""
-        validation = self.validation
-        return {
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "version": self.version,
-            "checked_at": self.checked_at.isoformat(),
-            "window": {
-                "start": (self.checked_at - self.window).isoformat(),
-                "end": self.checked_at.isoformat(),
-                "seconds": self.window.total_seconds(),
-            },
-            "predictions": self.predictions,
-            "other_versions": self.other_versions,
-            "unprofiled": self.unprofiled,
-            "enough_predictions": self.enough_predictions,
-            "drift_detected": self.drift_detected,
-            "features": {d.feature: d.as_dict() for d in validation.drift} if validation else {},
-            "anomalies": [a.as_dict() for a in validation.anomalies] if validation else [],
-            "quality": self.quality.as_dict() if self.quality is not None else None,
-            "quality_degraded": self.quality_degraded,
-            "alert": self.alert,
-            "complete": self.complete,
-            "gaps": self.gaps,
-            "retrain_triggered": self.retrain_triggered,
-            "retrain": self.retrain,
-            "reason": self.reason,
-            "summary_uri": self.summary_uri,
-            "report_uri": self.report_uri,
-        }
-
-
 def run_monitor(
-    registry: ModelRegistry,
+    registry: MonitoredRegistry,
     endpoint: str,
     *,
     policy: MonitorPolicy | None = None,
@@ -246,7 +149,7 @@ def judged_version(served: Mapping[tuple[str, str], Served], record: EndpointRec
     return (ranked[0].model_name, ranked[0].version) if ranked else ("", "")
 
 
-def _training_profile(registry: ModelRegistry, model: str, version: str) -> DataProfile | None:
+def _training_profile(registry: MonitoredRegistry, model: str, version: str) -> DataProfile | None:
     try:
         return registry.get_data_profile(model, version)
     except NotFoundError as exc:  # registered without a profile: quality can still be judged
@@ -254,7 +157,7 @@ def _training_profile(registry: ModelRegistry, model: str, version: str) -> Data
         return None
 
 
-def _validated_metrics(registry: ModelRegistry, model: str, version: str) -> dict[str, float]:
+def _validated_metrics(registry: MonitoredRegistry, model: str, version: str) -> dict[str, float]:
     """The version's metrics, its holdout (validation) value of each where it has one."""
     try:
         metrics = registry.get_model_metadata(model, version).metrics.as_dict()
@@ -269,7 +172,7 @@ def _with_retrain(result: MonitorResult, retrain: dict[str, Any], error: Registr
     return replace(result, retrain=retrain, retrain_error=error)
 
 
-def _retrain_if_due(registry: ModelRegistry, result: MonitorResult, policy: MonitorPolicy) -> MonitorResult:
+def _retrain_if_due(registry: MonitoredRegistry, result: MonitorResult, policy: MonitorPolicy) -> MonitorResult:
     """Start retraining unless another run did within the cooldown; the report exists first (the lineage links it)."""
     runner = str(policy.retraining.get("runner", "local"))
     claim = RetrainClaim(registry.storage, result.endpoint)
@@ -283,7 +186,7 @@ def _retrain_if_due(registry: ModelRegistry, result: MonitorResult, policy: Moni
     return result
 
 
-def _retrain(registry: ModelRegistry, result: MonitorResult, policy: MonitorPolicy) -> MonitorResult:
+def _retrain(registry: MonitoredRegistry, result: MonitorResult, policy: MonitorPolicy) -> MonitorResult:
     """Start the pipeline on fresh data; return the result saying how it went (and the error, if it failed)."""
     from registry_core.monitoring.retraining import RetrainRequest, start_retraining
 
@@ -306,7 +209,7 @@ def _retrain(registry: ModelRegistry, result: MonitorResult, policy: MonitorPoli
     return _with_retrain(result, {"status": status, **outcome.as_dict()})
 
 
-def _store(registry: ModelRegistry, result: MonitorResult) -> None:
+def _store(registry: MonitoredRegistry, result: MonitorResult) -> None:
     from registry_core.monitoring.monitor_page import render_page
 
     write_report(registry.storage, result.keys, result.as_dict(), render_page(result))

@@ -9,7 +9,7 @@ from registry_core import html_tables
 from registry_core.monitoring.report import page, validation_tables
 
 if TYPE_CHECKING:
-    from registry_core.monitoring.monitor import MonitorResult
+    from registry_core.monitoring.run_result import MonitorResult
 
 
 def render_page(result: MonitorResult) -> str:

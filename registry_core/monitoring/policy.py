@@ -20,7 +20,7 @@ from registry_core.monitoring.validation import ValidationThresholds
 from registry_core.text import one_line, shown
 
 if TYPE_CHECKING:
-    from registry_core.registry import ModelRegistry
+    from registry_core.storage.base import StorageBackend
 
 DEFAULT_WINDOW = timedelta(hours=24)
 MAX_WINDOW = timedelta(days=366)
@@ -187,14 +187,14 @@ def read_policy_file(path: str) -> dict[str, Any]:
     return values
 
 
-def stored_policy(registry: ModelRegistry, endpoint: str) -> MonitorPolicy:
+def stored_policy(storage: StorageBackend, endpoint: str) -> MonitorPolicy:
     """Return the endpoint's stored policy (``monitoring/<endpoint>/policy.json``), or the defaults without one.
 
     Raises:
         InvalidInputError: the stored policy is not valid.
     """
     try:
-        data = registry.storage.read(policy_key(endpoint))
+        data = storage.read(policy_key(endpoint))
     except NotFoundError:
         return MonitorPolicy()
     try:
@@ -205,9 +205,8 @@ def stored_policy(registry: ModelRegistry, endpoint: str) -> MonitorPolicy:
     return MonitorPolicy.from_mapping(values if isinstance(values, dict) else {"": values})
 
 
-def store_policy(registry: ModelRegistry, endpoint: str, values: Mapping[str, Any]) -> MonitorPolicy:
+def store_policy(storage: StorageBackend, endpoint: str, values: Mapping[str, Any]) -> MonitorPolicy:
     """Check `values` as a policy and store them as the endpoint's policy; return it. Raises: InvalidInputError."""
-    registry.get_endpoint(endpoint)
     policy = MonitorPolicy.from_mapping(values)
-    registry.storage.write(policy_key(endpoint), json.dumps(dict(values), sort_keys=True).encode("utf-8"))
+    storage.write(policy_key(endpoint), json.dumps(dict(values), sort_keys=True).encode("utf-8"))
     return policy

@@ -200,16 +200,13 @@ def test_a_stored_policy_sets_the_thresholds_of_later_runs(monitored: ModelRegis
 
 
 def test_the_library_monitors_a_registry_on_either_backend(storage_root: str, exports: Exports, tmp_path: Path) -> None:
-    from registry_core.monitoring.monitor import run_monitor
-    from registry_core.monitoring.policy import MonitorPolicy
-
     registry = deployed_with_profile(storage_root, exports, tmp_path)
     rows = labelled_rows(tmp_path / "drifted", 200, seed=9, drift={"measurement_shift_mm": 12.0})
     answer = registry.predict(ENDPOINT, [{k: v for k, v in row.items() if k != LABEL} for row in rows])
     assert len(answer.prediction_ids) == len(rows)
     assert registry.send_feedback(ENDPOINT, {i: row[LABEL] for i, row in zip(answer.prediction_ids, rows, strict=True)})
     assert registry.flush_prediction_logs(timeout=30)
-    result = run_monitor(registry, ENDPOINT, policy=MonitorPolicy(min_labeled=10))
+    result = registry.monitor(ENDPOINT, window="1h", policy={"min_labeled": 10})
     assert (result.version, result.predictions, result.drift_detected) == ("v1", 200, True)
     assert result.quality is not None
     assert result.quality.labeled == 200
