@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -13,6 +13,10 @@ from registry_core.cli._output import echo, emit, metrics_summary, table, transf
 from registry_core.cli._parsing import pairs, param_value, parse_moment, parse_number
 from registry_core.errors import RegistryError
 from registry_core.text import shown
+
+if TYPE_CHECKING:
+    from registry_core.monitoring.profile_view import FeatureProfile
+    from registry_core.registry import ModelRegistry
 
 commands = typer.Typer()
 
@@ -53,11 +57,18 @@ def get_model(
     name: Annotated[str, typer.Argument(help="Model name.")],
     version: Annotated[Optional[str], typer.Option("--version", "-v", help="Version label.")] = None,  # noqa: UP045
     stage: Annotated[Optional[str], typer.Option("--stage", "-s", help="Latest version in this stage.")] = None,  # noqa: UP045
+    profile: Annotated[
+        bool, typer.Option("--profile", help="Instead: the profile of its training data, feature by feature.")
+    ] = False,
 ) -> None:
-    """Show one version (by label, by stage, or the latest)."""
+    """Show one version (by label, by stage, or the latest), or with --profile its training data's profile."""
     from registry_core.console import pipeline_run_url
 
-    metadata = open_registry().get_model_metadata(name, version=version, stage=stage)
+    registry = open_registry()
+    metadata = registry.get_model_metadata(name, version=version, stage=stage)
+    if profile:
+        _show_profile(registry, metadata.model_name, metadata.version)
+        return
 
     def render() -> None:
         rows = [
@@ -87,6 +98,47 @@ def get_model(
     emit(metadata, render)
 
 
+def _show_profile(registry: ModelRegistry, name: str, version: str) -> None:
+    """Print the training-data profile of one version: a row per feature (JSON with --json)."""
+    from registry_core.monitoring.profile_view import profile_view
+
+    view = profile_view(registry.get_data_profile(name, version), model=name, version=version)
+    rows = [
+        [f.feature, f.type, f.count, f.missing, *(_number(v) for v in (f.min, f.mean, f.std, f.median, f.max)),
+         _top_values(f), _domain(f)]
+        for f in view.features
+    ]  # fmt: skip
+    title = (f"{name} {version}: training data of {view.summary.num_examples} examples, "
+             f"{view.summary.num_features} features")  # fmt: skip
+    columns = ["feature", "type", "count", "missing", "min", "mean", "std", "median", "max", "top values", "allowed"]
+    emit(view, lambda: table(columns, rows, title=title))
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"
+
+
+def _top_values(feature: FeatureProfile) -> str:
+    """Return e.g. ``3 values: oval 50%, round 30%, square 20%`` ("" for a number)."""
+    if feature.unique is None:
+        return ""
+    shares = ", ".join(f"{top.value} {top.share:.0%}" for top in feature.top_values)
+    more = ", ..." if feature.unique > len(feature.top_values) else ""
+    return f"{feature.unique} values: {shares}{more}"
+
+
+def _domain(feature: FeatureProfile) -> str:
+    """Return what the schema allows: a range, or how many categories; and how often the feature may be missing."""
+    domain, parts = feature.domain, []
+    if domain is not None and domain.values is not None:
+        parts.append(f"{len(domain.values)} categories")
+    elif domain is not None and (domain.min is not None or domain.max is not None):
+        parts.append(f"[{_number(domain.min) or '-inf'}, {_number(domain.max) or 'inf'}]")
+    if feature.presence is not None:
+        parts.append("required" if feature.presence >= 1 else f"in >= {feature.presence:.1%}")
+    return ", ".join(parts)
+
+
 def _lineage_rows(artifact_uri: str, extra: dict[str, str]) -> list[list[str]]:
     """Rows for the lineage's extra entries, the data profile's summarized in one."""
     profile = {"data_profile", "data_profile_examples", "data_profile_features"}
@@ -94,7 +146,7 @@ def _lineage_rows(artifact_uri: str, extra: dict[str, str]) -> list[list[str]]:
     if "data_profile" in extra:
         where = f"{artifact_uri.rstrip('/')}/{extra['data_profile']}"
         examples, features = extra.get("data_profile_examples", "?"), extra.get("data_profile_features", "?")
-        rows.append(["data profile", f"{examples} examples, {features} features at {where}"])
+        rows.append(["data profile", f"{examples} examples, {features} features at {where} (--profile: each feature)"])
     rows += [[k.replace("_", " "), v] for k, v in extra.items() if k not in profile]
     return rows
 

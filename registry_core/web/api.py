@@ -20,6 +20,7 @@ from registry_core.comparison import ModelComparison
 from registry_core.deploy import EndpointRecord
 from registry_core.documents import VersionSummary
 from registry_core.metadata import HistoryAction, HistoryEntry, ModelMetadata, ModelStage
+from registry_core.monitoring.profile_view import ProfileView, profile_view
 from registry_core.web import monitoring, services
 from registry_core.web.auth import CSRF_HEADER, Identity
 from registry_core.web.config import IAP_HEADER
@@ -187,6 +188,18 @@ def list_versions(
 def get_version(request: Request, name: ModelName, version: VersionLabel, _: Reader) -> ModelMetadata:
     """Return one version's metadata: metrics, lineage, manifest, approvals, requests, deployments."""
     return state_of(request).registry.get_model_metadata(name, version)
+
+
+@router.get("/models/{name}/versions/{version}/data-profile", response_model=ProfileView, tags=["models"])
+def data_profile(request: Request, name: ModelName, version: VersionLabel, _: Reader) -> ProfileView:
+    """Return the profile of the data a version was trained on: a summary and a row per feature.
+
+    Each row has the feature's type, counts, statistics (numbers: min, mean, std, median, max, histogram; strings:
+    distinct values and the 5 most frequent with their shares) and what the schema allows. 404 if the version was
+    registered without a profile.
+    """
+    registry = state_of(request).registry
+    return profile_view(registry.get_data_profile(name, version), model=name, version=version)
 
 
 @router.get("/models/{name}/history", response_model=list[HistoryEntry], tags=["history"])

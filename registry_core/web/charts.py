@@ -213,3 +213,27 @@ def time_chart(
         parts.append("</g>")
     parts.append("</svg>")
     return Markup("".join(parts))  # every interpolated text is escaped above
+
+
+# ------------------------------------------------------------------------------------------------- small bars
+
+
+def mini_bars(bars: Sequence[tuple[float, str]], *, label: str, width: int = 120, height: int = 28) -> Markup:
+    """Return a small column chart (a histogram, the shares of a few values): one column per (value, tooltip).
+
+    Columns are scaled to the largest value; a value of zero still draws a hairline, so every bucket is visible.
+    """
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="mini-bars" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-label="{escape(label)}">'
+    ]
+    top = max((value for value, _ in bars), default=0.0) or 1.0
+    step = width / max(len(bars), 1)
+    for index, (value, tip) in enumerate(bars):
+        h = max(1.0, (height - 2) * value / top)
+        parts.append(
+            f'<rect x="{index * step + 1:.1f}" y="{height - h:.1f}" width="{max(step - 2, 1):.1f}" height="{h:.1f}" '
+            f'fill="{PALETTE[0]}" data-value="{value:.6g}"><title>{escape(tip)}</title></rect>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # every interpolated text is escaped above

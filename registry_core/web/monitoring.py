@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from registry_core.errors import NotFoundError
 from registry_core.monitoring import run_reports
+from registry_core.text import one_line
 from registry_core.web import charts
 
 if TYPE_CHECKING:
@@ -76,17 +77,21 @@ class FeatureDrift(_Open):
 
 
 class Anomaly(_Open):
-    """A schema anomaly of the window's data.
+    """A schema anomaly of the window's data (`registry_core.monitoring.checks.Anomaly.as_dict`).
 
     Attributes:
         feature: Feature concerned.
         kind: Kind of anomaly, e.g. "unknown_category".
-        message: What is wrong, for a person.
+        description: What is wrong, for a person.
+        fraction: Share of the window's rows concerned.
+        values: Offending values, most frequent first.
     """
 
     feature: str = ""
     kind: str = ""
-    message: str = ""
+    description: str = ""
+    fraction: float | None = None
+    values: list[str] = Field(default_factory=list)
 
 
 class Quality(_Open):
@@ -199,7 +204,7 @@ def endpoint_runs(registry: ModelRegistry, endpoint: str, limit: int = DEFAULT_R
         try:
             runs.append(RunSummary.model_validate(document))
         except ValidationError as exc:
-            logger.warning("skipping a monitoring report of %s that does not fit: %s", endpoint, _first_problem(exc))
+            logger.warning("skipping a monitoring report of %s that does not fit: %s", endpoint, one_line(exc, 200))
     return runs
 
 
@@ -213,12 +218,6 @@ def read_report(registry: ModelRegistry, endpoint: str, name: str) -> str:
         msg = f"no monitoring report {name!r} for endpoint {endpoint!r}"
         raise NotFoundError(msg)
     return run_reports.read_report_page(registry.storage, endpoint, name)
-
-
-def _first_problem(exc: ValidationError) -> str:
-    problem = exc.errors()[0]
-    where = ".".join(str(part) for part in problem.get("loc", ()))
-    return f"{where}: {problem.get('msg', '')}"[:200]
 
 
 # ------------------------------------------------------------------------------------------------ page content
@@ -238,8 +237,8 @@ def feature_order(runs: list[RunSummary]) -> list[str]:
 
 
 def quality_metrics(runs: list[RunSummary]) -> list[str]:
-    """Return the live quality metrics the runs have, the common named ones first."""
-    order = ("accuracy", "precision", "recall", "f1_score", "auc", "loss")
+    """Return the live quality metrics the runs have, in the order the monitor computes them, then any others."""
+    order = ("accuracy", "precision_macro", "recall_macro", "f1_macro", "loss")
     names = {m for run in runs if run.quality is not None for m in run.quality.metrics}
     return [n for n in order if n in names] + sorted(names - set(order))
 

@@ -19,7 +19,7 @@ from registry_core.console import pipeline_run_url
 from registry_core.errors import RegistryError
 from registry_core.metadata import HistoryAction, ModelStage
 from registry_core.text import one_line
-from registry_core.web import charts, monitoring, services
+from registry_core.web import charts, monitoring, profiles, services
 from registry_core.web.auth import CSRF_FIELD, Identity
 from registry_core.web.deps import (
     API_PREFIX,
@@ -179,7 +179,7 @@ def model_page(
 
 @router.get("/models/{name}/versions/{version}")
 def version_page(request: Request, name: str, version: str, _: PageReader) -> HTMLResponse:
-    """One version: metadata, lineage, manifest, approvals, requests, deployments, history and actions."""
+    """One version: metadata, lineage, training data, manifest, approvals, requests, deployments, history, actions."""
     state = state_of(request)
     registry = state.registry
     metadata = registry.get_model_metadata(name, version)
@@ -191,6 +191,7 @@ def version_page(request: Request, name: str, version: str, _: PageReader) -> HT
         request, "version.html", title=f"{name} {metadata.version}", m=metadata, history=list(reversed(history)),
         targets=targets, gated=gated, pending=pending, request_targets=[t for t in targets if t in gated],
         approve_targets=[t for t in targets if t in gated], run_url=pipeline_run_url(metadata.lineage.pipeline_run),
+        profile=profiles.profile_section(registry, metadata),
     )  # fmt: skip
 
 

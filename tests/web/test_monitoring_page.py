@@ -54,8 +54,10 @@ def test_the_page_shows_the_latest_verdict_the_features_and_the_charts(client: T
     drift_chart = re.search(r'<svg[^>]* id="drift-chart".*?</svg>', html, re.S)
     assert drift_chart
     assert re.findall(r'<g class="reference" data-value="([^"]+)"', drift_chart.group(0)) == ["0.1", "0.2"]
-    assert _series(html, "quality-accuracy") == {"accuracy": 3}
-    assert _series(html, "quality-f1_score") == {"f1_score": 3}
+    # the monitor's metrics, in the order it computes them
+    charts = re.findall(r'<svg[^>]* id="quality-([^"]+)"', html)
+    assert charts == ["accuracy", "precision_macro", "recall_macro", "f1_macro", "loss"]
+    assert _series(html, "quality-f1_macro") == {"f1_macro": 3}
     accuracy = re.search(r'<svg[^>]* id="quality-accuracy".*?</svg>', html, re.S)
     assert accuracy
     assert 'data-value="0.83"' in accuracy.group(0)  # the validated value
@@ -65,6 +67,18 @@ def test_the_page_shows_the_latest_verdict_the_features_and_the_charts(client: T
     assert links == [f"/endpoints/{ENDPOINT}/monitoring/reports/{k.page.rsplit('/', 1)[1]}" for k in reversed(keys)]
     assert HOSTILE not in html
     assert "<img src=x" not in html
+
+
+def test_the_latest_runs_anomalies_show_their_descriptions(client: TestClient, shop: ModelRegistry) -> None:
+    write_monitoring_runs(shop)
+    html = client.get(f"/endpoints/{ENDPOINT}/monitoring", headers=BOB).text
+    anomalies = re.search(r'<ul class="anomalies" id="anomalies">(.*?)</ul>', html, re.S)
+    assert anomalies
+    [item] = re.findall(r"<li>(.*?)</li>", anomalies.group(1), re.S)
+    assert markup.unescape(re.sub(r"<[^>]+>", "", item)) == (
+        f"face_shape unknown category face_shape has values outside its domain in 2.0% of rows: {HOSTILE}"
+    )
+    assert HOSTILE not in html
 
 
 def test_a_report_link_opens_the_stored_page_under_a_strict_policy(client: TestClient, shop: ModelRegistry) -> None:
@@ -109,13 +123,20 @@ def test_the_api_returns_the_summaries_oldest_first(client: TestClient, shop: Mo
     assert client.get("/api/v1/endpoints/nowhere/monitoring", headers=BOB).status_code == 404
 
 
-def test_a_damaged_summary_is_left_out_of_the_page_and_the_api(client: TestClient, shop: ModelRegistry) -> None:
+def test_a_damaged_summary_is_left_out_of_the_page_and_the_api(
+    client: TestClient, shop: ModelRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
     keys = write_monitoring_runs(shop)
     shop.storage.write(keys[1].summary, b'{"model": "eyewear", "checked_at": "yesterday"')  # cut short
     wrong = monitoring_summary(shop, keys[2], 2, features={"face_width_mm": {"score": "high"}})
     run_reports.write_report(shop.storage, keys[2], wrong, "<html></html>")
     runs = client.get(f"/api/v1/endpoints/{ENDPOINT}/monitoring", headers=BOB).json()
     assert [r["checked_at"][:10] for r in runs] == ["2026-11-25", "2026-11-28"]
+    skipped = [r.getMessage() for r in caplog.records if "does not fit" in r.getMessage()]
+    assert skipped[0] == (
+        f"skipping a monitoring report of {ENDPOINT} that does not fit: "
+        "features.face_width_mm.score: Input should be a valid number, unable to parse string as a number"
+    )
     page = client.get(f"/endpoints/{ENDPOINT}/monitoring", headers=BOB)
     assert page.status_code == 200
     assert _series(page.text, "drift-chart")["face_width_mm"] == 2

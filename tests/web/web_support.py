@@ -29,6 +29,9 @@ from registry_core import ModelRegistry, RegistryConfig
 from registry_core.deploy import DeploymentTarget, DeployResult, EndpointRecord, Prediction
 from registry_core.metadata import ModelMetadata
 from registry_core.monitoring import run_reports
+from registry_core.monitoring.checks import Anomaly, AnomalyKind
+from registry_core.monitoring.drift import L_INFINITY, WASSERSTEIN, FeatureDrift
+from registry_core.monitoring.live_quality import LiveQuality
 from registry_core.web.config import WebConfig
 
 MODEL = "eyewear"
@@ -126,44 +129,60 @@ def free_port() -> int:
 HOSTILE = '<img src=x onerror="alert(1)">'  # a client may send any instance key to a prediction endpoint
 
 
-def _feature(test: str, score: float, threshold: float, current: int) -> dict[str, Any]:
-    return {"test": test, "score": score, "threshold": threshold, "drifted": score > threshold,
-            "baseline_count": 2000, "current_count": current}  # fmt: skip
+def _feature(name: str, test: str, score: float, threshold: float, current: int) -> dict[str, Any]:
+    drift = FeatureDrift(feature=name, test=test, score=score, threshold=threshold, drifted=score > threshold,
+                         baseline_count=2000, current_count=current)  # fmt: skip
+    return drift.as_dict()
+
+
+def _quality(accuracy: float) -> dict[str, Any]:
+    """Live quality as the monitor computes it (its metrics' names) against validated 0.83 accuracy."""
+    metrics = {"accuracy": accuracy, "precision_macro": accuracy - 0.02, "recall_macro": accuracy - 0.04,
+               "f1_macro": accuracy - 0.03, "loss": 1.2 - accuracy}  # fmt: skip
+    validated = {"accuracy": 0.83, "precision_macro": 0.81, "recall_macro": 0.79, "f1_macro": 0.8, "loss": 0.4}
+    degraded = {"accuracy": round(0.83 - accuracy, 4)} if 0.83 - accuracy > 0.05 else {}
+    quality = LiveQuality(labeled=300, unscorable=0, metrics=metrics, validated=validated,
+                          tolerances={"accuracy": 0.05}, degraded=degraded)  # fmt: skip
+    return quality.as_dict()
 
 
 def monitoring_summary(
     registry: ModelRegistry, keys: run_reports.ReportKeys, day: int, **changes: Any
 ) -> dict[str, Any]:
-    """A run of `monitor shop` on day `day` (0-3): calm first, drift in face_width_mm and worse accuracy later."""
+    """A run of `monitor shop` on day `day` (0-3): calm first, drift in face_width_mm and worse accuracy later.
+
+    Its parts are what the monitoring modules produce (`as_dict` of their results); its keys are those README
+    "Data quality and monitoring" lists for ``monitor --json``.
+    """
     at = MONITORING_START + timedelta(days=day)
     predictions = 800 + day
     width_score = [0.05, 0.08, 0.31, 0.41][day]
     accuracy = [0.82, 0.81, None, 0.71][day]
-    quality = None
-    if accuracy is not None:
-        degraded = {"accuracy": round(0.83 - accuracy, 4)} if 0.83 - accuracy > 0.05 else {}
-        quality = {"labeled": 300, "unscorable": 0, "metrics": {"accuracy": accuracy, "f1_score": accuracy - 0.03},
-                   "validated": {"accuracy": 0.83, "f1_score": 0.8}, "tolerances": {"accuracy": 0.05},
-                   "degraded": degraded, "enough_feedback": True, "quality_degraded": bool(degraded)}  # fmt: skip
-    drifted = width_score > 0.2
+    quality = _quality(accuracy) if accuracy is not None else None
     retrain = day == 3
+    anomalies = [
+        Anomaly(feature="face_shape", kind=AnomalyKind.UNKNOWN_CATEGORY, fraction=0.02, values=(HOSTILE,),
+                description=f"face_shape has values outside its domain in 2.0% of rows: {HOSTILE}").as_dict()
+    ] if day == 3 else []  # fmt: skip
+    drifted = width_score > 0.2 or bool(anomalies)  # a schema anomaly counts as drift, as in MonitorResult
     summary = {
         "endpoint": ENDPOINT, "model": MODEL, "version": "v1", "checked_at": at.isoformat(),
-        "window": {"start": (at - timedelta(hours=24)).isoformat(), "end": at.isoformat(), "seconds": 86400},
+        "window": {"start": (at - timedelta(hours=24)).isoformat(), "end": at.isoformat(), "seconds": 86400.0},
         "predictions": predictions, "other_versions": {"v2": 40} if day == 3 else {},
-        "drift_detected": drifted,
+        "unprofiled": 0, "enough_predictions": True, "drift_detected": drifted,
         "features": {
-            "face_width_mm": _feature("wasserstein_normalized", width_score, 0.2, predictions),
-            "face_shape": _feature("l_infinity", 0.03 + day / 100, 0.1, predictions),
-            HOSTILE: _feature("l_infinity", 0.01, 0.1, predictions),
+            "face_width_mm": _feature("face_width_mm", WASSERSTEIN, width_score, 0.2, predictions),
+            "face_shape": _feature("face_shape", L_INFINITY, 0.03 + day / 100, 0.1, predictions),
+            HOSTILE: _feature(HOSTILE, L_INFINITY, 0.01, 0.1, predictions),
         },
-        "anomalies": [{"feature": HOSTILE, "kind": "unknown_feature", "message": f"{HOSTILE} is not in the schema"}]
-        if day == 3 else [],
+        "anomalies": anomalies,
         "quality": quality,
         "quality_degraded": bool(quality and quality["quality_degraded"]),
+        "alert": drifted or bool(quality and quality["quality_degraded"]),
         "retrain_triggered": retrain,
-        "retrain": {"runner": "local", "run": "train-and-register-20261128", "version": "v3"} if retrain else None,
-        "reason": "drift in face_width_mm (0.41 > 0.2); accuracy 0.71 is 0.12 below 0.83" if retrain else "",
+        "retrain": {"status": "registered", "runner": "local", "run": "train-and-register-20261128", "version": "v3"}
+        if retrain else None,
+        "reason": "drift in face_width_mm (0.41 > 0.2); accuracy 0.71 is 0.12 worse than 0.83" if retrain else "",
         "summary_uri": registry.storage.uri_for(keys.summary),
         "report_uri": registry.storage.uri_for(keys.page),
     }  # fmt: skip
