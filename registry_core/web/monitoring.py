@@ -119,17 +119,23 @@ class Quality(_Open):
 
 
 class Retrain(_Open):
-    """The retraining a run started.
+    """What a run did about retraining.
 
     Attributes:
+        status: "registered", "submitted", "skipped" (within the cooldown) or "failed".
         runner: "local" or "vertex".
         run: Pipeline run name or Vertex job.
         version: The version it registered, once known.
+        reason: Why it was skipped.
+        error: Why it failed.
     """
 
+    status: str = ""
     runner: str = ""
     run: str | None = None
     version: str | None = None
+    reason: str | None = None
+    error: str | None = None
 
 
 class RunSummary(_Open):

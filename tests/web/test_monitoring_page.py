@@ -175,3 +175,19 @@ def test_a_single_run_with_scores_that_are_not_numbers_still_renders(client: Tes
     runs = client.get(f"/api/v1/endpoints/{ENDPOINT}/monitoring", headers=BOB)
     assert runs.status_code == 200
     assert runs.json()[0]["features"]["face_width_mm"]["score"] is None
+
+
+def test_a_retraining_that_failed_or_was_skipped_says_so(client: TestClient, shop: ModelRegistry) -> None:
+    for day, retrain in enumerate([
+        {"status": "failed", "runner": "local", "error": "unknown retraining runner 'nowhere'"},
+        {"status": "skipped", "runner": "local", "reason": "retraining already started at 2026-11-25 19:00 UTC"},
+    ]):  # fmt: skip
+        keys = run_reports.new_report_keys(ENDPOINT, datetime(2026, 11, 25 + day, 19, 0, tzinfo=UTC))
+        summary = monitoring_summary(shop, keys, 3, retrain_triggered=False, retrain=retrain)
+        run_reports.write_report(shop.storage, keys, summary, "<html></html>")
+        page = client.get(f"/endpoints/{ENDPOINT}/monitoring", headers=BOB).text
+        verdict = re.search(r'<dd id="retrain-verdict">(.*?)</dd>', page, re.S)
+        assert verdict
+        assert retrain["status"] in verdict.group(1)
+        assert "triggered" not in verdict.group(1)
+        assert markup.unescape(verdict.group(1)).endswith(f"{retrain.get('error') or retrain['reason']}</span>")

@@ -179,6 +179,7 @@ def monitoring_summary(
         "quality": quality,
         "quality_degraded": bool(quality and quality["quality_degraded"]),
         "alert": drifted or bool(quality and quality["quality_degraded"]),
+        "complete": True, "gaps": {},
         "retrain_triggered": retrain,
         "retrain": {"status": "registered", "runner": "local", "run": "train-and-register-20261128", "version": "v3"}
         if retrain else None,
