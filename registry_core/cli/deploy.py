@@ -307,7 +307,7 @@ def serve(
     monitoring/ENDPOINT/predictions/ and POST /v1/endpoints/ENDPOINT:feedback keeps labels for them.
     """
     from registry_core.deploy.server import run_server_cli
-    from registry_core.monitoring.prediction_log import PredictionLogSettings
+    from registry_core.monitoring.log_settings import PredictionLogSettings
 
     settings = PredictionLogSettings(
         enabled=not no_prediction_log,

@@ -26,76 +26,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from registry_core.errors import InvalidInputError
-from registry_core.monitoring.batch_files import COMPRESS_ABOVE, utc_text, write_batches
+from registry_core.monitoring.batch_files import utc_text, write_batches
+from registry_core.monitoring.endpoint_finder import EndpointFinder
 from registry_core.monitoring.log_layout import PREDICTIONS
 from registry_core.monitoring.log_records import top_class
+from registry_core.monitoring.log_settings import LogDestination, PredictionLogSettings
 from registry_core.storage.base import StorageBackend
-from registry_core.text import one_line, shown
+from registry_core.text import one_line
+
+__all__ = ["LogDestination", "PredictionLogSettings", "PredictionLogger"]  # the settings are re-exported here
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PredictionLogSettings:
-    """How predictions are logged.
-
-    Attributes:
-        enabled: Log at all (ids are returned either way).
-        sample_rate: Share of requests logged, 0 to 1 (every instance of a sampled request is logged).
-        queue_records: Most records waiting for the writer; more are dropped (and counted).
-        batch_records: The writer writes once this many records wait...
-        flush_seconds: ...or once the oldest has waited this long.
-        max_records_per_hour: Most records logged per clock hour (UTC); more are counted, not logged.
-        shutdown_seconds: How long `PredictionLogger.close` waits for the last writes.
-        compress_above: Objects of more bytes than this are gzip-compressed.
-        resolve_seconds: Seconds before asking again for an endpoint not found yet (doubled each time, up to
-            `RESOLVE_MAX_SECONDS`).
-    """
-
-    enabled: bool = True
-    sample_rate: float = 1.0
-    queue_records: int = 10_000
-    batch_records: int = 500
-    flush_seconds: float = 5.0
-    max_records_per_hour: int = 100_000
-    shutdown_seconds: float = 10.0
-    compress_above: int = COMPRESS_ABOVE
-    resolve_seconds: float = 5.0
-
-    def __post_init__(self) -> None:
-        """Refuse settings that make no sense. Raises: InvalidInputError."""
-        rate = self.sample_rate
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-            msg = f"the log sample rate must be a number from 0 to 1, got {shown(rate)}"
-            raise InvalidInputError(msg)
-        for name in ("queue_records", "batch_records", "max_records_per_hour"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                msg = f"{name} must be a positive integer, got {shown(value)}"
-                raise InvalidInputError(msg)
-        for name in ("flush_seconds", "shutdown_seconds", "resolve_seconds"):
-            value = getattr(self, name)
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number or not (math.isfinite(value) and value > 0):
-                msg = f"{name} must be a positive number of seconds, got {shown(value)}"
-                raise InvalidInputError(msg)
-
-
-@dataclass(frozen=True)
-class LogDestination:
-    """The endpoint a logger's records go to, found by its `resolve` function.
-
-    Attributes:
-        endpoint: The registry endpoint name.
-        sample_rate: The endpoint's share of requests to log, or None to keep the logger's.
-    """
-
-    endpoint: str
-    sample_rate: float | None = None
-
-
-RESOLVE_MAX_SECONDS = 120.0
-"""Most seconds between two attempts to find a logger's endpoint (see `PredictionLogSettings.resolve_seconds`)."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +86,7 @@ class PredictionLogger:
         self.storage = storage
         self.endpoint = endpoint
         self.settings = settings or PredictionLogSettings()
-        self._resolve = resolve
-        self._next_resolve = 0.0  # time.monotonic() of the next attempt
-        self._resolve_delay = self.settings.resolve_seconds
+        self._finder = EndpointFinder(resolve, self.settings.resolve_seconds) if resolve is not None else None
         self._random = rng or random.Random().random  # noqa: S311 - sampling, not security
         self._cond = threading.Condition()
         self._pending: deque[_Request] = deque()
@@ -228,7 +167,7 @@ class PredictionLogger:
                     self._lose_unresolved()
                     return
                 with self._cond:  # until the next attempt (or close): the records keep waiting, bounded
-                    while not self._closing and (left := self._next_resolve - time.monotonic()) > 0:
+                    while not self._closing and self._finder is not None and (left := self._finder.due_in()) > 0:
                         self._cond.wait(left)
                 continue
             with self._cond:
@@ -258,16 +197,12 @@ class PredictionLogger:
         return True
 
     def _resolve_endpoint(self, *, force: bool) -> bool:
-        """Ask `resolve` for the endpoint (unless the next attempt is not due and not `force`); True once known."""
-        now = time.monotonic()
-        if self._resolve is None or (not force and now < self._next_resolve):
+        """Ask for the endpoint (unless the next attempt is not due and not `force`); True once known."""
+        if self._finder is None:
             return False
-        self._next_resolve = now + self._resolve_delay
-        self._resolve_delay = min(RESOLVE_MAX_SECONDS, self._resolve_delay * 2)
-        try:
-            found = self._resolve()
-        except Exception as exc:  # noqa: BLE001 - storage down or the like: asked again later, serving goes on
-            self._note_error(one_line(f"cannot find the endpoint to log predictions under: {exc}"))
+        found, error = self._finder.find(force=force)
+        if error is not None:
+            self._note_error(one_line(f"cannot find the endpoint to log predictions under: {error}"))
             return False
         if found is None:
             self._note_error("the endpoint to log predictions under is not known yet (records wait)")
@@ -414,6 +349,6 @@ class PredictionLogger:
         }
         if error is not None:
             body["lastError"] = error
-        if self._resolve is not None:
+        if self._finder is not None:
             body["endpoint"] = self.endpoint  # None until found
         return body
