@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -68,7 +69,7 @@ class PredictionLogReader:
                     lines = read_lines(self.storage, key)
                 except NotFoundError:  # removed since the listing (e.g. by a retention clean-up)
                     continue
-                except OSError as exc:  # a damaged gzip stream
+                except (OSError, EOFError, zlib.error) as exc:  # a damaged gzip stream: bad header, cut short, corrupt
                     self._skip(key, exc)
                     continue
                 for number, line in enumerate(lines, 1):
@@ -88,13 +89,19 @@ class PredictionLogReader:
         logger.warning("skipping unreadable log record %s: %s", where, one_line(exc))
 
 
-def join(predictions: Iterable[PredictionRecord], feedback: Iterable[FeedbackRecord]) -> list[LabeledPrediction]:
-    """Pair each prediction with its latest feedback by prediction id (feedback for other ids is left out)."""
+def latest_feedback(items: Iterable[FeedbackRecord]) -> dict[str, FeedbackRecord]:
+    """Return the latest feedback of each prediction id (of two received at the same time, the one read last)."""
     latest: dict[str, FeedbackRecord] = {}
-    for item in feedback:
+    for item in items:
         known = latest.get(item.prediction_id)
         if known is None or item.time >= known.time:
             latest[item.prediction_id] = item
+    return latest
+
+
+def join(predictions: Iterable[PredictionRecord], feedback: Iterable[FeedbackRecord]) -> list[LabeledPrediction]:
+    """Pair each prediction with its latest feedback by prediction id (feedback for other ids is left out)."""
+    latest = latest_feedback(feedback)
     return [LabeledPrediction(prediction=p, feedback=latest.get(p.prediction_id)) for p in predictions]
 
 

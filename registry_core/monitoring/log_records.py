@@ -6,10 +6,9 @@ import math
 import os
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 # Lines may gain fields in later releases: a reader of today keeps what it knows and ignores the rest.
 _RECORD = ConfigDict(frozen=True, extra="ignore", protected_namespaces=())
@@ -35,7 +34,7 @@ class PredictionRecord(BaseModel):
     model_config = _RECORD
 
     prediction_id: str
-    time: datetime
+    time: AwareDatetime  # a line without a timezone is unreadable, not compared with aware times
     endpoint: str
     model: str
     version: str
@@ -60,7 +59,7 @@ class FeedbackRecord(BaseModel):
 
     prediction_id: str
     label: str | int | float
-    time: datetime
+    time: AwareDatetime
     endpoint: str
 
 

@@ -13,8 +13,8 @@ import pytest
 from registry_core.errors import InvalidInputError
 from registry_core.monitoring.feedback import parse_feedback, write_feedback
 from registry_core.monitoring.log_layout import window_folders
-from registry_core.monitoring.log_reader import PredictionLogReader
-from registry_core.monitoring.log_records import new_prediction_ids, top_class
+from registry_core.monitoring.log_reader import PredictionLogReader, join, latest_feedback
+from registry_core.monitoring.log_records import FeedbackRecord, new_prediction_ids, top_class
 from registry_core.monitoring.prediction_log import LogDestination, PredictionLogger, PredictionLogSettings
 from registry_core.storage import LocalStorage
 
@@ -259,3 +259,42 @@ def test_a_reopened_logger_logs_again(tmp_path: Path) -> None:
     second = log(logger, 1)
     logger.close()
     assert [r.prediction_id for r in PredictionLogReader(storage, ENDPOINT).predictions(since())] == first + second
+
+
+def test_damaged_gzip_objects_are_skipped_and_counted_not_raised(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    logger = PredictionLogger(storage, ENDPOINT, PredictionLogSettings(compress_above=10))
+    kept = log(logger, 2)
+    logger.close()
+    (key,) = storage.list("monitoring/")
+    whole = storage.read(key)
+    folder = key.rpartition("/")[0]
+    storage.write(f"{folder}/a-cut.jsonl.gz", whole[:-12])  # cut short: EOFError
+    storage.write(f"{folder}/b-corrupt.jsonl.gz", whole[:10] + b"\xff" * 20 + whole[30:])  # bad deflate: zlib.error
+    reader = PredictionLogReader(storage, ENDPOINT)
+    assert [r.prediction_id for r in reader.predictions(since())] == kept
+    assert reader.skipped == 2
+
+
+def test_a_line_whose_time_has_no_timezone_is_skipped(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    write_feedback(storage, ENDPOINT, [("a", "round")])
+    (key,) = storage.list("monitoring/")
+    naive = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    line = f'{{"prediction_id": "b", "label": 1, "time": "{naive}", "endpoint": "{ENDPOINT}"}}\n'
+    storage.write(key, storage.read(key) + line.encode())
+    reader = PredictionLogReader(storage, ENDPOINT)
+    assert [f.prediction_id for f in reader.feedback(since())] == ["a"]
+    assert reader.skipped == 1
+
+
+def test_the_latest_feedback_of_each_id_wins_and_join_uses_it() -> None:
+    now = datetime.now(UTC)
+    items = [
+        FeedbackRecord(prediction_id="a", label="round", time=now, endpoint=ENDPOINT),
+        FeedbackRecord(prediction_id="a", label="oval", time=now - timedelta(minutes=1), endpoint=ENDPOINT),
+        FeedbackRecord(prediction_id="b", label=1, time=now, endpoint=ENDPOINT),
+        FeedbackRecord(prediction_id="b", label=2, time=now, endpoint=ENDPOINT),
+    ]
+    assert {k: v.label for k, v in latest_feedback(items).items()} == {"a": "round", "b": 2}
+    assert join([], items) == []
