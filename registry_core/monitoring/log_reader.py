@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from registry_core.errors import InvalidInputError, NotFoundError
 from registry_core.metadata import utc_now
 from registry_core.monitoring.batch_files import read_lines
-from registry_core.monitoring.log_layout import FEEDBACK, PREDICTIONS, Kind, window_folders
+from registry_core.monitoring.log_gaps import GAP_COUNTS
+from registry_core.monitoring.log_layout import FEEDBACK, GAPS, PREDICTIONS, Kind, window_folders
 from registry_core.monitoring.log_records import FeedbackRecord, LabeledPrediction, PredictionRecord
 from registry_core.storage.base import StorageBackend
 from registry_core.text import one_line
@@ -48,6 +49,36 @@ class PredictionLogReader:
     def feedback(self, start: datetime, end: datetime | None = None) -> Iterator[FeedbackRecord]:
         """Yield the feedback received in ``[start, end)`` (end: now). Raises: as `predictions`."""
         return self._records(FEEDBACK, FeedbackRecord, start, end)
+
+    def gaps(self, start: datetime, end: datetime | None = None) -> dict[str, int]:
+        """Return what the servers did not log in ``[start, end)`` (end: now), by the names of `GAP_COUNTS`.
+
+        Sums the gaps objects written in the window (`registry_core.monitoring.log_gaps`): records sampled out,
+        dropped, over the hourly caps, lost to failed writes, kept truncated, and feedback refused over its cap.
+        Anything but ``sampledOut`` non-zero means the records read are not all the window's traffic.
+
+        Raises: as `predictions`.
+        """
+        start, end = _window(start, end)
+        totals = dict.fromkeys(GAP_COUNTS, 0)
+        for folder in window_folders(self.endpoint, GAPS, start, end):
+            for key in self.storage.list(folder):
+                try:
+                    body = json.loads(self.storage.read(key))
+                    at = datetime.fromisoformat(body["time"])
+                    counts = {name: body.get(name, 0) for name in GAP_COUNTS}
+                    if at.tzinfo is None or not all(type(n) is int and n >= 0 for n in counts.values()):
+                        msg = "not a gaps object (time with a timezone, counts of whole numbers)"
+                        raise ValueError(msg)
+                except NotFoundError:  # removed since the listing
+                    continue
+                except (ValueError, TypeError, KeyError) as exc:
+                    self._skip(key, exc)
+                    continue
+                if start <= at < end:
+                    for name, count in counts.items():
+                        totals[name] += count
+        return totals
 
     def labeled(
         self, start: datetime, end: datetime | None = None, *, feedback_until: datetime | None = None

@@ -29,6 +29,8 @@ class PredictionRecord(BaseModel):
         predicted_class: The top class, when the outputs name their classes (``classes`` beside a score list),
             else None.
         latency_ms: Time the model took for the whole request, in milliseconds.
+        truncated: The features (or a string of the outputs) were cut to the log's bounds
+            (`registry_core.monitoring.log_bounds`): at most 64 keys or items, 256 characters, two levels.
     """
 
     model_config = _RECORD
@@ -43,6 +45,7 @@ class PredictionRecord(BaseModel):
     prediction: Any
     predicted_class: str | None = None
     latency_ms: float
+    truncated: bool = False
 
 
 class FeedbackRecord(BaseModel):

@@ -36,11 +36,11 @@ class PredictionLogSettings:
     enabled: bool = True
     sample_rate: float = 1.0
     queue_records: int = 10_000
-    queue_bytes: int = 64 * 2**20
+    queue_bytes: int = 32 * 2**20
     batch_records: int = 500
     flush_seconds: float = 5.0
     max_records_per_hour: int = 100_000
-    max_bytes_per_hour: int = 512 * 2**20
+    max_bytes_per_hour: int = 256 * 2**20
     max_feedback_per_hour: int = 100_000
     shutdown_seconds: float = 10.0
     compress_above: int = COMPRESS_ABOVE
