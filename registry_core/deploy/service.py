@@ -15,8 +15,17 @@ from registry_core.deploy.base import Prediction
 from registry_core.deploy.predictor import SavedModelPredictor
 from registry_core.deploy.records import DeployedModel, EndpointRecord
 from registry_core.deploy.runtime import EndpointRuntime
-from registry_core.errors import EndpointNotFoundError, InvalidInputError, NotFoundError, NotServingError, RegistryError
+from registry_core.errors import (
+    EndpointNotFoundError,
+    InvalidInputError,
+    NotFoundError,
+    NotServingError,
+    OverLimitError,
+    RegistryError,
+)
+from registry_core.monitoring.feedback import FeedbackLimit, parse_feedback, write_feedback
 from registry_core.monitoring.log_records import new_prediction_ids
+from registry_core.monitoring.log_settings import PredictionLogSettings
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
 
@@ -44,6 +53,8 @@ class EndpointService:
         monitoring_name: The endpoint name that logs and feedback are kept under (default: `endpoint_name`; a
             serving container's is the registry endpoint it serves, not its own "container"; a Vertex AI container's
             is the one its logger finds, see `registry_core.deploy.container_log`).
+        max_feedback_per_hour: Most feedback items kept per hour; more are refused (429) and counted in the log's
+            gaps (default: the logger's setting, else `PredictionLogSettings`'s).
     """
 
     def __init__(
@@ -55,6 +66,7 @@ class EndpointService:
         prediction_log: PredictionLogger | None = None,
         logging_off: str = "prediction logging is off",
         monitoring_name: str | None = None,
+        max_feedback_per_hour: int | None = None,
     ) -> None:
         if runtime is None:
             if storage is None:
@@ -68,6 +80,8 @@ class EndpointService:
         self.prediction_log = prediction_log
         self.logging_off = logging_off
         self._monitoring_name = monitoring_name or (None if prediction_log is not None else endpoint_name)
+        settings = prediction_log.settings if prediction_log is not None else PredictionLogSettings()
+        self.feedback_limit = FeedbackLimit(max_feedback_per_hour or settings.max_feedback_per_hour)
 
     @property
     def monitoring_name(self) -> str | None:
@@ -188,10 +202,9 @@ class EndpointService:
             EndpointNotFoundError: another endpoint.
             InvalidInputError: a malformed request (the item and what is wrong, named).
             NotServingError: this server has no registry root to keep feedback in.
+            OverLimitError: the items would go over the server's hourly cap (none is kept; counted in the log's gaps).
             StorageError: the write failed (nothing was kept).
         """
-        from registry_core.monitoring.feedback import parse_feedback, write_feedback
-
         if endpoint_name not in (self.endpoint_name, self.monitoring_name):
             msg = f"endpoint {shown(endpoint_name)} is not served here; this server serves {self.monitoring_name!r}"
             raise EndpointNotFoundError(msg)
@@ -203,6 +216,12 @@ class EndpointService:
         if name is None:
             msg = "feedback is not kept yet: the registry endpoint this container serves is not recorded yet"
             raise NotServingError(msg)
+        try:
+            self.feedback_limit.admit(len(items))
+        except OverLimitError:
+            if self.prediction_log is not None:
+                self.prediction_log.count_gap("feedbackOverHourlyCap", len(items))
+            raise
         return {"accepted": len(write_feedback(self.storage, name, items))}
 
     def instance_schema(self) -> dict[str, Any]:

@@ -71,11 +71,11 @@ def test_every_instance_gets_an_id_and_is_logged_with_what_served_it(
     assert all(k.startswith(f"monitoring/{ENDPOINT}/predictions/{hour}/") for k in registry.storage.list("monitoring/"))
 
 
-def test_feedback_round_trip_and_bad_feedback_gets_one_line_400(
+def test_feedback_round_trip_bad_feedback_gets_one_line_400_and_over_the_hourly_cap_429(
     registry: ModelRegistry, start_server: StartServer
 ) -> None:
     deployed(registry)
-    server = start_server(registry, ENDPOINT)
+    server = start_server(registry, ENDPOINT, ["--feedback-max-per-hour", "4"])
     ids = call("POST", predict_url(server.url, ENDPOINT), {"instances": [INSTANCE, OTHER]}).body["predictionIds"]
     feedback = f"{server.url}/v1/endpoints/{ENDPOINT}:feedback"
     items = [{"prediction_id": ids[0], "label": "aviator"}, {"prediction_id": "never-logged", "label": 3}]
@@ -96,10 +96,16 @@ def test_feedback_round_trip_and_bad_feedback_gets_one_line_400(
         assert reply.body["error"]["message"].startswith(message), reply.text
         assert "\n" not in reply.text
     assert call("POST", f"{server.url}/v1/endpoints/other:feedback", {"feedback": items}).status == 404
+    over = call("POST", feedback, {"feedback": items})  # 3 kept this hour, and 2 more would make 5
+    assert over.status == 429, over.text
+    assert over.body["error"]["type"] == "OverLimitError"
+    assert over.body["error"]["message"].startswith("this server keeps at most 4 feedback items an hour and takes 1")
+    assert call("GET", f"{server.url}/health").body["predictionLog"]["feedbackOverHourlyCap"] == 2
     assert "/v1/endpoints/{endpoint}:feedback" in call("GET", f"{server.url}/openapi.json").body["paths"]
     assert server.stop() == 0, server.log_text()
 
     reader = PredictionLogReader(registry.storage, ENDPOINT)
+    assert reader.gaps(since())["feedbackOverHourlyCap"] == 2  # the monitor sees that feedback was refused
     assert {(f.prediction_id, f.label) for f in reader.feedback(since())} == {
         (ids[0], "aviator"), ("never-logged", 3), (ids[0], "round")
     }  # fmt: skip
