@@ -7,13 +7,13 @@ dicts) or typed errors; `registry_core.deploy.http_app` puts routes, bodies and 
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from registry_core.deploy import inference_v2
 from registry_core.deploy.base import Prediction
+from registry_core.deploy.logged_prediction import model_name, predict_and_log
 from registry_core.deploy.predictor import SavedModelPredictor
-from registry_core.deploy.records import DeployedModel, EndpointRecord
+from registry_core.deploy.records import DeployedModel
 from registry_core.deploy.runtime import EndpointRuntime
 from registry_core.errors import (
     EndpointNotFoundError,
@@ -24,7 +24,6 @@ from registry_core.errors import (
     RegistryError,
 )
 from registry_core.monitoring.feedback import FeedbackLimit, parse_feedback, write_feedback
-from registry_core.monitoring.log_records import new_prediction_ids
 from registry_core.monitoring.log_settings import PredictionLogSettings
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
@@ -171,29 +170,13 @@ class EndpointService:
             "predictions": prediction.predictions,
             "deployedModelId": prediction.deployed_model_id,
             "modelVersion": prediction.model_version,
-            "model": _model_name(runtime.record or record, prediction.deployed_model_id),
+            "model": model_name(runtime.record or record, prediction.deployed_model_id),
             "predictionIds": prediction.prediction_ids,
         }
 
     def _predict(self, instances: list[Any], chosen: str) -> Prediction:
         """Predict with `chosen`, issue one id per instance and hand the request to the log (which never blocks)."""
-        runtime = self.runtime
-        started = time.perf_counter()
-        prediction = runtime.predict(instances, chosen)
-        latency_ms = (time.perf_counter() - started) * 1000
-        ids = new_prediction_ids(len(instances))
-        if self.prediction_log is not None:
-            record = runtime.record
-            self.prediction_log.record(
-                ids,
-                instances,
-                prediction.predictions,
-                model=_model_name(record, chosen),
-                version=prediction.model_version,
-                deployed_model_id=prediction.deployed_model_id,
-                latency_ms=latency_ms,
-            )
-        return Prediction(prediction.predictions, prediction.deployed_model_id, prediction.model_version, ids)
+        return predict_and_log(self.runtime, instances, chosen, self.prediction_log)
 
     def feedback(self, endpoint_name: str, payload: Any) -> dict[str, Any]:
         """Answer ``POST /v1/endpoints/{endpoint}:feedback``: store the labels, kept even for ids never logged.
@@ -373,15 +356,6 @@ def _request_problem(payload: Any) -> str:
     if parameters is not None and not isinstance(parameters, dict):
         return "'parameters' must be an object"
     return ""
-
-
-def _model_name(record: EndpointRecord | None, deployed_id: str) -> str:
-    if record is None:
-        return ""
-    try:
-        return record.deployment(deployed_id).model_name
-    except KeyError:
-        return ""
 
 
 def _value_schema(spec: Any) -> dict[str, Any]:
