@@ -31,19 +31,18 @@ from registry_core.errors import InvalidInputError
 from registry_core.metadata import utc_now
 from registry_core.monitoring.batch_files import write_batches
 from registry_core.monitoring.endpoint_finder import EndpointFinder
+from registry_core.monitoring.log_errors import ErrorReport
 from registry_core.monitoring.log_gaps import GAP_COUNTS, write_gaps
 from registry_core.monitoring.log_layout import PREDICTIONS
 from registry_core.monitoring.log_settings import LogDestination, PredictionLogSettings
 from registry_core.monitoring.logged_request import LoggedRequest
 from registry_core.storage.base import StorageBackend
-from registry_core.text import one_line
 
 __all__ = ["LogDestination", "PredictionLogSettings", "PredictionLogger"]  # the settings are re-exported here
 
 logger = logging.getLogger(__name__)
 
 _COUNTS = ("logged", "written", *GAP_COUNTS)
-_LOGGED_ERRORS = 100  # distinct error texts remembered, so that each is logged once
 
 
 class PredictionLogger:
@@ -89,8 +88,7 @@ class PredictionLogger:
         self._counts = dict.fromkeys(_COUNTS, 0)
         self._gaps_written = dict.fromkeys(GAP_COUNTS, 0)  # the counts as of the last gaps object
         self._gap_since: float | None = None  # time.monotonic() since when gap counts grew unwritten
-        self._last_error: str | None = None  # shown by /health: no storage details (bucket, account)
-        self._logged_errors: set[str] = set()
+        self._errors = ErrorReport(logger)  # /health shows no storage details (bucket, account)
         self._thread: threading.Thread | None = None
         self._closing = False
 
@@ -245,16 +243,16 @@ class PredictionLogger:
         found, error = self._finder.find(force=force)
         if error is not None:
             what = "cannot find the endpoint to log predictions under"
-            self._note_error(what, f"{what}: {error}", error)
+            self._errors.note(what, f"{what}: {error}", error)
             return False
         if found is None:
-            self._note_error("the endpoint to log predictions under is not known yet (records wait)")
+            self._errors.note("the endpoint to log predictions under is not known yet (records wait)")
             return False
         with self._cond:
             self.endpoint = found.endpoint
             if found.sample_rate is not None:
                 self._thin(found.sample_rate)
-            self._last_error = None
+        self._errors.clear()
         logger.info("logging predictions under endpoint %s", found.endpoint)
         return True
 
@@ -288,22 +286,8 @@ class PredictionLogger:
                 "%d prediction log records not written: the endpoint to log them under was never found", lost
             )
 
-    def _note_error(self, shown: str, detail: str | None = None, error: Exception | None = None) -> None:
-        """Keep `shown` for /health, with the error's class only, and log `detail` (the whole text) once per kind."""
-        public = f"{shown}: {type(error).__name__} (see the server log)" if error is not None else shown
-        with self._cond:
-            self._last_error = public
-            new = public not in self._logged_errors  # not the text: it names a new object each time
-            if new and len(self._logged_errors) < _LOGGED_ERRORS:
-                self._logged_errors.add(public)
-        if new:
-            logger.warning("%s", one_line(detail or shown))
-
     def _recovered(self) -> None:
-        with self._cond:
-            recovered, self._last_error = self._last_error is not None, None
-            self._logged_errors.clear()  # the same failure, if it comes back, is logged again
-        if recovered:
+        if self._errors.clear():
             logger.info("endpoint %s: prediction logs are written again", self.endpoint)
 
     def _write(self, requests: list[LoggedRequest]) -> None:
@@ -316,7 +300,7 @@ class PredictionLogger:
             with self._cond:
                 self._gap("failed", len(records))
             what = "cannot write prediction logs"
-            self._note_error(what, f"{what} of endpoint {endpoint!r}: {exc}", exc)
+            self._errors.note(what, f"{what} of endpoint {endpoint!r}: {exc}", exc)
             logger.debug("%d prediction log records lost", len(records))
         else:
             with self._cond:
@@ -338,7 +322,7 @@ class PredictionLogger:
             with self._cond:
                 self._gap_since = time.monotonic()  # not at once again: after flush_seconds
             what = "cannot write prediction log gaps"
-            self._note_error(what, f"{what} of endpoint {endpoint!r}: {exc}", exc)
+            self._errors.note(what, f"{what} of endpoint {endpoint!r}: {exc}", exc)
             return
         with self._cond:
             self._gaps_written = {name: now[name] for name in GAP_COUNTS}
@@ -399,7 +383,7 @@ class PredictionLogger:
         with self._cond:
             counts = dict(self._counts)
             pending = self._queued
-            error = self._last_error
+        error = self._errors.last
         body: dict[str, Any] = {
             "enabled": self.settings.enabled,
             "sampleRate": self.settings.sample_rate,
