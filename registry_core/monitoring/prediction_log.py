@@ -81,6 +81,7 @@ class PredictionLogger:
         self._pending: deque[LoggedRequest] = deque()
         self._queued = 0  # records in _pending
         self._queued_bytes = 0  # their estimated size
+        self._taken = 0  # records the writer took and has not written (or lost) yet
         self._oldest = 0.0  # time.monotonic() when the oldest pending request came
         self._hour = -1
         self._this_hour = 0
@@ -203,10 +204,12 @@ class PredictionLogger:
             with self._cond:
                 batch = list(self._pending)
                 self._pending.clear()
-                self._queued = self._queued_bytes = 0
+                self._taken, self._queued, self._queued_bytes = self._queued, 0, 0
                 closing = self._closing
             for start in range(0, len(batch), self.settings.batch_records):
                 self._write(batch[start : start + self.settings.batch_records])
+            with self._cond:
+                self._taken = 0
             self._write_gaps()
             if closing:
                 with self._cond:
@@ -354,8 +357,7 @@ class PredictionLogger:
 
     def _writing(self) -> bool:
         """True while the writer holds records it took (they are counted neither pending nor done)."""
-        counts = self._counts
-        return counts["logged"] > counts["written"] + counts["failed"] + self._queued
+        return self._taken > 0
 
     def close(self) -> None:
         """Write what waits and stop the writer (idempotent); give up after `shutdown_seconds`, counting the loss."""
@@ -368,7 +370,7 @@ class PredictionLogger:
         thread.join(self.settings.shutdown_seconds)
         if thread.is_alive():
             with self._cond:
-                lost = self._counts["logged"] - self._counts["written"] - self._counts["failed"]
+                lost = self._queued + self._taken
             logger.warning("endpoint %s: %d prediction log records not written at shutdown", self.endpoint, lost)
 
     def reopen(self) -> None:
