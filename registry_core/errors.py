@@ -11,6 +11,7 @@ the error is made).
     RegistryError                                                     1     500
     ├─ InvalidInputError                                              2     400
     │  ├─ InvalidNameError, InvalidStageError                         2     400
+    │  ├─ OverLimitError (more than a server takes an hour)           2     429
     │  └─ InvalidVersionError (no version has that label)             2     404
     ├─ NotFoundError                                                  3     404
     │  └─ ModelNotFoundError, VersionNotFoundError,
@@ -77,6 +78,12 @@ class InvalidInputError(RegistryError, ValueError):
 
 class InvalidNameError(InvalidInputError):
     """A model or endpoint name does not match the allowed pattern."""
+
+
+class OverLimitError(InvalidInputError):
+    """More than a server keeps per hour (feedback items over its hourly cap): send the rest in a later hour."""
+
+    http_status = 429
 
 
 class InvalidVersionError(InvalidInputError):

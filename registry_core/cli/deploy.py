@@ -300,6 +300,9 @@ def serve(
     ] = False,
     log_max_per_hour: Annotated[int, typer.Option(help="Most prediction records logged per hour.")] = 100_000,
     log_flush_seconds: Annotated[float, typer.Option(help="Seconds a logged prediction waits at most.")] = 5.0,
+    feedback_max_per_hour: Annotated[
+        int, typer.Option(help="Most feedback items kept per hour; more are refused (429).")
+    ] = 100_000,
 ) -> None:
     """Run the local prediction server for an endpoint; it follows deploys and rollbacks without a restart.
 
@@ -307,13 +310,14 @@ def serve(
     monitoring/ENDPOINT/predictions/ and POST /v1/endpoints/ENDPOINT:feedback keeps labels for them.
     """
     from registry_core.deploy.server import run_server_cli
-    from registry_core.monitoring.prediction_log import PredictionLogSettings
+    from registry_core.monitoring.log_settings import PredictionLogSettings
 
     settings = PredictionLogSettings(
         enabled=not no_prediction_log,
         sample_rate=log_sample_rate,
         max_records_per_hour=log_max_per_hour,
         flush_seconds=log_flush_seconds,
+        max_feedback_per_hour=feedback_max_per_hour,
     )
     raise typer.Exit(run_server_cli(open_registry(), endpoint_name, host, port, settings))
 

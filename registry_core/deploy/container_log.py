@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from registry_core.deploy.container_settings import LOG_ROOT_ENV, ContainerSettings
 from registry_core.deploy.records import EndpointRecord
-from registry_core.monitoring.prediction_log import LogDestination
+from registry_core.monitoring.log_settings import LogDestination
 from registry_core.storage.base import StorageBackend
 
 if TYPE_CHECKING:

@@ -7,19 +7,17 @@ undeploying here only check that the version can be served, and leave the change
 from __future__ import annotations
 
 import atexit
-import dataclasses
-import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
 from registry_core.deploy.base import DeploymentTarget, DeployResult, Prediction
+from registry_core.deploy.logged_prediction import predict_and_log
 from registry_core.deploy.predictor import SavedModelPredictor
 from registry_core.deploy.records import EndpointRecord
 from registry_core.deploy.runtime import EndpointRuntime
 from registry_core.errors import DeploymentError
 from registry_core.metadata import ModelMetadata
-from registry_core.monitoring.log_records import new_prediction_ids
 from registry_core.monitoring.prediction_log import PredictionLogger
 from registry_core.storage.base import StorageBackend
 
@@ -62,21 +60,7 @@ class LocalTarget(DeploymentTarget):
         """
         runtime = self._runtimes.setdefault(endpoint.name, EndpointRuntime(self.storage, endpoint.name))
         runtime.refresh()
-        started = time.perf_counter()
-        prediction = runtime.predict(instances, deployed_id)
-        latency_ms = (time.perf_counter() - started) * 1000
-        ids = new_prediction_ids(len(instances))
-        deployment = runtime.record.deployment(prediction.deployed_model_id) if runtime.record is not None else None
-        self._log(endpoint.name).record(
-            ids,
-            instances,
-            prediction.predictions,
-            model=deployment.model_name if deployment is not None else "",
-            version=prediction.model_version,
-            deployed_model_id=prediction.deployed_model_id,
-            latency_ms=latency_ms,
-        )
-        return dataclasses.replace(prediction, prediction_ids=ids)
+        return predict_and_log(runtime, instances, deployed_id, self._log(endpoint.name))
 
     def _log(self, endpoint_name: str) -> PredictionLogger:
         log = self._logs.get(endpoint_name)

@@ -65,7 +65,12 @@ class HasStorage(Protocol):
 def _service(storage: StorageBackend, endpoint_name: str, settings: PredictionLogSettings) -> EndpointService:
     """The answers of a server following `endpoint_name`'s record, logging its predictions as `settings` say."""
     if not settings.enabled:
-        return EndpointService(storage, endpoint_name, logging_off="prediction logging is disabled")
+        return EndpointService(
+            storage,
+            endpoint_name,
+            logging_off="prediction logging is disabled",
+            max_feedback_per_hour=settings.max_feedback_per_hour,
+        )
     return EndpointService(storage, endpoint_name, prediction_log=PredictionLogger(storage, endpoint_name, settings))
 
 

@@ -7,16 +7,24 @@ dicts) or typed errors; `registry_core.deploy.http_app` puts routes, bodies and 
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from registry_core.deploy import inference_v2
 from registry_core.deploy.base import Prediction
+from registry_core.deploy.logged_prediction import model_name, predict_and_log
 from registry_core.deploy.predictor import SavedModelPredictor
-from registry_core.deploy.records import DeployedModel, EndpointRecord
+from registry_core.deploy.records import DeployedModel
 from registry_core.deploy.runtime import EndpointRuntime
-from registry_core.errors import EndpointNotFoundError, InvalidInputError, NotFoundError, NotServingError, RegistryError
-from registry_core.monitoring.log_records import new_prediction_ids
+from registry_core.errors import (
+    EndpointNotFoundError,
+    InvalidInputError,
+    NotFoundError,
+    NotServingError,
+    OverLimitError,
+    RegistryError,
+)
+from registry_core.monitoring.feedback import FeedbackLimit, parse_feedback, write_feedback
+from registry_core.monitoring.log_settings import PredictionLogSettings
 from registry_core.storage.base import StorageBackend
 from registry_core.text import shown
 
@@ -44,6 +52,8 @@ class EndpointService:
         monitoring_name: The endpoint name that logs and feedback are kept under (default: `endpoint_name`; a
             serving container's is the registry endpoint it serves, not its own "container"; a Vertex AI container's
             is the one its logger finds, see `registry_core.deploy.container_log`).
+        max_feedback_per_hour: Most feedback items kept per hour; more are refused (429) and counted in the log's
+            gaps (default: the logger's setting, else `PredictionLogSettings`'s).
     """
 
     def __init__(
@@ -55,6 +65,7 @@ class EndpointService:
         prediction_log: PredictionLogger | None = None,
         logging_off: str = "prediction logging is off",
         monitoring_name: str | None = None,
+        max_feedback_per_hour: int | None = None,
     ) -> None:
         if runtime is None:
             if storage is None:
@@ -68,6 +79,8 @@ class EndpointService:
         self.prediction_log = prediction_log
         self.logging_off = logging_off
         self._monitoring_name = monitoring_name or (None if prediction_log is not None else endpoint_name)
+        settings = prediction_log.settings if prediction_log is not None else PredictionLogSettings()
+        self.feedback_limit = FeedbackLimit(max_feedback_per_hour or settings.max_feedback_per_hour)
 
     @property
     def monitoring_name(self) -> str | None:
@@ -157,29 +170,13 @@ class EndpointService:
             "predictions": prediction.predictions,
             "deployedModelId": prediction.deployed_model_id,
             "modelVersion": prediction.model_version,
-            "model": _model_name(runtime.record or record, prediction.deployed_model_id),
+            "model": model_name(runtime.record or record, prediction.deployed_model_id),
             "predictionIds": prediction.prediction_ids,
         }
 
     def _predict(self, instances: list[Any], chosen: str) -> Prediction:
         """Predict with `chosen`, issue one id per instance and hand the request to the log (which never blocks)."""
-        runtime = self.runtime
-        started = time.perf_counter()
-        prediction = runtime.predict(instances, chosen)
-        latency_ms = (time.perf_counter() - started) * 1000
-        ids = new_prediction_ids(len(instances))
-        if self.prediction_log is not None:
-            record = runtime.record
-            self.prediction_log.record(
-                ids,
-                instances,
-                prediction.predictions,
-                model=_model_name(record, chosen),
-                version=prediction.model_version,
-                deployed_model_id=prediction.deployed_model_id,
-                latency_ms=latency_ms,
-            )
-        return Prediction(prediction.predictions, prediction.deployed_model_id, prediction.model_version, ids)
+        return predict_and_log(self.runtime, instances, chosen, self.prediction_log)
 
     def feedback(self, endpoint_name: str, payload: Any) -> dict[str, Any]:
         """Answer ``POST /v1/endpoints/{endpoint}:feedback``: store the labels, kept even for ids never logged.
@@ -188,10 +185,9 @@ class EndpointService:
             EndpointNotFoundError: another endpoint.
             InvalidInputError: a malformed request (the item and what is wrong, named).
             NotServingError: this server has no registry root to keep feedback in.
+            OverLimitError: the items would go over the server's hourly cap (none is kept; counted in the log's gaps).
             StorageError: the write failed (nothing was kept).
         """
-        from registry_core.monitoring.feedback import parse_feedback, write_feedback
-
         if endpoint_name not in (self.endpoint_name, self.monitoring_name):
             msg = f"endpoint {shown(endpoint_name)} is not served here; this server serves {self.monitoring_name!r}"
             raise EndpointNotFoundError(msg)
@@ -203,6 +199,12 @@ class EndpointService:
         if name is None:
             msg = "feedback is not kept yet: the registry endpoint this container serves is not recorded yet"
             raise NotServingError(msg)
+        try:
+            self.feedback_limit.admit(len(items))
+        except OverLimitError:
+            if self.prediction_log is not None:
+                self.prediction_log.count_gap("feedbackOverHourlyCap", len(items))
+            raise
         return {"accepted": len(write_feedback(self.storage, name, items))}
 
     def instance_schema(self) -> dict[str, Any]:
@@ -354,15 +356,6 @@ def _request_problem(payload: Any) -> str:
     if parameters is not None and not isinstance(parameters, dict):
         return "'parameters' must be an object"
     return ""
-
-
-def _model_name(record: EndpointRecord | None, deployed_id: str) -> str:
-    if record is None:
-        return ""
-    try:
-        return record.deployment(deployed_id).model_name
-    except KeyError:
-        return ""
 
 
 def _value_schema(spec: Any) -> dict[str, Any]:

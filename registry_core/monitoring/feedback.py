@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from registry_core.errors import InvalidInputError
+from registry_core.errors import InvalidInputError, OverLimitError
 from registry_core.metadata import utc_now
 from registry_core.monitoring.batch_files import utc_text, write_batches
 from registry_core.monitoring.log_layout import FEEDBACK
@@ -83,3 +85,39 @@ def write_feedback(
     ]
     write_batches(storage, endpoint, FEEDBACK, rows)
     return records
+
+
+class FeedbackLimit:
+    """A server's hourly cap on the feedback items it keeps for its endpoint (thread-safe).
+
+    Args:
+        per_hour: Most items kept per clock hour (UTC).
+    """
+
+    def __init__(self, per_hour: int) -> None:
+        self.per_hour = per_hour
+        self._lock = threading.Lock()
+        self._hour = -1
+        self._kept = 0
+
+    def admit(self, count: int) -> None:
+        """Count `count` items as kept this hour, or refuse them all.
+
+        Raises:
+            OverLimitError: they would go over the cap (nothing is counted).
+        """
+        now = time.time()
+        hour = int(now // 3600)
+        with self._lock:
+            if hour != self._hour:
+                self._hour, self._kept = hour, 0
+            if self._kept + count <= self.per_hour:
+                self._kept += count
+                return
+            left = self.per_hour - self._kept
+        minutes = math.ceil((3600 - now % 3600) / 60)
+        msg = (
+            f"this server keeps at most {self.per_hour} feedback items an hour and takes {left} more this hour; "
+            f"send these {count} in {minutes} minutes"
+        )
+        raise OverLimitError(msg)

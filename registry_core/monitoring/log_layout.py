@@ -2,6 +2,7 @@
 
     monitoring/<endpoint>/predictions/<YYYY-MM-DD>/<HH>/<time>-<id>.jsonl[.gz]   one object per batch of records
     monitoring/<endpoint>/feedback/<YYYY-MM-DD>/<HH>/<time>-<id>.jsonl[.gz]      one object per feedback request
+    monitoring/<endpoint>/gaps/<YYYY-MM-DD>/<HH>/<time>-<id>.json                 what a server did not log, counted
 
 Objects are never appended to (GCS has no append): each batch is a new object whose name starts with the time of
 its first record, so that a listing is in time order. A reader lists only the hour (or whole day) folders of its
@@ -18,9 +19,11 @@ from typing import Literal
 from registry_core.arguments import validate_name
 
 MONITORING_PREFIX = "monitoring/"
-Kind = Literal["predictions", "feedback"]
+Kind = Literal["predictions", "feedback", "gaps"]
 PREDICTIONS: Kind = "predictions"
 FEEDBACK: Kind = "feedback"
+GAPS: Kind = "gaps"
+JSON = ".json"
 JSONL = ".jsonl"
 JSONL_GZ = ".jsonl.gz"
 _HOUR = timedelta(hours=1)
@@ -43,6 +46,12 @@ def batch_key(endpoint: str, kind: Kind, first: datetime, *, compressed: bool) -
     first = first.astimezone(UTC)
     suffix = JSONL_GZ if compressed else JSONL
     return f"{hour_folder(endpoint, kind, first)}{first:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(6)}{suffix}"
+
+
+def gaps_key(endpoint: str, at: datetime) -> str:
+    """Return a new key for the gap counts a server writes at `at` (a random part keeps it unique)."""
+    at = at.astimezone(UTC)
+    return f"{hour_folder(endpoint, GAPS, at)}{at:%Y%m%dT%H%M%S%fZ}-{secrets.token_hex(6)}{JSON}"
 
 
 def window_folders(endpoint: str, kind: Kind, start: datetime, end: datetime) -> Iterator[str]:

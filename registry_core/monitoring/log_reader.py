@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -13,7 +14,8 @@ from pydantic import ValidationError
 from registry_core.errors import InvalidInputError, NotFoundError
 from registry_core.metadata import utc_now
 from registry_core.monitoring.batch_files import read_lines
-from registry_core.monitoring.log_layout import FEEDBACK, PREDICTIONS, Kind, window_folders
+from registry_core.monitoring.log_gaps import GAP_COUNTS
+from registry_core.monitoring.log_layout import FEEDBACK, GAPS, PREDICTIONS, Kind, window_folders
 from registry_core.monitoring.log_records import FeedbackRecord, LabeledPrediction, PredictionRecord
 from registry_core.storage.base import StorageBackend
 from registry_core.text import one_line
@@ -48,6 +50,36 @@ class PredictionLogReader:
         """Yield the feedback received in ``[start, end)`` (end: now). Raises: as `predictions`."""
         return self._records(FEEDBACK, FeedbackRecord, start, end)
 
+    def gaps(self, start: datetime, end: datetime | None = None) -> dict[str, int]:
+        """Return what the servers did not log in ``[start, end)`` (end: now), by the names of `GAP_COUNTS`.
+
+        Sums the gaps objects written in the window (`registry_core.monitoring.log_gaps`): records sampled out,
+        dropped, over the hourly caps, lost to failed writes, kept truncated, and feedback refused over its cap.
+        Anything but ``sampledOut`` non-zero means the records read are not all the window's traffic.
+
+        Raises: as `predictions`.
+        """
+        start, end = _window(start, end)
+        totals = dict.fromkeys(GAP_COUNTS, 0)
+        for folder in window_folders(self.endpoint, GAPS, start, end):
+            for key in self.storage.list(folder):
+                try:
+                    body = json.loads(self.storage.read(key))
+                    at = datetime.fromisoformat(body["time"])
+                    counts = {name: body.get(name, 0) for name in GAP_COUNTS}
+                    if at.tzinfo is None or not all(type(n) is int and n >= 0 for n in counts.values()):
+                        msg = "not a gaps object (time with a timezone, counts of whole numbers)"
+                        raise ValueError(msg)
+                except NotFoundError:  # removed since the listing
+                    continue
+                except (ValueError, TypeError, KeyError) as exc:
+                    self._skip(key, exc)
+                    continue
+                if start <= at < end:
+                    for name, count in counts.items():
+                        totals[name] += count
+        return totals
+
     def labeled(
         self, start: datetime, end: datetime | None = None, *, feedback_until: datetime | None = None
     ) -> list[LabeledPrediction]:
@@ -68,7 +100,7 @@ class PredictionLogReader:
                     lines = read_lines(self.storage, key)
                 except NotFoundError:  # removed since the listing (e.g. by a retention clean-up)
                     continue
-                except OSError as exc:  # a damaged gzip stream
+                except (OSError, EOFError, zlib.error) as exc:  # a damaged gzip stream: bad header, cut short, corrupt
                     self._skip(key, exc)
                     continue
                 for number, line in enumerate(lines, 1):
@@ -88,13 +120,19 @@ class PredictionLogReader:
         logger.warning("skipping unreadable log record %s: %s", where, one_line(exc))
 
 
-def join(predictions: Iterable[PredictionRecord], feedback: Iterable[FeedbackRecord]) -> list[LabeledPrediction]:
-    """Pair each prediction with its latest feedback by prediction id (feedback for other ids is left out)."""
+def latest_feedback(items: Iterable[FeedbackRecord]) -> dict[str, FeedbackRecord]:
+    """Return the latest feedback of each prediction id (of two received at the same time, the one read last)."""
     latest: dict[str, FeedbackRecord] = {}
-    for item in feedback:
+    for item in items:
         known = latest.get(item.prediction_id)
         if known is None or item.time >= known.time:
             latest[item.prediction_id] = item
+    return latest
+
+
+def join(predictions: Iterable[PredictionRecord], feedback: Iterable[FeedbackRecord]) -> list[LabeledPrediction]:
+    """Pair each prediction with its latest feedback by prediction id (feedback for other ids is left out)."""
+    latest = latest_feedback(feedback)
     return [LabeledPrediction(prediction=p, feedback=latest.get(p.prediction_id)) for p in predictions]
 
 

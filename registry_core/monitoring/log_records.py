@@ -6,10 +6,9 @@ import math
 import os
 import time
 import uuid
-from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 # Lines may gain fields in later releases: a reader of today keeps what it knows and ignores the rest.
 _RECORD = ConfigDict(frozen=True, extra="ignore", protected_namespaces=())
@@ -30,12 +29,14 @@ class PredictionRecord(BaseModel):
         predicted_class: The top class, when the outputs name their classes (``classes`` beside a score list),
             else None.
         latency_ms: Time the model took for the whole request, in milliseconds.
+        truncated: The features (or a string of the outputs) were cut to the log's bounds
+            (`registry_core.monitoring.log_bounds`): at most 64 keys or items, 256 characters, two levels.
     """
 
     model_config = _RECORD
 
     prediction_id: str
-    time: datetime
+    time: AwareDatetime  # a line without a timezone is unreadable, not compared with aware times
     endpoint: str
     model: str
     version: str
@@ -44,6 +45,7 @@ class PredictionRecord(BaseModel):
     prediction: Any
     predicted_class: str | None = None
     latency_ms: float
+    truncated: bool = False
 
 
 class FeedbackRecord(BaseModel):
@@ -60,7 +62,7 @@ class FeedbackRecord(BaseModel):
 
     prediction_id: str
     label: str | int | float
-    time: datetime
+    time: AwareDatetime
     endpoint: str
 
 

@@ -1,15 +1,18 @@
-"""Sampled, bounded logging of served predictions: a capped queue, a background writer, an hourly cap.
+"""Sampled, bounded logging of served predictions: a capped queue, a background writer, hourly caps, gaps counted.
 
-A request thread only decides whether the request is sampled and appends a reference to what it already has to an
-in-memory queue (no serialization, no storage): `PredictionLogger.record` never blocks and never raises. A background
-thread writes what waits as JSON-lines objects under ``monitoring/<endpoint>/predictions/`` (see `log_layout`) every
+A request thread only decides whether the request is sampled, makes a bounded copy of what the log keeps of it
+(`logged_request`: at most 64 keys, 256 characters, two levels, whatever was sent) and appends it to an in-memory
+queue (no serialization, no storage): `PredictionLogger.record` never blocks and never raises. A background thread
+writes what waits as JSON-lines objects under ``monitoring/<endpoint>/predictions/`` (see `log_layout`) every
 `PredictionLogSettings.batch_records` records or `PredictionLogSettings.flush_seconds` seconds, and at `close`.
-What cannot be kept is counted, never waited for: records sampled out, dropped because the queue is full (storage
-slow or down), over the hourly cap, or lost because a write failed (`PredictionLogger.stats`, shown by ``/health``).
+What cannot be kept is counted, never waited for: records sampled out, dropped because the queue is full (in records
+or bytes: storage slow or down), over the hourly caps, lost because a write failed, or kept cut to the bounds
+(`PredictionLogger.stats`, shown by ``/health``); and each flush after any of these grew writes their increments as
+a gaps object (`log_gaps`), so that a monitor reading the log knows what it lacks.
 
 A logger may start without knowing its endpoint (a Vertex AI serving container learns it from the registry's endpoint
 record, written only once the deployment is done): the writer then asks `resolve` for it before writing, again and
-again with growing delays, and the records wait in the queue meanwhile (bounded as always).
+again with growing delays (`endpoint_finder`), and the records wait in the queue meanwhile (bounded as always).
 """
 
 from __future__ import annotations
@@ -21,98 +24,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 from registry_core.errors import InvalidInputError
-from registry_core.monitoring.batch_files import COMPRESS_ABOVE, utc_text, write_batches
+from registry_core.metadata import utc_now
+from registry_core.monitoring.batch_files import write_batches
+from registry_core.monitoring.endpoint_finder import EndpointFinder
+from registry_core.monitoring.log_errors import ErrorReport
+from registry_core.monitoring.log_gaps import GAP_COUNTS, write_gaps
 from registry_core.monitoring.log_layout import PREDICTIONS
-from registry_core.monitoring.log_records import top_class
+from registry_core.monitoring.log_settings import LogDestination, PredictionLogSettings
+from registry_core.monitoring.logged_request import LoggedRequest
 from registry_core.storage.base import StorageBackend
-from registry_core.text import one_line, shown
+
+__all__ = ["LogDestination", "PredictionLogSettings", "PredictionLogger"]  # the settings are re-exported here
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class PredictionLogSettings:
-    """How predictions are logged.
-
-    Attributes:
-        enabled: Log at all (ids are returned either way).
-        sample_rate: Share of requests logged, 0 to 1 (every instance of a sampled request is logged).
-        queue_records: Most records waiting for the writer; more are dropped (and counted).
-        batch_records: The writer writes once this many records wait...
-        flush_seconds: ...or once the oldest has waited this long.
-        max_records_per_hour: Most records logged per clock hour (UTC); more are counted, not logged.
-        shutdown_seconds: How long `PredictionLogger.close` waits for the last writes.
-        compress_above: Objects of more bytes than this are gzip-compressed.
-        resolve_seconds: Seconds before asking again for an endpoint not found yet (doubled each time, up to
-            `RESOLVE_MAX_SECONDS`).
-    """
-
-    enabled: bool = True
-    sample_rate: float = 1.0
-    queue_records: int = 10_000
-    batch_records: int = 500
-    flush_seconds: float = 5.0
-    max_records_per_hour: int = 100_000
-    shutdown_seconds: float = 10.0
-    compress_above: int = COMPRESS_ABOVE
-    resolve_seconds: float = 5.0
-
-    def __post_init__(self) -> None:
-        """Refuse settings that make no sense. Raises: InvalidInputError."""
-        rate = self.sample_rate
-        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate <= 1:
-            msg = f"the log sample rate must be a number from 0 to 1, got {shown(rate)}"
-            raise InvalidInputError(msg)
-        for name in ("queue_records", "batch_records", "max_records_per_hour"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                msg = f"{name} must be a positive integer, got {shown(value)}"
-                raise InvalidInputError(msg)
-        for name in ("flush_seconds", "shutdown_seconds", "resolve_seconds"):
-            value = getattr(self, name)
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number or not (math.isfinite(value) and value > 0):
-                msg = f"{name} must be a positive number of seconds, got {shown(value)}"
-                raise InvalidInputError(msg)
-
-
-@dataclass(frozen=True)
-class LogDestination:
-    """The endpoint a logger's records go to, found by its `resolve` function.
-
-    Attributes:
-        endpoint: The registry endpoint name.
-        sample_rate: The endpoint's share of requests to log, or None to keep the logger's.
-    """
-
-    endpoint: str
-    sample_rate: float | None = None
-
-
-RESOLVE_MAX_SECONDS = 120.0
-"""Most seconds between two attempts to find a logger's endpoint (see `PredictionLogSettings.resolve_seconds`)."""
-
-
-@dataclass(frozen=True)
-class _Request:
-    """One sampled request, as the request thread left it: references only, converted by the writer."""
-
-    at: float  # time.time()
-    ids: Sequence[str]
-    instances: Sequence[Any]
-    predictions: Sequence[Any]
-    model: str
-    version: str
-    deployed_model_id: str
-    latency_ms: float
-
-
-_COUNTS = ("logged", "written", "sampledOut", "dropped", "overHourlyCap", "failed")
+_COUNTS = ("logged", "written", *GAP_COUNTS)
 
 
 class PredictionLogger:
@@ -145,18 +75,21 @@ class PredictionLogger:
         self.storage = storage
         self.endpoint = endpoint
         self.settings = settings or PredictionLogSettings()
-        self._resolve = resolve
-        self._next_resolve = 0.0  # time.monotonic() of the next attempt
-        self._resolve_delay = self.settings.resolve_seconds
+        self._finder = EndpointFinder(resolve, self.settings.resolve_seconds) if resolve is not None else None
         self._random = rng or random.Random().random  # noqa: S311 - sampling, not security
         self._cond = threading.Condition()
-        self._pending: deque[_Request] = deque()
+        self._pending: deque[LoggedRequest] = deque()
         self._queued = 0  # records in _pending
+        self._queued_bytes = 0  # their estimated size
+        self._taken = 0  # records the writer took and has not written (or lost) yet
         self._oldest = 0.0  # time.monotonic() when the oldest pending request came
         self._hour = -1
         self._this_hour = 0
+        self._this_hour_bytes = 0
         self._counts = dict.fromkeys(_COUNTS, 0)
-        self._last_error: str | None = None
+        self._gaps_written = dict.fromkeys(GAP_COUNTS, 0)  # the counts as of the last gaps object
+        self._gap_since: float | None = None  # time.monotonic() since when gap counts grew unwritten
+        self._errors = ErrorReport(logger)  # /health shows no storage details (bucket, account)
         self._thread: threading.Thread | None = None
         self._closing = False
 
@@ -179,32 +112,69 @@ class PredictionLogger:
         if not settings.enabled or not count:
             return
         if settings.sample_rate < 1 and self._random() >= settings.sample_rate:
-            with self._cond:
-                self._counts["sampledOut"] += count
+            self.count_gap("sampledOut", count)
             return
-        now = time.time()
-        hour = int(now // 3600)
-        request = _Request(now, ids, instances, predictions, model, version, deployed_model_id, latency_ms)
+        if self._closing or self._queued + count > settings.queue_records:  # before copying: read without the lock
+            self.count_gap("dropped", count)
+            return
+        try:
+            request = LoggedRequest.kept(
+                time.time(), ids, instances, predictions,
+                model=model, version=version, deployed_model_id=deployed_model_id, latency_ms=latency_ms,
+            )  # fmt: skip
+        except Exception:  # noqa: BLE001 - a value no JSON has: the prediction is answered, the loss counted
+            logger.exception("cannot log a prediction of endpoint %s", self.endpoint)
+            self.count_gap("failed", count)
+            return
+        self._enqueue(request, count)
+
+    def _enqueue(self, request: LoggedRequest, count: int) -> None:
+        settings = self.settings
+        hour = int(request.at // 3600)
         with self._cond:
             if hour != self._hour:
-                self._hour, self._this_hour = hour, 0
-            if self._closing or self._queued + count > settings.queue_records:
-                self._counts["dropped"] += count
-                return
-            if self._this_hour + count > settings.max_records_per_hour:
-                self._counts["overHourlyCap"] += count
-                return
-            self._this_hour += count
-            if not self._pending:
-                self._oldest = time.monotonic()
-            self._pending.append(request)
-            self._queued += count
-            self._counts["logged"] += count
-            if self._queued >= settings.batch_records:
-                self._cond.notify()
+                self._hour, self._this_hour, self._this_hour_bytes = hour, 0, 0
+            if (
+                self._closing
+                or self._queued + count > settings.queue_records
+                or self._queued_bytes + request.size > settings.queue_bytes
+            ):
+                self._gap("dropped", count)
+            elif (
+                self._this_hour + count > settings.max_records_per_hour
+                or self._this_hour_bytes + request.size > settings.max_bytes_per_hour
+            ):
+                self._gap("overHourlyCap", count)
+            else:
+                self._this_hour += count
+                self._this_hour_bytes += request.size
+                if not self._pending:
+                    self._oldest = time.monotonic()
+                self._pending.append(request)
+                self._queued += count
+                self._queued_bytes += request.size
+                self._counts["logged"] += count
+                if cut := sum(request.truncated):
+                    self._gap("truncated", cut)
+                if self._queued >= settings.batch_records:
+                    self._cond.notify()
             started = self._thread is not None
         if not started:
             self._start()
+
+    def count_gap(self, name: str, count: int) -> None:
+        """Count `count` records (or feedback items) not logged, by a name of `GAP_COUNTS`; the next flush writes it."""
+        with self._cond:
+            self._gap(name, count)
+            started = self._thread is not None
+        if not started:
+            self._start()
+
+    def _gap(self, name: str, count: int) -> None:
+        """Count a gap (holding the lock)."""
+        self._counts[name] += count
+        if self._gap_since is None:
+            self._gap_since = time.monotonic()
 
     # ------------------------------------------------------------------------------------------ writer
 
@@ -222,61 +192,70 @@ class PredictionLogger:
                 if not self._wait_for_batch():
                     self._thread = None  # idle: the next record starts another (a library may open many)
                     return
-                closing, waiting = self._closing, bool(self._pending)
+                closing, waiting = self._closing, bool(self._pending) or self._gap_since is not None
             if self.endpoint is None and waiting and not self._resolve_endpoint(force=closing):
                 if closing:
                     self._lose_unresolved()
                     return
                 with self._cond:  # until the next attempt (or close): the records keep waiting, bounded
-                    while not self._closing and (left := self._next_resolve - time.monotonic()) > 0:
+                    while not self._closing and self._finder is not None and (left := self._finder.due_in()) > 0:
                         self._cond.wait(left)
                 continue
             with self._cond:
                 batch = list(self._pending)
                 self._pending.clear()
-                self._queued = 0
+                self._taken, self._queued, self._queued_bytes = self._queued, 0, 0
                 closing = self._closing
             for start in range(0, len(batch), self.settings.batch_records):
                 self._write(batch[start : start + self.settings.batch_records])
+            with self._cond:
+                self._taken = 0
+            self._write_gaps()
             if closing:
                 with self._cond:
                     self._thread = None
                 return
 
+    def _due(self) -> float | None:
+        """When (time.monotonic()) the writer should write what waits, or None when nothing waits (holding the lock)."""
+        flush = self.settings.flush_seconds
+        times = [self._oldest + flush] if self._pending else []
+        if self._gap_since is not None:
+            times.append(self._gap_since + flush)
+        return min(times) if times else None
+
     def _wait_for_batch(self) -> bool:
         """Wait (holding the condition) for a full or old enough batch, or close; False when idle for long."""
         settings = self.settings
         while not self._closing and self._queued < settings.batch_records:
-            if not self._pending:
-                if not self._cond.wait(settings.flush_seconds) and not self._pending:
+            due = self._due()
+            if due is None:
+                if not self._cond.wait(settings.flush_seconds) and self._due() is None:
                     return False
                 continue
-            wait = self._oldest + settings.flush_seconds - time.monotonic()
+            wait = due - time.monotonic()
             if wait <= 0:
                 break
             self._cond.wait(wait)
         return True
 
     def _resolve_endpoint(self, *, force: bool) -> bool:
-        """Ask `resolve` for the endpoint (unless the next attempt is not due and not `force`); True once known."""
-        now = time.monotonic()
-        if self._resolve is None or (not force and now < self._next_resolve):
+        """Ask for the endpoint (unless the next attempt is not due and not `force`); True once known."""
+        if self._finder is None:
             return False
-        self._next_resolve = now + self._resolve_delay
-        self._resolve_delay = min(RESOLVE_MAX_SECONDS, self._resolve_delay * 2)
-        try:
-            found = self._resolve()
-        except Exception as exc:  # noqa: BLE001 - storage down or the like: asked again later, serving goes on
-            self._note_error(one_line(f"cannot find the endpoint to log predictions under: {exc}"))
+        found, error = self._finder.find(force=force)
+        if error is not None:
+            what = "cannot find the endpoint to log predictions under"
+            self._errors.note(what, f"{what}: {error}", error)
             return False
         if found is None:
-            self._note_error("the endpoint to log predictions under is not known yet (records wait)")
+            self._errors.note("the endpoint to log predictions under is not known yet (records wait)")
             return False
         with self._cond:
             self.endpoint = found.endpoint
             if found.sample_rate is not None:
                 self._thin(found.sample_rate)
-            self._last_error = None
+        self._errors.clear()
         logger.info("logging predictions under endpoint %s", found.endpoint)
         return True
 
@@ -285,15 +264,16 @@ class PredictionLogger:
         self.settings = replace(self.settings, sample_rate=rate)
         if rate >= 1:
             return
-        kept: deque[_Request] = deque()
+        kept: deque[LoggedRequest] = deque()
         for request in self._pending:
             if self._random() < rate:
                 kept.append(request)
             else:
                 count = len(request.ids)
                 self._counts["logged"] -= count
-                self._counts["sampledOut"] += count
+                self._gap("sampledOut", count)
                 self._queued -= count
+                self._queued_bytes -= request.size
         self._pending = kept
 
     def _lose_unresolved(self) -> None:
@@ -301,7 +281,7 @@ class PredictionLogger:
         with self._cond:
             lost = self._queued
             self._pending.clear()
-            self._queued = 0
+            self._queued = self._queued_bytes = 0
             self._counts["failed"] += lost
             self._thread = None
         if lost:
@@ -309,74 +289,75 @@ class PredictionLogger:
                 "%d prediction log records not written: the endpoint to log them under was never found", lost
             )
 
-    def _note_error(self, message: str) -> None:
-        with self._cond:
-            repeated, self._last_error = message == self._last_error, message
-        if not repeated:
-            logger.warning("%s", message)
+    def _recovered(self) -> None:
+        if self._errors.clear():
+            logger.info("endpoint %s: prediction logs are written again", self.endpoint)
 
-    def _write(self, requests: list[_Request]) -> None:
+    def _write(self, requests: list[LoggedRequest]) -> None:
         endpoint = self.endpoint
         assert endpoint is not None  # _run writes only once it is known
-        records = []
-        for request in requests:
-            at = datetime.fromtimestamp(request.at, UTC)
-            when = utc_text(at)
-            for prediction_id, features, prediction in zip(
-                request.ids, request.instances, request.predictions, strict=False
-            ):
-                records.append(
-                    (
-                        at,
-                        {
-                            "prediction_id": prediction_id,
-                            "time": when,
-                            "endpoint": endpoint,
-                            "model": request.model,
-                            "version": request.version,
-                            "deployed_model_id": request.deployed_model_id,
-                            "features": features,
-                            "prediction": prediction,
-                            "predicted_class": top_class(prediction),
-                            "latency_ms": round(request.latency_ms, 3),
-                        },
-                    )
-                )
+        records = [row for request in requests for row in request.rows(endpoint)]
         try:
             write_batches(self.storage, endpoint, PREDICTIONS, records, compress_above=self.settings.compress_above)
         except Exception as exc:  # noqa: BLE001 - whatever storage raises, serving goes on; the loss is counted
-            message = one_line(f"cannot write prediction logs of endpoint {self.endpoint!r}: {exc}")
             with self._cond:
-                self._counts["failed"] += len(records)
-                repeated, self._last_error = message == self._last_error, message
-            if not repeated:
-                logger.warning("%s (%d records lost)", message, len(records))
+                self._gap("failed", len(records))
+            what = "cannot write prediction logs"
+            self._errors.note(what, f"{what} of endpoint {endpoint!r}: {exc}", exc)
+            logger.debug("%d prediction log records lost", len(records))
         else:
             with self._cond:
                 self._counts["written"] += len(records)
-                recovered, self._last_error = self._last_error is not None, None
-            if recovered:
-                logger.info("endpoint %s: prediction logs are written again", self.endpoint)
+            self._recovered()
+
+    def _write_gaps(self) -> None:
+        """Write the gap counts that grew since the last gaps object, if any (retried at a later flush if it fails)."""
+        endpoint = self.endpoint
+        with self._cond:
+            if self._gap_since is None or endpoint is None:
+                return
+            now = dict(self._counts)
+            increments = {name: now[name] - self._gaps_written[name] for name in GAP_COUNTS}
+        try:
+            if any(increments.values()):
+                write_gaps(self.storage, endpoint, increments, utc_now())
+        except Exception as exc:  # noqa: BLE001 - as for records: counted in memory, written at a later flush
+            with self._cond:
+                self._gap_since = time.monotonic()  # not at once again: after flush_seconds
+            what = "cannot write prediction log gaps"
+            self._errors.note(what, f"{what} of endpoint {endpoint!r}: {exc}", exc)
+            return
+        with self._cond:
+            self._gaps_written = {name: now[name] for name in GAP_COUNTS}
+            if all(self._counts[name] == now[name] for name in GAP_COUNTS):
+                self._gap_since = None
 
     # ------------------------------------------------------------------------------------------ control
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Write what waits now (in the writer thread); return True if nothing waits any more within `timeout`."""
+        """Write what waits now (in the writer thread); return True if nothing waits any more within `timeout`.
+
+        Gap counts that grew are written too (one attempt: if it fails, the writer tries again later).
+        """
         deadline = time.monotonic() + (self.settings.shutdown_seconds if timeout is None else timeout)
         with self._cond:
             self._oldest = -math.inf  # the writer takes what waits at once
+            if self._gap_since is not None:
+                self._gap_since = -math.inf
             self._cond.notify()
+            started = self._thread is not None
+        if not started and self._gap_since is not None:
+            self._start()
         while time.monotonic() < deadline:
             with self._cond:
-                if not self._pending and not self._writing():
+                if not self._pending and not self._writing() and self._gap_since != -math.inf:
                     return True
             time.sleep(0.01)
         return False
 
     def _writing(self) -> bool:
         """True while the writer holds records it took (they are counted neither pending nor done)."""
-        counts = self._counts
-        return counts["logged"] > counts["written"] + counts["failed"] + self._queued
+        return self._taken > 0
 
     def close(self) -> None:
         """Write what waits and stop the writer (idempotent); give up after `shutdown_seconds`, counting the loss."""
@@ -389,7 +370,7 @@ class PredictionLogger:
         thread.join(self.settings.shutdown_seconds)
         if thread.is_alive():
             with self._cond:
-                lost = self._counts["logged"] - self._counts["written"] - self._counts["failed"]
+                lost = self._queued + self._taken
             logger.warning("endpoint %s: %d prediction log records not written at shutdown", self.endpoint, lost)
 
     def reopen(self) -> None:
@@ -404,7 +385,7 @@ class PredictionLogger:
         with self._cond:
             counts = dict(self._counts)
             pending = self._queued
-            error = self._last_error
+        error = self._errors.last
         body: dict[str, Any] = {
             "enabled": self.settings.enabled,
             "sampleRate": self.settings.sample_rate,
@@ -414,6 +395,6 @@ class PredictionLogger:
         }
         if error is not None:
             body["lastError"] = error
-        if self._resolve is not None:
+        if self._finder is not None:
             body["endpoint"] = self.endpoint  # None until found
         return body

@@ -71,11 +71,11 @@ def test_every_instance_gets_an_id_and_is_logged_with_what_served_it(
     assert all(k.startswith(f"monitoring/{ENDPOINT}/predictions/{hour}/") for k in registry.storage.list("monitoring/"))
 
 
-def test_feedback_round_trip_and_bad_feedback_gets_one_line_400(
+def test_feedback_round_trip_bad_feedback_gets_one_line_400_and_over_the_hourly_cap_429(
     registry: ModelRegistry, start_server: StartServer
 ) -> None:
     deployed(registry)
-    server = start_server(registry, ENDPOINT)
+    server = start_server(registry, ENDPOINT, ["--feedback-max-per-hour", "4"])
     ids = call("POST", predict_url(server.url, ENDPOINT), {"instances": [INSTANCE, OTHER]}).body["predictionIds"]
     feedback = f"{server.url}/v1/endpoints/{ENDPOINT}:feedback"
     items = [{"prediction_id": ids[0], "label": "aviator"}, {"prediction_id": "never-logged", "label": 3}]
@@ -96,10 +96,16 @@ def test_feedback_round_trip_and_bad_feedback_gets_one_line_400(
         assert reply.body["error"]["message"].startswith(message), reply.text
         assert "\n" not in reply.text
     assert call("POST", f"{server.url}/v1/endpoints/other:feedback", {"feedback": items}).status == 404
+    over = call("POST", feedback, {"feedback": items})  # 3 kept this hour, and 2 more would make 5
+    assert over.status == 429, over.text
+    assert over.body["error"]["type"] == "OverLimitError"
+    assert over.body["error"]["message"].startswith("this server keeps at most 4 feedback items an hour and takes 1")
+    assert call("GET", f"{server.url}/health").body["predictionLog"]["feedbackOverHourlyCap"] == 2
     assert "/v1/endpoints/{endpoint}:feedback" in call("GET", f"{server.url}/openapi.json").body["paths"]
     assert server.stop() == 0, server.log_text()
 
     reader = PredictionLogReader(registry.storage, ENDPOINT)
+    assert reader.gaps(since())["feedbackOverHourlyCap"] == 2  # the monitor sees that feedback was refused
     assert {(f.prediction_id, f.label) for f in reader.feedback(since())} == {
         (ids[0], "aviator"), ("never-logged", 3), (ids[0], "round")
     }  # fmt: skip
@@ -136,14 +142,16 @@ def test_failing_storage_never_fails_a_prediction_and_is_counted(
     while (health := call("GET", f"{server.url}/health").body["predictionLog"])["failed"] < 5:
         assert datetime.now(UTC) < deadline, health
     assert health["written"] == 0
-    assert "cannot write prediction logs" in health["lastError"]
+    assert health["lastError"].startswith("cannot write prediction log")
+    assert health["lastError"].endswith(": StorageError (see the server log)")  # no path, bucket or account
+    assert str(root) not in health["lastError"]
     assert call("GET", f"{server.url}/health").status == 200  # serving is fine
     feedback = {"feedback": [{"prediction_id": "a", "label": 1}]}
     reply = call("POST", f"{server.url}/v1/endpoints/{ENDPOINT}:feedback", feedback)
     assert reply.status == 503, reply.text
     assert reply.body["error"]["type"] == "StorageError"
     assert server.stop() == 0
-    assert "cannot write prediction logs of endpoint 'shop'" in server.log_text()
+    assert f"cannot write prediction logs of endpoint 'shop': cannot write {root}" in server.log_text()
 
 
 def test_logs_on_a_gcs_registry(gcs_bucket: str, exports: Exports, start_server: StartServer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,8 +14,8 @@ import pytest
 from registry_core.errors import InvalidInputError
 from registry_core.monitoring.feedback import parse_feedback, write_feedback
 from registry_core.monitoring.log_layout import window_folders
-from registry_core.monitoring.log_reader import PredictionLogReader
-from registry_core.monitoring.log_records import new_prediction_ids, top_class
+from registry_core.monitoring.log_reader import PredictionLogReader, join, latest_feedback
+from registry_core.monitoring.log_records import FeedbackRecord, new_prediction_ids, top_class
 from registry_core.monitoring.prediction_log import LogDestination, PredictionLogger, PredictionLogSettings
 from registry_core.storage import LocalStorage
 
@@ -101,19 +102,31 @@ def test_a_sample_rate_keeps_that_share_of_requests(tmp_path: Path) -> None:
     logger.close()
 
 
-def test_a_failed_write_is_counted_and_logging_recovers(tmp_path: Path) -> None:
+def test_a_failed_write_is_counted_shown_without_details_and_logging_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "monitoring").write_text("in the way")
     storage = LocalStorage(tmp_path)
     logger = PredictionLogger(storage, ENDPOINT, PredictionLogSettings(flush_seconds=60))
     log(logger, 2)
     logger.flush(5)
+    log(logger, 1)
+    logger.flush(5)
     stats = logger.stats()
-    assert (stats["failed"], stats["written"]) == (2, 0)
-    assert "cannot write prediction logs of endpoint 'shop'" in stats["lastError"]
+    assert (stats["failed"], stats["written"]) == (3, 0)
+    # /health shows what failed and the error's class, never the storage's text (paths, buckets, accounts)
+    assert stats["lastError"] in {
+        f"cannot write prediction log{s}: StorageError (see the server log)" for s in ("s", " gaps")
+    }
+    assert str(tmp_path) not in stats["lastError"]
+    lost = [r.getMessage() for r in caplog.records if "cannot write prediction logs of endpoint 'shop'" in r.message]
+    assert len(lost) == 1  # the whole text, logged once
+    assert str(tmp_path) in lost[0]
     (tmp_path / "monitoring").unlink()
     log(logger, 1)
     logger.flush(5)
     assert (logger.stats()["written"], "lastError" in logger.stats()) == (1, False)
+    assert PredictionLogReader(storage, ENDPOINT).gaps(since())["failed"] == 3  # the loss is in the log too
     logger.close()
 
 
@@ -259,3 +272,101 @@ def test_a_reopened_logger_logs_again(tmp_path: Path) -> None:
     second = log(logger, 1)
     logger.close()
     assert [r.prediction_id for r in PredictionLogReader(storage, ENDPOINT).predictions(since())] == first + second
+
+
+def test_damaged_gzip_objects_are_skipped_and_counted_not_raised(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    logger = PredictionLogger(storage, ENDPOINT, PredictionLogSettings(compress_above=10))
+    kept = log(logger, 2)
+    logger.close()
+    (key,) = storage.list("monitoring/")
+    whole = storage.read(key)
+    folder = key.rpartition("/")[0]
+    storage.write(f"{folder}/a-cut.jsonl.gz", whole[:-12])  # cut short: EOFError
+    storage.write(f"{folder}/b-corrupt.jsonl.gz", whole[:10] + b"\xff" * 20 + whole[30:])  # bad deflate: zlib.error
+    reader = PredictionLogReader(storage, ENDPOINT)
+    assert [r.prediction_id for r in reader.predictions(since())] == kept
+    assert reader.skipped == 2
+
+
+def test_a_line_whose_time_has_no_timezone_is_skipped(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    write_feedback(storage, ENDPOINT, [("a", "round")])
+    (key,) = storage.list("monitoring/")
+    naive = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    line = f'{{"prediction_id": "b", "label": 1, "time": "{naive}", "endpoint": "{ENDPOINT}"}}\n'
+    storage.write(key, storage.read(key) + line.encode())
+    reader = PredictionLogReader(storage, ENDPOINT)
+    assert [f.prediction_id for f in reader.feedback(since())] == ["a"]
+    assert reader.skipped == 1
+
+
+def test_the_latest_feedback_of_each_id_wins_and_join_uses_it() -> None:
+    now = datetime.now(UTC)
+    items = [
+        FeedbackRecord(prediction_id="a", label="round", time=now, endpoint=ENDPOINT),
+        FeedbackRecord(prediction_id="a", label="oval", time=now - timedelta(minutes=1), endpoint=ENDPOINT),
+        FeedbackRecord(prediction_id="b", label=1, time=now, endpoint=ENDPOINT),
+        FeedbackRecord(prediction_id="b", label=2, time=now, endpoint=ENDPOINT),
+    ]
+    assert {k: v.label for k, v in latest_feedback(items).items()} == {"a": "round", "b": 2}
+    assert join([], items) == []
+
+
+def test_large_instances_are_kept_bounded_marked_truncated_and_counted(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    logger = PredictionLogger(storage, ENDPOINT)
+    huge = {f"k{i}": i for i in range(100_000)}
+    deep = {"text": "x" * 10_000_000, "image": [[1, 2], [3, 4]], "tags": ["a" * 300], "n": 1.5}
+    output = {"caption": "y" * 1000, "scores": list(range(100))}
+    ids = new_prediction_ids(3)
+    logger.record(
+        ids, [huge, deep, {"x": 1}], [output, OUTPUT, OUTPUT],
+        model="eyewear", version="v1", deployed_model_id="d1", latency_ms=1.0,
+    )  # fmt: skip
+    logger.close()
+    first, second, third = PredictionLogReader(storage, ENDPOINT).predictions(since())
+    assert (first.truncated, second.truncated, third.truncated) == (True, True, False)
+    assert first.features == {f"k{i}": i for i in range(64)}
+    assert first.prediction == {"caption": "y" * 256, "scores": list(range(100))}  # outputs whole but for strings
+    assert second.features == {"text": "x" * 256, "image": ["<list of 2 items>"] * 2, "tags": ["a" * 256], "n": 1.5}
+    assert logger.stats()["truncated"] == 2
+    assert PredictionLogReader(storage, ENDPOINT).gaps(since())["truncated"] == 2
+
+
+def test_the_queue_and_the_hourly_cap_count_bytes_too(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    big = {"text": "z" * 256}  # about 260 bytes of features, 250 around them
+    queued = PredictionLogger(storage, ENDPOINT, PredictionLogSettings(queue_bytes=1500, flush_seconds=60))
+    for _ in range(4):
+        queued.record(["i"], [big], [{}], model="m", version="v1", deployed_model_id="d", latency_ms=1.0)
+    assert (queued.stats()["logged"], queued.stats()["dropped"]) == (2, 2)
+    queued.close()
+    capped = PredictionLogger(storage, "other", PredictionLogSettings(max_bytes_per_hour=1500, flush_seconds=60))
+    for _ in range(4):
+        capped.record(["i"], [big], [{}], model="m", version="v1", deployed_model_id="d", latency_ms=1.0)
+    assert (capped.stats()["logged"], capped.stats()["overHourlyCap"]) == (2, 2)
+    capped.close()
+
+
+def test_every_flush_after_records_went_unlogged_writes_their_increments_as_gaps(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    values = iter([0.9, 0.1, 0.9])
+    settings = PredictionLogSettings(sample_rate=0.5, max_records_per_hour=3, flush_seconds=60)
+    logger = PredictionLogger(storage, ENDPOINT, settings, rng=lambda: next(values))
+    log(logger, 2)  # sampled out
+    log(logger, 4)  # over the hourly cap
+    assert logger.flush(5)  # no record to write, yet the gaps are written
+    assert len(storage.list(f"monitoring/{ENDPOINT}/gaps/")) == 1
+    log(logger, 1)  # sampled out
+    logger.count_gap("feedbackOverHourlyCap", 5)
+    logger.close()
+    keys = storage.list(f"monitoring/{ENDPOINT}/gaps/")
+    assert len(keys) == 2
+    assert json.loads(storage.read(keys[-1]))["sampledOut"] == 1  # increments only
+    gaps = PredictionLogReader(storage, ENDPOINT).gaps(since())
+    assert gaps == {
+        "sampledOut": 3, "dropped": 0, "overHourlyCap": 4, "failed": 0, "truncated": 0, "feedbackOverHourlyCap": 5
+    }  # fmt: skip
+    assert PredictionLogReader(storage, ENDPOINT).gaps(since() - timedelta(days=2), since()) == dict.fromkeys(gaps, 0)
+    assert storage.list(f"monitoring/{ENDPOINT}/predictions/") == []
