@@ -118,7 +118,9 @@ def run_monitor(
             mine.scored.items, validated, tolerances=policy.quality_tolerances, min_labeled=policy.min_labeled
         )
     keys = new_report_keys(endpoint, end)
-    gaps = {"feedbackNotKept": window.feedback_not_kept, "unreadableLines": reader.skipped}
+    # What the servers did not log (sampling aside: a sample is still the traffic), and what this run could not keep.
+    gaps = {kind: count for kind, count in reader.gaps(start, end).items() if kind != "sampledOut"}
+    gaps |= {"feedbackNotKept": window.feedback_not_kept, "unreadableLines": reader.skipped}
     result = MonitorResult(
         endpoint=endpoint, model=model, version=version, checked_at=end, window=policy.window,
         predictions=mine.count, unprofiled=mine.unprofiled,

@@ -243,3 +243,16 @@ def test_a_retraining_that_fails_is_reported_and_may_be_tried_again(monitored: M
     assert stderr.startswith("error: ")
     assert stderr.count("\n") == 1
 
+
+
+def test_traffic_the_server_did_not_log_makes_the_run_incomplete(
+    monitored: ModelRegistry, start_server: Any, tmp_path: Path
+) -> None:
+    server = start_server(monitored, ENDPOINT, ["--log-flush-seconds", "0.2", "--log-max-per-hour", "60"])
+    serve_and_label(server, labelled_rows(tmp_path / "clean", 100, seed=7))  # two requests of 50: one over the cap
+    server.stop()
+    code, summary, stderr = monitor(monitored)
+    assert code == 0, stderr
+    assert summary["predictions"] == 50
+    assert summary["complete"] is False
+    assert summary["gaps"] == {"overHourlyCap": 50}
