@@ -18,7 +18,8 @@ ENTRY_POINTS = {
 }
 EXPECTED = {
     "approve", "archive", "check", "compare", "deploy", "endpoints", "get-model", "history", "list-models",
-    "list-versions", "migrate", "pending", "pipeline", "predict", "promote", "register", "reject", "request-promotion",
+    "list-versions", "migrate", "monitor", "pending", "pipeline", "predict", "promote", "register", "reject",
+    "request-promotion",
     "rollback", "serve", "serve-container", "ui",
 }  # fmt: skip
 
