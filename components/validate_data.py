@@ -27,6 +27,7 @@ def validate_data(
     from pathlib import Path
 
     from eyewear_model.data import read_rows
+    from eyewear_model.schema import LABEL_KEY
     from registry_core.integration import validate_training_data
     from registry_core.monitoring.report import render_html, render_json
     from registry_core.monitoring.stored import save_profile
@@ -34,8 +35,9 @@ def validate_data(
 
     registry = open_task_registry(registry_root)
     new_profile, result = validate_training_data(
-        registry, model_name, read_rows(dataset.metadata["train"]), whole_numbers(thresholds)
-    )
+        registry, model_name, read_rows(dataset.metadata["train"]), whole_numbers(thresholds),
+        label_keys=[LABEL_KEY],
+    )  # fmt: skip
     save_profile(new_profile, profile.path)
     profile.metadata.update(new_profile.summary())
     for artifact, text in ((report, render_html(result)), (summary, render_json(result))):

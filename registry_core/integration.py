@@ -219,6 +219,8 @@ def validate_training_data(
     model_name: str,
     rows: Iterable[Mapping[str, Any]],
     thresholds: Mapping[str, Any] | None = None,
+    *,
+    label_keys: Sequence[str] = (),
 ) -> tuple[DataProfile, DataValidation]:
     """Profile new training data and validate it against the training profile of the model's production version.
 
@@ -227,6 +229,8 @@ def validate_training_data(
         model_name: The model whose production version is the baseline.
         rows: The new data, one mapping of feature name to value per example.
         thresholds: As `ValidationThresholds.from_mapping` takes them.
+        label_keys: Features that only training data has (the label): the profile's schema marks them as not in
+            the SERVING environment, so that monitoring served traffic does not call them missing.
 
     Returns:
         The profile of the new data (to store with the version trained on it) and the validation; without a
@@ -237,12 +241,13 @@ def validate_training_data(
     """
     from registry_core.errors import NotFoundError
     from registry_core.monitoring.columns import collect_columns
-    from registry_core.monitoring.profile import profile_columns
+    from registry_core.monitoring.profile import mark_training_only, profile_columns
     from registry_core.monitoring.validation import ValidationThresholds, validate_columns
 
     limits = ValidationThresholds.from_mapping(thresholds)
     columns = collect_columns(rows)
     profile = profile_columns(columns, name="train")
+    mark_training_only(profile.schema, label_keys)
     try:
         production = registry.get_model_metadata(model_name, stage=ModelStage.PRODUCTION)
     except NotFoundError:

@@ -67,9 +67,10 @@ def _render(summary: dict[str, Any]) -> None:
     hours = summary["window"]["seconds"] / 3600
     echo(f"{summary['endpoint']}: {served}, {summary['predictions']} predictions in the last {hours:g} h")
     echo(f"{'ALERT' if summary['alert'] else 'ok'}: {summary['reason']}")
+    judged = summary["enough_predictions"]
     if summary["features"]:
         rows = [
-            [name, d["test"], f"{d['score']:.3g}", f"{d['threshold']:.3g}", "DRIFT" if d["drifted"] else "-"]
+            [name, d["test"], f"{d['score']:.3g}", f"{d['threshold']:.3g}", _drifted(d["drifted"], judged)]
             for name, d in summary["features"].items()
         ]
         table(["feature", "test", "score", "threshold", "drifted"], rows)
@@ -87,6 +88,12 @@ def _render(summary: dict[str, Any]) -> None:
         what = retrain.get("version") or retrain.get("run") or retrain.get("error") or retrain.get("reason") or ""
         echo(f"retraining ({retrain.get('runner', '?')}): {retrain['status']} {what}".rstrip())
     echo(f"report: {summary['report_uri']}")
+
+
+def _drifted(drifted: bool, judged: bool) -> str:
+    if not drifted:
+        return "-"
+    return "DRIFT" if judged else "above (too few predictions)"
 
 
 def _number(value: object) -> str:

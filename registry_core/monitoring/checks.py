@@ -11,6 +11,7 @@ import numpy as np
 from tensorflow_metadata.proto.v0 import schema_pb2
 
 from registry_core.monitoring.columns import Column, Columns
+from registry_core.monitoring.profile import in_environment
 from registry_core.text import one_line
 
 _EXPECTED_KINDS = {schema_pb2.FLOAT: "FLOAT", schema_pb2.INT: "INT", schema_pb2.BYTES: "STRING"}
@@ -89,15 +90,19 @@ class CheckThresholds:
         return float(self.per_feature.get(feature, {}).get(name, getattr(self, name)))
 
 
-def check_columns(columns: Columns, schema: Any, thresholds: CheckThresholds | None = None) -> list[Anomaly]:
+def check_columns(
+    columns: Columns, schema: Any, thresholds: CheckThresholds | None = None, *, environment: str | None = None
+) -> list[Anomaly]:
     """Check data against `schema` and return its anomalies, in schema order.
 
-    Features the schema does not name are not checked (a schema says what the model needs, not all there is).
+    Features the schema does not name are not checked (a schema says what the model needs, not all there is), nor
+    those it says are not in `environment` (e.g. the label, at SERVING).
 
     Args:
         columns: The data (see `columns.collect_columns`).
         schema: A tensorflow-metadata Schema.
         thresholds: Allowed shares of offending rows; default `CheckThresholds()`.
+        environment: The schema environment the data comes from ("TRAINING", "SERVING"); None checks every feature.
 
     Returns:
         The anomalies; empty when the data conforms.
@@ -107,6 +112,8 @@ def check_columns(columns: Columns, schema: Any, thresholds: CheckThresholds | N
     rows = max(columns.num_rows, 1)
     anomalies: list[Anomaly] = []
     for feature in schema.feature:
+        if not in_environment(feature, environment):
+            continue
         column = columns.columns.get(feature.name)
         if column is None or not column.present:
             if feature.presence.min_fraction > 0 or feature.presence.min_count > 0:

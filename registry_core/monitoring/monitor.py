@@ -20,6 +20,7 @@ from registry_core.metadata import utc_now
 from registry_core.monitoring.live_quality import live_quality
 from registry_core.monitoring.log_reader import PredictionLogReader
 from registry_core.monitoring.policy import MonitorPolicy
+from registry_core.monitoring.profile import SERVING
 from registry_core.monitoring.retrain_claim import RetrainClaim
 from registry_core.monitoring.run_reports import new_report_keys, write_report
 from registry_core.monitoring.run_result import MonitorResult
@@ -112,7 +113,7 @@ def run_monitor(
             trained_on = baseline.feature_kinds()
             rows = [{k: v for k, v in row.items() if k in trained_on} for row in mine.rows.items]
             name = f"the training data of {model} {version}"
-            validation = validate_rows(rows, baseline, policy.thresholds, baseline_name=name)
+            validation = validate_rows(rows, baseline, policy.thresholds, baseline_name=name, environment=SERVING)
         validated = _validated_metrics(registry, model, version)
         quality = live_quality(
             mine.scored.items, validated, tolerances=policy.quality_tolerances, min_labeled=policy.min_labeled

@@ -156,6 +156,35 @@ def _string_stats(column: Column, stats: Any) -> None:
         stats.rank_histogram.buckets.add(low_rank=rank, high_rank=rank, label=value, sample_count=float(count))
 
 
+TRAINING = "TRAINING"
+SERVING = "SERVING"
+"""The schema environments (tensorflow-metadata's, as TFDV uses them): what training data has, what serving gets."""
+
+
+def mark_training_only(schema: Any, names: Iterable[str]) -> None:
+    """Mark features (the label) as absent at serving, as TFDV does: ``not_in_environment: "SERVING"``.
+
+    The schema gets the default environments TRAINING and SERVING; checks in the SERVING environment (the monitor's
+    on logged traffic) then skip these features instead of calling them missing.
+    """
+    for environment in (TRAINING, SERVING):
+        if environment not in schema.default_environment:
+            schema.default_environment.append(environment)
+    wanted = set(names)
+    for feature in schema.feature:
+        if feature.name in wanted and SERVING not in feature.not_in_environment:
+            feature.not_in_environment.append(SERVING)
+
+
+def in_environment(feature: Any, environment: str | None) -> bool:
+    """Whether a schema feature is expected in `environment` (always, when no environment is given)."""
+    if environment is None:
+        return True
+    if feature.in_environment:
+        return environment in feature.in_environment
+    return environment not in feature.not_in_environment
+
+
 def infer_schema(statistics: Any) -> Any:
     """Infer a Schema from statistics: types, presence, and the domain seen.
 

@@ -101,10 +101,10 @@ class MonitorResult:
             if not drifted and not self.validation.anomalies:
                 parts.append(f"no drift in {self.predictions} predictions")
         if self.quality is not None:
-            for name, shortfall in self.quality.degraded.items():
+            for name in self.quality.degraded:
                 live, validated = self.quality.metrics[name], self.quality.validated[name]
                 note = "" if self.quality.enough else f" (only {self.quality.labeled} labelled)"
-                parts.append(f"{name} {live:.3g} is {shortfall:.3g} worse than {validated:.3g}{note}")
+                parts.append(f"{name} {live:.3g} against {validated:.3g} at validation{note}")
         return one_line("; ".join(parts))
 
     def as_dict(self) -> dict[str, Any]:

@@ -137,6 +137,7 @@ def validate_rows(
     thresholds: ValidationThresholds | None = None,
     *,
     baseline_name: str = "",
+    environment: str | None = None,
 ) -> DataValidation:
     """Check `rows` against `baseline`'s schema and for drift from its statistics.
 
@@ -145,11 +146,14 @@ def validate_rows(
         baseline: The reference profile, e.g. the training profile of the production version; None passes.
         thresholds: Default `ValidationThresholds()`.
         baseline_name: How to name the baseline in messages.
+        environment: Where the rows come from: "SERVING" skips the schema's training-only features (the label).
 
     Returns:
         The result; `status` is "failed" when there is any anomaly or any drifted feature.
     """
-    return validate_columns(collect_columns(rows), baseline, thresholds, baseline_name=baseline_name)
+    return validate_columns(
+        collect_columns(rows), baseline, thresholds, baseline_name=baseline_name, environment=environment
+    )
 
 
 def validate_columns(
@@ -159,6 +163,7 @@ def validate_columns(
     *,
     baseline_name: str = "",
     statistics: Any = None,
+    environment: str | None = None,
 ) -> DataValidation:
     """Validate data already gathered into columns (see `validate_rows`).
 
@@ -168,12 +173,13 @@ def validate_columns(
         thresholds: Default `ValidationThresholds()`.
         baseline_name: How to name the baseline in messages.
         statistics: The statistics of `columns` if already computed (they are computed otherwise).
+        environment: Where the data comes from (see `validate_rows`).
     """
     if baseline is None:
         message = f"no baseline{f' ({baseline_name})' if baseline_name else ''}: {columns.num_rows} rows not validated"
         return DataValidation("no_baseline", message, "", columns.num_rows)
     thresholds = thresholds or ValidationThresholds()
-    anomalies = tuple(check_columns(columns, baseline.schema, thresholds.checks))
+    anomalies = tuple(check_columns(columns, baseline.schema, thresholds.checks, environment=environment))
     current = statistics if statistics is not None else compute_statistics(columns)
     drift = tuple(detect_drift(baseline.statistics, current, thresholds.drift))
     drifted = [result.feature for result in drift if result.drifted]

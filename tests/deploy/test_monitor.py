@@ -44,10 +44,11 @@ def monitored(tmp_path: Path, exports: Exports) -> ModelRegistry:
 def deployed_with_profile(root: str, exports: Exports, scratch: Path) -> ModelRegistry:
     """Register v1 with the profile of its training data (the exports' seed 0, 300 rows) and deploy it locally."""
     from registry_core.integration import register_trained_model
-    from registry_core.monitoring.profile import profile_rows
+    from registry_core.monitoring.profile import mark_training_only, profile_rows
 
     training = labelled_rows(scratch / "training", 300, seed=0)
-    profile = profile_rows({k: v for k, v in row.items() if k != LABEL} for row in training)
+    profile = profile_rows(training)  # the label too, as the pipeline profiles its TFRecords
+    mark_training_only(profile.schema, [LABEL])
     registry = ModelRegistry.from_uri(root)
     register_trained_model(
         exports.v1, MODEL, registry=registry, registered_by=REGISTRANT, data_profile=profile,
@@ -101,6 +102,7 @@ def test_clean_traffic_passes_then_drift_and_wrong_answers_raise_the_alarm(
     assert code == 0, stderr
     assert (clean["model"], clean["version"], clean["predictions"]) == (MODEL, "v1", 400)
     assert clean["drift_detected"] is False
+    assert clean["anomalies"] == []  # the label is in the training profile, never in served instances
     assert clean["retrain_triggered"] is False
     assert set(clean["features"]) >= {"face_width_mm", "face_shape"}
     assert not any(f["drifted"] for f in clean["features"].values())
@@ -136,7 +138,9 @@ def test_clean_traffic_passes_then_drift_and_wrong_answers_raise_the_alarm(
     retrained = monitored.get_model_metadata(MODEL, "v2")
     assert retrained.lineage.extra["monitoring_report"] == drifted["report_uri"]
     assert retrained.lineage.extra["trained_because"].startswith(f"monitoring of {ENDPOINT}: drift in ")
-    assert monitored.get_data_profile(MODEL, "v2").num_examples == 300  # the new version has its own profile
+    profile = monitored.get_data_profile(MODEL, "v2")  # the new version has its own profile, made by the pipeline
+    assert profile.num_examples == 300
+    assert [f.name for f in profile.schema.feature if "SERVING" in f.not_in_environment] == [LABEL]
     code, again, stderr = monitor(monitored, "--retrain", "--policy", str(policy))  # within the cooldown
     assert code == 0, stderr
     assert again["alert"] is True

@@ -29,6 +29,17 @@ def test_a_missing_feature_is_reported(schema) -> None:
     assert anomaly.fraction == 1.0
 
 
+def test_features_the_schema_keeps_out_of_serving_are_not_missing_there(schema) -> None:
+    from registry_core.monitoring.profile import SERVING, mark_training_only, profile_rows
+
+    labelled = profile_rows(sample_rows(500, seed=0)).schema
+    mark_training_only(labelled, ["flag"])
+    served = [{k: v for k, v in row.items() if k != "flag"} for row in sample_rows(50, seed=1)]
+    assert _anomalies(labelled, served) != {}  # in training data, a missing label is an anomaly
+    assert check_columns(collect_columns(served), labelled, environment=SERVING) == []
+    assert list(labelled.default_environment) == ["TRAINING", "SERVING"]
+
+
 def test_unknown_categories_are_reported_with_values_and_share(schema) -> None:
     rows = sample_rows(100, seed=1)
     for row in rows[:10]:

@@ -183,7 +183,7 @@ def monitoring_summary(
         "retrain_triggered": retrain,
         "retrain": {"status": "registered", "runner": "local", "run": "train-and-register-20261128", "version": "v3"}
         if retrain else None,
-        "reason": "drift in face_width_mm (0.41 > 0.2); accuracy 0.71 is 0.12 worse than 0.83" if retrain else "",
+        "reason": "drift in face_width_mm (0.41 > 0.2); accuracy 0.71 against 0.83 at validation" if retrain else "",
         "summary_uri": registry.storage.uri_for(keys.summary),
         "report_uri": registry.storage.uri_for(keys.page),
     }  # fmt: skip
