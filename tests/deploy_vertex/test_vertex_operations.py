@@ -22,6 +22,7 @@ from google.api_core import exceptions as api_exceptions
 from google.api_core.retry import retry_base, retry_unary
 from support.gcs_emulator import GCSEmulator
 from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
+from vertex_support import MODEL, PROJECT, REGION, on_vertex, register_versions
 
 from registry_core import ModelRegistry, RegistryConfig
 from registry_core.deploy.vertex import VertexTarget
@@ -35,9 +36,6 @@ from registry_core.errors import (
 )
 from registry_core.metadata import HistoryAction
 
-PROJECT = "test-project"
-REGION = "us-central1"
-MODEL = "eyewear"
 CLI = str(Path(sys.executable).parent / "model-registry")
 IMAGE = "us-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 
@@ -49,23 +47,8 @@ def standin(gcs_emulator: GCSEmulator) -> Iterator[VertexStandIn]:
         yield server
 
 
-@pytest.fixture
-def registry(gcs_bucket: str) -> ModelRegistry:
-    return ModelRegistry(RegistryConfig(root=f"gs://{gcs_bucket}/registry"))
 
 
-def _settings(standin: VertexStandIn, **extra: Any) -> dict[str, Any]:
-    return {"target": "vertex", "project": PROJECT, "location": REGION, "api_endpoint": standin.url, **extra}
-
-
-def _register(registry: ModelRegistry, tmp_path: Path, count: int) -> list[str]:
-    versions = []
-    for i in range(1, count + 1):
-        folder = tmp_path / f"export-{i}"
-        folder.mkdir()
-        (folder / "saved_model.pb").write_text(f"not really a SavedModel: weights {i}")
-        versions.append(registry.register_model(MODEL, folder, registered_by="alice").version)
-    return versions
 
 
 def _only_endpoint(standin: VertexStandIn) -> dict[str, Any]:
@@ -115,9 +98,9 @@ def test_operations_longer_than_api_cores_900_seconds_are_waited_for_and_recorde
     monkeypatch.setattr(retry_unary, "time", clock)
     monkeypatch.setattr(retry_base, "time", clock)
     standin.operation_polls = 5  # upload, endpoint creation and deployment: 25 minutes each by that clock
-    (v1,) = _register(registry, tmp_path, 1)
+    (v1,) = register_versions(registry, tmp_path, 1)
 
-    deployment, record, metadata = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    deployment, record, metadata = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
 
     assert clock.offset >= 3 * 5 * 300  # every operation was waited for, well past 900 s
     assert standin.pending_operations() == {}
@@ -132,14 +115,14 @@ def test_operations_longer_than_api_cores_900_seconds_are_waited_for_and_recorde
 def test_an_undeploy_that_takes_long_is_waited_for(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
-    registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    v1, v2 = register_versions(registry, tmp_path, 2)
+    registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
     clock = _FastClock()
     monkeypatch.setattr(retry_unary, "time", clock)
     monkeypatch.setattr(retry_base, "time", clock)
     standin.operation_polls = 5
 
-    d2, record, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", **_settings(standin))  # v1 undeployed
+    d2, record, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", **on_vertex(standin))  # v1 undeployed
 
     assert [d["id"] for d in _only_endpoint(standin)["deployedModels"]] == [d2.id]
     assert [d.id for d in record.active()] == [d2.id]
@@ -149,11 +132,11 @@ def test_an_undeploy_that_takes_long_is_waited_for(
 def test_a_deploy_that_fails_half_way_is_one_line_and_recorded_nowhere(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (v1,) = _register(registry, tmp_path, 1)
+    (v1,) = register_versions(registry, tmp_path, 1)
     standin.fail_next("DeployModelResponse", "Model server exited unexpectedly. Model server logs can be found at x.")
 
     with pytest.raises(DeploymentError, match="400 Model server exited unexpectedly") as failed:
-        registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+        registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
 
     assert "\n" not in str(failed.value)
     assert isinstance(failed.value.__cause__, api_exceptions.FailedPrecondition)
@@ -161,7 +144,7 @@ def test_a_deploy_that_fails_half_way_is_one_line_and_recorded_nowhere(
     assert registry.list_endpoints() == []
     assert registry.get_model_metadata(MODEL, v1).deployments == ()
 
-    deployment, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))  # again
+    deployment, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))  # again
     assert record.traffic == {deployment.id: 100}
     assert len(_posts(standin, "models:upload")) == 1  # the version uploaded the first time is reused
 
@@ -172,9 +155,9 @@ def test_a_deploy_that_fails_half_way_is_one_line_and_recorded_nowhere(
 def test_reconcile_records_what_changed_on_vertex_behind_the_registrys_back(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
-    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
-    d2, record, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", traffic_percent=10, **_settings(standin))
+    v1, v2 = register_versions(registry, tmp_path, 2)
+    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
+    d2, record, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", traffic_percent=10, **on_vertex(standin))
     aiplatform = _sdk(standin)
     endpoint = aiplatform.Endpoint(record.target_ref)
 
@@ -228,8 +211,8 @@ def test_reconcile_records_what_changed_on_vertex_behind_the_registrys_back(
 def test_reconcile_refuses_models_that_are_no_registry_versions(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path, gcs_bucket: str
 ) -> None:
-    (v1,) = _register(registry, tmp_path, 1)
-    _, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    (v1,) = register_versions(registry, tmp_path, 1)
+    _, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
     aiplatform = _sdk(standin)
     stranger = aiplatform.Model.upload(
         display_name="hand-made", artifact_uri=f"gs://{gcs_bucket}/elsewhere", serving_container_image_uri=IMAGE
@@ -241,14 +224,14 @@ def test_reconcile_refuses_models_that_are_no_registry_versions(
     assert "\n" not in str(refused.value)
     assert registry.get_endpoint("shop") == record
     with pytest.raises(DeploymentError, match="no registry versions"):  # and deploying there says so too
-        registry.deploy_model(MODEL, v1, endpoint_name="shop", traffic_percent=20, **_settings(standin))
+        registry.deploy_model(MODEL, v1, endpoint_name="shop", traffic_percent=20, **on_vertex(standin))
 
 
 def test_an_endpoint_deleted_on_vertex_is_reconciled_and_the_next_deploy_creates_another(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (v1,) = _register(registry, tmp_path, 1)
-    _, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    (v1,) = register_versions(registry, tmp_path, 1)
+    _, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
     deleted = record.target_ref
     del standin.endpoints[deleted]  # in the console
 
@@ -256,12 +239,12 @@ def test_an_endpoint_deleted_on_vertex_is_reconciled_and_the_next_deploy_creates
 
     assert [(e.action, e.version) for e in result.changes] == [("undeployed", v1)]
     assert (result.endpoint.target_ref, result.endpoint.traffic, result.endpoint.active()) == ("", {}, [])
-    d2, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    d2, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
     assert record.target_ref == _only_endpoint(standin)["name"] != deleted
     assert record.traffic == {d2.id: 100}
 
 
-def test_reconcile_of_an_endpoint_without_record_needs_its_settings(
+def test_reconcile_of_an_endpoint_without_record_needs_itson_vertex(
     registry: ModelRegistry, standin: VertexStandIn
 ) -> None:
     with pytest.raises(EndpointNotFoundError, match="--target vertex --project P --region R"):
@@ -305,7 +288,7 @@ def _kill_while_deploying(standin: VertexStandIn, process: subprocess.Popen[str]
 def test_a_deploy_killed_mid_operation_is_recorded_by_reconcile_and_a_retry_deploys_no_second_copy(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
+    v1, v2 = register_versions(registry, tmp_path, 2)
     root = registry.storage.uri
     vertex = ["--target", "vertex", "--project", PROJECT, "--region", REGION, "--api-endpoint", standin.url]
     standin.held.add("DeployModelResponse")  # deployments stay in progress, as for the 10-30 minutes they take
@@ -374,10 +357,10 @@ def test_region_rules() -> None:
 def test_a_model_upload_from_a_bucket_in_another_region_is_refused_before_any_change(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (v1,) = _register(registry, tmp_path, 1)  # the emulator's buckets are in US-CENTRAL1
+    (v1,) = register_versions(registry, tmp_path, 1)  # the emulator's buckets are in US-CENTRAL1
 
     with pytest.raises(RegionMismatchError, match="bucket gs://.* is in US-CENTRAL1") as refused:
-        registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin, location="europe-west4"))
+        registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin, location="europe-west4"))
 
     assert "\n" not in str(refused.value)
     assert "deploy to us-central1" in str(refused.value)
@@ -392,10 +375,10 @@ def test_a_multi_region_bucket_is_refused_as_vertex_refuses_it(
         monkeypatch.setenv("STORAGE_EMULATOR_HOST", us.url)
         bucket = us.create_bucket()
         registry = ModelRegistry(RegistryConfig(root=f"gs://{bucket}/registry"))
-        (v1,) = _register(registry, tmp_path, 1)
+        (v1,) = register_versions(registry, tmp_path, 1)
 
         with pytest.raises(RegionMismatchError, match=r"is in US \(not a single region\)"):
-            registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+            registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
         assert standin.calls("POST") == []
 
         # what the check spares: Vertex AI (and so the stand-in) refuses the upload itself (FAILED_PRECONDITION,
@@ -411,12 +394,12 @@ def test_a_multi_region_bucket_is_refused_as_vertex_refuses_it(
 def test_an_endpoint_takes_models_of_its_own_region_only(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
-    _, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    v1, v2 = register_versions(registry, tmp_path, 2)
+    _, record, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
     posts = len(standin.calls("POST"))
 
     with pytest.raises(RegionMismatchError, match="endpoint 'shop' is a Vertex AI endpoint in us-central1"):
-        registry.deploy_model(MODEL, v2, endpoint_name="shop", **_settings(standin, location="europe-west4"))
+        registry.deploy_model(MODEL, v2, endpoint_name="shop", **on_vertex(standin, location="europe-west4"))
     assert len(standin.calls("POST")) == posts
     assert registry.get_endpoint("shop") == record
 

@@ -16,16 +16,14 @@ from typing import Any
 
 import pytest
 from support.vertex_standin import VertexStandIn, isolated_aiplatform_config
+from vertex_support import MODEL, PROJECT, REGION, on_vertex, register_versions
 
-from registry_core import ModelRegistry, RegistryConfig, ServingImageMissingError
+from registry_core import ModelRegistry, ServingImageMissingError
 from registry_core.deploy.vertex import PREBUILT_SERVING_IMAGE, VertexTarget
 from registry_core.deploy.vertex_image import ProjectImage, installed_tag
 from registry_core.errors import InvalidInputError
 from registry_core.metadata import ModelStage
 
-PROJECT = "test-project"
-REGION = "us-central1"
-MODEL = "eyewear"
 DEFAULT_IMAGE = f"{REGION}-docker.pkg.dev/{PROJECT}/ml/model-registry-serving:{installed_tag()}"
 NAMED_IMAGE = "europe-docker.pkg.dev/images-project/shared/model-registry-serving:2.0"  # published nowhere here
 REPO = Path(__file__).resolve().parents[2]
@@ -40,23 +38,8 @@ def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[VertexStandIn]:
         yield server
 
 
-@pytest.fixture
-def registry(gcs_bucket: str) -> ModelRegistry:
-    return ModelRegistry(RegistryConfig(root=f"gs://{gcs_bucket}/registry"))
 
 
-def _settings(standin: VertexStandIn, **extra: Any) -> dict[str, Any]:
-    return {"target": "vertex", "project": PROJECT, "location": REGION, "api_endpoint": standin.url, **extra}
-
-
-def _register(registry: ModelRegistry, tmp_path: Path, count: int) -> list[str]:
-    versions = []
-    for i in range(1, count + 1):
-        folder = tmp_path / f"export-{i}"
-        folder.mkdir()
-        (folder / "saved_model.pb").write_text(f"not really a SavedModel: weights {i}")
-        versions.append(registry.register_model(MODEL, folder, registered_by="alice").version)
-    return versions
 
 
 def _to_production(registry: ModelRegistry, version: str) -> None:
@@ -79,10 +62,10 @@ def test_the_default_image_is_the_project_s_serving_image_once_artifact_registry
 ) -> None:
     from registry_core.cli import main
 
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
     standin.push_image(DEFAULT_IMAGE)
 
-    deployment, record, metadata = registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin))
+    deployment, record, metadata = registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin))
 
     (spec,) = _specs(standin)
     assert spec["imageUri"] == DEFAULT_IMAGE
@@ -108,10 +91,10 @@ def test_the_default_image_is_the_project_s_serving_image_once_artifact_registry
 def test_a_missing_default_image_is_one_line_and_nothing_is_uploaded(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
 
     with pytest.raises(ServingImageMissingError) as missing:
-        registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin))
+        registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin))
 
     message = str(missing.value)
     assert "\n" not in message
@@ -130,7 +113,7 @@ def test_a_missing_default_image_is_one_line_and_nothing_is_uploaded(
 def test_the_cli_names_the_missing_image_on_one_line_and_exits_non_zero(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
     env = os.environ | {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
     command = [
         CLI, "--registry", registry.storage.uri, "deploy", MODEL, "--version", version, "--endpoint-name", "shop",
@@ -149,12 +132,12 @@ def test_the_cli_names_the_missing_image_on_one_line_and_exits_non_zero(
 def test_a_caller_who_may_not_read_the_repository_is_told_before_anything_is_uploaded(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
     standin.push_image(DEFAULT_IMAGE)
     standin.image_denied.add(f"projects/{PROJECT}/locations/{REGION}/repositories/ml")
 
     with pytest.raises(ServingImageMissingError) as denied:
-        registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin))
+        registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin))
 
     message = str(denied.value)
     assert message.startswith(f"cannot check that the serving image {DEFAULT_IMAGE} exists (Artifact Registry: 403 ")
@@ -167,15 +150,15 @@ def test_a_caller_who_may_not_read_the_repository_is_told_before_anything_is_upl
 def test_the_repository_comes_from_the_environment_or_the_setting(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
+    v1, v2 = register_versions(registry, tmp_path, 2)
     from_env = ProjectImage(PROJECT, REGION, "serving-images").uri
     from_setting = ProjectImage(PROJECT, REGION, "team-images").uri
     standin.push_image(from_env)
     standin.push_image(from_setting)
     monkeypatch.setenv("REGISTRY_IMAGE_REPOSITORY", "serving-images")
 
-    registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
-    registry.deploy_model(MODEL, v2, endpoint_name="lab", **_settings(standin, image_repository="team-images"))
+    registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
+    registry.deploy_model(MODEL, v2, endpoint_name="lab", **on_vertex(standin, image_repository="team-images"))
 
     assert [s["imageUri"] for s in _specs(standin)] == [from_env, from_setting]
     with pytest.raises(InvalidInputError, match="Artifact Registry repository id"):
@@ -185,10 +168,10 @@ def test_the_repository_comes_from_the_environment_or_the_setting(
 def test_a_prebuilt_container_is_uploaded_as_it_is_and_not_checked(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
 
     deployment, _, _ = registry.deploy_model(
-        MODEL, version, endpoint_name="shop", **_settings(standin, serving_container_image_uri=PREBUILT_SERVING_IMAGE)
+        MODEL, version, endpoint_name="shop", **on_vertex(standin, serving_container_image_uri=PREBUILT_SERVING_IMAGE)
     )
 
     assert _specs(standin) == [{"imageUri": PREBUILT_SERVING_IMAGE}]  # Vertex's own serving command
@@ -199,10 +182,10 @@ def test_a_prebuilt_container_is_uploaded_as_it_is_and_not_checked(
 def test_a_named_serving_image_is_used_without_a_check(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
 
     deployment, record, _ = registry.deploy_model(
-        MODEL, version, endpoint_name="shop", **_settings(standin, serving_image=NAMED_IMAGE)
+        MODEL, version, endpoint_name="shop", **on_vertex(standin, serving_image=NAMED_IMAGE)
     )
 
     (spec,) = _specs(standin)
@@ -215,11 +198,11 @@ def test_a_named_serving_image_is_used_without_a_check(
 def test_a_rollback_reuses_the_uploaded_version_and_its_image_even_when_the_image_is_gone(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
+    v1, v2 = register_versions(registry, tmp_path, 2)
     standin.push_image(DEFAULT_IMAGE)
     for version in (v1, v2):
         _to_production(registry, version)
-        registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin))
+        registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin))
     standin.image_tags.clear()  # the tag was deleted since: v1's Vertex model version still has its image
 
     registry.rollback(MODEL, endpoint_name="shop", actor="bob")
@@ -236,7 +219,7 @@ def test_the_cli_switches_an_endpoint_from_a_named_image_to_a_prebuilt_container
 ) -> None:
     from registry_core.cli import main
 
-    _register(registry, tmp_path, 2)
+    register_versions(registry, tmp_path, 2)
     vertex = ["--target", "vertex", "--project", PROJECT, "--region", REGION, "--api-endpoint", standin.url]
     deploy = ["--registry", registry.storage.uri, "deploy", MODEL, "--endpoint-name", "shop", *vertex]
 

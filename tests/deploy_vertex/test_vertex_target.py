@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from google.api_core import exceptions as api_exceptions  # noqa: E402
 from support.vertex_standin import RecordedRequest, VertexStandIn, isolated_aiplatform_config  # noqa: E402
+from vertex_support import MODEL, PROJECT, REGION, on_vertex, register_versions
 
 from registry_core import ModelRegistry, RegistryConfig  # noqa: E402
 from registry_core.deploy import EndpointRecord  # noqa: E402
@@ -30,10 +31,7 @@ from registry_core.errors import (  # noqa: E402
 )
 from registry_core.metadata import ModelStage, utc_now  # noqa: E402
 
-PROJECT = "test-project"
-REGION = "us-central1"
 PARENT = f"projects/{PROJECT}/locations/{REGION}"
-MODEL = "eyewear"
 DEFAULT_IMAGE = ProjectImage(PROJECT, REGION, resolve_repository()).uri  # where cloudbuild.yaml pushes it
 
 
@@ -44,13 +42,6 @@ def standin() -> Iterator[VertexStandIn]:
         yield server
 
 
-@pytest.fixture
-def registry(gcs_bucket: str) -> ModelRegistry:
-    return ModelRegistry(RegistryConfig(root=f"gs://{gcs_bucket}/registry"))
-
-
-def _settings(standin: VertexStandIn, **extra: Any) -> dict[str, Any]:
-    return {"target": "vertex", "project": PROJECT, "location": REGION, "api_endpoint": standin.url, **extra}
 
 
 def _artifacts(folder: Path, content: str) -> Path:
@@ -61,11 +52,6 @@ def _artifacts(folder: Path, content: str) -> Path:
     return folder
 
 
-def _register(registry: ModelRegistry, tmp_path: Path, count: int) -> list[str]:
-    return [
-        registry.register_model(MODEL, _artifacts(tmp_path / f"v{i}", f"weights {i}"), registered_by="alice").version
-        for i in range(1, count + 1)
-    ]
 
 
 def _to_production(registry: ModelRegistry, version: str) -> None:
@@ -99,11 +85,11 @@ def _serving(standin: VertexStandIn) -> dict[str, str]:
 def test_deploy_shift_replace_and_roll_back_on_vertex(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
+    v1, v2 = register_versions(registry, tmp_path, 2)
     _to_production(registry, v1)
 
     # v1 in production -> one Vertex model with one version, one endpoint "shop" with v1 at 100 %
-    d1, record, meta1 = registry.deploy_model(MODEL, v1, endpoint_name="shop", actor="carol", **_settings(standin))
+    d1, record, meta1 = registry.deploy_model(MODEL, v1, endpoint_name="shop", actor="carol", **on_vertex(standin))
 
     model_name, versions = _only_model(standin)
     assert model_name.startswith(f"{PARENT}/models/")
@@ -147,7 +133,7 @@ def test_deploy_shift_replace_and_roll_back_on_vertex(
     # v2 in production at 10 % -> a second version of the same Vertex model, the same endpoint, 90/10
     _to_production(registry, v2)  # archives v1 in the registry
     d2, record, _ = registry.deploy_model(
-        MODEL, v2, endpoint_name="shop", traffic_percent=10, actor="carol", **_settings(standin)
+        MODEL, v2, endpoint_name="shop", traffic_percent=10, actor="carol", **on_vertex(standin)
     )
 
     same_name, versions = _only_model(standin)
@@ -166,7 +152,7 @@ def test_deploy_shift_replace_and_roll_back_on_vertex(
 
     # v2 at 100 % (same settings again) -> its share grows, v1 is undeployed; no second copy of v2
     _, record, _ = registry.deploy_model(
-        MODEL, v2, endpoint_name="shop", traffic_percent=100, actor="carol", **_settings(standin)
+        MODEL, v2, endpoint_name="shop", traffic_percent=100, actor="carol", **on_vertex(standin)
     )
 
     assert len(_posts(standin, ":deployModel")) == 2
@@ -215,9 +201,9 @@ def test_deploy_shift_replace_and_roll_back_on_vertex(
 def test_set_traffic_and_predictions_through_vertex(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
-    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
-    d2, _, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", traffic_percent=10, **_settings(standin))
+    v1, v2 = register_versions(registry, tmp_path, 2)
+    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
+    d2, _, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", traffic_percent=10, **on_vertex(standin))
     _, versions = _only_model(standin)
     assert sorted(versions[1]["versionAliases"]) == ["development", "v2"]  # the stage alias moved from v1
     assert sorted(versions[0]["versionAliases"]) == ["default", "v1"]
@@ -258,9 +244,9 @@ def test_set_traffic_and_predictions_through_vertex(
 def test_undeploying_what_vertex_already_dropped_only_fixes_the_record(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
-    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
-    d2, record, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", traffic_percent=50, **_settings(standin))
+    v1, v2 = register_versions(registry, tmp_path, 2)
+    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
+    d2, record, _ = registry.deploy_model(MODEL, v2, endpoint_name="shop", traffic_percent=50, **on_vertex(standin))
     # an earlier attempt undeployed it on Vertex, then failed before the registry recorded it
     registry.endpoints.target_for(record).undeploy(record, d2.id, {d1.id: 100})
     undeploys = len(_posts(standin, ":undeployModel"))
@@ -280,8 +266,8 @@ def test_undeploying_what_vertex_already_dropped_only_fixes_the_record(
 def test_canary_on_vertex_rolls_back_when_the_check_fails(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
-    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    v1, v2 = register_versions(registry, tmp_path, 2)
+    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
     seen: list[str] = []
 
     def check(context: CanaryContext) -> tuple[bool, str]:
@@ -289,7 +275,7 @@ def test_canary_on_vertex_rolls_back_when_the_check_fails(
         return False, "click-through fell by 12%"
 
     result = registry.canary_deploy(
-        MODEL, v2, endpoint_name="shop", health_check=check, canary_percent=20, **_settings(standin)
+        MODEL, v2, endpoint_name="shop", health_check=check, canary_percent=20, **on_vertex(standin)
     )
 
     assert result.promoted is False
@@ -307,11 +293,11 @@ def test_canary_on_vertex_rolls_back_when_the_check_fails(
 def test_canary_on_vertex_completes_when_the_check_passes(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    v1, v2 = _register(registry, tmp_path, 2)
-    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **_settings(standin))
+    v1, v2 = register_versions(registry, tmp_path, 2)
+    d1, _, _ = registry.deploy_model(MODEL, v1, endpoint_name="shop", **on_vertex(standin))
 
     result = registry.canary_deploy(
-        MODEL, v2, endpoint_name="shop", health_check=lambda context: (True, "fine"), **_settings(standin)
+        MODEL, v2, endpoint_name="shop", health_check=lambda context: (True, "fine"), **on_vertex(standin)
     )
 
     assert result.promoted is True
@@ -326,10 +312,10 @@ def test_canary_on_vertex_completes_when_the_check_passes(
 
 def test_a_local_registry_cannot_deploy_to_vertex(standin: VertexStandIn, tmp_path: Path) -> None:
     registry = ModelRegistry(RegistryConfig(root=str(tmp_path / "registry")))
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
 
     with pytest.raises(DeploymentError, match="Vertex AI serves from gs://; use a gs:// registry") as error:
-        registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin))
+        registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin))
 
     assert "\n" not in str(error.value)
     assert standin.requests == []
@@ -339,15 +325,15 @@ def test_a_local_registry_cannot_deploy_to_vertex(standin: VertexStandIn, tmp_pa
 def test_vertex_refusals_are_one_line_deployment_errors(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
 
     with pytest.raises(DeploymentError, match=r"400 Invalid project 'x' in resource name") as refused:
-        registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin, project="x"))
+        registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin, project="x"))
     assert "\n" not in str(refused.value)
     assert isinstance(refused.value.__cause__, api_exceptions.BadRequest)
     assert registry.list_endpoints() == []
 
-    deployment, _, _ = registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin))
+    deployment, _, _ = registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin))
     standin.endpoints.clear()  # deleted behind the registry's back
     with pytest.raises(DeploymentError, match="404") as missing:
         registry.undeploy_model("shop", deployment.id)
@@ -359,16 +345,16 @@ def test_vertex_refusals_are_one_line_deployment_errors(
 def test_bad_settings_are_refused_before_any_call(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
 
     with pytest.raises(InvalidInputError, match="credentials"):
-        registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin, credentials="secret"))
+        registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin, credentials="secret"))
     with pytest.raises(InvalidInputError, match="max_replica_count"):
         registry.deploy_model(
-            MODEL, version, endpoint_name="shop", **_settings(standin, min_replica_count=3, max_replica_count=2)
+            MODEL, version, endpoint_name="shop", **on_vertex(standin, min_replica_count=3, max_replica_count=2)
         )
     with pytest.raises(InvalidInputError, match="location"):
-        registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin, location="Mars"))
+        registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin, location="Mars"))
     with pytest.raises(InvalidInputError, match="project"):
         VertexTarget(project="")
     assert standin.requests == []
@@ -377,8 +363,8 @@ def test_bad_settings_are_refused_before_any_call(
 
 
 def test_settings_reach_vertex(registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path) -> None:
-    (version,) = _register(registry, tmp_path, 1)
-    settings = _settings(
+    (version,) = register_versions(registry, tmp_path, 1)
+    settings = on_vertex(
         standin,
         machine_type="n1-highmem-4",
         min_replica_count=2,
@@ -429,8 +415,8 @@ def test_standin_endpoint_patch_checks_mask_etag_and_split(
 ) -> None:
     import requests
 
-    (version,) = _register(registry, tmp_path, 1)
-    deployment, _, _ = registry.deploy_model(MODEL, version, endpoint_name="shop", **_settings(standin))
+    (version,) = register_versions(registry, tmp_path, 1)
+    deployment, _, _ = registry.deploy_model(MODEL, version, endpoint_name="shop", **on_vertex(standin))
     endpoint = _only_endpoint(standin)
     etag = endpoint["etag"]
     url = f"{standin.url}/v1/{endpoint['name']}"
@@ -454,7 +440,7 @@ def test_the_cli_deploys_and_rolls_back_on_vertex(
 ) -> None:
     from registry_core.cli import main
 
-    _register(registry, tmp_path, 2)
+    register_versions(registry, tmp_path, 2)
     root = registry.storage.uri
     vertex = ["--target", "vertex", "--project", PROJECT, "--region", REGION, "--api-endpoint", standin.url]
     for version in ("v1", "v2"):
@@ -479,10 +465,10 @@ SERVING_IMAGE = "europe-docker.pkg.dev/images-project/shared/model-registry-serv
 def test_the_serving_image_is_uploaded_as_a_container_running_serve_container(
     registry: ModelRegistry, standin: VertexStandIn, tmp_path: Path
 ) -> None:
-    (version,) = _register(registry, tmp_path, 1)
+    (version,) = register_versions(registry, tmp_path, 1)
 
     _, record, metadata = registry.deploy_model(
-        MODEL, version, endpoint_name="shop", **_settings(standin, serving_image=SERVING_IMAGE, log_sample_rate=0.1)
+        MODEL, version, endpoint_name="shop", **on_vertex(standin, serving_image=SERVING_IMAGE, log_sample_rate=0.1)
     )
 
     _, versions = _only_model(standin)
@@ -515,7 +501,7 @@ def test_the_cli_takes_the_serving_image_from_the_environment_unless_a_prebuilt_
 ) -> None:
     from registry_core.cli import main
 
-    _register(registry, tmp_path, 1)
+    register_versions(registry, tmp_path, 1)
     monkeypatch.setenv("REGISTRY_SERVING_IMAGE", SERVING_IMAGE)
     vertex = ["--target", "vertex", "--project", PROJECT, "--region", REGION, "--api-endpoint", standin.url]
     deploy = ["--registry", registry.storage.uri, "deploy", MODEL, "--version", "v1", *vertex]
