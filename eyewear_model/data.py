@@ -18,6 +18,7 @@ from eyewear_model.schema import (
     PREFERRED_STYLES,
     encode_example,
     feature_spec,
+    parse_example,
 )
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -376,15 +377,8 @@ def read_rows(paths: Sequence[str]) -> Iterator[dict[str, float | int | str | No
     Raises:
         ValueError: a record is not a tf.train.Example, or a feature holds more than one value.
     """
-    from google.protobuf.message import DecodeError
-
     for serialized in tf.data.TFRecordDataset(list(paths)).as_numpy_iterator():
-        example = tf.train.Example()
-        try:
-            example.ParseFromString(serialized)
-        except DecodeError as exc:
-            msg = f"not a serialized tf.train.Example: {exc}"
-            raise ValueError(msg) from exc
+        example = parse_example(serialized)
         row: dict[str, float | int | str | None] = {}
         for name, feature in sorted(example.features.feature.items()):
             kind = feature.WhichOneof("kind")

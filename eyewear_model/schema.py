@@ -194,16 +194,7 @@ def decode_example(serialized: bytes) -> dict[str, float | int | str]:
     Raises:
         ValueError: the bytes are not an example of this schema.
     """
-    import tensorflow as tf
-    from google.protobuf.message import DecodeError
-
-    example = tf.train.Example()
-    try:
-        example.ParseFromString(serialized)
-    except DecodeError as exc:
-        msg = f"not a serialized tf.train.Example: {exc}"
-        raise ValueError(msg) from exc
-    stored = example.features.feature
+    stored = parse_example(serialized).features.feature
     record: dict[str, Any] = {}
     for feature in (*FEATURES, LABEL):
         if feature.name not in stored:
@@ -221,3 +212,17 @@ def decode_example(serialized: bytes) -> dict[str, float | int | str]:
             raise ValueError(msg)
         record[feature.name] = values[0]
     return validate_record(record)
+
+
+def parse_example(serialized: bytes) -> tf.train.Example:
+    """Return the tf.train.Example in `serialized`. Raises: ValueError, naming what is wrong."""
+    import tensorflow as tf
+    from google.protobuf.message import DecodeError
+
+    example = tf.train.Example()
+    try:
+        example.ParseFromString(serialized)
+    except DecodeError as exc:
+        msg = f"not a serialized tf.train.Example: {exc}"
+        raise ValueError(msg) from exc
+    return example
