@@ -22,6 +22,7 @@ from registry_core.errors import (
     NotServingError,
     OverLimitError,
     RegistryError,
+    StorageError,
 )
 from registry_core.monitoring.feedback import FeedbackLimit, parse_feedback, write_feedback
 from registry_core.monitoring.log_settings import PredictionLogSettings
@@ -105,9 +106,14 @@ class EndpointService:
             self.runtime.refresh()
         except Exception as exc:  # noqa: BLE001 - the server keeps serving what it has; /health shows the problem
             message = f"cannot refresh endpoint {self.endpoint_name!r}: {exc}"
-            if message != self.refresh_error:
+            # /health answers anyone: storage and other raw errors can name buckets and accounts, so they show only
+            # their kind there; the server log has the whole message
+            shown = message if isinstance(exc, RegistryError) and not isinstance(exc, StorageError) else (
+                f"cannot refresh endpoint {self.endpoint_name!r}: {type(exc).__name__} (see the server log)"
+            )
+            if shown != self.refresh_error:
                 logger.warning("%s", message, exc_info=not isinstance(exc, RegistryError))
-            self.refresh_error = message
+            self.refresh_error = shown
         else:
             if self.refresh_error is not None:
                 logger.info("endpoint %s: refreshing works again", self.endpoint_name)

@@ -157,3 +157,30 @@ def test_only_local_endpoints_are_served(registry: ModelRegistry) -> None:
     registry.endpoints.records.update("cloud", lambda _: record)
     with pytest.raises(InvalidInputError, match="'cloud' is a vertex endpoint"):
         PredictionServer(registry, "cloud", port=0).start()
+
+
+def test_a_storage_failure_shows_on_health_only_as_its_kind(
+    registry: ModelRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    registry.deploy_model(MODEL, "v1", endpoint_name=ENDPOINT)
+    record = registry.storage.local_path(f"endpoints/{ENDPOINT}.json")
+    assert record is not None
+    caplog.set_level(logging.WARNING, logger="registry_core.deploy.server")
+    with PredictionServer(registry, ENDPOINT, port=0, poll_interval=POLL) as server:
+        good = record.read_bytes()
+        record.unlink()
+        record.mkdir()  # reading it now fails inside the storage layer, whose message names the path
+        try:
+            deadline = time.monotonic() + 10
+            while "refreshError" not in (health := call("GET", f"{server.url}/health")).body:
+                assert time.monotonic() < deadline, health.text
+                time.sleep(POLL)
+        finally:
+            record.rmdir()
+            record.write_bytes(good)
+        shown = health.body["refreshError"]
+        assert shown.endswith("StorageError (see the server log)"), shown
+        assert str(record.parent) not in shown
+        logged = [r.getMessage() for r in caplog.records if "cannot refresh" in r.getMessage()]
+        assert logged, [r.getMessage() for r in caplog.records]
+        assert "Is a directory" in logged[0]  # the log has the whole message
