@@ -3,37 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from kserve_support import MODEL
 from support.kserve_standin import KServeStandIn
+from support.registry_cli import RegistryCli
 
 from registry_core import ModelRegistry
 
-REPO = Path(__file__).resolve().parents[2]
 IMAGE = "europe-docker.pkg.dev/acme/serving/model-registry:1"
-
-
-class Cli:
-    """`python -m registry_core --registry ROOT ...` in a subprocess, as carol."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.env = os.environ | {"MODEL_REGISTRY_USER": "carol", "COLUMNS": "250"}
-        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), self.env.get("PYTHONPATH", "")) if p)
-
-    def __call__(
-        self, *args: str, expect: int = 0, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "registry_core", "--registry", self.root, *args],
-            capture_output=True, text=True, env=env or self.env, timeout=120, check=False,
-        )  # fmt: skip
-        assert result.returncode == expect, f"{args}: {result.stdout}{result.stderr}"
-        return result
 
 
 def _traffic(kserve: KServeStandIn) -> dict[str, int]:
@@ -44,7 +22,7 @@ def _traffic(kserve: KServeStandIn) -> dict[str, int]:
 def test_deploy_canary_describe_and_undeploy_from_the_cli(
     registry: ModelRegistry, kserve: KServeStandIn, tmp_path: Path
 ) -> None:
-    cli = Cli(registry.storage.uri)
+    cli = RegistryCli(registry.storage.uri)
     kube = ["--target", "kserve", "--namespace", "ml", "--api-endpoint", kserve.url]
     # the image from the environment, kept in the endpoint's record for the later deploys
     done = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube, "--log-sample-rate", "0.2",
@@ -79,7 +57,7 @@ def test_deploy_canary_describe_and_undeploy_from_the_cli(
 
 
 def test_cli_errors_are_one_line(registry: ModelRegistry, kserve: KServeStandIn) -> None:
-    cli = Cli(registry.storage.uri)
+    cli = RegistryCli(registry.storage.uri)
     kube = ["--target", "kserve", "--namespace", "ml", "--api-endpoint", kserve.url]
 
     no_image = cli("deploy", MODEL, "-v", "v1", "--endpoint-name", "shop", *kube, expect=9)
@@ -111,7 +89,7 @@ def test_reconcile_adopts_a_first_deploy_whose_client_died(registry: ModelRegist
     lost = KServeTarget(namespace="ml", image=IMAGE, api_endpoint=kserve.url).deploy(
         fresh, meta, None, {NEW_DEPLOYMENT: 100}
     )
-    cli = Cli(registry.storage.uri)
+    cli = RegistryCli(registry.storage.uri)
 
     done = cli(
         "endpoints", "reconcile", "shop", "--target", "kserve", "--namespace", "ml", "--api-endpoint", kserve.url

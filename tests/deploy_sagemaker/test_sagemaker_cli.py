@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import boto3
 from sagemaker_support import BUCKET, IMAGE, MODEL
+from support.registry_cli import RegistryCli
 from support.sagemaker_standin import REGION, ROLE, SageMakerStandIn
 
 from registry_core import ModelRegistry
 
-REPO = Path(__file__).resolve().parents[2]
 SAGEMAKER = ["--target", "sagemaker", "--region", REGION, "--role", ROLE, "--image", IMAGE, "--s3-bucket", BUCKET]
-
-
-class Cli:
-    """`python -m registry_core --registry ROOT ...` in a subprocess, with the test's AWS environment."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root
-        self.env = os.environ | {"MODEL_REGISTRY_USER": "carol", "COLUMNS": "250"}
-        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), self.env.get("PYTHONPATH", "")) if p)
-
-    def __call__(
-        self, *args: str, expect: int = 0, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "registry_core", "--registry", self.root, *args],
-            capture_output=True, text=True, env=env or self.env, timeout=120, check=False,
-        )  # fmt: skip
-        assert result.returncode == expect, f"{args}: {result.stdout}{result.stderr}"
-        return result
 
 
 def _weights() -> dict[str, float]:
@@ -56,7 +33,7 @@ def _to_production(registry: ModelRegistry, version: str) -> None:
 def test_deploy_canary_split_describe_and_rollback_from_the_cli(
     registry: ModelRegistry, sagemaker: SageMakerStandIn
 ) -> None:
-    cli = Cli(registry.storage.uri)
+    cli = RegistryCli(registry.storage.uri)
     _to_production(registry, "v1")
 
     out = cli("deploy", MODEL, "--version", "v1", "--endpoint-name", "shop", *SAGEMAKER).stdout
@@ -97,7 +74,7 @@ def test_deploy_canary_split_describe_and_rollback_from_the_cli(
 
 
 def test_cli_errors_are_one_line(registry: ModelRegistry, sagemaker: SageMakerStandIn) -> None:
-    cli = Cli(registry.storage.uri)
+    cli = RegistryCli(registry.storage.uri)
     env: dict[str, Any] = {k: v for k, v in cli.env.items() if not k.startswith("AWS_SE") and k != "AWS_ACCESS_KEY_ID"}
     done = cli("deploy", MODEL, "--version", "v1", "--endpoint-name", "shop", *SAGEMAKER, expect=9, env=env)
     assert done.stderr.startswith("error: SageMaker could not ")
