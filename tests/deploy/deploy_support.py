@@ -218,14 +218,20 @@ class ServerProcess:
 
     def stop(self) -> int | None:
         """SIGTERM the server and return its exit code (it is killed if it has not stopped after 15 s)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
+        code = stop_process(self.process)
         self._stderr.close()
-        return self.process.returncode
+        return code
+
+
+def stop_process(process: subprocess.Popen[Any]) -> int:
+    """SIGTERM a server process, kill it if it has not stopped after 15 s, close its stdout; return its exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if process.stdout is not None:
+        process.stdout.close()
+    return process.returncode

@@ -32,6 +32,7 @@ from deploy_support import (
     call,
     make_registry,
     promote_to_production,
+    stop_process,
 )
 
 from registry_core import ModelRegistry, layout
@@ -91,16 +92,7 @@ class Container:
 
     def stop(self) -> int:
         """SIGTERM the container and return its exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
-        return self.process.returncode
+        return stop_process(self.process)
 
 
 @pytest.fixture
